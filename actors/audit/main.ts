@@ -1,0 +1,114 @@
+// Audit actor process: drains the tap streams into the hash chain, acking only what is on disk.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fromPromise } from 'xstate';
+import type { JsMsg } from '@nats-io/jetstream';
+import { auditMachine, type ChainVerdict } from '../../machines/audit/audit.machine.js';
+import { decode } from '../../bus/codec.js';
+import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../../bus/subjects.js';
+import { writeFileAtomic } from '../../common/fs-atomic.js';
+import { main, type ActorContext } from '../host.js';
+import { AuditChain, verifyChain } from './audit-chain.js';
+import { auditManifest } from './manifest.js';
+
+
+
+
+/** The chain's HMAC key, created with the chain; without it a rewritten chain could be re-hashed. */
+export function auditHmacKey(keysDir: string): Uint8Array {
+  const path = join(keysDir, 'audit.hmac');
+  if (!existsSync(path)) writeFileAtomic(path, randomBytes(32), 0o600);
+  return new Uint8Array(readFileSync(path));
+}
+
+let chain: AuditChain;
+let hmacKey: Uint8Array;
+let stopped = false;
+let writing: Promise<unknown> = Promise.resolve();
+
+async function verifyNow(dir: string): Promise<ChainVerdict> {
+  try {
+    return { ...(await verifyChain(dir, hmacKey)), at: Date.now() };
+  } catch (err) {
+    return { ok: false, records: chain.length, brokenAt: 0, line: 0, reason: `verification failed: ${(err as Error).message}`, at: Date.now() };
+  }
+}
+
+async function follow(ctx: ActorContext<typeof auditMachine>, stream: string): Promise<void> {
+  let delay = 100;
+  while (!stopped) {
+    try {
+      const consumer = await ctx.bus.js.consumers.get(stream, AUDIT_CONSUMER);
+      while (!stopped) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 1000 });
+        const msgs: JsMsg[] = [];
+        for await (const m of batch) msgs.push(m);
+        if (!msgs.length) continue;
+        // One writer: both streams append through the same queue, one fsync per batch.
+        writing = writing.then(() => {
+          const written = chain.append(msgs.map((m) => {
+            let payload: unknown;
+            try { payload = decode(m.data, 4 * 1024 * 1024); } catch { payload = undefined; }
+            return { stream, streamSeq: m.seq, subject: m.subject, raw: m.data, payload, at: Math.floor(Number(m.info.timestampNanos) / 1e6) };
+          }));
+          for (const m of msgs) m.ack();
+          if (written.length) ctx.actor.send({ type: 'audit.appended', records: chain.length });
+        });
+        await writing;
+        delay = 100;
+      }
+    } catch (err) {
+      if (stopped) return;
+      ctx.log.warn({ stream, err: (err as Error).message }, 'audit tap interrupted; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
+main({
+  manifest: auditManifest,
+  machine: (ctx) => {
+    hmacKey = auditHmacKey(ctx.paths.keys);
+    chain = new AuditChain(ctx.paths.audit, hmacKey);
+    chain.open();
+    const intervalMs = Number(process.env.SECAI_AUDIT_VERIFY_MS ?? 5 * 60_000);
+    return auditMachine.provide({
+      actors: { verifyChain: fromPromise(() => verifyNow(ctx.paths.audit)) },
+      actions: {
+        reportBroken: ({ context }) => {
+          ctx.log.error({ verdict: context.lastVerdict }, 'audit chain verification FAILED');
+          void ctx.emit('chain_broken', context.lastVerdict).catch(() => {});
+        },
+        reportVerified: ({ context }) => void ctx.emit('chain_verified', context.lastVerdict).catch(() => {}),
+      },
+      delays: { verifyInterval: intervalMs },
+    });
+  },
+  publicContext: (c) => ({ records: c.records, lastVerdict: c.lastVerdict }),
+  ops: (ctx) => ({
+    status: () => ({ records: chain.length, state: ctx.actor.getSnapshot().value, lastVerdict: ctx.actor.getSnapshot().context.lastVerdict }),
+    tail: tail,
+  }),
+  commands: (ctx) => ({
+    verify: async () => {
+      const snap = await ctx.sendAndWait({ type: 'audit.verify' }, (s) => !s.matches('verifying'), 120_000);
+      return snap.context.lastVerdict;
+    },
+    tail: tail,
+  }),
+  start: (ctx) => {
+    for (const st of [AUDIT_STREAMS.events.name, AUDIT_STREAMS.commands.name]) void follow(ctx, st);
+  },
+  stop: async () => {
+    stopped = true;
+    await writing;
+  },
+});
+
+function tail(req: { n?: number; subject?: string }) {
+  const n = req.n ?? 20;
+  const all = req.subject ? chain.tail(1000).filter((r) => r.subject.startsWith(req.subject!)) : chain.tail(n);
+  return { records: all.slice(-n) };
+}

@@ -1,0 +1,37 @@
+// The audit actor's bus contract: it consumes the tap streams and answers verify/tail.
+import { defineManifest } from '../../bus/manifest.js';
+import { s } from '../../bus/schema.js';
+import { AUDIT_STREAMS } from '../../bus/subjects.js';
+
+const verdict = s.object(
+  {
+    ok: s.boolean(), records: s.integer({ minimum: 0 }), head: s.string({ maxLength: 64 }), at: s.number(),
+    brokenAt: s.integer({ minimum: 0 }), line: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 1024 }),
+  },
+  ['head', 'brokenAt', 'line', 'reason'],
+);
+const tailRequest = s.object({ n: s.integer({ minimum: 1, maximum: 1000 }), subject: s.string({ maxLength: 256 }) }, ['n', 'subject']);
+const tailReply = s.object({ records: s.array(s.record(), 1000) });
+const statusReply = s.object({ records: s.integer({ minimum: 0 }), state: s.any(), lastVerdict: s.any() });
+
+export const auditManifest = defineManifest({
+  name: 'audit',
+  kind: 'actor',
+  description: 'Appends every tapped secai.cmd.> and secai.evt.> message to a SHA-256 hash chain and verifies it.',
+  entry: 'actors/audit/main.js',
+  serves: {
+    status: { request: s.empty(), reply: statusReply, description: 'Chain length, state and the last verification verdict.' },
+    tail: { request: tailRequest, reply: tailReply, description: 'The last n records (default 20), optionally filtered by subject prefix.' },
+  },
+  commands: {
+    verify: { request: s.empty(), reply: verdict, description: 'Verify the whole chain now.', roles: ['auditor'] },
+    tail: { request: tailRequest, reply: tailReply, description: 'The last n records, as a signed request.', roles: ['auditor'] },
+  },
+  publishes: {
+    chain_verified: verdict,
+    chain_broken: verdict,
+  },
+  requests: [],
+  subscribes: [],
+  jetstream: { consume: [AUDIT_STREAMS.events.name, AUDIT_STREAMS.commands.name] },
+});

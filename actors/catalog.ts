@@ -1,0 +1,16 @@
+// Every identity on the bus. The ACL, the supervisor's process list and docs/architecture.md come from here.
+import type { ActorManifest } from '../bus/manifest.js';
+import { auditManifest } from './audit/manifest.js';
+import { cliManifest } from './cli/manifest.js';
+import { gatewayManifest } from './gateway/manifest.js';
+import { supervisorManifest } from './supervisor/manifest.js';
+
+export const MANIFESTS: readonly ActorManifest[] = [
+  supervisorManifest,
+  cliManifest,
+  auditManifest,
+  gatewayManifest,
+];
+
+/** The manifests that run as processes, in start order. */
+export const ACTOR_MANIFESTS = MANIFESTS.filter((m) => m.kind === 'actor');

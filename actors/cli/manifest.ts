@@ -1,0 +1,14 @@
+// The identity of securectl and `secai status`: it may send signed commands, and nothing else.
+import { defineManifest } from '../../bus/manifest.js';
+
+export const cliManifest = defineManifest({
+  name: 'cli',
+  kind: 'client',
+  description: 'Operator commands from securectl; every one is a signed envelope checked by its receiver.',
+  serves: {},
+  commands: {},
+  publishes: {},
+  requests: [],
+  subscribes: [],
+  sends: ['*.*'],
+});

@@ -1,0 +1,28 @@
+// A machine definition as plain data for the visualizer: nested states and labelled transitions.
+import { toDirectedGraph } from '@xstate/graph';
+import type { AnyStateMachine } from 'xstate';
+
+export interface GraphNode {
+  id: string;
+  key: string;
+  type: string;
+  initial?: string;
+  children: GraphNode[];
+  edges: { id: string; source: string; target: string; label: string }[];
+}
+
+export function describeMachine(machine: AnyStateMachine): { machine: Record<string, unknown>; graph: GraphNode } {
+  const walk = (n: ReturnType<typeof toDirectedGraph>): GraphNode => {
+    const initial = n.stateNode.config.initial;
+    return {
+      id: n.id,
+      key: n.stateNode.key,
+      type: n.stateNode.type,
+      ...(typeof initial === 'string' && { initial }),
+      children: n.children.map(walk),
+      edges: n.edges.map((e) => ({ id: e.id, source: e.source.id, target: e.target.id, label: e.label.text })),
+    };
+  };
+  // JSON round trip drops functions (guards, actions) that the definition may carry.
+  return { machine: JSON.parse(JSON.stringify(machine.toJSON())) as Record<string, unknown>, graph: walk(toDirectedGraph(machine)) };
+}

@@ -1,0 +1,132 @@
+// HTTP plumbing for the gateway: routing, bounded JSON bodies, security headers, and Host checks.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode, SecaiError, toErrorData, type ErrorData } from '../../common/errors.js';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  url: URL;
+}
+
+/** How an API family shapes its errors (OpenAI, Ollama and ours differ). */
+export type ErrorShape = (status: number, e: ErrorData) => unknown;
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** `/v1/models`, `/api/models/:name` — `:x` matches one path segment. */
+  path: string;
+  handler: (c: RouteContext) => Promise<void> | void;
+  errorShape?: ErrorShape;
+}
+
+export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
+
+/** HTTP status for each error code that has one; everything else is a 500. */
+const STATUS: Record<string, number> = {
+  [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.PERMISSION]: 403,
+  [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503,
+  [ErrorCode.TIMEOUT]: 504, [ErrorCode.INVALID_STATE]: 409,
+  [ErrorCode.METHOD_NOT_ALLOWED]: 405, [ErrorCode.HTTP_HOST]: 421,
+};
+
+export function statusFor(code: string): number {
+  return STATUS[code] ?? 500;
+}
+
+/** Registers the HTTP status of a feature's own error code (e.g. a locked vault is 423). */
+export function mapStatus(code: string, status: number): void {
+  STATUS[code] = status;
+}
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body of ${declared} bytes exceeds ${maxBytes}`);
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req) {
+    n += (chunk as Buffer).length;
+    if (n > maxBytes) throw new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${maxBytes} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+export async function readJson<T = unknown>(req: IncomingMessage, maxBytes = 1024 * 1024): Promise<T> {
+  const type = String(req.headers['content-type'] ?? '');
+  const body = await readBody(req, maxBytes);
+  if (!body.length) return {} as T;
+  if (type && !type.startsWith('application/json')) throw new SecaiError(ErrorCode.BAD_MESSAGE, `expected application/json, got ${type}`);
+  try {
+    return JSON.parse(body.toString('utf8')) as T;
+  } catch {
+    throw new SecaiError(ErrorCode.BAD_MESSAGE, 'request body is not valid JSON');
+  }
+}
+
+function match(pattern: string, path: string): Record<string, string> | undefined {
+  const p = pattern.split('/');
+  const a = path.split('/');
+  if (p.length !== a.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i]!;
+    if (seg.startsWith(':')) {
+      try { params[seg.slice(1)] = decodeURIComponent(a[i]!); } catch { return undefined; }
+    } else if (seg !== a[i]) return undefined;
+  }
+  return params;
+}
+
+/**
+ * Only loopback Host headers are served: a page on another origin that rebinds its DNS name to
+ * 127.0.0.1 still sends its own name as Host, and is refused.
+ */
+export function hostAllowed(host: string | undefined, port: number): boolean {
+  if (!host) return false;
+  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase());
+}
+
+export function createRouter(routes: readonly Route[], port: () => number) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let shape: ErrorShape = secaiErrorShape;
+    try {
+      if (!hostAllowed(req.headers.host, port())) throw new SecaiError(ErrorCode.HTTP_HOST, 'Host header is not a loopback address of this gateway');
+      let methodMismatch = false;
+      for (const r of routes) {
+        const params = match(r.path, url.pathname);
+        if (!params) continue;
+        if (r.method !== req.method) { methodMismatch = true; continue; }
+        shape = r.errorShape ?? secaiErrorShape;
+        await r.handler({ req, res, params, url });
+        return;
+      }
+      if (methodMismatch) throw new SecaiError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${url.pathname}`);
+      throw new SecaiError(ErrorCode.UNKNOWN_OP, `no route for ${req.method} ${url.pathname}`);
+    } catch (err) {
+      const e = toErrorData(err);
+      const status = statusFor(e.code);
+      if (!res.headersSent) sendJson(res, status, shape(status, e));
+      else res.end();
+    }
+  };
+}

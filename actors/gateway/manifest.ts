@@ -1,0 +1,21 @@
+// The gateway's bus contract: the HTTP API and web UI reach the other actors only through these requests.
+import { defineManifest } from '../../bus/manifest.js';
+import { s } from '../../bus/schema.js';
+
+export const gatewayManifest = defineManifest({
+  name: 'gateway',
+  kind: 'actor',
+  description: 'HTTP API (/v1 OpenAI-compatible, /api Ollama-compatible and ours), web UI and SSE on 127.0.0.1:8480.',
+  entry: 'actors/gateway/main.js',
+  serves: {
+    status: { request: s.empty(), reply: s.object({ port: s.integer(), url: s.string({ maxLength: 64 }) }), description: 'Where the HTTP API listens.' },
+  },
+  commands: {},
+  publishes: {
+    listening: s.object({ port: s.integer(), url: s.string({ maxLength: 64 }) }),
+  },
+  // Features add the ops their routes call (e.g. 'vault.status'); the ACL allows nothing else.
+  requests: ['supervisor.status', 'audit.status', 'audit.tail'],
+  subscribes: [],
+  watchesState: true,
+});

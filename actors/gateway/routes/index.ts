@@ -1,0 +1,8 @@
+// Every HTTP route of the gateway, grouped by feature; each group is a function of the gateway's deps.
+import type { Route } from '../http.js';
+import type { GatewayDeps } from '../deps.js';
+import { systemRoutes } from './system.js';
+
+export function allRoutes(deps: GatewayDeps): Route[] {
+  return [...systemRoutes(deps)];
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// securectl: signed operator commands to the running appliance. Every verb takes --json.
+import { parseArgs } from 'node:util';
+import { ErrorCode, SecaiError } from '../common/errors.js';
+import { Exit, formatDuration, openCliSession, printError, printJson, type CliSession } from './cli-common.js';
+import { renderStatus, type StatusReply } from './status-view.js';
+
+const USAGE = `usage: securectl <verb> [--json]
+  status                     every actor's state (signed command to the supervisor)
+  ping <actor>               signed liveness check of one actor
+  audit verify               verify the audit hash chain (exit 0 intact, 1 broken, 2 error)
+  audit tail [-n N] [--subject PREFIX]   the latest audit records`;
+
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string }) => Promise<number>;
+
+const verbs: Record<string, Verb> = {
+  status: async (s, _a, o) => {
+    const r = await s.bus.command<StatusReply>(s.key, 'supervisor', 'status');
+    if (o.json) printJson(r);
+    else process.stdout.write(renderStatus(r, formatDuration));
+    return Exit.OK;
+  },
+  ping: async (s, args, o) => {
+    const actor = args[0];
+    if (!actor) throw new SecaiError(ErrorCode.USAGE, 'ping needs an actor name');
+    const t0 = performance.now();
+    const r = await s.bus.command<{ actor: string; pid: number; uptimeMs: number; state: unknown }>(s.key, actor, 'ping');
+    const ms = performance.now() - t0;
+    if (o.json) printJson({ ...r, roundTripMs: Number(ms.toFixed(3)) });
+    else process.stdout.write(`${r.actor}: pid ${r.pid}, state ${JSON.stringify(r.state)}, up ${formatDuration(r.uptimeMs)}, ${ms.toFixed(1)} ms\n`);
+    return Exit.OK;
+  },
+  'audit verify': async (s, _a, o) => {
+    const r = await s.bus.command<{ ok: boolean; records: number; reason?: string; brokenAt?: number; line?: number }>(s.key, 'audit', 'verify', {}, 120_000);
+    if (o.json) printJson(r);
+    else if (r.ok) process.stdout.write(`audit chain intact: ${r.records} records\n`);
+    else process.stdout.write(`audit chain BROKEN at record ${r.brokenAt} (line ${r.line}): ${r.reason}\n`);
+    return r.ok ? Exit.OK : Exit.FOUND;
+  },
+  'audit tail': async (s, _a, o) => {
+    const n = o.n === undefined ? 20 : Number(o.n);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new SecaiError(ErrorCode.USAGE, '-n must be an integer from 1 to 1000');
+    const r = await s.bus.command<{ records: { seq: number; at: number; subject: string; payload: unknown }[] }>(s.key, 'audit', 'tail', { n, ...(o.subject && { subject: o.subject }) });
+    if (o.json) printJson(r);
+    else for (const rec of r.records) process.stdout.write(`${String(rec.seq).padStart(6)}  ${new Date(rec.at).toISOString()}  ${rec.subject}  ${JSON.stringify(rec.payload).slice(0, 160)}\n`);
+    return Exit.OK;
+  },
+};
+
+async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return Exit.ERROR;
+  }
+  const { values, positionals } = parsed;
+  const json = values.json === true;
+  const two = positionals.slice(0, 2).join(' ');
+  const [name, rest] = verbs[two] ? [two, positionals.slice(2)] : [positionals[0] ?? '', positionals.slice(1)];
+  const verb = verbs[name];
+  if (!verb || values.help) {
+    process.stderr.write(USAGE + '\n');
+    return values.help ? Exit.OK : Exit.ERROR;
+  }
+  let session: CliSession | undefined;
+  try {
+    session = await openCliSession();
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }) });
+  } catch (err) {
+    printError(err, json);
+    return Exit.ERROR;
+  } finally {
+    await session?.close().catch(() => {});
+  }
+}
+
+run(process.argv.slice(2)).then((code) => process.exit(code));

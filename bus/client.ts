@@ -1,0 +1,139 @@
+// A bus connection under one identity: typed requests with deadlines, signed commands, acked events.
+import { connect } from '@nats-io/transport-node';
+import {
+  nkeyAuthenticator, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
+  type Msg, type NatsConnection, type Subscription,
+} from '@nats-io/nats-core';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { decode, encode, DEFAULT_MAX_PAYLOAD } from './codec.js';
+import { signCommand, type OperatorKey } from './envelope.js';
+import type { Identity } from './identities.js';
+import { commandSubject, eventSubject, inboxPrefix, serveSubject } from './subjects.js';
+import { ErrorCode, SecaiError, type ErrorData } from '../common/errors.js';
+
+/** Every reply on the bus has this shape; errors cross as data and become SecaiError again here. */
+export type Reply<T = unknown> = { ok: true; data: T } | { ok: false; error: ErrorData };
+
+export interface ConnectOptions {
+  url: string;
+  identity: Identity;
+  /** Keep reconnecting forever (actors) or fail fast (CLI). */
+  reconnect?: boolean;
+  timeoutMs?: number;
+}
+
+export class BusClient {
+  readonly js: JetStreamClient;
+
+  private constructor(readonly nc: NatsConnection, readonly name: string) {
+    this.js = jetstream(nc);
+  }
+
+  static async connect(o: ConnectOptions): Promise<BusClient> {
+    try {
+      const nc = await connect({
+        servers: o.url,
+        name: o.identity.name,
+        authenticator: nkeyAuthenticator(o.identity.seed),
+        inboxPrefix: inboxPrefix(o.identity.name),
+        maxReconnectAttempts: o.reconnect === false ? 0 : -1,
+        reconnectTimeWait: 100,
+        timeout: o.timeoutMs ?? 5000,
+        noEcho: true,
+      });
+      return new BusClient(nc, o.identity.name);
+    } catch (err) {
+      throw new SecaiError(ErrorCode.NOT_RUNNING, `cannot reach the bus at ${o.url} as ${o.identity.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Request `secai.<actor>.<op>`; resolves with the reply data or throws the remote SecaiError. */
+  request<T = unknown>(actor: string, op: string, payload: unknown = {}, timeoutMs = 5000): Promise<T> {
+    return this.requestSubject<T>(serveSubject(actor, op), payload, timeoutMs);
+  }
+
+  /** Sends a signed operator command to `secai.cmd.<actor>.<op>`. */
+  async command<T = unknown>(key: OperatorKey, actor: string, op: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<T> {
+    const subject = commandSubject(actor, op);
+    return this.requestSubject<T>(subject, await signCommand(key, subject, args), timeoutMs);
+  }
+
+  async requestSubject<T>(subject: string, payload: unknown, timeoutMs: number): Promise<T> {
+    let msg: Msg;
+    try {
+      msg = await this.nc.request(subject, encode(payload), { timeout: timeoutMs });
+    } catch (err) {
+      throw mapRequestError(err, subject, timeoutMs);
+    }
+    return unwrapReply<T>(msg.data, subject);
+  }
+
+  /** Publishes an event through JetStream and waits for the stream's ack: an acked event is durable. */
+  async publishEvent(actor: string, event: string, payload: unknown): Promise<void> {
+    const subject = eventSubject(actor, event);
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.js.publish(subject, encode(payload), { timeout: 2000 });
+        return;
+      } catch (err) {
+        lastErr = err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+    throw new SecaiError(ErrorCode.INTERNAL, `event ${subject} was not acknowledged: ${(lastErr as Error)?.message}`, { cause: lastErr });
+  }
+
+  /** Publishes without an ack (state snapshots: the next one supersedes a lost one). */
+  publish(subject: string, payload: unknown): void {
+    this.nc.publish(subject, encode(payload));
+  }
+
+  subscribe(subject: string, onMessage: (msg: Msg) => void | Promise<void>, queue?: string): Subscription {
+    const sub = this.nc.subscribe(subject, queue ? { queue } : {});
+    void (async () => {
+      for await (const m of sub) {
+        try {
+          await onMessage(m);
+        } catch {
+          // a handler failure is the handler's to report; the subscription goes on
+        }
+      }
+    })();
+    return sub;
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close();
+    }
+  }
+}
+
+export function unwrapReply<T>(data: Uint8Array, subject: string): T {
+  const reply = decode(data, 16 * DEFAULT_MAX_PAYLOAD) as Reply<T> | undefined;
+  if (!reply || typeof reply !== 'object' || typeof reply.ok !== 'boolean') {
+    throw new SecaiError(ErrorCode.BAD_MESSAGE, `malformed reply on ${subject}`);
+  }
+  if (reply.ok) return reply.data;
+  const e = reply.error ?? { code: ErrorCode.INTERNAL, message: 'error without detail' };
+  throw SecaiError.fromData({ code: String(e.code), message: String(e.message) });
+}
+
+function mapRequestError(err: unknown, subject: string, timeoutMs: number): SecaiError {
+  const cause = err instanceof RequestError && err.cause ? err.cause : err;
+  if (cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+    return new SecaiError(ErrorCode.NO_RESPONDER, `no actor serves ${subject}`, { cause: err });
+  }
+  if (cause instanceof PermissionViolationError) {
+    return new SecaiError(ErrorCode.PERMISSION, `permission denied: ${cause.operation} ${cause.subject}`, { cause: err });
+  }
+  if (cause instanceof TimeoutError || err instanceof TimeoutError) {
+    return new SecaiError(ErrorCode.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+  }
+  if (err instanceof SecaiError) return err;
+  return new SecaiError(ErrorCode.INTERNAL, `request on ${subject} failed: ${(err as Error).message}`, { cause: err });
+}

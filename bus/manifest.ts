@@ -1,0 +1,48 @@
+// Actor manifests: what each identity serves, publishes, requests and subscribes. They are the ACL source.
+import type { JsonSchema } from './schema.js';
+
+export interface OpSpec {
+  request: JsonSchema;
+  reply: JsonSchema;
+  description: string;
+  /** Largest request accepted, in bytes (default DEFAULT_MAX_PAYLOAD). */
+  maxBytes?: number;
+  /** Requests may take this long before the caller gives up (default 5 s). */
+  timeoutMs?: number;
+}
+
+export interface CommandSpec extends OpSpec {
+  /** Operator roles allowed to run it; `admin` may run everything. */
+  roles: readonly string[];
+}
+
+export type ManifestKind = 'actor' | 'supervisor' | 'client';
+
+export interface ActorManifest {
+  /** Subject token and NATS identity. */
+  name: string;
+  kind: ManifestKind;
+  description: string;
+  /** secai.<name>.<op>, request/reply. */
+  serves: Record<string, OpSpec>;
+  /** secai.cmd.<name>.<op>, signed operator commands. */
+  commands: Record<string, CommandSpec>;
+  /** secai.evt.<name>.<event> with the schema of its payload. */
+  publishes: Record<string, JsonSchema>;
+  /** `<actor>.<op>` served by others that this identity may request. */
+  requests: readonly string[];
+  /** `<actor>.<event|*>` event patterns this identity may subscribe. */
+  subscribes: readonly string[];
+  /** `<actor>.<op>` commands (or `*.*`) this identity may send: clients only. */
+  sends?: readonly string[];
+  /** Whether it may subscribe every actor's state subject (visualizer, supervisor). */
+  watchesState?: boolean;
+  /** JetStream access: `admin` (create streams: supervisor only) or durable consumers of named streams. */
+  jetstream?: { admin?: boolean; consume?: readonly string[] };
+  /** Relative path of its process entry under the build (actors only). */
+  entry?: string;
+}
+
+export function defineManifest<const M extends ActorManifest>(m: M): M {
+  return m;
+}

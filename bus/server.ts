@@ -1,0 +1,79 @@
+// Runs the Debian nats-server as a child process on a loopback port and reports when it accepts clients.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ErrorCode, SecaiError } from '../common/errors.js';
+
+export const NATS_SERVER_BIN = process.env.SECAI_NATS_SERVER ?? 'nats-server';
+
+/** A free loopback port, chosen once so that a restarted server comes back where clients expect it. */
+export function pickLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface NatsProcess {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  url: string;
+}
+
+/** Starts nats-server with `configPath` (which must set ports_file_dir to `portsDir`) and waits for its ports file. */
+export async function startNatsServer(opts: { configPath: string; portsDir: string; timeoutMs?: number; logFile?: string }): Promise<NatsProcess> {
+  mkdirSync(opts.portsDir, { recursive: true });
+  for (const f of readdirSync(opts.portsDir)) if (f.endsWith('.ports')) rmSync(join(opts.portsDir, f), { force: true });
+  const args = ['-c', opts.configPath];
+  if (opts.logFile) args.push('-l', opts.logFile);
+  const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4096); });
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new SecaiError(ErrorCode.BUS_START, `cannot run ${NATS_SERVER_BIN}: ${err.message} (is the Debian package nats-server installed? run npm run setup)`)));
+    child.once('exit', (code, sig) => reject(new SecaiError(ErrorCode.BUS_START, `nats-server exited (${code ?? sig}) during start: ${stderr.trim()}`)));
+  });
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  const ready = (async () => {
+    while (Date.now() < deadline) {
+      const file = join(opts.portsDir, `${NATS_SERVER_BIN.split('/').pop()}_${child.pid}.ports`);
+      if (existsSync(file)) {
+        try {
+          const ports = JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] };
+          const url = ports.nats?.[0];
+          if (url) {
+            const port = Number(new URL(url).port);
+            return { child, pid: child.pid!, port, url: `nats://127.0.0.1:${port}` };
+          }
+        } catch {
+          // written but not complete yet: read again
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    throw new SecaiError(ErrorCode.BUS_START, `nats-server did not report ready within ${opts.timeoutMs ?? 10_000} ms: ${stderr.trim()}`);
+  })();
+  const result = await Promise.race([ready, exited]);
+  child.removeAllListeners('exit');
+  child.removeAllListeners('error');
+  exited.catch(() => {});
+  return result;
+}
+
+/** Asks nats-server to stop (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
+export function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => { clearTimeout(t); resolve(); });
+    child.kill('SIGTERM');
+  });
+}

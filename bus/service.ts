@@ -1,0 +1,106 @@
+// Serves a manifest's ops and commands: decode, validate, verify signatures, dispatch, reply — never crash.
+import type { Msg } from '@nats-io/nats-core';
+import type { BusClient, Reply } from './client.js';
+import { decode, encode, DEFAULT_MAX_PAYLOAD } from './codec.js';
+import { NonceCache, verifyCommand, type TrustedOperator } from './envelope.js';
+import type { ActorManifest, OpSpec } from './manifest.js';
+import { check } from './schema.js';
+import { effectiveManifest } from './standard-ops.js';
+import { commandSubject, serveSubject } from './subjects.js';
+import { ErrorCode, SecaiError, toErrorData } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+
+export interface CallContext {
+  subject: string;
+  /** Set for signed commands: who signed it. */
+  operator?: TrustedOperator;
+}
+
+export type Handler = (request: any, call: CallContext) => unknown | Promise<unknown>;
+export type Handlers = Record<string, Handler>;
+
+export interface ServeOptions {
+  bus: BusClient;
+  manifest: ActorManifest;
+  /** Handlers for served ops, by op name. */
+  ops: Handlers;
+  /** Handlers for signed commands, by op name. */
+  commands: Handlers;
+  operators: { lookup(keyId: string): TrustedOperator | undefined };
+  log: Logger;
+  /** Replay window for command envelopes (default 60 s). */
+  windowMs?: number;
+  /** Whether to publish command_rejected/accepted events (actors yes; the supervisor has its own). */
+  auditCommands?: boolean;
+  now?: () => number;
+}
+
+/** Subscribes every op and command of the manifest. Returns a function that unsubscribes them. */
+export function serveManifest(o: ServeOptions): () => void {
+  const m = effectiveManifest(o.manifest);
+  const startedAt = (o.now ?? Date.now)();
+  const windowMs = o.windowMs ?? 60_000;
+  const nonces = new NonceCache(windowMs);
+  const subs: { unsubscribe(): void }[] = [];
+
+  for (const [op, spec] of Object.entries(m.serves)) {
+    const handler = o.ops[op];
+    if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for served op '${op}'`);
+    const subject = serveSubject(m.name, op);
+    subs.push(o.bus.subscribe(subject, (msg) => respond(o, msg, spec, async (payload) => {
+      const req = check(spec.request, payload, `${op} request`);
+      return handler(req, { subject });
+    })));
+  }
+
+  for (const [op, spec] of Object.entries(m.commands)) {
+    const handler = o.commands[op];
+    if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for command '${op}'`);
+    const subject = commandSubject(m.name, op);
+    subs.push(o.bus.subscribe(subject, (msg) => respond(o, msg, spec, async (payload) => {
+      const env = payload as { keyId?: unknown; nonce?: unknown };
+      const keyId = typeof env?.keyId === 'string' ? env.keyId.slice(0, 128) : '';
+      const nonce = typeof env?.nonce === 'string' ? env.nonce.slice(0, 128) : '';
+      let verified;
+      try {
+        verified = await verifyCommand(payload, {
+          subject, op, roles: spec.roles, lookup: (id) => o.operators.lookup(id), nonces,
+          now: (o.now ?? Date.now)(), windowMs, notBefore: startedAt,
+        });
+      } catch (err) {
+        const e = toErrorData(err);
+        o.log.warn({ subject, code: e.code, keyId }, `command rejected: ${e.message}`);
+        if (o.auditCommands !== false) {
+          await o.bus.publishEvent(m.name, 'command_rejected', { subject, code: e.code, reason: e.message.slice(0, 512), keyId, nonce }).catch(() => {});
+        }
+        throw err;
+      }
+      const args = check(spec.request, verified.args, `${op} command`);
+      if (o.auditCommands !== false) {
+        await o.bus.publishEvent(m.name, 'command_accepted', { subject, keyId, nonce }).catch(() => {});
+      }
+      return handler(args, { subject, operator: verified.operator });
+    })));
+  }
+
+  return () => subs.forEach((s) => s.unsubscribe());
+}
+
+async function respond(o: ServeOptions, msg: Msg, spec: OpSpec, run: (payload: unknown) => Promise<unknown>): Promise<void> {
+  let reply: Reply;
+  try {
+    const payload = decode(msg.data, spec.maxBytes ?? DEFAULT_MAX_PAYLOAD);
+    const data = await run(payload);
+    reply = { ok: true, data: data ?? null };
+  } catch (err) {
+    const e = toErrorData(err);
+    if (e.code === ErrorCode.INTERNAL) o.log.error({ err, subject: msg.subject }, 'handler failed');
+    reply = { ok: false, error: e };
+  }
+  if (!msg.reply) return;
+  try {
+    msg.respond(encode(reply));
+  } catch (err) {
+    o.log.error({ err, subject: msg.subject }, 'could not send reply');
+  }
+}

@@ -1,0 +1,58 @@
+// The one error class of SecAI OS: a stable code (listed in docs/errors.md) plus a message.
+
+export const ErrorCode = {
+  BAD_MESSAGE: 'SECAI_E_BAD_MESSAGE',
+  SCHEMA: 'SECAI_E_SCHEMA',
+  PAYLOAD_TOO_LARGE: 'SECAI_E_PAYLOAD_TOO_LARGE',
+  UNKNOWN_OP: 'SECAI_E_UNKNOWN_OP',
+  TIMEOUT: 'SECAI_E_TIMEOUT',
+  NO_RESPONDER: 'SECAI_E_NO_RESPONDER',
+  PERMISSION: 'SECAI_E_PERMISSION',
+  INTERNAL: 'SECAI_E_INTERNAL',
+  NOT_READY: 'SECAI_E_NOT_READY',
+  INVALID_STATE: 'SECAI_E_INVALID_STATE',
+  ENVELOPE_INVALID: 'SECAI_E_ENVELOPE_INVALID',
+  SIGNATURE_INVALID: 'SECAI_E_SIGNATURE_INVALID',
+  KEY_UNKNOWN: 'SECAI_E_KEY_UNKNOWN',
+  UNAUTHORIZED: 'SECAI_E_UNAUTHORIZED',
+  REPLAYED: 'SECAI_E_REPLAYED',
+  EXPIRED: 'SECAI_E_EXPIRED',
+  AUDIT_CHAIN_BROKEN: 'SECAI_E_AUDIT_CHAIN_BROKEN',
+  CONFIG_INVALID: 'SECAI_E_CONFIG_INVALID',
+  BUS_START: 'SECAI_E_BUS_START',
+  NOT_RUNNING: 'SECAI_E_NOT_RUNNING',
+  USAGE: 'SECAI_E_USAGE',
+  METHOD_NOT_ALLOWED: 'SECAI_E_METHOD_NOT_ALLOWED',
+  HTTP_HOST: 'SECAI_E_HTTP_HOST',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** How errors cross the bus and worker IPC: plain data, turned back into SecaiError on arrival. */
+export interface ErrorData {
+  code: string;
+  message: string;
+}
+
+export class SecaiError extends Error {
+  override readonly name = 'SecaiError';
+  readonly code: string;
+
+  constructor(code: ErrorCode | string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+
+  toData(): ErrorData {
+    return { code: this.code, message: this.message };
+  }
+
+  static fromData(data: ErrorData): SecaiError {
+    return new SecaiError(data.code, data.message);
+  }
+}
+
+/** Any thrown value as error data; unknown failures become INTERNAL without leaking stack traces. */
+export function toErrorData(err: unknown): ErrorData {
+  if (err instanceof SecaiError) return err.toData();
+  return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}

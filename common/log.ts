@@ -1,0 +1,15 @@
+// pino loggers: JSON lines to stdout, pretty-printed when stdout is a terminal.
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(name: string, level = process.env.SECAI_LOG_LEVEL ?? 'info'): Logger {
+  const pretty = process.stdout.isTTY && process.env.SECAI_LOG_JSON !== '1';
+  return pino({
+    name,
+    level,
+    // Secrets never reach a log line, even by accident through a spread object.
+    redact: { paths: ['passphrase', '*.passphrase', 'seed', '*.seed', 'secret', '*.secret', 'key', '*.key'], censor: '[redacted]' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } } : {}),
+  });
+}

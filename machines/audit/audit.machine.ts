@@ -1,0 +1,77 @@
+// The audit actor's life: following the tap, verifying the chain on schedule or on demand, or broken.
+import { assign, fromPromise, setup } from 'xstate';
+import { notProvided } from '../not-provided.js';
+
+/** A verification result; `at` is stamped by the verifier, so the machine needs no clock. */
+export type ChainVerdict =
+  | { ok: true; records: number; head: string; at: number }
+  | { ok: false; records: number; brokenAt: number; line: number; reason: string; at: number };
+
+export interface AuditContext {
+  records: number;
+  lastVerdict: ChainVerdict | null;
+}
+
+export type AuditEvent =
+  | { type: 'audit.verify' }
+  | { type: 'audit.appended'; records: number };
+
+export const auditMachine = setup({
+  types: {} as { context: AuditContext; events: AuditEvent },
+  actors: {
+    verifyChain: fromPromise<ChainVerdict>(notProvided('verifyChain')),
+  },
+  actions: {
+    reportBroken: notProvided('reportBroken'),
+    reportVerified: notProvided('reportVerified'),
+  },
+  delays: {
+    verifyInterval: 5 * 60_000,
+  },
+  guards: {
+    chainOk: ({ event }) => (event as unknown as { output: ChainVerdict }).output.ok,
+  },
+}).createMachine({
+  id: 'audit',
+  initial: 'verifying',
+  context: { records: 0, lastVerdict: null },
+  on: {
+    'audit.appended': { actions: assign({ records: ({ event }) => event.records }) },
+  },
+  states: {
+    following: {
+      on: { 'audit.verify': 'verifying' },
+      after: { verifyInterval: 'verifying' },
+    },
+    verifying: {
+      invoke: {
+        id: 'verifyChain',
+        src: 'verifyChain',
+        onDone: [
+          {
+            guard: 'chainOk',
+            target: 'following',
+            actions: [assign({ lastVerdict: ({ event }) => event.output }), 'reportVerified'],
+          },
+          {
+            target: 'broken',
+            actions: [assign({ lastVerdict: ({ event }) => event.output }), 'reportBroken'],
+          },
+        ],
+        onError: {
+          target: 'broken',
+          actions: [
+            assign({
+              lastVerdict: ({ context, event }) => ({ ok: false as const, records: context.records, brokenAt: 0, line: 0, at: 0, reason: `verification failed: ${String((event.error as Error)?.message ?? event.error)}` }),
+            }),
+            'reportBroken',
+          ],
+        },
+      },
+    },
+    broken: {
+      on: { 'audit.verify': 'verifying' },
+      after: { verifyInterval: 'verifying' },
+    },
+  },
+});

@@ -1,0 +1,31 @@
+// The gateway's life: opening its loopback listener, serving, or failed (port taken, bad config).
+import { assign, fromPromise, setup } from 'xstate';
+import { notProvided } from '../not-provided.js';
+
+export type GatewayEvent = { type: 'gateway.stop' };
+
+export const gatewayMachine = setup({
+  types: {} as { context: { port: number; error: string | null }; events: GatewayEvent },
+  actors: {
+    listen: fromPromise<{ port: number }>(notProvided('listen')),
+    close: fromPromise<void>(notProvided('close')),
+  },
+}).createMachine({
+  id: 'gateway',
+  initial: 'opening',
+  context: { port: 0, error: null },
+  states: {
+    opening: {
+      invoke: {
+        id: 'listen',
+        src: 'listen',
+        onDone: { target: 'serving', actions: assign({ port: ({ event }) => event.output.port }) },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => String((event.error as Error)?.message ?? event.error) }) },
+      },
+    },
+    serving: { on: { 'gateway.stop': 'closing' } },
+    closing: { invoke: { id: 'close', src: 'close', onDone: 'closed', onError: 'closed' } },
+    closed: { type: 'final' },
+    failed: { type: 'final' },
+  },
+});
