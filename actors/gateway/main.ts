@@ -1,5 +1,7 @@
 // Gateway actor process: the only HTTP listener of the appliance, on loopback.
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { fromPromise, waitFor } from 'xstate';
 import { gatewayMachine } from '../../machines/gateway/gateway.machine.js';
 import { main } from '../host.js';
@@ -31,6 +33,7 @@ main({
         boundPort = typeof addr === 'object' && addr ? addr.port : want;
         const url = `http://${host === '::1' ? '[::1]' : host}:${boundPort}`;
         ctx.log.info({ url }, 'gateway listening');
+        writeFileAtomic(join(ctx.paths.run, 'http.url'), url + '\n', 0o600);
         void ctx.emit('listening', { port: boundPort, url }).catch(() => {});
         return { port: boundPort };
       }),
