@@ -12,8 +12,24 @@ export interface RouteContext {
 /** How an API family shapes its errors (OpenAI, Ollama and ours differ). */
 export type ErrorShape = (status: number, e: ErrorData) => unknown;
 
+/**
+ * Who may call a route: `public` (health, first-run setup, login), `local-client` (the OpenAI- and
+ * Ollama-compatible APIs used by local programs), `session` (the web UI and its API: a session
+ * cookie, plus a CSRF token on every state-changing method). The guard decides; see auth routes.
+ */
+export type Access = 'public' | 'local-client' | 'session';
+
+/** Throws (e.g. UNAUTHORIZED) when the request may not reach a route of this access level. */
+export type Guard = (access: Access, c: RouteContext) => Promise<void> | void;
+
+/** Until an auth guard is installed, session routes are closed: fail closed. */
+export const closedGuard: Guard = (access) => {
+  if (access === 'session') throw new SecaiError(ErrorCode.UNAUTHORIZED, 'this route needs a session, and no authentication is configured');
+};
+
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  access: Access;
   /** `/v1/models`, `/api/models/:name` — `:x` matches one path segment. */
   path: string;
   handler: (c: RouteContext) => Promise<void> | void;
@@ -104,7 +120,7 @@ export function hostAllowed(host: string | undefined, port: number): boolean {
   return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase());
 }
 
-export function createRouter(routes: readonly Route[], port: () => number) {
+export function createRouter(routes: readonly Route[], port: () => number, guard: Guard = closedGuard) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -117,7 +133,9 @@ export function createRouter(routes: readonly Route[], port: () => number) {
         if (!params) continue;
         if (r.method !== req.method) { methodMismatch = true; continue; }
         shape = r.errorShape ?? secaiErrorShape;
-        await r.handler({ req, res, params, url });
+        const c = { req, res, params, url };
+        await guard(r.access, c);
+        await r.handler(c);
         return;
       }
       if (methodMismatch) throw new SecaiError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${url.pathname}`);

@@ -4,7 +4,7 @@ import type { GatewayDeps } from '../deps.js';
 
 export function systemRoutes(d: GatewayDeps): Route[] {
   return [
-    { method: 'GET', path: '/api/health', handler: ({ res }) => sendJson(res, 200, { ok: true }) },
-    { method: 'GET', path: '/api/status', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('supervisor', 'status')) },
+    { method: 'GET', path: '/api/health', access: 'public', handler: ({ res }) => sendJson(res, 200, { ok: true }) },
+    { method: 'GET', path: '/api/status', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('supervisor', 'status')) },
   ];
 }
