@@ -25,7 +25,7 @@ export const envelopeSchema = s.object({
   nonce: s.string({ maxLength: 64, minLength: 16, pattern: '^[A-Za-z0-9_-]+$' }),
   ts: s.integer({ minimum: 0 }),
   args: s.record(),
-  sig: s.bytes(64),
+  sig: s.bytes(64, 64),
 });
 
 export interface OperatorKey {

@@ -10,7 +10,7 @@ export const s = {
   integer: (o: { minimum?: number; maximum?: number } = {}): JsonSchema => ({ type: 'integer', ...o }),
   number: (o: { minimum?: number; maximum?: number } = {}): JsonSchema => ({ type: 'number', ...o }),
   boolean: (): JsonSchema => ({ type: 'boolean' }),
-  bytes: (maxBytes: number): JsonSchema => ({ instanceof: 'Uint8Array', maxBytes }),
+  bytes: (maxBytes: number, minBytes = 0): JsonSchema => ({ instanceof: 'Uint8Array', maxBytes, ...(minBytes && { minBytes }) }),
   array: (items: JsonSchema, maxItems = 1024): JsonSchema => ({ type: 'array', items, maxItems }),
   /** A closed object: unknown keys are errors. `optional` lists keys that may be absent. */
   object: (properties: Record<string, JsonSchema>, optional: readonly string[] = []): JsonSchema => ({
@@ -35,6 +35,12 @@ ajv.addKeyword({
   keyword: 'maxBytes',
   schemaType: 'number',
   validate: (max: number, data: unknown) => !(data instanceof Uint8Array) || data.byteLength <= max,
+});
+
+ajv.addKeyword({
+  keyword: 'minBytes',
+  schemaType: 'number',
+  validate: (min: number, data: unknown) => !(data instanceof Uint8Array) || data.byteLength >= min,
 });
 
 const cache = new WeakMap<JsonSchema, ValidateFunction>();

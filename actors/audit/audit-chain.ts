@@ -68,6 +68,7 @@ export class AuditChain {
   private seq = 0;
   private last = GENESIS;
   private streams: Record<string, number> = {};
+  private seen = new Map<string, SeqSet>();
   private recent: AuditRecord[] = [];
 
   constructor(readonly dir: string, private readonly hmacKey?: Uint8Array, private readonly keepRecent = 1000) {
@@ -97,6 +98,7 @@ export class AuditChain {
         this.seq = r.seq;
         this.last = r.hash;
         this.streams[r.stream] = Math.max(this.streams[r.stream] ?? 0, r.streamSeq);
+        this.seqSet(r.stream).add(r.streamSeq);
         this.remember(r);
       } catch {
         // a broken line is verify()'s to report; appending goes on from the last good one
@@ -104,9 +106,20 @@ export class AuditChain {
     }
   }
 
-  /** The highest stream sequence already in the chain: redeliveries at or below it are duplicates. */
+  /** The highest stream sequence already in the chain. */
   streamSeq(stream: string): number {
     return this.streams[stream] ?? 0;
+  }
+
+  /** Whether a stream message is already in the chain (redeliveries may come after newer messages). */
+  has(stream: string, streamSeq: number): boolean {
+    return this.seqSet(stream).has(streamSeq);
+  }
+
+  private seqSet(stream: string): SeqSet {
+    let s = this.seen.get(stream);
+    if (!s) this.seen.set(stream, (s = new SeqSet()));
+    return s;
   }
 
   /** Appends a batch with one fsync, then moves the signed head. Returns the records written. */
@@ -114,7 +127,7 @@ export class AuditChain {
     const out: AuditRecord[] = [];
     let text = '';
     for (const m of batch) {
-      if (m.streamSeq <= this.streamSeq(m.stream)) continue;
+      if (this.has(m.stream, m.streamSeq)) continue;
       const body = {
         seq: this.seq + 1, at: m.at, stream: m.stream, streamSeq: m.streamSeq, subject: m.subject,
         sha256: createHash('sha256').update(m.raw).digest('hex'),
@@ -127,7 +140,8 @@ export class AuditChain {
       text += JSON.stringify(r) + '\n';
       this.seq = r.seq;
       this.last = hash;
-      this.streams[m.stream] = m.streamSeq;
+      this.streams[m.stream] = Math.max(this.streamSeq(m.stream), m.streamSeq);
+      this.seqSet(m.stream).add(m.streamSeq);
       out.push(r);
     }
     if (!out.length) return out;
@@ -216,6 +230,22 @@ export async function verifyChain(dir: string, hmacKey?: Uint8Array): Promise<Ve
     return { ok: false, records: n, brokenAt: n, line: lineNo, reason: 'chain head is missing' };
   }
   return { ok: true, records: n, head: prev };
+}
+
+/** A set of sequence numbers kept small: everything at or below `floor` is in, plus the gaps' far side. */
+class SeqSet {
+  private floor = 0;
+  private above = new Set<number>();
+
+  has(n: number): boolean {
+    return n <= this.floor || this.above.has(n);
+  }
+
+  add(n: number): void {
+    if (this.has(n)) return;
+    this.above.add(n);
+    while (this.above.delete(this.floor + 1)) this.floor++;
+  }
 }
 
 export function chainSize(dir: string): number {

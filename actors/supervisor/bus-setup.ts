@@ -51,16 +51,20 @@ export async function ensureAuditStreams(nc: NatsConnection): Promise<void> {
     } catch {
       await jsm.streams.add(cfg);
     }
+    // A short ack wait: when the audit actor dies mid-batch, the restarted one gets the batch again
+    // within seconds (duplicates are dropped by stream sequence).
+    const consumer = {
+      durable_name: AUDIT_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: 3 * 1e9,
+      max_ack_pending: 10_000,
+    };
     try {
       await jsm.consumers.info(st.name, AUDIT_CONSUMER);
+      await jsm.consumers.update(st.name, AUDIT_CONSUMER, { ack_wait: consumer.ack_wait, max_ack_pending: consumer.max_ack_pending });
     } catch {
-      await jsm.consumers.add(st.name, {
-        durable_name: AUDIT_CONSUMER,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: 30 * 1e9,
-        max_ack_pending: 10_000,
-      });
+      await jsm.consumers.add(st.name, consumer);
     }
   }
 }
