@@ -1,0 +1,123 @@
+// bench:bus — request/reply through our bus layer vs raw @nats-io/transport-node on the same server,
+// interleaved in one run; then cold start of `secai up --headless` and the idle appliance's PSS.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defineManifest } from '../bus/manifest.js';
+import { s } from '../bus/schema.js';
+import { serveManifest } from '../bus/service.js';
+import { encode } from '../bus/codec.js';
+import { createLogger } from '../common/log.js';
+import { startTestBus } from '../test/helpers/bus.js';
+import { emit, round, summarize, table } from './stats.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4000);
+const BLOCK = 200;
+
+const echoReq = s.object({ id: s.integer(), text: s.string({ maxLength: 256 }), tags: s.array(s.string({ maxLength: 16 }), 8) });
+const benchActor = defineManifest({
+  name: 'benchecho', kind: 'actor', description: 'bench', entry: 'none.js',
+  serves: { echo: { request: echoReq, reply: echoReq, description: 'echo' }, raw: { request: s.any(), reply: s.any(), description: 'raw baseline' } },
+  commands: {}, publishes: {}, requests: [], subscribes: [],
+});
+const benchClient = defineManifest({
+  name: 'benchclient', kind: 'client', description: 'bench', serves: {}, commands: {}, publishes: {},
+  requests: ['benchecho.echo', 'benchecho.raw'], subscribes: [],
+});
+
+async function rpc(): Promise<{ ours: ReturnType<typeof summarize>; raw: ReturnType<typeof summarize> }> {
+  const bus = await startTestBus([benchActor, benchClient]);
+  try {
+    const server = await bus.connect('benchecho');
+    const client = await bus.connect('benchclient');
+    // Our layer serves only `echo`; `raw` is answered below by a bare subscription.
+    const { raw: _raw, ...oursOnly } = benchActor.serves;
+    serveManifest({ bus: server, manifest: { ...benchActor, serves: oursOnly }, ops: { echo: (r) => r, ping: () => ({}), describe: () => ({}), snapshot: () => ({}) }, commands: { ping: () => ({}) }, operators: { lookup: () => undefined }, log: createLogger('bench', 'error') });
+    // The raw baseline: the same server, the same permitted subject shape, a responder that echoes bytes.
+    const rawSub = server.nc.subscribe('secai.benchecho.raw');
+    void (async () => { for await (const m of rawSub) m.respond(m.data); })();
+    await server.nc.flush();
+    const payload = { id: 1, text: 'x'.repeat(24), tags: ['a', 'b'] }; // ~64 bytes of msgpack
+    const bytes = encode(payload);
+    const ours: number[] = [];
+    const raw: number[] = [];
+    const rawClient = client;
+    for (let i = 0; i < 300; i++) { await client.request('benchecho', 'echo', payload); await rawClient.nc.request('secai.benchecho.raw', bytes); }
+    for (let done = 0; done < ROUNDS; done += BLOCK) {
+      for (let i = 0; i < BLOCK; i++) {
+        const t0 = process.hrtime.bigint();
+        await client.request('benchecho', 'echo', payload);
+        ours.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+      for (let i = 0; i < BLOCK; i++) {
+        const t0 = process.hrtime.bigint();
+        await rawClient.nc.request('secai.benchecho.raw', bytes);
+        raw.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+    }
+    return { ours: summarize(ours), raw: summarize(raw) };
+  } finally {
+    await bus.stop();
+  }
+}
+
+function pssKb(pid: number): number {
+  const f = `/proc/${pid}/smaps_rollup`;
+  if (!existsSync(f)) return 0;
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(f, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const kids = (p: number) => {
+    const f = `/proc/${p}/task/${p}/children`;
+    return existsSync(f) ? readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) : [];
+  };
+  const walk = (p: number) => { for (const k of kids(p)) { out.push(k); walk(k); } };
+  walk(pid);
+  return out;
+}
+
+async function coldStart(): Promise<{ readyMs: number; pssMb: number; processes: number }> {
+  const home = mkdtempSync(join(tmpdir(), 'secai-bench-'));
+  const bin = join(import.meta.dirname, '..', 'dist', 'bin', 'secai.js');
+  try {
+    // First start creates keys and streams; the figure is the second, warm-disk start, as a user sees daily.
+    for (let run = 0; run < 2; run++) {
+      const t0 = performance.now();
+      const child = spawn(process.execPath, [bin, 'up', '--headless'], { env: { ...process.env, SECAI_HOME: home, SECAI_HTTP_PORT: '0', SECAI_LOG_JSON: '1', SECAI_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const readyMs = await new Promise<number>((res, rej) => {
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => { out += d; if (out.includes('secai ready:')) res(performance.now() - t0); });
+        child.once('exit', (c) => rej(new Error(`secai up exited ${c}`)));
+      });
+      if (run === 1) await new Promise((r) => setTimeout(r, 3000)); // idle
+      const pids = [child.pid!, ...descendants(child.pid!)];
+      const pssMb = pids.reduce((a, p) => a + pssKb(p), 0) / 1024;
+      await new Promise<void>((res) => { child.once('exit', () => res()); child.kill('SIGTERM'); });
+      if (run === 1) return { readyMs, pssMb, processes: pids.length };
+    }
+    throw new Error('unreachable');
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const r = await rpc();
+const ratio = r.ours.p50 / r.raw.p50;
+const cs = await coldStart();
+console.log(table([
+  ['request/reply (µs)', 'p50', 'p99', 'mean', 'n'],
+  ['ours (codec+schema+service)', round(r.ours.p50, 1), round(r.ours.p99, 1), round(r.ours.mean, 1), r.ours.n],
+  ['raw transport-node', round(r.raw.p50, 1), round(r.raw.p99, 1), round(r.raw.mean, 1), r.raw.n],
+]));
+console.log(`ratio ours/raw at p50: ${round(ratio, 3)} (target ≤ 1.15)`);
+console.log(`cold start of secai up --headless to ready: ${Math.round(cs.readyMs)} ms (target < 3000)`);
+console.log(`idle appliance PSS: ${round(cs.pssMb, 1)} MB over ${cs.processes} processes (target < 600)`);
+emit({
+  bench: 'bus', ours_p50_us: round(r.ours.p50, 1), base_p50_us: round(r.raw.p50, 1), ours_p99_us: round(r.ours.p99, 1), base_p99_us: round(r.raw.p99, 1),
+  ratio: round(ratio, 3), target: 1.15, cold_start_ms: Math.round(cs.readyMs), cold_start_target_ms: 3000, pss_mb: round(cs.pssMb, 1), pss_target_mb: 600,
+  met: ratio <= 1.15 && cs.readyMs < 3000 && cs.pssMb < 600,
+});
