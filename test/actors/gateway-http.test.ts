@@ -49,7 +49,8 @@ t.test('gateway http — DNS rebinding: a foreign Host header is refused', async
     t.equal(r.json.error.code, ErrorCode.HTTP_HOST);
   }
   t.equal((await call('GET', '/api/health', { host: `localhost:${port}` })).status, 200);
-  t.equal((await call('GET', '/api/health', { host: '' })).status, 400, 'no Host at all: refused by the HTTP parser');
+  const empty = (await call('GET', '/api/health', { host: '' })).status;
+  t.ok(empty === 400 || empty === 421, `an empty Host is refused (${empty})`);
 });
 
 t.test('gateway http — fail closed: session routes refuse without an auth guard', async (t) => {
