@@ -1,5 +1,5 @@
 // A machine definition as plain data for the visualizer: nested states and labelled transitions.
-import { toDirectedGraph } from '@xstate/graph';
+import type { toDirectedGraph as ToDirectedGraph } from '@xstate/graph';
 import type { AnyStateMachine } from 'xstate';
 
 export interface GraphNode {
@@ -11,8 +11,10 @@ export interface GraphNode {
   edges: { id: string; source: string; target: string; label: string }[];
 }
 
-export function describeMachine(machine: AnyStateMachine): { machine: Record<string, unknown>; graph: GraphNode } {
-  const walk = (n: ReturnType<typeof toDirectedGraph>): GraphNode => {
+/** Loads @xstate/graph on first use: only the visualizer asks, and actors start faster without it. */
+export async function describeMachine(machine: AnyStateMachine): Promise<{ machine: Record<string, unknown>; graph: GraphNode }> {
+  const { toDirectedGraph } = await import('@xstate/graph');
+  const walk = (n: ReturnType<typeof ToDirectedGraph>): GraphNode => {
     const initial = n.stateNode.config.initial;
     return {
       id: n.id,

@@ -108,13 +108,13 @@ export async function runActor<M extends AnyStateMachine>(def: ActorDefinition<M
 
   actor.start();
   const ping = () => ({ actor: name, pid: process.pid, uptimeMs: Date.now() - started, state: (actor.getSnapshot() as { value: unknown }).value });
-  const description = describeMachine(machine);
+  let description: ReturnType<typeof describeMachine> | undefined;
   const unserve = serveManifest({
     bus, manifest: def.manifest, log,
     operators: new TrustedOperators(paths.trustedOperators),
     ops: {
       ping,
-      describe: () => ({ actor: name, ...description }),
+      describe: async () => ({ actor: name, ...(await (description ??= describeMachine(machine))) }),
       snapshot: () => {
         if (!latest) throw new SecaiError(ErrorCode.NOT_READY, `${name} has no snapshot yet`);
         return latest;
