@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `secai up [--headless]` runs the appliance in the foreground; `secai status [--json]` asks it how it is.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ACTOR_MANIFESTS, MANIFESTS } from '../actors/catalog.js';
 import { Supervisor } from '../actors/supervisor/supervisor.js';
@@ -24,7 +26,9 @@ async function up(headless: boolean): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   try {
     const { startMs } = await sup.start();
-    process.stdout.write(`secai ready: ${ACTOR_MANIFESTS.length} actors on ${sup.url}, state in ${sup.paths.home}${headless ? ', headless' : ''} (${startMs} ms)\n`);
+    const http = existsSync(join(sup.paths.run, 'http.url')) ? readFileSync(join(sup.paths.run, 'http.url'), 'utf8').trim() : '';
+    const where = http ? `, ${headless ? 'API' : 'web UI and API'} on ${http}` : '';
+    process.stdout.write(`secai ready: ${ACTOR_MANIFESTS.length} actors on ${sup.url}${where}, state in ${sup.paths.home}${headless ? ', headless' : ''} (${startMs} ms)\n`);
     return -1; // keep running until a signal
   } catch (err) {
     printError(err, false);

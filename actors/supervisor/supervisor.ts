@@ -246,5 +246,5 @@ export class Supervisor {
 }
 
 function prepareRunDir(paths: HomePaths): void {
-  for (const f of ['secai.pid', 'nats.pid']) rmSync(join(paths.run, f), { force: true });
+  for (const f of ['secai.pid', 'nats.pid', 'http.url']) rmSync(join(paths.run, f), { force: true });
 }
