@@ -195,7 +195,7 @@ export class Supervisor {
     const entry = join(codeRoot, fromSource ? m.entry!.replace(/\.js$/, '.ts') : m.entry!);
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (PASS_ENV.test(k)) env[k] = v;
-    Object.assign(env, { SECAI_HOME: this.paths.home, SECAI_CONFIG: this.o.configDir, SECAI_BUS_URL: this.url, SECAI_ACTOR: m.name });
+    Object.assign(env, { SECAI_HOME: this.paths.home, SECAI_CONFIG: this.o.configDir, SECAI_BUS_URL: this.url, SECAI_ACTOR: m.name, SECAI_HEADLESS: this.o.headless ? '1' : '0' });
     const child = fork(entry, [], {
       env,
       execArgv: fromSource ? ['--import', 'tsx'] : [],
