@@ -1,0 +1,247 @@
+// Supervision of one model's llm worker: start, serve a fair queue one request at a time, restart on crash or session end.
+import { assign, fromPromise, setup } from 'xstate';
+import { notProvided } from '../not-provided.js';
+
+export interface QueuedRequest {
+  id: string;
+  /** Who asked (API client or chat session): the queue is round-robin across these. */
+  client: string;
+}
+
+export interface WorkerModel {
+  name: string;
+  path: string;
+  sha256: string;
+}
+
+export interface WorkerContext {
+  model: WorkerModel | null;
+  queue: QueuedRequest[];
+  /** Round-robin order of clients; the one just served moves to the back. */
+  rotation: string[];
+  current: QueuedRequest | null;
+  /** Consecutive failed starts or crashes; a served request resets it. */
+  crashes: number;
+  maxCrashes: number;
+  restartOnSessionEnd: boolean;
+  restartReason: 'crash' | 'session' | null;
+  /** Where draining goes when the running request ends. */
+  drainTo: 'idle' | 'restarting' | null;
+  error: { code: string; message: string } | null;
+  info: Record<string, unknown> | null;
+}
+
+export type WorkerEvent =
+  | { type: 'worker.load'; model: WorkerModel }
+  | { type: 'worker.unload' }
+  | { type: 'worker.exited'; code: number | null; signal: string | null }
+  | { type: 'request.enqueue'; request: QueuedRequest }
+  | { type: 'request.cancel'; id: string }
+  | { type: 'request.finished'; id: string }
+  | { type: 'session.end'; client: string };
+
+/** Codes that no restart can fix: the model itself is refused. */
+export const PERMANENT_CODES = new Set(['SECAI_E_MODEL_INVALID', 'SECAI_E_DIGEST_MISMATCH', 'SECAI_E_SANDBOX_UNAVAILABLE']);
+
+/** Picks the next request fairly: the first client in rotation order that has something queued, its oldest request. */
+export function pickNext(queue: readonly QueuedRequest[], rotation: readonly string[]): { next: QueuedRequest; queue: QueuedRequest[]; rotation: string[] } | null {
+  if (!queue.length) return null;
+  const order = [...rotation.filter((c) => queue.some((q) => q.client === c))];
+  for (const q of queue) if (!order.includes(q.client)) order.push(q.client);
+  const client = order[0]!;
+  const next = queue.find((q) => q.client === client)!;
+  return { next, queue: queue.filter((q) => q !== next), rotation: [...order.slice(1), client] };
+}
+
+export function backoffMs(crashes: number): number {
+  return Math.min(30_000, 250 * 2 ** Math.max(0, crashes - 1));
+}
+
+const errorOf = (e: unknown): { code: string; message: string } => {
+  const x = e as { code?: unknown; message?: unknown } | undefined;
+  return { code: typeof x?.code === 'string' ? x.code : 'SECAI_E_WORKER_CRASHED', message: typeof x?.message === 'string' ? x.message : String(e) };
+};
+
+export const workerMachine = setup({
+  types: {} as {
+    context: WorkerContext;
+    events: WorkerEvent;
+    input: { maxCrashes?: number; restartOnSessionEnd?: boolean };
+  },
+  actors: {
+    startWorker: fromPromise<Record<string, unknown>, { model: WorkerModel }>(notProvided('startWorker')),
+    stopWorker: fromPromise<void>(notProvided('stopWorker')),
+  },
+  actions: {
+    /** Sends the request to the worker. */
+    dispatch: notProvided('dispatch') as (_: unknown, p: { id: string }) => void,
+    /** Asks the worker to stop generating this request. */
+    cancelRunning: notProvided('cancelRunning') as (_: unknown, p: { id: string }) => void,
+    /** Ends requests with an error (never reached the worker, or the worker died under them). */
+    rejectRequests: notProvided('rejectRequests') as (_: unknown, p: { ids: string[]; code: string; message: string }) => void,
+    /** The worker started with this model (info), or failed for good. */
+    reportLoaded: notProvided('reportLoaded'),
+    reportFailed: notProvided('reportFailed') as (_: unknown, p: { code: string; message: string }) => void,
+  },
+  delays: {
+    backoff: ({ context }) => (context.restartReason === 'crash' ? backoffMs(context.crashes) : 0),
+  },
+  guards: {
+    permanent: ({ event }) => PERMANENT_CODES.has(errorOf((event as { error?: unknown }).error).code),
+    tooManyCrashes: ({ context }) => context.crashes + 1 > context.maxCrashes,
+    hasQueue: ({ context }) => context.queue.length > 0,
+    isCurrent: ({ context, event }) => 'id' in event && context.current?.id === event.id,
+    isQueued: ({ context, event }) => 'id' in event && context.queue.some((q) => q.id === event.id),
+    restartsOnSessionEnd: ({ context }) => context.restartOnSessionEnd,
+    drainDone: ({ context }) => context.current === null,
+    drainToIdle: ({ context }) => context.drainTo === 'idle',
+  },
+}).createMachine({
+  id: 'worker',
+  initial: 'idle',
+  context: ({ input }) => ({
+    model: null, queue: [], rotation: [], current: null, crashes: 0,
+    maxCrashes: input.maxCrashes ?? 5, restartOnSessionEnd: input.restartOnSessionEnd ?? true,
+    restartReason: null, drainTo: null, error: null, info: null,
+  }),
+  on: {
+    'request.enqueue': {
+      actions: assign({
+        queue: ({ context, event }) => [...context.queue, event.request],
+        rotation: ({ context, event }) => (context.rotation.includes(event.request.client) ? context.rotation : [...context.rotation, event.request.client]),
+      }),
+    },
+    'request.cancel': {
+      guard: 'isQueued',
+      actions: [
+        { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: 'SECAI_E_CANCELLED', message: 'cancelled before it started' }) },
+        assign({ queue: ({ context, event }) => context.queue.filter((q) => q.id !== event.id) }),
+      ],
+    },
+  },
+  states: {
+    idle: {
+      entry: [
+        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: 'SECAI_E_MODEL_NOT_LOADED', message: 'the model is not loaded' }) },
+        assign({ queue: [], current: null, model: null, info: null, drainTo: null }),
+      ],
+      on: {
+        'worker.load': { target: 'starting', actions: assign({ model: ({ event }) => event.model, crashes: 0, error: null }) },
+        'request.enqueue': {
+          actions: { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.request.id], code: 'SECAI_E_MODEL_NOT_LOADED', message: 'the model is not loaded' }) },
+        },
+      },
+    },
+    starting: {
+      invoke: {
+        id: 'startWorker',
+        src: 'startWorker',
+        input: ({ context }) => ({ model: context.model! }),
+        onDone: { target: 'ready', actions: [assign({ info: ({ event }) => event.output, error: null }), 'reportLoaded'] },
+        onError: [
+          { guard: 'permanent', target: 'failed', actions: assign({ error: ({ event }) => errorOf(event.error) }) },
+          { guard: 'tooManyCrashes', target: 'failed', actions: assign({ error: ({ event }) => errorOf(event.error), crashes: ({ context }) => context.crashes + 1 }) },
+          { target: 'restarting', actions: assign({ error: ({ event }) => errorOf(event.error), crashes: ({ context }) => context.crashes + 1, restartReason: 'crash' }) },
+        ],
+      },
+      on: { 'worker.unload': { target: 'restarting', actions: assign({ drainTo: 'idle' }) } },
+    },
+    ready: {
+      always: {
+        guard: 'hasQueue',
+        target: 'busy',
+        actions: [
+          assign(({ context }) => {
+            const p = pickNext(context.queue, context.rotation)!;
+            return { current: p.next, queue: p.queue, rotation: p.rotation };
+          }),
+          { type: 'dispatch', params: ({ context }) => ({ id: context.current!.id }) },
+        ],
+      },
+      on: {
+        'worker.exited': { target: 'restarting', actions: assign({ crashes: ({ context }) => context.crashes + 1, restartReason: 'crash' }) },
+        'worker.unload': { target: 'draining', actions: assign({ drainTo: 'idle' }) },
+        'session.end': { guard: 'restartsOnSessionEnd', target: 'draining', actions: assign({ drainTo: 'restarting', restartReason: 'session' }) },
+      },
+    },
+    busy: {
+      on: {
+        'request.finished': { guard: 'isCurrent', target: 'ready', actions: assign({ current: null, crashes: 0 }) },
+        'request.cancel': [
+          { guard: 'isCurrent', actions: { type: 'cancelRunning', params: ({ event }) => ({ id: event.id }) } },
+          {
+            guard: 'isQueued',
+            actions: [
+              { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: 'SECAI_E_CANCELLED', message: 'cancelled before it started' }) },
+              assign({ queue: ({ context, event }) => context.queue.filter((q) => q.id !== event.id) }),
+            ],
+          },
+        ],
+        'worker.exited': {
+          target: 'restarting',
+          actions: [
+            { type: 'rejectRequests', params: ({ context }) => ({ ids: [context.current!.id], code: 'SECAI_E_WORKER_CRASHED', message: 'the model worker stopped during generation' }) },
+            assign({ current: null, crashes: ({ context }) => context.crashes + 1, restartReason: 'crash' }),
+          ],
+        },
+        'worker.unload': { target: 'draining', actions: assign({ drainTo: 'idle' }) },
+        'session.end': { guard: 'restartsOnSessionEnd', target: 'draining', actions: assign({ drainTo: 'restarting', restartReason: 'session' }) },
+      },
+    },
+    draining: {
+      // Let the running request finish; an unload also ends what is still queued.
+      entry: [
+        {
+          type: 'rejectRequests',
+          params: ({ context }) => ({ ids: context.drainTo === 'idle' ? context.queue.map((q) => q.id) : [], code: 'SECAI_E_CANCELLED', message: 'the model is being unloaded' }),
+        },
+        assign({ queue: ({ context }) => (context.drainTo === 'idle' ? [] : context.queue) }),
+      ],
+      always: [
+        { guard: 'drainDone', target: 'restarting' },
+      ],
+      on: {
+        'request.finished': { guard: 'isCurrent', actions: assign({ current: null }) },
+        'request.cancel': { guard: 'isCurrent', actions: { type: 'cancelRunning', params: ({ event }) => ({ id: event.id }) } },
+        'worker.exited': {
+          actions: [
+            { type: 'rejectRequests', params: ({ context }) => ({ ids: context.current ? [context.current.id] : [], code: 'SECAI_E_WORKER_CRASHED', message: 'the model worker stopped during generation' }) },
+            assign({ current: null }),
+          ],
+        },
+      },
+    },
+    restarting: {
+      initial: 'stopping',
+      states: {
+        stopping: {
+          invoke: { id: 'stopWorker', src: 'stopWorker', onDone: 'waiting', onError: 'waiting' },
+        },
+        waiting: {
+          always: { guard: 'drainToIdle', target: '#worker.idle' },
+          after: { backoff: '#worker.starting' },
+        },
+      },
+      on: {
+        'worker.unload': { actions: assign({ drainTo: 'idle' }) },
+        'worker.exited': {},
+      },
+      exit: assign({ drainTo: null }),
+    },
+    failed: {
+      entry: [
+        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: context.error?.code ?? 'SECAI_E_WORKER_CRASHED', message: context.error?.message ?? 'the worker failed' }) },
+        assign({ queue: [] }),
+        { type: 'reportFailed', params: ({ context }) => context.error ?? { code: 'SECAI_E_WORKER_CRASHED', message: 'the worker failed' } },
+      ],
+      invoke: { id: 'stopWorker', src: 'stopWorker' },
+      on: {
+        'worker.load': { target: 'starting', actions: assign({ model: ({ event }) => event.model, crashes: 0, error: null }) },
+        'worker.unload': 'idle',
+        'request.enqueue': {
+          actions: { type: 'rejectRequests', params: ({ context, event }) => ({ ids: [event.request.id], code: context.error?.code ?? 'SECAI_E_WORKER_CRASHED', message: context.error?.message ?? 'the worker failed' }) },
+        },
+      },
+    },
+  },
+});

@@ -1,0 +1,21 @@
+// Physical core count: llama.cpp's thread default oversubscribes SMT siblings and ran 100x slower here.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** Distinct (physical id, core id) pairs of /proc/cpuinfo, capped by the CPUs this process may use. */
+export function physicalCores(cpuinfo?: string): number {
+  const usable = availableParallelism();
+  let text = cpuinfo;
+  try {
+    text ??= readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return usable;
+  }
+  const cores = new Set<string>();
+  for (const block of text.split(/\n\s*\n/)) {
+    const phys = /^physical id\s*:\s*(\d+)/m.exec(block)?.[1];
+    const core = /^core id\s*:\s*(\d+)/m.exec(block)?.[1];
+    if (phys !== undefined && core !== undefined) cores.add(`${phys}:${core}`);
+  }
+  return Math.max(1, Math.min(usable, cores.size || usable));
+}

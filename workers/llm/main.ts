@@ -1,0 +1,149 @@
+// The llm worker: hosts node-llama-cpp behind the IPC channel. It is the blast wall: a llama.cpp abort kills only it.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import {
+  getLlama, LlamaChat, LlamaCompletion, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaModel,
+} from 'node-llama-cpp';
+import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
+import { physicalCores } from '../cpu.js';
+import { parseToWorker, type ChatMessage, type FromWorker, type ToWorker } from '../protocol.js';
+import { checkHyperparameters } from './hyperparameters.js';
+
+type Generate = Extract<ToWorker, { type: 'generate' }>;
+
+let llama: Llama | undefined;
+let model: LlamaModel | undefined;
+let context: LlamaContext | undefined;
+const running = new Map<string, AbortController>();
+let chain: Promise<void> = Promise.resolve();
+
+function send(m: FromWorker): void {
+  process.send?.(m);
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
+  const t0 = performance.now();
+  const actual = await sha256File(m.modelPath).catch((err: Error) => {
+    throw new SecaiError(ErrorCode.MODEL_INVALID, `cannot read the model: ${err.message}`);
+  });
+  // The registry's hash is re-checked here, inside the sandbox, on the very bytes llama.cpp will map.
+  if (actual !== m.sha256) throw new SecaiError(ErrorCode.DIGEST_MISMATCH, `model file changed since promotion: sha256 ${actual} != ${m.sha256}`);
+  const hp = await checkHyperparameters(m.modelPath);
+  const threads = m.threads > 0 ? m.threads : physicalCores();
+  llama = await getLlama({ gpu: m.gpu, logLevel: 'error' as never, logger: (_level: unknown, text: string) => process.stderr.write(text + '\n') } as never);
+  model = await llama.loadModel({ modelPath: m.modelPath });
+  const contextSize = Math.min(m.contextSize, hp.contextLength);
+  context = await model.createContext({ contextSize, threads, sequences: 1 });
+  send({
+    type: 'loaded',
+    info: { gpu: llama.gpu, threads, contextSize, architecture: hp.architecture, trainContextSize: hp.contextLength, loadMs: performance.now() - t0 },
+  });
+}
+
+function history(messages: ChatMessage[]): ChatHistoryItem[] {
+  const h: ChatHistoryItem[] = messages.map((c): ChatHistoryItem =>
+    c.role === 'system' ? { type: 'system', text: c.content }
+      : c.role === 'user' ? { type: 'user', text: c.content }
+        : { type: 'model', response: [c.content] });
+  h.push({ type: 'model', response: [] });
+  return h;
+}
+
+async function generate(m: Generate): Promise<void> {
+  if (!model || !context) throw new SecaiError(ErrorCode.NOT_READY, 'no model is loaded');
+  const ac = running.get(m.id) ?? new AbortController();
+  running.set(m.id, ac);
+  if (ac.signal.aborted) {
+    send({ type: 'done', id: m.id, finishReason: 'cancelled', usage: { promptTokens: 0, completionTokens: 0 }, firstTokenMs: 0, totalMs: 0 });
+    return;
+  }
+  const t0 = performance.now();
+  let first = 0;
+  let completion = 0;
+  const seq = context.getSequence();
+  try {
+    const opts = {
+      signal: ac.signal, stopOnAbortSignal: true, maxTokens: m.maxTokens, temperature: m.temperature,
+      ...(m.topP !== undefined && { topP: m.topP }), ...(m.seed !== undefined && { seed: m.seed }),
+      ...(m.stop?.length && { customStopTriggers: m.stop }),
+      onToken: (t: readonly unknown[]) => { completion += t.length; },
+      onTextChunk: (text: string) => {
+        if (!first) first = performance.now() - t0;
+        send({ type: 'token', id: m.id, text });
+      },
+    };
+    let stopReason: string;
+    const before = seq.tokenMeter.usedInputTokens;
+    if (m.mode === 'chat') {
+      const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
+      try {
+        const r = await chat.generateResponse(history(m.messages), opts);
+        stopReason = r.metadata.stopReason;
+      } finally {
+        chat.dispose({ disposeSequence: false });
+      }
+    } else {
+      const c = new LlamaCompletion({ contextSequence: seq, autoDisposeSequence: false });
+      try {
+        const r = await c.generateCompletionWithMeta(m.prompt, opts);
+        stopReason = r.metadata.stopReason;
+      } finally {
+        c.dispose({ disposeSequence: false });
+      }
+    }
+    send({
+      type: 'done', id: m.id,
+      finishReason: stopReason === 'abort' ? 'cancelled' : stopReason === 'maxTokens' ? 'length' : 'stop',
+      usage: { promptTokens: seq.tokenMeter.usedInputTokens - before, completionTokens: completion },
+      firstTokenMs: first, totalMs: performance.now() - t0,
+    });
+  } finally {
+    seq.dispose();
+    running.delete(m.id);
+  }
+}
+
+function onMessage(raw: unknown): void {
+  const m = parseToWorker(raw);
+  if (!m) {
+    send({ type: 'error', error: { code: ErrorCode.BAD_MESSAGE, message: 'malformed message to the worker' } });
+    return;
+  }
+  switch (m.type) {
+    case 'load':
+      chain = chain.then(() => load(m)).catch((err: unknown) => {
+        send({ type: 'error', error: toErrorData(err) });
+        setTimeout(() => process.exit(3), 50);
+      });
+      return;
+    case 'generate':
+      if (!running.has(m.id)) running.set(m.id, new AbortController());
+      // One sequence: requests run one after another; the actor's queue decides the order.
+      chain = chain.then(() => generate(m)).catch((err: unknown) => send({ type: 'error', id: m.id, error: toErrorData(err) }));
+      return;
+    case 'cancel':
+      running.get(m.id)?.abort();
+      return;
+    case 'shutdown':
+      void chain.finally(async () => {
+        await context?.dispose();
+        await model?.dispose();
+        await llama?.dispose();
+        process.exit(0);
+      });
+  }
+}
+
+if (!process.send) {
+  process.stderr.write('the llm worker runs only under its actor (IPC channel missing)\n');
+  process.exit(2);
+}
+process.on('message', onMessage);
+process.on('disconnect', () => process.exit(0));
+send({ type: 'started', pid: process.pid });
