@@ -90,12 +90,10 @@ main({
   ops: (ctx) => ({
     status: () => ({ records: chain.length, state: ctx.actor.getSnapshot().value, lastVerdict: ctx.actor.getSnapshot().context.lastVerdict }),
     tail: tail,
+    verify: () => verifyOnDemand(ctx),
   }),
   commands: (ctx) => ({
-    verify: async () => {
-      const snap = await ctx.sendAndWait({ type: 'audit.verify' }, (s) => !s.matches('verifying'), 120_000);
-      return snap.context.lastVerdict;
-    },
+    verify: () => verifyOnDemand(ctx),
     tail: tail,
   }),
   start: (ctx) => {
@@ -106,6 +104,11 @@ main({
     await writing;
   },
 });
+
+async function verifyOnDemand(ctx: ActorContext<typeof auditMachine>) {
+  const snap = await ctx.sendAndWait({ type: 'audit.verify' }, (s) => !s.matches('verifying'), 120_000);
+  return snap.context.lastVerdict;
+}
 
 function tail(req: { n?: number; subject?: string }) {
   const n = req.n ?? 20;

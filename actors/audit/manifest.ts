@@ -22,6 +22,8 @@ export const auditManifest = defineManifest({
   serves: {
     status: { request: s.empty(), reply: statusReply, description: 'Chain length, state and the last verification verdict.' },
     tail: { request: tailRequest, reply: tailReply, description: 'The last n records (default 20), optionally filtered by subject prefix.' },
+    // Read-only: it re-checks the chain and changes nothing, so the gateway (no operator key) may ask.
+    verify: { request: s.empty(), reply: verdict, description: 'Verify the whole chain now (read-only; for the web UI).' },
   },
   commands: {
     verify: { request: s.empty(), reply: verdict, description: 'Verify the whole chain now.', roles: ['auditor'] },

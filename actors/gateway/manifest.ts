@@ -15,7 +15,11 @@ export const gatewayManifest = defineManifest({
     listening: s.object({ port: s.integer(), url: s.string({ maxLength: 64 }) }),
   },
   // Features add the ops their routes call (e.g. 'vault.status'); the ACL allows nothing else.
-  requests: ['supervisor.status', 'audit.status', 'audit.tail'],
+  requests: [
+    'supervisor.status', 'audit.status', 'audit.tail',
+    // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
+    'audit.verify', 'audit.describe', 'audit.snapshot',
+  ],
   subscribes: [],
   watchesState: true,
 });

@@ -24,12 +24,12 @@ export function tempHome(prefix = 'secai-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts `secai up --headless` and resolves once it printed its ready line. */
-export async function startAppliance(o: { home?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Appliance> {
+/** Starts `secai up --headless` (or with the web UI when `headless: false`) and resolves once it printed its ready line. */
+export async function startAppliance(o: { home?: string; env?: Record<string, string>; timeoutMs?: number; headless?: boolean } = {}): Promise<Appliance> {
   if (!existsSync(SECAI_BIN)) throw new Error(`${SECAI_BIN} is missing: run npm run build (npm test does)`);
   const home = o.home ?? tempHome();
   const env: NodeJS.ProcessEnv = { ...process.env, SECAI_HOME: home, SECAI_HTTP_PORT: '0', SECAI_LOG_JSON: '1', SECAI_LOG_LEVEL: 'warn', ...o.env };
-  const child = spawn(process.execPath, [SECAI_BIN, 'up', '--headless'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SECAI_BIN, 'up', ...(o.headless === false ? [] : ['--headless'])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });

@@ -2,7 +2,9 @@
 import type { Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { systemRoutes } from './system.js';
+import { observeRoutes } from './observe.js';
+import { uiRoutes } from './ui.js';
 
 export function allRoutes(deps: GatewayDeps): Route[] {
-  return [...systemRoutes(deps)];
+  return [...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes()];
 }

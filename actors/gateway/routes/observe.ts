@@ -1,0 +1,116 @@
+// What the web UI watches: every actor's machine definition, live state snapshots and audit records (SSE), audit verification.
+import type { ServerResponse } from 'node:http';
+import { decode } from '../../../bus/codec.js';
+import { ALL_STATES } from '../../../bus/subjects.js';
+import { ErrorCode, SecaiError } from '../../../common/errors.js';
+import { ACTOR_MANIFESTS } from '../../catalog.js';
+import { describeMachine } from '../../describe-machine.js';
+import { gatewayMachine } from '../../../machines/gateway/gateway.machine.js';
+import { gatewayManifest } from '../manifest.js';
+import { sendJson, type Route } from '../http.js';
+import type { GatewayDeps } from '../deps.js';
+
+/** Actors whose machine the gateway may ask for: those its manifest lets it request `describe` from. */
+export function describableActors(): string[] {
+  return ACTOR_MANIFESTS.map((m) => m.name).filter((n) => n === 'gateway' || mayRequest(`${n}.describe`));
+}
+
+const mayRequest = (ref: string): boolean => (gatewayManifest.requests as readonly string[]).includes(ref);
+
+const AUDIT_POLL_MS = 500;
+const HEARTBEAT_MS = 15_000;
+/** At most this many SSE streams at once: each holds a bus subscription. */
+const MAX_STREAMS = 16;
+let openStreams = 0;
+
+function sse(res: ServerResponse, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+async function machines(d: GatewayDeps) {
+  return Promise.all(describableActors().map(async (name) => {
+    try {
+      // The gateway's own requests never reach itself (no echo on its connection): describe it in-process.
+      const description = name === 'gateway'
+        ? { actor: 'gateway', ...(await describeMachine(gatewayMachine)) }
+        : await d.bus.request<Record<string, unknown>>(name, 'describe', {}, 5000);
+      let snapshot: unknown = null;
+      if (name !== 'gateway' && mayRequest(`${name}.snapshot`)) {
+        snapshot = await d.bus.request(name, 'snapshot', {}, 2000).catch(() => null);
+      }
+      return { ...description, actor: name, snapshot };
+    } catch (err) {
+      return { actor: name, error: { code: (err as SecaiError).code ?? ErrorCode.INTERNAL, message: (err as Error).message } };
+    }
+  }));
+}
+
+function intParam(v: string | null, min: number, max: number, dflt: number): number {
+  if (v === null) return dflt;
+  if (!/^\d{1,6}$/.test(v)) throw new SecaiError(ErrorCode.USAGE, `expected an integer from ${min} to ${max}, got '${v.slice(0, 32)}'`);
+  const n = Number(v);
+  if (n < min || n > max) throw new SecaiError(ErrorCode.USAGE, `expected an integer from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+export function observeRoutes(d: GatewayDeps): Route[] {
+  return [
+    { method: 'GET', path: '/api/machines', access: 'session', handler: async ({ res }) => sendJson(res, 200, { machines: await machines(d) }) },
+    {
+      method: 'GET', path: '/api/audit/tail', access: 'session',
+      handler: async ({ res, url }) => {
+        const n = intParam(url.searchParams.get('n'), 1, 1000, 100);
+        const subject = url.searchParams.get('subject');
+        if (subject !== null && (subject.length > 256 || !/^[A-Za-z0-9_.>*-]*$/.test(subject))) throw new SecaiError(ErrorCode.USAGE, 'subject must be a subject prefix');
+        sendJson(res, 200, await d.bus.request('audit', 'tail', { n, ...(subject && { subject }) }));
+      },
+    },
+    { method: 'GET', path: '/api/audit/status', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('audit', 'status')) },
+    { method: 'POST', path: '/api/audit/verify', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('audit', 'verify', {}, 120_000)) },
+    {
+      // Server-sent events: `state` (every secai.state.* snapshot) and `audit` (new chain records, in order).
+      method: 'GET', path: '/api/events', access: 'session',
+      handler: async ({ req, res }) => {
+        if (openStreams >= MAX_STREAMS) throw new SecaiError(ErrorCode.NOT_READY, `too many event streams open (${MAX_STREAMS})`);
+        openStreams++;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
+        res.write(': secai events\n\n');
+        let closed = false;
+        const sub = d.bus.subscribe(ALL_STATES, (msg) => {
+          try { sse(res, 'state', decode(msg.data, 256 * 1024)); } catch { /* a snapshot that does not decode is not forwarded */ }
+        });
+        // Audit records come from the chain itself (what was committed), not from a second tap.
+        let lastSeq = -1;
+        const poll = async () => {
+          while (!closed) {
+            try {
+              const { records } = await d.bus.request<{ records: { seq: number }[] }>('audit', 'tail', { n: 200 }, 3000);
+              if (lastSeq < 0) lastSeq = records.length ? records[records.length - 1]!.seq - Math.min(records.length, 50) : 0;
+              const fresh = records.filter((r) => r.seq > lastSeq);
+              for (const r of fresh) sse(res, 'audit', r);
+              if (fresh.length) lastSeq = fresh[fresh.length - 1]!.seq;
+            } catch (err) {
+              if (!closed) sse(res, 'problem', { code: (err as SecaiError).code ?? ErrorCode.INTERNAL, message: (err as Error).message });
+            }
+            await new Promise((r) => setTimeout(r, AUDIT_POLL_MS));
+          }
+        };
+        const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+        const done = new Promise<void>((resolve) => {
+          const end = () => {
+            if (closed) return;
+            closed = true;
+            openStreams--;
+            clearInterval(beat);
+            sub.unsubscribe();
+            resolve();
+          };
+          req.once('close', end);
+          res.once('close', end);
+        });
+        void poll();
+        await done;
+      },
+    },
+  ];
+}

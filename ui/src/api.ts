@@ -1,0 +1,47 @@
+// The UI's only way out: same-origin HTTP to the gateway with the session cookie and the CSRF token.
+
+export interface ErrorData { code: string; message: string }
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** The CSRF token of this tab's session: sent in x-csrf-token on every state-changing request. */
+let csrf = sessionStorage.getItem('secai.csrf') ?? '';
+const unauthorizedListeners = new Set<() => void>();
+
+export function setCsrf(token: string): void {
+  csrf = token;
+  if (token) sessionStorage.setItem('secai.csrf', token);
+  else sessionStorage.removeItem('secai.csrf');
+}
+
+export function onUnauthorized(f: () => void): () => void {
+  unauthorizedListeners.add(f);
+  return () => unauthorizedListeners.delete(f);
+}
+
+export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
+  const r = await fetch(path, {
+    method, headers, credentials: 'same-origin',
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    ...(signal && { signal }),
+  });
+  const text = await r.text();
+  let data: unknown;
+  try { data = text ? JSON.parse(text) : {}; } catch { data = {}; }
+  if (!r.ok) {
+    const e = (data as { error?: Partial<ErrorData> }).error;
+    if (r.status === 401) unauthorizedListeners.forEach((f) => f());
+    throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? r.statusText);
+  }
+  return data as T;
+}
+
+export const describeError = (err: unknown): string =>
+  err instanceof ApiError ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);

@@ -1,0 +1,83 @@
+// Machines: every actor's statechart, its current state highlighted live, and its recent transitions.
+import { useEffect, useState } from 'preact/hooks';
+import { api, describeError } from '../api.js';
+import { recentStates, subscribeLive, type Snapshot } from '../live.js';
+import { selfTransitions, Statechart, type GraphNode } from '../statechart.js';
+
+interface MachineInfo { actor: string; graph?: GraphNode; snapshot?: Snapshot | null; error?: { code: string; message: string } }
+
+const RECENT = 12;
+
+function fmtValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export function MachinesPage() {
+  const [machines, setMachines] = useState<MachineInfo[] | null>(null);
+  const [error, setError] = useState('');
+  const [current, setCurrent] = useState<Record<string, Snapshot>>({});
+  const [history, setHistory] = useState<Record<string, Snapshot[]>>({});
+
+  useEffect(() => {
+    api<{ machines: MachineInfo[] }>('GET', '/api/machines').then((r) => {
+      setMachines(r.machines);
+      setCurrent((c) => {
+        const next = { ...c };
+        for (const m of r.machines) if (m.snapshot && !next[m.actor]) next[m.actor] = m.snapshot;
+        return next;
+      });
+    }, (e: unknown) => setError(describeError(e)));
+    const add = (s: Snapshot) => {
+      setCurrent((c) => (c[s.actor] && c[s.actor]!.seq > s.seq && c[s.actor]!.at > s.at ? c : { ...c, [s.actor]: s }));
+      setHistory((h) => ({ ...h, [s.actor]: [...(h[s.actor] ?? []), s].slice(-RECENT) }));
+    };
+    recentStates.forEach(add);
+    return subscribeLive({ state: add });
+  }, []);
+
+  return (
+    <section aria-labelledby="machines-h">
+      <h1 id="machines-h">Machines</h1>
+      <p class="lede">Each actor is a state machine in its own process. The highlighted state is the current one, updated live from <code>secai.state.&lt;actor&gt;</code>.</p>
+      {error && <p role="alert" class="error">{error}</p>}
+      {!machines && !error && <p aria-busy="true">Loading machines…</p>}
+      {machines?.map((m) => {
+        const snap = current[m.actor];
+        const recent = history[m.actor] ?? [];
+        const loops = m.graph ? selfTransitions(m.graph) : [];
+        return (
+          <article key={m.actor} class="machine card" aria-labelledby={`m-${m.actor}`} data-actor={m.actor}>
+            <header>
+              <h2 id={`m-${m.actor}`}>{m.actor}</h2>
+              <span class="badge" data-testid="current-state">{snap ? fmtValue(snap.value) : 'no state yet'}</span>
+            </header>
+            {m.error && <p role="alert" class="error">{m.error.message} ({m.error.code})</p>}
+            {m.graph && (
+              <div class="chart-scroll" tabIndex={0} aria-label={`${m.actor} statechart (scrollable)`}>
+                <Statechart actor={m.actor} graph={m.graph} value={snap?.value ?? null} lastEvent={snap?.event} />
+              </div>
+            )}
+            {loops.length > 0 && (
+              <p class="muted">Handled without leaving the state: {loops.map((l) => `${l.label} (in ${l.state})`).join(', ')}</p>
+            )}
+            <h3>Recent transitions</h3>
+            {recent.length === 0 ? <p class="muted">None since this page opened.</p> : (
+              <table class="transitions">
+                <thead><tr><th scope="col">time</th><th scope="col">event</th><th scope="col">to state</th></tr></thead>
+                <tbody>
+                  {[...recent].reverse().map((s) => (
+                    <tr key={`${s.seq}-${s.at}`} data-event={s.event} data-state={fmtValue(s.value)}>
+                      <td>{new Date(s.at).toLocaleTimeString()}</td>
+                      <td><code>{s.event}</code></td>
+                      <td>{fmtValue(s.value)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </article>
+        );
+      })}
+    </section>
+  );
+}
