@@ -1,4 +1,5 @@
 // Checks a GGUF's hyperparameters before llama.cpp sees it: a missing one can abort the whole process (GGML_ASSERT).
+import { open } from 'node:fs/promises';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 
@@ -23,13 +24,35 @@ function lookup(meta: unknown, dotted: string): unknown {
   return cur;
 }
 
+async function checkMagic(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(24);
+    const { bytesRead } = await fh.read(b, 0, 24, 0);
+    const version = b.readUInt32LE(4);
+    if (bytesRead < 24 || b.toString('latin1', 0, 4) !== 'GGUF' || (version !== 2 && version !== 3)) {
+      throw new SecaiError(ErrorCode.MODEL_INVALID, 'not a GGUF v2/v3 file');
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Reads the header with node-llama-cpp's JS parser (no native code) and refuses what llama.cpp would choke on. */
 export async function checkHyperparameters(path: string): Promise<Hyperparameters> {
+  await checkMagic(path);
   let info;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    info = await readGgufFileInfo(path, { readTensorInfo: true, sourceType: 'filesystem', logWarnings: false, ignoreKeys: [] });
+    // The reader waits forever on some truncated headers: give it a deadline.
+    info = await Promise.race([
+      readGgufFileInfo(path, { readTensorInfo: true, sourceType: 'filesystem', logWarnings: false, ignoreKeys: [] }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('header not parsed within 5 s (truncated?)')), 5000); }),
+    ]);
   } catch (err) {
     throw new SecaiError(ErrorCode.MODEL_INVALID, `not a readable GGUF: ${(err as Error).message}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   const meta = info.metadata as unknown;
   const arch = lookup(meta, 'general.architecture');
