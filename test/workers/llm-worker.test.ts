@@ -10,7 +10,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const model = join(dir, 'tiny.gguf');
 const sha = writeTinyLlama(model);
 
-function worker(t: Tap.Test, path = model): LlmWorker {
+function worker(t: { teardown(fn: () => void): void }, path = model): LlmWorker {
   const w = new LlmWorker({ readOnly: [path] });
   t.teardown(() => w.kill());
   return w;
