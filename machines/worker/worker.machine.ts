@@ -17,8 +17,9 @@ export interface WorkerModel {
 export interface WorkerContext {
   model: WorkerModel | null;
   queue: QueuedRequest[];
-  /** Round-robin order of clients; the one just served moves to the back. */
-  rotation: string[];
+  /** When each client with queued work was last served (a sequence number): the queue is round-robin. */
+  lastServed: Record<string, number>;
+  served: number;
   current: QueuedRequest | null;
   /** Consecutive failed starts or crashes; a served request resets it. */
   crashes: number;
@@ -43,14 +44,19 @@ export type WorkerEvent =
 /** Codes that no restart can fix: the model itself is refused. */
 export const PERMANENT_CODES = new Set(['SECAI_E_MODEL_INVALID', 'SECAI_E_DIGEST_MISMATCH', 'SECAI_E_SANDBOX_UNAVAILABLE']);
 
-/** Picks the next request fairly: the first client in rotation order that has something queued, its oldest request. */
-export function pickNext(queue: readonly QueuedRequest[], rotation: readonly string[]): { next: QueuedRequest; queue: QueuedRequest[]; rotation: string[] } | null {
-  if (!queue.length) return null;
-  const order = [...rotation.filter((c) => queue.some((q) => q.client === c))];
-  for (const q of queue) if (!order.includes(q.client)) order.push(q.client);
-  const client = order[0]!;
-  const next = queue.find((q) => q.client === client)!;
-  return { next, queue: queue.filter((q) => q !== next), rotation: [...order.slice(1), client] };
+/**
+ * Picks the next request fairly: among clients with something queued, the one served least recently
+ * (never served first, then by its oldest request), and that client's oldest request.
+ */
+export function pickNext(queue: readonly QueuedRequest[], lastServed: Readonly<Record<string, number>>, seq: number): { next: QueuedRequest; queue: QueuedRequest[]; lastServed: Record<string, number> } | null {
+  let next: QueuedRequest | undefined;
+  for (const q of queue) {
+    if (!next || (lastServed[q.client] ?? -1) < (lastServed[next.client] ?? -1)) next = q;
+  }
+  if (!next) return null;
+  const chosen = next;
+  const kept = Object.fromEntries(Object.entries(lastServed).filter(([c]) => queue.some((q) => q.client === c)));
+  return { next: chosen, queue: queue.filter((q) => q !== chosen), lastServed: { ...kept, [chosen.client]: seq } };
 }
 
 export function backoffMs(crashes: number): number {
@@ -100,7 +106,7 @@ export const workerMachine = setup({
   id: 'worker',
   initial: 'idle',
   context: ({ input }) => ({
-    model: null, queue: [], rotation: [], current: null, crashes: 0,
+    model: null, queue: [], lastServed: {}, served: 0, current: null, crashes: 0,
     maxCrashes: input.maxCrashes ?? 5, restartOnSessionEnd: input.restartOnSessionEnd ?? true,
     restartReason: null, drainTo: null, error: null, info: null,
   }),
@@ -108,7 +114,6 @@ export const workerMachine = setup({
     'request.enqueue': {
       actions: assign({
         queue: ({ context, event }) => [...context.queue, event.request],
-        rotation: ({ context, event }) => (context.rotation.includes(event.request.client) ? context.rotation : [...context.rotation, event.request.client]),
       }),
     },
     'request.cancel': {
@@ -152,8 +157,8 @@ export const workerMachine = setup({
         target: 'busy',
         actions: [
           assign(({ context }) => {
-            const p = pickNext(context.queue, context.rotation)!;
-            return { current: p.next, queue: p.queue, rotation: p.rotation };
+            const p = pickNext(context.queue, context.lastServed, context.served)!;
+            return { current: p.next, queue: p.queue, lastServed: p.lastServed, served: context.served + 1 };
           }),
           { type: 'dispatch', params: ({ context }) => ({ id: context.current!.id }) },
         ],
