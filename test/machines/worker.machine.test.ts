@@ -1,12 +1,12 @@
 import t from 'tap';
-import { initialTransition, transition, type AnyEventObject } from 'xstate';
+import { initialTransition, transition } from 'xstate';
 import { backoffMs, pickNext, workerMachine } from '../../machines/worker/worker.machine.js';
 
 const model = { name: 'tiny', path: '/r/tiny.gguf', sha256: 'a'.repeat(64) };
 const types = (actions: unknown[]) => actions.map((a) => (a as { type: string }).type);
 const params = (actions: unknown[], type: string) => actions.filter((a) => (a as { type: string }).type === type).map((a) => (a as { params: unknown }).params);
-const started = { type: 'xstate.done.actor.startWorker', output: { gpu: false } } as unknown as AnyEventObject;
-const startFailed = (code: string) => ({ type: 'xstate.error.actor.startWorker', error: { code, message: code } }) as unknown as AnyEventObject;
+const started = { type: 'xstate.done.actor.startWorker', output: { gpu: false } } as never;
+const startFailed = (code: string) => ({ type: 'xstate.error.actor.startWorker', error: { code, message: code } }) as never;
 const enqueue = (id: string, client: string) => ({ type: 'request.enqueue', request: { id, client } }) as const;
 
 function ready(input = {}) {
@@ -44,7 +44,7 @@ t.test('worker machine — requests without a loaded model are refused, not queu
 t.test('worker machine — fair queue: round-robin across clients, not first come first served', async (t) => {
   let s = ready();
   let dispatched: string[] = [];
-  const step = (e: AnyEventObject) => {
+  const step = (e: Parameters<typeof transition<typeof workerMachine>>[2]) => {
     const [n, a] = transition(workerMachine, s, e);
     s = n;
     dispatched = dispatched.concat(params(a, 'dispatch').map((p) => (p as { id: string }).id));
