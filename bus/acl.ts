@@ -20,6 +20,8 @@ export interface CompiledIdentity {
 }
 
 const JS_API = '$JS.API';
+/** How many messages a streaming responder may send to one reply subject (chunks plus the final reply). */
+export const STREAM_MAX_RESPONSES = 100_000;
 
 function fail(msg: string): never {
   throw new SecaiError(ErrorCode.CONFIG_INVALID, `acl: ${msg}`);
@@ -98,13 +100,15 @@ export function compileAcl(manifests: readonly ActorManifest[]): CompiledIdentit
     }
 
     const serves = Object.keys(m.serves).length + Object.keys(m.commands).length > 0;
+    // A streaming responder answers one request with many messages (tokens), for as long as a generation runs.
+    const streams = Object.values(m.serves).some((op) => op.stream === true);
     return {
       name: m.name,
       kind: m.kind,
       permissions: {
         publish: { allow: [...pub].sort() },
         subscribe: { allow: [...sub].sort() },
-        ...(serves && { allow_responses: { max: 1, expires: '30s' } }),
+        ...(serves && { allow_responses: streams ? { max: STREAM_MAX_RESPONSES, expires: '15m' } : { max: 1, expires: '30s' } }),
       },
     };
   });

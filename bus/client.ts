@@ -1,7 +1,7 @@
 // A bus connection under one identity: typed requests with deadlines, signed commands, acked events.
 import { connect } from '@nats-io/transport-node';
 import {
-  nkeyAuthenticator, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
+  createInbox, nkeyAuthenticator, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
   type Msg, type NatsConnection, type Subscription,
 } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -66,6 +66,43 @@ export class BusClient {
       throw mapRequestError(err, subject, timeoutMs);
     }
     return unwrapReply<T>(msg.data, subject);
+  }
+
+  /**
+   * Requests a streaming op (OpSpec.stream): yields each chunk the responder sends, then returns its
+   * final reply. `idleMs` bounds the wait for every message; breaking out of the loop stops listening.
+   */
+  async *requestStream<C = unknown, T = unknown>(actor: string, op: string, payload: unknown, idleMs = 30_000): AsyncGenerator<C, T, undefined> {
+    const subject = serveSubject(actor, op);
+    const inbox = createInbox(inboxPrefix(this.name));
+    const sub = this.nc.subscribe(inbox);
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { timedOut = true; sub.unsubscribe(); }, idleMs);
+    };
+    try {
+      arm();
+      this.nc.publish(subject, encode(payload), { reply: inbox });
+      for await (const m of sub) {
+        arm();
+        // The server answers a request nobody subscribes with an empty 503 status message.
+        if (m.data.length === 0 && m.headers?.code === 503) throw new SecaiError(ErrorCode.NO_RESPONDER, `no actor serves ${subject}`);
+        const r = decode(m.data, 16 * DEFAULT_MAX_PAYLOAD) as (Reply & { more?: boolean }) | undefined;
+        if (r && typeof r === 'object' && r.ok === true && r.more === true) {
+          yield r.data as C;
+          continue;
+        }
+        return unwrapReply<T>(m.data, subject);
+      }
+      const closed = await sub.closed;
+      if (closed instanceof Error) throw mapRequestError(closed, subject, idleMs);
+      throw new SecaiError(timedOut ? ErrorCode.TIMEOUT : ErrorCode.INTERNAL, timedOut ? `no message on ${subject} within ${idleMs} ms` : `stream on ${subject} ended without a reply`);
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
   }
 
   /** Publishes an event through JetStream and waits for the stream's ack: an acked event is durable. */

@@ -7,8 +7,13 @@ export interface OpSpec {
   description: string;
   /** Largest request accepted, in bytes (default DEFAULT_MAX_PAYLOAD). */
   maxBytes?: number;
-  /** Requests may take this long before the caller gives up (default 5 s). */
+  /** Requests may take this long before the caller gives up (default 5 s); for streams, between two messages. */
   timeoutMs?: number;
+  /**
+   * A streaming op: the handler sends chunks to the requester's reply inbox before its final reply
+   * (see BusClient.requestStream). Only such identities may answer a request more than once.
+   */
+  stream?: boolean;
 }
 
 export interface CommandSpec extends OpSpec {

@@ -14,6 +14,10 @@ export interface CallContext {
   subject: string;
   /** Set for signed commands: who signed it. */
   operator?: TrustedOperator;
+  /** Streaming ops only: sends one chunk to the requester before the final reply. */
+  chunk?: (data: unknown) => void;
+  /** Streaming ops only: the requester's reply inbox (one per request: usable as a stream id). */
+  replyTo?: string;
 }
 
 export type Handler = (request: any, call: CallContext) => unknown | Promise<unknown>;
@@ -47,10 +51,16 @@ export function serveManifest(o: ServeOptions): () => void {
     const handler = o.ops[op];
     if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for served op '${op}'`);
     const subject = serveSubject(m.name, op);
-    subs.push(o.bus.subscribe(subject, (msg) => respond(o, msg, spec, async (payload) => {
-      const req = check(spec.request, payload, `${op} request`);
-      return handler(req, { subject });
-    })));
+    subs.push(o.bus.subscribe(subject, (msg) => {
+      const done = respond(o, msg, spec, async (payload) => {
+        const req = check(spec.request, payload, `${op} request`);
+        if (!spec.stream || !msg.reply) return handler(req, { subject });
+        const replyTo = msg.reply;
+        return handler(req, { subject, replyTo, chunk: (data) => msg.respond(encode({ ok: true, data, more: true })) });
+      });
+      // Streams run concurrently (the actor orders them); other ops are answered one at a time.
+      return spec.stream ? undefined : done;
+    }));
   }
 
   for (const [op, spec] of Object.entries(m.commands)) {
