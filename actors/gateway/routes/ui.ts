@@ -1,5 +1,5 @@
 // The web UI's static files (dist/ui): fixed page paths fall back to index.html, assets by exact name, nothing else.
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { basename, extname, join, resolve, sep } from 'node:path';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import type { Route, RouteContext } from '../http.js';
@@ -34,7 +34,8 @@ function sendFile(c: RouteContext, root: string, rel: string): void {
   const type = TYPES[extname(file)];
   let body: Buffer;
   try {
-    if (!type || !statSync(file).isFile()) throw new Error('not a file');
+    // lstat: a symlink is not served, even one inside dist/ui.
+    if (!type || !lstatSync(file).isFile()) throw new Error('not a file');
     body = readFileSync(file);
   } catch {
     throw new SecaiError(ErrorCode.UNKNOWN_OP, `no such UI file: ${rel.slice(0, 128)}`);

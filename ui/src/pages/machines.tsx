@@ -17,6 +17,7 @@ export function MachinesPage() {
   const [error, setError] = useState('');
   const [current, setCurrent] = useState<Record<string, Snapshot>>({});
   const [history, setHistory] = useState<Record<string, Snapshot[]>>({});
+  const [connected, setConnected] = useState(false);
 
   useEffect(() => {
     api<{ machines: MachineInfo[] }>('GET', '/api/machines').then((r) => {
@@ -32,13 +33,13 @@ export function MachinesPage() {
       setHistory((h) => ({ ...h, [s.actor]: [...(h[s.actor] ?? []), s].slice(-RECENT) }));
     };
     recentStates.forEach(add);
-    return subscribeLive({ state: add });
+    return subscribeLive({ state: add, status: setConnected });
   }, []);
 
   return (
     <section aria-labelledby="machines-h">
       <h1 id="machines-h">Machines</h1>
-      <p class="lede">Each actor is a state machine in its own process. The highlighted state is the current one, updated live from <code>secai.state.&lt;actor&gt;</code>.</p>
+      <p class="lede">Each actor is a state machine in its own process. The highlighted state is the current one, updated live from <code>secai.state.&lt;actor&gt;</code>. <span role="status" data-testid="live" class={connected ? 'ok' : 'muted'}>{connected ? 'live' : 'connecting…'}</span></p>
       {error && <p role="alert" class="error">{error}</p>}
       {!machines && !error && <p aria-busy="true">Loading machines…</p>}
       {machines?.map((m) => {

@@ -1,0 +1,123 @@
+// E2E: the Machines visualizer and the Audit tap in real chromium, watching a signed `securectl audit verify` on a real appliance.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { BusClient } from '../../bus/client.js';
+import { loadIdentity } from '../../bus/identities.js';
+import { homePaths } from '../../common/paths.js';
+import { createLogger } from '../../common/log.js';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import { sendJson, type Guard, type Route } from '../../actors/gateway/http.js';
+import { observeRoutes } from '../../actors/gateway/routes/observe.js';
+import { uiRoutes } from '../../actors/gateway/routes/ui.js';
+import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
+import { openBrowser } from '../helpers/browser.js';
+import { serveRoutes } from '../helpers/route-server.js';
+
+const a = await startAppliance();
+const paths = homePaths(a.home);
+// The gateway's own routes, under the gateway's own bus identity and ACL, on the appliance's real bus.
+const bus = await BusClient.connect({ url: a.busUrl, identity: loadIdentity(paths.busKeys, 'gateway'), reconnect: false });
+
+// Stand-in session guard (cookie + CSRF header), shaped like the auth actor's: it admits this test's browser only.
+const cookie = randomBytes(16).toString('hex');
+const csrf = randomBytes(16).toString('hex');
+const hasCookie = (h: string | undefined) => (h ?? '').split(/;\s*/).includes(`secai_test=${cookie}`);
+const guard: Guard = (access, c) => {
+  if (access !== 'session') return;
+  if (!hasCookie(c.req.headers.cookie)) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'no session');
+  if (c.req.method !== 'GET' && c.req.headers['x-csrf-token'] !== csrf) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'bad csrf token');
+};
+const authStatus: Route = {
+  method: 'GET', path: '/api/auth/status', access: 'public',
+  handler: ({ req, res }) => sendJson(res, 200, hasCookie(req.headers.cookie) ? { initialized: true, loggedIn: true, csrfToken: csrf } : { initialized: true, loggedIn: false }),
+};
+const deps = { bus, log: createLogger('gateway-test'), paths, configDir: a.env.SECAI_CONFIG ?? 'policy' };
+const srv = await serveRoutes([authStatus, ...observeRoutes(deps), ...uiRoutes({ headless: false })], guard);
+const b = await openBrowser();
+t.teardown(async () => {
+  await b.close();
+  await srv.close();
+  await bus.close();
+  await disposeAppliance(a);
+});
+
+const host = new URL(srv.url).hostname;
+
+t.test('ui — without a session the browser sees the sign-in page and the session API is refused', async (t) => {
+  await b.page.goto(`${srv.url}/machines`);
+  await b.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  t.equal(await b.page.evaluate(async () => (await fetch('/api/machines')).status), 401);
+  await b.shot('login');
+});
+
+t.test('ui — machines: every actor drawn, the audit actor moves through verifying on a signed securectl command', async (t) => {
+  await b.context.addCookies([{ name: 'secai_test', value: cookie, domain: host, path: '/', httpOnly: true, sameSite: 'Strict' }]);
+  await b.page.goto(`${srv.url}/machines`);
+  const audit = b.page.locator('article[data-actor="audit"]');
+  await audit.locator('svg.statechart').waitFor();
+  await b.page.locator('article[data-actor="gateway"] svg.statechart').waitFor();
+  for (const s of ['following', 'verifying', 'broken']) t.equal(await audit.locator(`g.state[data-state="audit.${s}"]`).count(), 1, `state ${s} drawn`);
+  t.ok(await audit.locator('g.transition text', { hasText: 'audit.verify' }).count() >= 1, 'transition labelled audit.verify');
+  // Wait for the live stream before acting, so the transitions it causes are seen.
+  await b.page.getByTestId('live').getByText('live').waitFor();
+
+  const v = a.ctl(['audit', 'verify', '--json']);
+  t.equal(v.code, 0, v.stderr);
+  const row = audit.locator('tr[data-event="audit.verify"][data-state="verifying"]');
+  await row.waitFor({ timeout: 15_000 });
+  t.pass('the transition caused by audit.verify is listed, into verifying');
+  await audit.locator('tr[data-state="following"]').first().waitFor({ timeout: 15_000 });
+  await audit.locator('g.state.active[data-state="audit.following"]').waitFor();
+  t.equal(await audit.getByTestId('current-state').textContent(), 'following', 'current state highlighted after verification');
+  await b.shot('machines');
+});
+
+t.test('ui — audit tap: shows the signed command, filters by pattern and actor, verifies now', async (t) => {
+  await b.page.getByRole('link', { name: 'Audit tap' }).click();
+  await b.page.getByRole('heading', { name: 'Audit tap' }).waitFor();
+  const cmdRow = b.page.locator('tr[data-subject="secai.cmd.audit.verify"]');
+  await cmdRow.first().waitFor({ timeout: 15_000 });
+  t.pass('secai.cmd.audit.verify appears in the tap');
+
+  await b.page.getByLabel('Subject pattern').fill('secai.cmd.>');
+  t.ok(await cmdRow.count() >= 1, 'command still shown under secai.cmd.>');
+  t.equal(await b.page.locator('tbody tr:not([data-subject^="secai.cmd."])').count(), 0, 'only commands shown');
+  await b.page.getByLabel('Subject pattern').fill('secai.evt.*.chain_verified');
+  t.equal(await cmdRow.count(), 0, 'command filtered out');
+  await b.page.getByLabel('Subject pattern').fill('');
+  await b.page.getByLabel('Actor').selectOption('audit');
+  t.equal(await b.page.locator('tbody tr:not([data-subject*=".audit."])').count(), 0, 'only the audit actor');
+
+  await b.page.getByRole('button', { name: 'Verify now' }).click();
+  await b.page.getByTestId('chain-verdict').getByText(/intact: \d+ records/).waitFor({ timeout: 15_000 });
+  t.pass('verify-now reports the chain intact');
+  await b.shot('audit');
+});
+
+t.test('ui — keyboard: skip link first, then the navigation', async (t) => {
+  await b.page.goto(`${srv.url}/audit`);
+  await b.page.getByRole('heading', { name: 'Audit tap' }).waitFor();
+  await b.page.keyboard.press('Tab');
+  t.equal(await b.page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+  await b.page.keyboard.press('Tab');
+  t.equal(await b.page.evaluate('document.activeElement?.textContent'), 'Machines');
+  await b.page.keyboard.press('Enter');
+  await b.page.getByRole('heading', { name: 'Machines' }).waitFor();
+  t.equal(new URL(b.page.url()).pathname, '/machines');
+});
+
+t.test('ui — narrow width still shows the page without horizontal page scroll', async (t) => {
+  await b.page.setViewportSize({ width: 360, height: 780 });
+  await b.page.goto(`${srv.url}/audit`);
+  await b.page.getByRole('heading', { name: 'Audit tap' }).waitFor();
+  const overflow = await b.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+  t.ok(overflow <= 1, `page does not scroll sideways (${overflow}px)`);
+  await b.shot('audit-narrow');
+});
+
+t.test('ui — no CSP violation, no script error, nothing requested from another origin', async (t) => {
+  const csp = b.problems.filter((p) => /Content Security Policy|Refused to/i.test(p));
+  t.same(csp, [], 'no CSP violations');
+  t.same(b.problems.filter((p) => p.startsWith('pageerror')), [], 'no script errors');
+  t.same(b.requests.filter((u) => !u.startsWith(srv.url)), [], 'every request went to the gateway');
+});
