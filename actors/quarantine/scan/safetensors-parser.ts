@@ -1,0 +1,112 @@
+// A hardened safetensors parser: bounded JSON header, known dtypes, offsets that tile the data region exactly.
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { readAt } from './file-reader.js';
+import { reject } from './parse-error.js';
+import type { ModelLayout, TensorLayout } from './tensor-layout.js';
+
+export interface SafetensorsLimits {
+  maxHeaderBytes: number;
+  maxTensors: number;
+  maxRank: number;
+  maxNameLength: number;
+}
+
+export const DEFAULT_SAFETENSORS_LIMITS: SafetensorsLimits = Object.freeze({
+  maxHeaderBytes: 100 * 1024 * 1024, // the reference implementation's limit
+  maxTensors: 65_536,
+  maxRank: 8,
+  maxNameLength: 1024,
+});
+
+/** dtype → bytes per element; the analysable ones share ggml's names. */
+export const SAFETENSORS_DTYPES: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+};
+
+/** Cheap content test: a plausible 8-byte header length followed by `{`. */
+export function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
+  if (head.length < 9) return false;
+  const n = Buffer.from(head.buffer, head.byteOffset, 8).readBigUInt64LE(0);
+  return n >= 2n && n <= BigInt(Math.max(0, size - 8)) && head[8] === 0x7b;
+}
+
+export function parseSafetensorsFile(path: string, limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS): ModelLayout {
+  const fd = openSync(path, 'r');
+  try {
+    return parseSafetensorsFd(fd, fstatSync(fd).size, limits);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function parseSafetensorsFd(fd: number, size: number, L: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS): ModelLayout {
+  if (size < 8) reject('truncated', 'file shorter than the 8-byte header length');
+  const n64 = readAt(fd, 0, 8).readBigUInt64LE(0);
+  if (n64 > BigInt(L.maxHeaderBytes)) reject('header_too_large', `header of ${n64} bytes, over the ${L.maxHeaderBytes}-byte limit`);
+  const n = Number(n64);
+  if (8 + n > size) reject('truncated', `header of ${n} bytes runs past the end of the ${size}-byte file`);
+  const raw = readAt(fd, 8, n);
+  if (raw.length !== n) reject('truncated', 'file shorter than its header');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return reject('bad_header', 'header is not valid UTF-8');
+  }
+  if (!text.startsWith('{')) reject('bad_header', 'header is not a JSON object');
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return reject('bad_header', `header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) reject('bad_header', 'header is not a JSON object');
+  const dataStart = 8 + n;
+  const metadata: ModelLayout['metadata'] = {};
+  const templates: Record<string, string> = {};
+  const tensors: TensorLayout[] = [];
+  const entries = Object.entries(header as Record<string, unknown>);
+  if (entries.length > L.maxTensors + 1) reject('too_many_tensors', `${entries.length} entries, over the limit of ${L.maxTensors}`);
+  for (const [name, v] of entries) {
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) reject('bad_metadata', '__metadata__ is not an object');
+      for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof s !== 'string') reject('bad_metadata', `__metadata__.${k} is not a string`);
+        metadata[k] = s;
+        if (k.includes('chat_template')) templates[k] = s;
+      }
+      continue;
+    }
+    if (name.length === 0 || name.length > L.maxNameLength) reject('bad_tensor_name', `tensor name of ${name.length} characters (1..${L.maxNameLength})`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) reject('bad_tensor', `tensor ${name} is not an object`);
+    const { dtype, shape, data_offsets: offs, ...rest } = v as Record<string, unknown>;
+    if (Object.keys(rest).length) reject('bad_tensor', `tensor ${name} has unknown fields: ${Object.keys(rest).join(', ')}`);
+    if (typeof dtype !== 'string' || !(dtype in SAFETENSORS_DTYPES)) reject('bad_dtype', `tensor ${name} has unknown dtype ${String(dtype)}`);
+    if (!Array.isArray(shape) || shape.length > L.maxRank) reject('bad_rank', `tensor ${name} shape must be an array of at most ${L.maxRank} dims`);
+    let elements = 1;
+    for (const d of shape) {
+      if (!Number.isSafeInteger(d) || (d as number) < 0) reject('bad_dims', `tensor ${name} has dimension ${String(d)}`);
+      elements *= d as number;
+      if (elements > 2 ** 50) reject('bad_dims', `tensor ${name} shape is absurd`);
+    }
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) {
+      reject('bad_offsets', `tensor ${name} data_offsets must be two non-negative integers`);
+    }
+    const [begin, end] = offs as [number, number];
+    const esize = SAFETENSORS_DTYPES[dtype]!;
+    if (end < begin || end - begin !== elements * esize) reject('bad_offsets', `tensor ${name}: ${end - begin} bytes for ${elements} ${dtype} elements`);
+    if (dataStart + end > size) reject('out_of_bounds', `tensor ${name} ends at ${dataStart + end}, past the end of the ${size}-byte file`);
+    tensors.push({
+      name, typeName: dtype, dims: (shape as number[]).slice(), elements, offset: dataStart + begin, byteLength: end - begin, blockSize: 1, typeSize: esize,
+    });
+  }
+  tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  let cursor = dataStart;
+  for (const t of tensors) {
+    if (t.offset < cursor) reject('overlap', `tensor ${t.name} overlaps the previous tensor`);
+    if (t.offset > cursor) reject('gap', `${t.offset - cursor} unaccounted bytes before tensor ${t.name}`);
+    cursor = t.offset + t.byteLength;
+  }
+  if (cursor !== size) reject('trailing_bytes', `${size - cursor} bytes follow the last tensor`);
+  return { format: 'safetensors', tensors, dataStart, dataEnd: size, metadata, templates };
+}

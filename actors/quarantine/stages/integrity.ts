@@ -1,0 +1,74 @@
+// Stage 3, integrity: streaming SHA-256 (the same pass the static scan uses) checked against the lock-file pins.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { walkFolder } from '../scan/folder-walk.js';
+import { scanFile } from '../scan/scan-file.js';
+import { guarded, stageResult } from './stage-result.js';
+import type { Artifact, StageRunner } from './types.js';
+
+export interface IntegrityOptions {
+  /** Artifact name or file name → expected SHA-256 (hex). */
+  pins: ReadonlyMap<string, string>;
+  /** Fail, rather than warn, when nothing pins this artifact. */
+  requirePin: boolean;
+  /** Passed to the shared scan so stage 5 finds it cached (same sampling, same workers). */
+  sampleCap?: number;
+  workers?: number;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+/** A folder's digest: SHA-256 over "path\0sha256\n" lines of its regular files in path order. */
+export async function folderDigest(root: string): Promise<{ digest: string; files: { file: string; sha256: string }[] }> {
+  const files: { file: string; sha256: string }[] = [];
+  for (const e of walkFolder(root).entries) {
+    if (e.type !== 'file') continue;
+    files.push({ file: e.rel, sha256: e.rel.endsWith('.safetensors') ? (await scanFile(e.abs)).sha256 : await sha256File(e.abs) });
+  }
+  const h = createHash('sha256');
+  for (const f of files) h.update(`${f.file}\0${f.sha256}\n`);
+  return { digest: h.digest('hex'), files };
+}
+
+function pinFor(a: Artifact, pins: ReadonlyMap<string, string>): { key: string; sha256: string } | null {
+  for (const key of [a.name, basename(a.path)]) {
+    const v = pins.get(key);
+    if (v) return { key, sha256: v.toLowerCase() };
+  }
+  return null;
+}
+
+export const integrityStage: StageRunner<IntegrityOptions> = (artifact, options, progress) =>
+  guarded('integrity', async (started) => {
+    let sha256: string;
+    let extra: Record<string, unknown> = {};
+    if (artifact.kind === 'folder') {
+      const d = await folderDigest(artifact.path);
+      sha256 = d.digest;
+      extra = { digestOf: 'folder', files: d.files };
+    } else {
+      const scan = await scanFile(artifact.path, {
+        ...(options.sampleCap !== undefined ? { sampleCap: options.sampleCap } : {}),
+        ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      }, (p) => progress(p));
+      sha256 = scan.sha256;
+      extra = { digestOf: 'file', size: scan.size };
+    }
+    progress(100);
+    const pin = pinFor(artifact, options.pins);
+    if (!pin) {
+      return stageResult('integrity', started, options.requirePin ? 'fail' : 'warn',
+        options.requirePin ? `no pin for ${artifact.name} in models.lock and policy requires one` : `no pin for ${artifact.name} in models.lock (SHA-256 recorded)`,
+        { sha256, pinned: false, requirePin: options.requirePin, ...extra });
+    }
+    if (pin.sha256 !== sha256) {
+      return stageResult('integrity', started, 'fail', `SHA-256 mismatch for ${artifact.name}: the lock pins ${pin.sha256.slice(0, 16)}…, the file is ${sha256.slice(0, 16)}…`,
+        { sha256, expected: pin.sha256, pinKey: pin.key, pinned: true, rule: 'digest_mismatch', ...extra });
+    }
+    return stageResult('integrity', started, 'pass', `SHA-256 matches the pin for ${pin.key}`, { sha256, expected: pin.sha256, pinKey: pin.key, pinned: true, ...extra });
+  });
