@@ -8,6 +8,7 @@ import { createLogger } from '../../common/log.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { sendJson, type Guard, type Route } from '../../actors/gateway/http.js';
 import { observeRoutes } from '../../actors/gateway/routes/observe.js';
+import { systemRoutes } from '../../actors/gateway/routes/system.js';
 import { uiRoutes } from '../../actors/gateway/routes/ui.js';
 import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
@@ -32,7 +33,7 @@ const authStatus: Route = {
   handler: ({ req, res }) => sendJson(res, 200, hasCookie(req.headers.cookie) ? { initialized: true, loggedIn: true, csrfToken: csrf } : { initialized: true, loggedIn: false }),
 };
 const deps = { bus, log: createLogger('gateway-test'), paths, configDir: a.env.SECAI_CONFIG ?? 'policy' };
-const srv = await serveRoutes([authStatus, ...observeRoutes(deps), ...uiRoutes({ headless: false })], guard);
+const srv = await serveRoutes([authStatus, ...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes({ headless: false })], guard);
 const b = await openBrowser();
 t.teardown(async () => {
   await b.close();
@@ -104,6 +105,18 @@ t.test('ui — keyboard: skip link first, then the navigation', async (t) => {
   await b.page.keyboard.press('Enter');
   await b.page.getByRole('heading', { name: 'Machines' }).waitFor();
   t.equal(new URL(b.page.url()).pathname, '/machines');
+  t.equal(await b.page.evaluate('document.activeElement?.id'), 'machines-h', 'focus moves to the new page heading');
+});
+
+t.test('ui — security: every actor with its health and restarts', async (t) => {
+  await b.page.getByRole('link', { name: 'Security' }).click();
+  await b.page.getByRole('heading', { name: 'Security' }).waitFor();
+  for (const name of ['audit', 'gateway']) {
+    const row = b.page.locator(`tr[data-actor="${name}"]`);
+    await row.waitFor();
+    t.equal(await row.getByTestId('restarts').textContent(), '0', `${name} has not restarted`);
+  }
+  await b.shot('security');
 });
 
 t.test('ui — narrow width still shows the page without horizontal page scroll', async (t) => {

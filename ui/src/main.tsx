@@ -1,17 +1,19 @@
 // The app shell: sign-in gate, navigation landmarks, and client-side routing between the pages.
 import './styles.css';
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, onUnauthorized, setCsrf } from './api.js';
 import { authState, type AuthState } from './auth.js';
 import { closeLive } from './live.js';
 import { AuditPage } from './pages/audit.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
+import { SecurityPage } from './pages/security.js';
 
 const PAGES = [
   { path: '/machines', label: 'Machines', view: MachinesPage },
   { path: '/audit', label: 'Audit tap', view: AuditPage },
+  { path: '/security', label: 'Security', view: SecurityPage },
 ] as const;
 
 function currentPath(): string {
@@ -38,11 +40,14 @@ function App() {
   }, []);
 
   const page = PAGES.find((p) => p.path === path);
+  // After a client-side navigation, focus goes to the new page's heading (screen readers announce it);
+  // not on first load, where the skip link must stay the first stop.
+  const navigated = useRef(false);
   useEffect(() => {
-    const h = document.querySelector<HTMLElement>('main h1');
     document.title = `${page?.label ?? 'SecAI OS'} · SecAI OS`;
-    h?.focus();
-  }, [path, auth.kind]);
+    if (navigated.current && auth.kind === 'in') document.querySelector<HTMLElement>('main h1')?.focus();
+    navigated.current = true;
+  }, [path]);
 
   const logout = async () => {
     try { await api('POST', '/api/auth/logout'); } catch { /* the session may already be gone */ }

@@ -71,7 +71,7 @@ export function AuditPage() {
 
   return (
     <section aria-labelledby="audit-h">
-      <h1 id="audit-h">Audit tap</h1>
+      <h1 id="audit-h" tabIndex={-1}>Audit tap</h1>
       <div class="card chain-status" role="status" aria-live="polite">
         <p>Chain: <strong data-testid="chain-records">{status ? `${status.records} records` : '…'}</strong> · <span data-testid="chain-verdict"><VerdictLine v={v} /></span></p>
         <button type="button" onClick={verify} disabled={busy}>{busy ? 'Verifying…' : 'Verify now'}</button>

@@ -28,7 +28,7 @@ export function SetupPage(p: { onDone: () => void }) {
   };
   return (
     <section class="narrow card" aria-labelledby="setup-h">
-      <h1 id="setup-h">Set up SecAI OS</h1>
+      <h1 id="setup-h" tabIndex={-1}>Set up SecAI OS</h1>
       <p>Choose the passphrase that encrypts your vault. It never leaves this machine, and it cannot be recovered: write it down somewhere safe.</p>
       <form onSubmit={submit} aria-describedby={error ? 'setup-err' : undefined}>
         <label for="setup-pass">Passphrase</label>
@@ -62,7 +62,7 @@ export function LoginPage(p: { onDone: () => void }) {
   };
   return (
     <section class="narrow card" aria-labelledby="login-h">
-      <h1 id="login-h">Sign in</h1>
+      <h1 id="login-h" tabIndex={-1}>Sign in</h1>
       <form onSubmit={submit}>
         <label for="login-pass">Passphrase</label>
         <input id="login-pass" ref={pass} type="password" autocomplete="current-password" required autoFocus />

@@ -38,7 +38,7 @@ export function MachinesPage() {
 
   return (
     <section aria-labelledby="machines-h">
-      <h1 id="machines-h">Machines</h1>
+      <h1 id="machines-h" tabIndex={-1}>Machines</h1>
       <p class="lede">Each actor is a state machine in its own process. The highlighted state is the current one, updated live from <code>secai.state.&lt;actor&gt;</code>. <span role="status" data-testid="live" class={connected ? 'ok' : 'muted'}>{connected ? 'live' : 'connecting…'}</span></p>
       {error && <p role="alert" class="error">{error}</p>}
       {!machines && !error && <p aria-busy="true">Loading machines…</p>}
