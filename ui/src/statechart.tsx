@@ -1,52 +1,15 @@
 // Draws one actor's statechart (nested states, labelled transitions) with an ELK layered layout, as SVG.
-import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { useEffect, useState } from 'preact/hooks';
+import { activeIds, shortLabel, type GraphNode } from './chart-model.js';
 
-export interface GraphNode {
-  id: string;
-  key: string;
-  type: string;
-  initial?: string;
-  children: GraphNode[];
-  edges: { id: string; source: string; target: string; label: string }[];
-}
+export type { GraphNode } from './chart-model.js';
+export { selfTransitions } from './chart-model.js';
 
-const elk = new ELK();
+/** elkjs is large (~1.4 MB): loaded on first layout, so sign-in and the other pages start without it. */
+let elk: Promise<{ layout(g: ElkNode): Promise<ElkNode> }> | undefined;
+const loadElk = () => (elk ??= import('elkjs/lib/elk.bundled.js').then((m) => new m.default()));
 const CHAR_W = 7;
-
-/** `xstate.done.actor.verifyChain` reads better as `done: verifyChain`; `xstate.after.x.path` as `after x`. */
-export function shortLabel(label: string): string {
-  const done = /^xstate\.(done|error)\.actor\.(.+)$/.exec(label);
-  if (done) return `${done[1]}: ${done[2]}`;
-  const after = /^xstate\.after\.([^.]+)\./.exec(label);
-  if (after) return `after ${after[1]}`;
-  return label;
-}
-
-/** Ids of the active state nodes for a snapshot value (`{ a: 'b' }` under machine `m`: m, m.a, m.a.b). */
-export function activeIds(machineId: string, value: unknown): Set<string> {
-  const out = new Set<string>([machineId]);
-  const walk = (prefix: string, v: unknown) => {
-    if (typeof v === 'string') out.add(`${prefix}.${v}`);
-    else if (v && typeof v === 'object') {
-      for (const [k, sub] of Object.entries(v as Record<string, unknown>)) {
-        out.add(`${prefix}.${k}`);
-        walk(`${prefix}.${k}`, sub);
-      }
-    }
-  };
-  walk(machineId, value);
-  return out;
-}
-
-/** Edges that leave and re-enter the same node (targetless transitions) are listed, not drawn. */
-export function selfTransitions(n: GraphNode): { state: string; label: string }[] {
-  return [
-    ...n.edges.filter((e) => e.source === e.target).map((e) => ({ state: n.key, label: shortLabel(e.label) })),
-    ...n.children.flatMap(selfTransitions),
-  ];
-}
 
 function toElk(n: GraphNode, edges: ElkExtendedEdge[]): ElkNode {
   for (const e of n.edges) {
@@ -78,7 +41,7 @@ async function layout(root: GraphNode): Promise<Laid> {
     children: [top],
     edges,
   };
-  const out = await elk.layout(graph);
+  const out = await (await loadElk()).layout(graph);
   const byId = new Map<string, GraphNode>();
   const index = (n: GraphNode, parent?: GraphNode) => {
     byId.set(n.id, n);

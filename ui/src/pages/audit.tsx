@@ -2,29 +2,10 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { recentAudit, subscribeLive, type AuditRecord } from '../live.js';
+import { subjectActor, subjectMatches } from '../subject-filter.js';
 
 interface Verdict { ok: boolean; records: number; head?: string; at: number; brokenAt?: number; line?: number; reason?: string }
 interface Status { records: number; state: unknown; lastVerdict: Verdict | null }
-
-/** NATS-style subject pattern: `*` one token, `>` the rest; an empty pattern matches everything. */
-export function subjectMatches(pattern: string, subject: string): boolean {
-  const p = pattern.trim();
-  if (!p) return true;
-  const a = p.split('.');
-  const b = subject.split('.');
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === '>') return b.length > i;
-    if (i >= b.length) return false;
-    if (a[i] !== '*' && a[i] !== b[i]) return false;
-  }
-  return a.length === b.length;
-}
-
-/** The actor a subject belongs to: `secai.evt.<actor>.x`, `secai.cmd.<actor>.x`. */
-export function subjectActor(subject: string): string {
-  const p = subject.split('.');
-  return (p[1] === 'evt' || p[1] === 'cmd' ? p[2] : p[1]) ?? '';
-}
 
 function VerdictLine({ v }: { v: Verdict | null }) {
   if (!v) return <span>not verified yet</span>;
