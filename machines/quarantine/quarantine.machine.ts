@@ -1,0 +1,284 @@
+// The quarantine pipeline (one job, stage by stage, fail closed) and the per-actor job queue that runs it.
+import { assign, fromPromise, setup } from 'xstate';
+import { notProvided } from '../not-provided.js';
+
+/** Kept in step with actors/quarantine/stages/types.ts (machines import nothing from actors/). */
+export type StageName = 'source' | 'format' | 'integrity' | 'provenance' | 'static_scan' | 'behavioral' | 'diffusion';
+export type Verdict = 'pass' | 'warn' | 'fail' | 'error';
+export interface StageResult {
+  stage: StageName;
+  verdict: Verdict;
+  reason: string;
+  evidence: Record<string, unknown>;
+  durationMs: number;
+}
+
+export interface PipelineArtifact {
+  path: string;
+  kind: 'file' | 'folder';
+  name: string;
+  origin: { type: 'local' } | { type: 'url'; url: string };
+  size: number;
+}
+
+export interface PipelinePolicy {
+  /** Stages whose `warn` verdict still allows promotion; a warn elsewhere rejects. */
+  allowWarn: readonly StageName[];
+  /** quarantine.stages.behavioral_test. */
+  behavioral: 'required' | 'optional' | 'off';
+}
+
+export interface PipelineJob {
+  id: string;
+  artifact: PipelineArtifact;
+  policy: PipelinePolicy;
+  /** Whether a stage-6 runner exists in this build (the inference actor's behavioral suite). */
+  behavioralAvailable: boolean;
+}
+
+export type Outcome = 'promoted' | 'rejected' | 'held';
+
+export interface PipelineOutput {
+  id: string;
+  outcome: Outcome;
+  reason: string;
+  results: StageResult[];
+  /** What the registry recorded (promoted only). */
+  entry: Record<string, unknown> | null;
+}
+
+export interface PipelineContext {
+  job: PipelineJob;
+  results: StageResult[];
+  outcome: Outcome | null;
+  reason: string;
+  entry: Record<string, unknown> | null;
+}
+
+export const PIPELINE_ORDER: readonly StageName[] = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion'];
+
+export interface StageInput {
+  id: string;
+  artifact: PipelineArtifact;
+  /** Results so far (provenance needs the digest; promotion needs all). */
+  results: readonly StageResult[];
+}
+
+const stageActor = (name: string) => fromPromise<StageResult, StageInput>(notProvided(name));
+
+/** A verdict that lets the pipeline go on under this policy. */
+export function acceptable(r: StageResult, policy: PipelinePolicy): boolean {
+  return r.verdict === 'pass' || (r.verdict === 'warn' && policy.allowWarn.includes(r.stage));
+}
+
+const skipped = (stage: StageName, reason: string): StageResult => ({ stage, verdict: 'pass', reason, evidence: { skipped: true }, durationMs: 0 });
+
+/** The stage result in an invoke's done event; anything malformed is an error verdict (fail closed). */
+function resultOf(stage: StageName, output: unknown): StageResult {
+  const r = output as Partial<StageResult> | null | undefined;
+  if (!r || typeof r !== 'object' || r.stage !== stage || !['pass', 'warn', 'fail', 'error'].includes(r.verdict as string)) {
+    return { stage, verdict: 'error', reason: `the ${stage} stage returned no valid verdict`, evidence: { output: String(output).slice(0, 200) }, durationMs: 0 };
+  }
+  return { stage, verdict: r.verdict!, reason: String(r.reason ?? ''), evidence: r.evidence ?? {}, durationMs: r.durationMs ?? 0 };
+}
+
+function errorResult(stage: StageName, error: unknown): StageResult {
+  const msg = error instanceof Error ? error.message : String(error);
+  return { stage, verdict: 'error', reason: `the ${stage} stage failed: ${msg}`, evidence: { error: msg }, durationMs: 0 };
+}
+
+const effectName = {
+  source: 'sourceStage', format: 'formatStage', integrity: 'integrityStage', provenance: 'provenanceStage',
+  static_scan: 'staticScanStage', behavioral: 'behavioralStage', diffusion: 'diffusionStage',
+} as const satisfies Record<StageName, string>;
+
+type DoneEvent = { type: string; output?: unknown; error?: unknown };
+
+const rejectWithLast = assign({
+  outcome: () => 'rejected' as const,
+  reason: ({ context }: { context: PipelineContext }) => {
+    const bad = context.results[context.results.length - 1]!;
+    return `${bad.stage}: ${bad.verdict}${bad.verdict === 'warn' ? ' (a warning this policy does not allow)' : ''}: ${bad.reason}`;
+  },
+});
+
+export const pipelineMachine = setup({
+  types: {} as { context: PipelineContext; input: PipelineJob; output: PipelineOutput; events: DoneEvent },
+  actors: {
+    sourceStage: stageActor('sourceStage'),
+    formatStage: stageActor('formatStage'),
+    integrityStage: stageActor('integrityStage'),
+    provenanceStage: stageActor('provenanceStage'),
+    staticScanStage: stageActor('staticScanStage'),
+    behavioralStage: stageActor('behavioralStage'),
+    diffusionStage: stageActor('diffusionStage'),
+    promote: fromPromise<Record<string, unknown>, StageInput>(notProvided('promote')),
+  },
+  actions: {
+    /** Called after every recorded stage: the actor publishes secai.evt.quarantine.stage. */
+    stageRecorded: (_, _p: { result: StageResult }) => {},
+  },
+  guards: {
+    lastAcceptable: ({ context }) => {
+      const last = context.results[context.results.length - 1];
+      return !!last && acceptable(last, context.job.policy);
+    },
+    isFolder: ({ context }) => context.job.artifact.kind === 'folder',
+    isFile: ({ context }) => context.job.artifact.kind === 'file',
+    behavioralOff: ({ context }) => context.job.policy.behavioral === 'off',
+    behavioralMissingRequired: ({ context }) => context.job.policy.behavioral === 'required' && !context.job.behavioralAvailable,
+    behavioralMissingOptional: ({ context }) => context.job.policy.behavioral === 'optional' && !context.job.behavioralAvailable,
+  },
+}).createMachine(pipelineConfig());
+
+function record(stage: StageName, from: 'output' | 'error') {
+  const make = (e: DoneEvent) => (from === 'output' ? resultOf(stage, e.output) : errorResult(stage, e.error));
+  return [
+    assign({ results: ({ context, event }: { context: PipelineContext; event: DoneEvent }) => [...context.results, make(event)] }),
+    { type: 'stageRecorded', params: ({ context }: { context: PipelineContext }) => ({ result: context.results[context.results.length - 1]! }) },
+  ] as const;
+}
+
+function skip(stage: StageName, reason: string, next: string) {
+  return {
+    target: next,
+    actions: [
+      assign({ results: ({ context }: { context: PipelineContext }) => [...context.results, skipped(stage, reason)] }),
+      { type: 'stageRecorded', params: ({ context }: { context: PipelineContext }) => ({ result: context.results[context.results.length - 1]! }) },
+    ],
+  };
+}
+
+
+// Built by a function (states repeat per stage); typed loosely here, checked by the setup() types above.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function pipelineConfig(): any {
+  const stageState = (stage: StageName) => ({
+    invoke: {
+      id: stage,
+      src: effectName[stage],
+      input: ({ context }: { context: PipelineContext }): StageInput => ({ id: context.job.id, artifact: context.job.artifact, results: context.results }),
+      onDone: { target: 'judging_' + stage, actions: record(stage, 'output') },
+      onError: { target: 'judging_' + stage, actions: record(stage, 'error') },
+    },
+  });
+  const judging = (next: string) => ({ always: [{ guard: 'lastAcceptable', target: next }, { target: 'rejected', actions: rejectWithLast }] });
+  return {
+    id: 'pipeline',
+    initial: 'source',
+    context: ({ input }: { input: PipelineJob }) => ({ job: input, results: [], outcome: null, reason: '', entry: null }),
+    states: {
+      source: stageState('source'),
+      judging_source: judging('format'),
+      format: stageState('format'),
+      judging_format: judging('integrity'),
+      integrity: stageState('integrity'),
+      judging_integrity: judging('provenance'),
+      provenance: stageState('provenance'),
+      judging_provenance: judging('static_scan'),
+      static_scan: stageState('static_scan'),
+      judging_static_scan: judging('deciding_behavioral'),
+      // Decided before entering a stage state, so a skipped stage's runner is never started.
+      deciding_behavioral: { always: [
+        { guard: 'isFolder', ...skip('behavioral', 'not applicable: the behavioral test runs language models (GGUF files) only', 'deciding_diffusion') },
+        { guard: 'behavioralOff', ...skip('behavioral', 'skipped: policy quarantine.stages.behavioral_test is off', 'deciding_diffusion') },
+        { guard: 'behavioralMissingOptional', ...skip('behavioral', 'skipped: no behavioral runner in this build and policy makes it optional', 'deciding_diffusion') },
+        {
+          guard: 'behavioralMissingRequired', target: 'held',
+          actions: assign({ outcome: () => 'held' as const, reason: () => 'held: policy requires the behavioral test (stage 6) and no runner is available' }),
+        },
+        { target: 'behavioral' },
+      ] },
+      behavioral: stageState('behavioral'),
+      judging_behavioral: judging('deciding_diffusion'),
+      deciding_diffusion: { always: [
+        { guard: 'isFile', ...skip('diffusion', 'not applicable: a single file is not a diffusers folder', 'promoting') },
+        { target: 'diffusion' },
+      ] },
+      diffusion: stageState('diffusion'),
+      judging_diffusion: judging('promoting'),
+      promoting: {
+        invoke: {
+          id: 'promote',
+          src: 'promote',
+          input: ({ context }: { context: PipelineContext }): StageInput => ({ id: context.job.id, artifact: context.job.artifact, results: context.results }),
+          onDone: {
+            target: 'promoted',
+            actions: assign({ outcome: () => 'promoted' as const, reason: () => 'every stage passed; promoted to the registry', entry: ({ event }: { event: DoneEvent }) => (event.output as Record<string, unknown>) ?? null }),
+          },
+          onError: {
+            target: 'rejected',
+            actions: assign({ outcome: () => 'rejected' as const, reason: ({ event }: { event: DoneEvent }) => `promotion failed: ${event.error instanceof Error ? event.error.message : String(event.error)}` }),
+          },
+        },
+      },
+      promoted: { type: 'final' },
+      rejected: { type: 'final' },
+      held: { type: 'final' },
+    },
+    output: ({ context }: { context: PipelineContext }) => ({ id: context.job.id, outcome: context.outcome ?? 'rejected', reason: context.reason, results: context.results, entry: context.entry }),
+  };
+}
+
+// ---- the job queue: one pipeline at a time per actor ----
+
+export interface QueueContext {
+  queue: PipelineJob[];
+  current: PipelineJob | null;
+  done: number;
+}
+
+export type QueueEvent =
+  | { type: 'quarantine.enqueue'; job: PipelineJob }
+  | { type: 'xstate.done.actor.pipeline'; output: PipelineOutput }
+  | { type: 'xstate.error.actor.pipeline'; error: unknown };
+
+export const quarantineMachine = setup({
+  types: {} as { context: QueueContext; events: QueueEvent },
+  actors: { pipeline: pipelineMachine },
+  actions: {
+    /** The job ended (promoted, rejected or held): the actor stores the report and publishes the verdict. */
+    reportOutcome: (_, _p: { output: PipelineOutput }) => {},
+  },
+  guards: { hasQueued: ({ context }) => context.queue.length > 0 },
+}).createMachine({
+  id: 'quarantine',
+  initial: 'idle',
+  context: { queue: [], current: null, done: 0 },
+  on: {
+    'quarantine.enqueue': { actions: assign({ queue: ({ context, event }) => [...context.queue, event.job] }) },
+  },
+  states: {
+    idle: {
+      always: { guard: 'hasQueued', target: 'scanning' },
+    },
+    scanning: {
+      entry: assign({ current: ({ context }) => context.queue[0] ?? null, queue: ({ context }) => context.queue.slice(1) }),
+      invoke: {
+        id: 'pipeline',
+        src: 'pipeline',
+        input: ({ context }) => context.current!,
+        onDone: {
+          target: 'idle',
+          actions: [
+            { type: 'reportOutcome', params: ({ event }) => ({ output: event.output }) },
+            assign({ current: null, done: ({ context }) => context.done + 1 }),
+          ],
+        },
+        // A pipeline that crashes is a rejected job, never a crashed actor.
+        onError: {
+          target: 'idle',
+          actions: [
+            {
+              type: 'reportOutcome',
+              params: ({ context, event }) => ({
+                output: { id: context.current?.id ?? '?', outcome: 'rejected' as const, reason: `the pipeline failed: ${event.error instanceof Error ? event.error.message : String(event.error)}`, results: [], entry: null },
+              }),
+            },
+            assign({ current: null, done: ({ context }) => context.done + 1 }),
+          ],
+        },
+      },
+    },
+  },
+});
