@@ -6,6 +6,7 @@ import { api, onUnauthorized, setCsrf } from './api.js';
 import { authState, type AuthState } from './auth.js';
 import { closeLive } from './live.js';
 import { AuditPage } from './pages/audit.js';
+import { ChatPage } from './pages/chat.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
@@ -13,6 +14,7 @@ import { SecurityPage } from './pages/security.js';
 const PAGES = [
   { path: '/machines', label: 'Machines', view: MachinesPage },
   { path: '/audit', label: 'Audit tap', view: AuditPage },
+  { path: '/chat', label: 'Chat', view: ChatPage },
   { path: '/security', label: 'Security', view: SecurityPage },
 ] as const;
 
