@@ -88,6 +88,8 @@ export function observeRoutes(d: GatewayDeps): Route[] {
               const { records } = await d.bus.request<{ records: { seq: number }[] }>('audit', 'tail', { n: 200 }, 3000);
               if (lastSeq < 0) lastSeq = records.length ? records[records.length - 1]!.seq - Math.min(records.length, 50) : 0;
               const fresh = records.filter((r) => r.seq > lastSeq);
+              // A burst larger than one tail: say what was skipped rather than hide it (GET /api/audit/tail has them).
+              if (fresh.length && fresh[0]!.seq > lastSeq + 1) sse(res, 'gap', { from: lastSeq + 1, to: fresh[0]!.seq - 1 });
               for (const r of fresh) sse(res, 'audit', r);
               if (fresh.length) lastSeq = fresh[fresh.length - 1]!.seq;
             } catch (err) {
