@@ -103,9 +103,11 @@ function workerSink(tensors: TensorLayout[], o: ScanOptions, n: number, sab: Sha
     owner[i] = w;
     load[w]! += tensors[i]!.byteLength;
   }
-  const url = new URL(import.meta.url.endsWith('.ts') ? './scan-worker.ts' : './scan-worker.js', import.meta.url);
+  // From sources (tests, benchmarks) a small .mjs boot registers the tsx loader inside the worker thread first.
+  const url = new URL(import.meta.url.endsWith('.ts') ? './scan-worker-dev.mjs' : './scan-worker.js', import.meta.url);
   const pending = new Map<string, () => void>();
   const finals: ((s: TensorStats[]) => void)[] = [];
+  const fails: ((e: Error) => void)[] = [];
   let failure: Error | null = null;
   const workers = Array.from({ length: n }, (_, w) => {
     const mine = tensors.map((t, i) => [i, t] as [number, TensorLayout]).filter(([i]) => owner[i] === w);
@@ -113,9 +115,13 @@ function workerSink(tensors: TensorLayout[], o: ScanOptions, n: number, sab: Sha
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ack') { pending.get(`${w}:${m.slot}`)?.(); pending.delete(`${w}:${m.slot}`); }
       else if (m.type === 'stats') finals[w]?.(m.stats);
-      else failure = new Error(`scan worker failed: ${m.message}`);
+      else {
+        failure = new Error(`scan worker failed: ${m.message}`);
+        for (const r of pending.values()) r();
+        for (const f of fails) f(failure);
+      }
     });
-    worker.on('error', (e) => { failure = e; for (const r of pending.values()) r(); });
+    worker.on('error', (e) => { failure = e; for (const r of pending.values()) r(); for (const f of fails) f(e); });
     return worker;
   });
   return {
@@ -136,9 +142,10 @@ function workerSink(tensors: TensorLayout[], o: ScanOptions, n: number, sab: Sha
     },
     async finish() {
       try {
+        if (failure) throw failure;
         const parts = await Promise.all(workers.map((wk, w) => new Promise<TensorStats[]>((resolve, reject) => {
           finals[w] = resolve;
-          wk.once('error', reject);
+          fails.push(reject);
           wk.postMessage({ type: 'finish' } satisfies ToWorker);
         })));
         if (failure) throw failure;
