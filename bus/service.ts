@@ -16,7 +16,11 @@ export interface CallContext {
   operator?: TrustedOperator;
   /** Streaming ops only: sends one chunk to the requester before the final reply. */
   chunk?: (data: unknown) => void;
-  /** Streaming ops only: the requester's reply inbox (one per request: usable as a stream id). */
+  /**
+   * The requester's reply subject. Its `_INBOX.<identity>.` prefix names who may READ the reply (the
+   * ACL lets only that identity subscribe it); NATS does not check it on publish, so it proves
+   * nothing about the sender by itself (see docs/vault.md). For streams: one per request.
+   */
   replyTo?: string;
 }
 
@@ -54,7 +58,7 @@ export function serveManifest(o: ServeOptions): () => void {
     subs.push(o.bus.subscribe(subject, (msg) => {
       const done = respond(o, msg, spec, async (payload) => {
         const req = check(spec.request, payload, `${op} request`);
-        if (!spec.stream || !msg.reply) return handler(req, { subject });
+        if (!spec.stream || !msg.reply) return handler(req, { subject, ...(msg.reply && { replyTo: msg.reply }) });
         const replyTo = msg.reply;
         return handler(req, { subject, replyTo, chunk: (data) => msg.respond(encode({ ok: true, data, more: true })) });
       });
