@@ -1,5 +1,5 @@
 // Malformed and hostile GGUF / safetensors containers: each refused by the format gate with the rule that fired.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DEFAULT_FORMAT_OPTIONS, formatStage } from '../../actors/quarantine/stages/format.js';
 import { encodeZip } from '../fixtures/archive-writers.js';
 import { gaussian, quantize } from '../fixtures/ggml-quantize.js';
@@ -14,7 +14,7 @@ const tensor = (name: string, n = 64, extra: Partial<TensorSpec> = {}): TensorSp
 });
 const small = (tensors: TensorSpec[] = [tensor('a'), tensor('b')], extra: Partial<GgufSpec> = {}): GgufSpec => ({ metadata: { 'general.architecture': 'llama' }, tensors, ...extra });
 
-async function expectRule(t: Tap.Test, dir: string, name: string, data: Uint8Array, rule: string, reason?: RegExp) {
+async function expectRule(t: Test, dir: string, name: string, data: Uint8Array, rule: string, reason?: RegExp) {
   const r = await formatStage(artifact(writeTo(dir, name, data)), DEFAULT_FORMAT_OPTIONS, noProgress);
   t.equal(r.verdict, 'fail', `${name}: ${r.reason}`);
   t.equal(r.evidence.rule, rule, `${name}: rule`);

@@ -1,12 +1,12 @@
 // Weight-level and metadata attacks inside well-formed GGUF files: each caught by the static scan with the rule in evidence.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { DEFAULT_STATIC_SCAN_OPTIONS, staticScanStage, type Finding } from '../../actors/quarantine/stages/static-scan.js';
 import { rng } from '../fixtures/ggml-quantize.js';
 import { encodeGguf } from '../fixtures/gguf-writer.js';
 import { llamaSpec, type LlamaBuildOptions } from '../fixtures/llama-builder.js';
 import { artifact, noProgress, tempDir, writeTo } from '../quarantine/helpers.js';
 
-async function scan(t: Tap.Test, o: LlamaBuildOptions) {
+async function scan(t: Test, o: LlamaBuildOptions) {
   const dir = tempDir(t);
   const p = writeTo(dir, 'm.gguf', encodeGguf(llamaSpec({ layers: 6, dims: 256, ff: 512, ...o })));
   const r = await staticScanStage(artifact(p), DEFAULT_STATIC_SCAN_OPTIONS, noProgress);
