@@ -1,0 +1,87 @@
+// Stage 1, source policy: a URL origin is canonicalized and must name an allowlisted host exactly; a local drop is labelled.
+import { isIP } from 'node:net';
+import { guarded, stageResult } from './stage-result.js';
+import type { StageRunner } from './types.js';
+
+export interface SourceEntry {
+  host: string;
+  /** Also allow hosts under it (`cdn.<host>`): a suffix match on a dot boundary, never a substring. */
+  subdomains: boolean;
+}
+
+export interface SourcesAllowlist {
+  sources: readonly SourceEntry[];
+  /** IP literals are refused unless listed here exactly (canonical form: dotted quad, or IPv6 without brackets). */
+  ip_literals: readonly string[];
+}
+
+export interface SourceOptions {
+  allowlist: SourcesAllowlist;
+  /** How a local drop (no origin to check) is judged: labelled either way. */
+  local: 'pass' | 'warn';
+}
+
+export type CanonicalUrl = { ok: true; url: string; host: string } | { ok: false; rule: string; reason: string };
+
+const bad = (rule: string, reason: string): CanonicalUrl => ({ ok: false, rule, reason });
+
+/** Canonicalizes an origin URL or says which rule refuses it. Pure: no DNS, no network. */
+export function canonicalizeUrl(raw: string): CanonicalUrl {
+  if (typeof raw !== 'string' || raw.length === 0) return bad('empty', 'no URL');
+  if (raw.length > 2048) return bad('too_long', 'the URL is longer than 2048 characters');
+  // Checked on the raw text: the WHATWG parser would silently "fix" these into something else.
+  if (/[\u0000-\u0020\u007f]/.test(raw)) return bad('control_or_space', 'the URL contains spaces or control characters');
+  if (/[^\u0021-\u007e]/.test(raw)) return bad('non_ascii', 'the URL contains non-ASCII characters (IDN and confusable hosts are refused)');
+  if (raw.includes('\\')) return bad('backslash', 'the URL contains a backslash');
+  if (raw.includes('#')) return bad('fragment', 'the URL has a fragment');
+  if (/%(2e|2f|5c|00|40|3a|25)/i.test(raw)) return bad('encoded_separator', 'the URL percent-encodes a dot, slash, backslash, colon, @, % or NUL');
+  if (!/^https:\/\/[^/]/i.test(raw)) return bad('scheme', 'only https:// URLs are accepted');
+  const authority = raw.slice('https://'.length).split(/[/?]/, 1)[0] ?? '';
+  if (/(^|[.@])xn--/i.test(authority)) return bad('punycode', 'the host is an IDN (punycode) name');
+  let u: URL;
+  try { u = new URL(raw); } catch { return bad('unparseable', 'the URL does not parse'); }
+  if (u.protocol !== 'https:') return bad('scheme', 'only https:// URLs are accepted');
+  if (u.username || u.password || authority.includes('@')) return bad('userinfo', 'the URL carries user information (user:pass@host)');
+  if (u.port !== '' || /:(?!443$)\d*$/.test(authority.replace(/^\[.*\]/, ''))) return bad('port', 'the URL names a port: only the default https port is accepted');
+  const host = u.hostname.toLowerCase();
+  if (host.endsWith('.')) return bad('trailing_dot', 'the host ends with a dot');
+  if (host.split('.').some((l) => l.startsWith('xn--'))) return bad('punycode', 'the host is an IDN (punycode) name');
+  return { ok: true, url: u.href, host };
+}
+
+/** An IP literal host in canonical form, or null (the parser already turned 0x7f.1 into 127.0.0.1). */
+function ipLiteral(host: string): string | null {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return isIP(h) ? h : null;
+}
+
+export type SourceDecision = { allowed: true; url: string; host: string; rule: string } | { allowed: false; url: string | null; rule: string; reason: string };
+
+export function checkSource(raw: string, list: SourcesAllowlist): SourceDecision {
+  const c = canonicalizeUrl(raw);
+  if (!c.ok) return { allowed: false, url: null, rule: c.rule, reason: c.reason };
+  const ip = ipLiteral(c.host);
+  if (ip) {
+    return list.ip_literals.includes(ip)
+      ? { allowed: true, url: c.url, host: ip, rule: `ip_literals: ${ip}` }
+      : { allowed: false, url: c.url, rule: 'ip_literal', reason: `${ip} is an IP literal that is not allowlisted` };
+  }
+  for (const e of list.sources) {
+    const h = e.host.toLowerCase();
+    if (c.host === h) return { allowed: true, url: c.url, host: c.host, rule: `sources: ${h}` };
+    if (e.subdomains && c.host.endsWith(`.${h}`)) return { allowed: true, url: c.url, host: c.host, rule: `sources: *.${h}` };
+  }
+  return { allowed: false, url: c.url, rule: 'not_allowlisted', reason: `${c.host} is not in sources.allowlist` };
+}
+
+export const sourceStage: StageRunner<SourceOptions> = (artifact, options, progress) =>
+  guarded('source', async (started) => {
+    progress(100);
+    if (artifact.origin.type === 'local') {
+      return stageResult('source', started, options.local, 'local import, no provenance', { origin: 'local', label: 'local import, no provenance', policy: options.local });
+    }
+    const d = checkSource(artifact.origin.url, options.allowlist);
+    return d.allowed
+      ? stageResult('source', started, 'pass', `${d.host} is allowlisted (${d.rule})`, { origin: 'url', url: d.url, host: d.host, rule: d.rule })
+      : stageResult('source', started, 'fail', `origin refused: ${d.reason}`, { origin: 'url', given: artifact.origin.url.slice(0, 512), canonical: d.url, rule: d.rule });
+  });
