@@ -1,0 +1,102 @@
+// Models: the registry (promoted models, verify) and the quarantine runs, stage by stage with evidence, live from the audit chain.
+import { useEffect, useState } from 'preact/hooks';
+import { api, describeError } from '../api.js';
+import { recentAudit, subscribeLive } from '../live.js';
+import { foldRun, type Run } from '../quarantine-runs.js';
+
+/** The pipeline's stages in order (machines/quarantine: PIPELINE_ORDER). */
+export const STAGES = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion'] as const;
+
+interface RegistryEntry { name: string; sha256: string; size?: number; format?: string; promotedAt?: number | string }
+
+function RunPath({ run }: { run: Run }) {
+  return (
+    <ol class="pipeline" aria-label={`Stages of ${run.name || run.id}`}>
+      {STAGES.map((stage) => {
+        const s = run.steps.find((x) => x.stage === stage);
+        return (
+          <li key={stage} class={`stage ${s ? s.verdict : 'pending'}`} data-stage={stage} data-verdict={s?.verdict ?? 'pending'}>
+            <span class="stage-name">{stage}</span>
+            <span class="verdict">{s?.verdict ?? (run.outcome ? 'not run' : 'pending')}</span>
+            {s && (
+              <details>
+                <summary>{s.reason || 'evidence'}</summary>
+                <pre class="evidence">{JSON.stringify(s.evidence, null, 2)}</pre>
+              </details>
+            )}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+function Registry() {
+  const [models, setModels] = useState<RegistryEntry[] | null>(null);
+  const [error, setError] = useState('');
+  const [verdicts, setVerdicts] = useState<Record<string, string>>({});
+  const load = () => api<{ models: RegistryEntry[] }>('GET', '/api/models').then((r) => setModels(r.models), (e: unknown) => setError(describeError(e)));
+  useEffect(() => { void load(); }, []);
+  const verify = async (name: string) => {
+    setVerdicts((v) => ({ ...v, [name]: 'verifying…' }));
+    try {
+      const r = await api<{ ok: boolean; reason?: string }>('POST', `/api/models/${encodeURIComponent(name)}/verify`);
+      setVerdicts((v) => ({ ...v, [name]: r.ok ? 'intact' : `FAILED: ${r.reason ?? ''}` }));
+    } catch (err) { setVerdicts((v) => ({ ...v, [name]: describeError(err) })); }
+  };
+  return (
+    <div class="card" aria-labelledby="registry-h">
+      <h2 id="registry-h">Registry</h2>
+      <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest.</p>
+      {error && <p role="alert" class="error">{error}</p>}
+      {models && models.length === 0 && <p>No promoted model yet.</p>}
+      {models && models.length > 0 && (
+        <table>
+          <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
+          <tbody>
+            {models.map((m) => (
+              <tr key={m.name} data-model={m.name}>
+                <th scope="row">{m.name}</th>
+                <td><code>{m.sha256.slice(0, 16)}…</code></td>
+                <td>{m.size ?? '–'}</td>
+                <td><button type="button" class="secondary" onClick={() => verify(m.name)} aria-label={`Verify ${m.name}`}>Verify</button> <span role="status">{verdicts[m.name] ?? ''}</span></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+export function ModelsPage() {
+  const [runs, setRuns] = useState<Run[]>([]);
+  useEffect(() => {
+    const map = new Map<string, Run>();
+    const publish = () => setRuns([...map.values()].sort((a, b) => b.lastSeq - a.lastSeq).map((r) => ({ ...r })));
+    recentAudit.forEach((r) => foldRun(map, r));
+    publish();
+    return subscribeLive({ audit: (r) => { foldRun(map, r); if (r.subject.startsWith('secai.evt.quarantine.')) publish(); } });
+  }, []);
+  return (
+    <section aria-labelledby="models-h">
+      <h1 id="models-h" tabIndex={-1}>Models</h1>
+      <div class="card">
+        <h2>Import</h2>
+        <p>Drop a model file (or a diffusers folder) into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH</code>. Every model is untrusted until all quarantine stages pass.</p>
+      </div>
+      <div class="card" aria-labelledby="runs-h">
+        <h2 id="runs-h">Quarantine runs</h2>
+        {runs.length === 0 && <p class="muted">No run since this page opened.</p>}
+        {runs.map((run) => (
+          <article key={run.id} class="run" data-run={run.id} aria-label={`Run ${run.name || run.id}`}>
+            <h3>{run.name || run.id} <span class={`badge outcome ${run.outcome ?? 'running'}`} data-testid="outcome">{run.outcome ?? 'running'}</span></h3>
+            {run.reason && <p>{run.reason}</p>}
+            <RunPath run={run} />
+          </article>
+        ))}
+      </div>
+      <Registry />
+    </section>
+  );
+}
