@@ -3,6 +3,7 @@ import type { ActorManifest } from '../bus/manifest.js';
 import { auditManifest } from './audit/manifest.js';
 import { cliManifest } from './cli/manifest.js';
 import { gatewayManifest } from './gateway/manifest.js';
+import { inferenceManifest } from './inference/manifest.js';
 import { supervisorManifest } from './supervisor/manifest.js';
 
 export const MANIFESTS: readonly ActorManifest[] = [
@@ -10,6 +11,7 @@ export const MANIFESTS: readonly ActorManifest[] = [
   cliManifest,
   auditManifest,
   gatewayManifest,
+  inferenceManifest,
 ];
 
 /** The manifests that run as processes, in start order. */

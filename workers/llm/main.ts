@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
-  getLlama, LlamaChat, LlamaCompletion, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaModel,
+  getLlama, LlamaChat, LlamaCompletion, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaModel,
 } from 'node-llama-cpp';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
 import { physicalCores } from '../cpu.js';
@@ -14,6 +14,8 @@ type Generate = Extract<ToWorker, { type: 'generate' }>;
 let llama: Llama | undefined;
 let model: LlamaModel | undefined;
 let context: LlamaContext | undefined;
+/** Resolved once per load: building it (template checks) costs about a second on every LlamaChat otherwise. */
+let chatWrapper: ChatWrapper | undefined;
 const running = new Map<string, AbortController>();
 let chain: Promise<void> = Promise.resolve();
 
@@ -40,6 +42,7 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   model = await llama.loadModel({ modelPath: m.modelPath });
   const contextSize = Math.min(m.contextSize, hp.contextLength);
   context = await model.createContext({ contextSize, threads, sequences: 1 });
+  chatWrapper = resolveChatWrapper(model);
   send({
     type: 'loaded',
     info: { gpu: llama.gpu, threads, contextSize, architecture: hp.architecture, trainContextSize: hp.contextLength, loadMs: performance.now() - t0 },
@@ -72,7 +75,6 @@ async function generate(m: Generate): Promise<void> {
       signal: ac.signal, stopOnAbortSignal: true, maxTokens: m.maxTokens, temperature: m.temperature,
       ...(m.topP !== undefined && { topP: m.topP }), ...(m.seed !== undefined && { seed: m.seed }),
       ...(m.stop?.length && { customStopTriggers: m.stop }),
-      onToken: (t: readonly unknown[]) => { completion += t.length; },
       onTextChunk: (text: string) => {
         if (!first) first = performance.now() - t0;
         send({ type: 'token', id: m.id, text });
@@ -80,8 +82,9 @@ async function generate(m: Generate): Promise<void> {
     };
     let stopReason: string;
     const before = seq.tokenMeter.usedInputTokens;
+    const beforeOut = seq.tokenMeter.usedOutputTokens;
     if (m.mode === 'chat') {
-      const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false });
+      const chat = new LlamaChat({ contextSequence: seq, autoDisposeSequence: false, ...(chatWrapper && { chatWrapper }) });
       try {
         const r = await chat.generateResponse(history(m.messages), opts);
         stopReason = r.metadata.stopReason;
@@ -97,6 +100,8 @@ async function generate(m: Generate): Promise<void> {
         c.dispose({ disposeSequence: false });
       }
     }
+    // The meter also counts a token sampled after the limit (completion mode); report what was returned.
+    completion = Math.min(m.maxTokens, seq.tokenMeter.usedOutputTokens - beforeOut);
     send({
       type: 'done', id: m.id,
       finishReason: stopReason === 'abort' ? 'cancelled' : stopReason === 'maxTokens' ? 'length' : 'stop',

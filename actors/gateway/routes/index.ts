@@ -4,7 +4,9 @@ import type { GatewayDeps } from '../deps.js';
 import { systemRoutes } from './system.js';
 import { observeRoutes } from './observe.js';
 import { uiRoutes } from './ui.js';
+import { openaiRoutes } from './openai.js';
+import { ollamaRoutes } from './ollama.js';
 
 export function allRoutes(deps: GatewayDeps): Route[] {
-  return [...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes()];
+  return [...systemRoutes(deps), ...observeRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
 }

@@ -1,0 +1,113 @@
+// Shared by the OpenAI- and Ollama-compatible routes: one streamed generation over the bus, cancelled when the client leaves.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode, SecaiError } from '../../../common/errors.js';
+import type { ChatMessage } from '../../../workers/protocol.js';
+import type { GatewayDeps } from '../deps.js';
+import { mapStatus } from '../http.js';
+
+mapStatus(ErrorCode.MODEL_NOT_LOADED, 404);
+mapStatus(ErrorCode.MODEL_INVALID, 422);
+mapStatus(ErrorCode.DIGEST_MISMATCH, 409);
+mapStatus(ErrorCode.SANDBOX_UNAVAILABLE, 503);
+mapStatus(ErrorCode.WORKER_CRASHED, 502);
+mapStatus(ErrorCode.CANCELLED, 499);
+
+export interface GenerateCall {
+  model: string;
+  mode: 'chat' | 'completion';
+  messages?: ChatMessage[];
+  prompt?: string;
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  client: string;
+}
+
+export interface GenerateDone {
+  model: string;
+  finishReason: 'stop' | 'length' | 'cancelled';
+  usage: { promptTokens: number; completionTokens: number };
+  firstTokenMs: number;
+  totalMs: number;
+}
+
+const bad = (msg: string) => new SecaiError(ErrorCode.SCHEMA, msg);
+
+export function str(v: unknown, what: string, max = 256): string {
+  if (typeof v !== 'string' || !v.length || v.length > max) throw bad(`${what} must be a non-empty string`);
+  return v;
+}
+
+export function optNum(v: unknown, what: string, min: number, max: number, int = false): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) throw bad(`${what} must be a number in [${min}, ${max}]`);
+  return v;
+}
+
+export function optStop(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const a = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(a) || a.length > 8 || !a.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 256)) throw bad('stop must be a string or up to 8 strings');
+  return a as string[];
+}
+
+/** OpenAI content may be a string or text parts; other parts (images) are refused. */
+export function messages(v: unknown): ChatMessage[] {
+  if (!Array.isArray(v) || !v.length || v.length > 512) throw bad('messages must be a non-empty array');
+  return v.map((m, i) => {
+    const role = (m as { role?: unknown })?.role;
+    if (role !== 'system' && role !== 'user' && role !== 'assistant') throw bad(`messages[${i}].role must be system, user or assistant`);
+    let content = (m as { content?: unknown }).content;
+    if (Array.isArray(content)) {
+      content = content.map((p: unknown) => {
+        if ((p as { type?: unknown })?.type !== 'text' || typeof (p as { text?: unknown }).text !== 'string') throw bad(`messages[${i}].content: only text parts are supported`);
+        return (p as { text: string }).text;
+      }).join('');
+    }
+    if (typeof content !== 'string') throw bad(`messages[${i}].content must be a string`);
+    return { role, content };
+  });
+}
+
+export function clientId(req: IncomingMessage, user: unknown): string {
+  return typeof user === 'string' && user.length && user.length <= 100 ? `user:${user}` : `conn:${req.socket.remotePort ?? 0}`;
+}
+
+/**
+ * Runs one generation: chunks to onText, the final result returned. If the HTTP client goes away
+ * first, the inference actor is told to cancel, and the promise settles with CANCELLED.
+ */
+export async function generate(d: GatewayDeps, res: ServerResponse, call: GenerateCall, onText: (text: string) => void): Promise<GenerateDone> {
+  const requestId = randomBytes(16).toString('base64url');
+  const payload: Record<string, unknown> = { ...call, requestId };
+  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
+  let gone = false;
+  const onClose = () => {
+    if (res.writableFinished) return;
+    gone = true;
+    void d.bus.request('inference', 'cancel', { requestId }).catch(() => {});
+  };
+  res.once('close', onClose);
+  try {
+    const it = d.bus.requestStream<{ text: string }, GenerateDone>('inference', 'generate', payload, 120_000);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+      if (gone) {
+        await it.return(undefined as never);
+        throw new SecaiError(ErrorCode.CANCELLED, 'the client went away');
+      }
+      onText(r.value.text);
+    }
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+export async function listModels(d: GatewayDeps): Promise<{ name: string; sha256: string; state: string }[]> {
+  const r = await d.bus.request<{ models: { name: string; sha256: string; state: string }[] }>('inference', 'models', {});
+  return r.models;
+}

@@ -1,0 +1,39 @@
+// Inference actor process: promoted models in sandboxed workers, streamed generation on the bus.
+import { SecaiError, ErrorCode } from '../../common/errors.js';
+import { inferenceMachine } from '../../machines/inference/inference.machine.js';
+import { loadConfig } from '../../policy/load.js';
+import { main } from '../host.js';
+import { inferenceManifest } from './manifest.js';
+import { ModelHost, type InferencePolicy } from './models.js';
+import { inferenceCommands, inferenceOps } from './ops.js';
+import { registryResolver } from './resolve.js';
+
+let host: ModelHost | undefined;
+
+main({
+  manifest: inferenceManifest,
+  machine: () => inferenceMachine,
+  publicContext: (c) => ({ loaded: c.loaded, unsandboxed: c.unsandboxed }),
+  start: (ctx) => {
+    const policy = (loadConfig(ctx.configDir, 'policy').value as { inference: InferencePolicy }).inference;
+    host = new ModelHost({
+      resolve: registryResolver(ctx.bus),
+      policy,
+      log: ctx.log,
+      emit: (event, payload) => ctx.emit(event, payload),
+      onChange: () => ctx.actor.send({ type: 'models.changed', ...host!.counts }),
+    });
+    const st = host.status();
+    if (st['warning']) ctx.log.warn(String(st['warning']));
+  },
+  ops: () => inferenceOps(need),
+  commands: () => inferenceCommands(need),
+  stop: async () => {
+    await host?.stopAll();
+  },
+});
+
+function need(): ModelHost {
+  if (!host) throw new SecaiError(ErrorCode.NOT_READY, 'inference is starting');
+  return host;
+}

@@ -1,0 +1,241 @@
+// The inference actor's effects: one supervised, sandboxed llm worker per loaded model, fed by its worker machine.
+import { randomUUID } from 'node:crypto';
+import { createActor, fromPromise, waitFor, type ActorRefFrom } from 'xstate';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { workerMachine, type WorkerModel } from '../../machines/worker/worker.machine.js';
+import { LlmWorker, type GenerateInput, type GenerateResult } from '../../workers/llm/client.js';
+import { probeSandbox } from '../../workers/sandbox.js';
+
+export interface InferencePolicy {
+  allow_unsandboxed: boolean;
+  restart_on_session_end: boolean;
+  context_size: number;
+  max_tokens: number;
+  gpu: 'auto' | 'off';
+}
+
+/** Where a promoted model lives and the SHA-256 its signed registry manifest records. */
+export type ModelResolver = (name: string) => Promise<WorkerModel>;
+
+export interface ModelHostOptions {
+  resolve: ModelResolver;
+  policy: InferencePolicy;
+  log: Logger;
+  /** Audit events (model_loaded, model_refused, ...): never chat text. */
+  emit: (event: string, payload: Record<string, unknown>) => Promise<void>;
+  onChange?: () => void;
+  bwrapPath?: string;
+}
+
+interface Pending {
+  input: GenerateInput;
+  onToken: (text: string) => void;
+  resolve: (r: GenerateResult) => void;
+  reject: (e: SecaiError) => void;
+}
+
+class LoadedModel {
+  worker: LlmWorker | undefined;
+  readonly pending = new Map<string, Pending>();
+  readonly actor: ActorRefFrom<typeof workerMachine>;
+
+  constructor(readonly model: WorkerModel, o: ModelHostOptions) {
+    const machine = workerMachine.provide({
+      actors: {
+        startWorker: fromPromise(async ({ input }) => {
+          const w = new LlmWorker({ readOnly: [input.model.path], allowUnsandboxed: o.policy.allow_unsandboxed, ...(o.bwrapPath && { bwrapPath: o.bwrapPath }) });
+          this.worker = w;
+          w.on('exit', (code, signal) => {
+            if (this.worker !== w) return;
+            o.log.warn({ model: model.name, code, signal }, 'llm worker exited');
+            this.actor.send({ type: 'worker.exited', code, signal });
+          });
+          try {
+            const info = await w.load({ modelPath: input.model.path, sha256: input.model.sha256, contextSize: o.policy.context_size, gpu: o.policy.gpu === 'off' ? false : 'auto' });
+            return { ...info, sandboxed: w.sandboxed } as Record<string, unknown>;
+          } catch (err) {
+            if (this.worker === w) this.worker = undefined;
+            w.kill();
+            throw err;
+          }
+        }),
+        stopWorker: fromPromise(async () => {
+          const w = this.worker;
+          this.worker = undefined;
+          await w?.stop(1000);
+        }),
+      },
+      actions: {
+        dispatch: (_, p) => this.dispatch(p.id),
+        cancelRunning: (_, p) => this.worker?.cancel(p.id),
+        rejectRequests: (_, p) => {
+          for (const id of p.ids) {
+            const q = this.pending.get(id);
+            this.pending.delete(id);
+            q?.reject(new SecaiError(p.code, p.message));
+          }
+        },
+        reportLoaded: () => {
+          const info = this.actor.getSnapshot().context.info ?? {};
+          void o.emit('model_loaded', {
+            name: model.name, sha256: model.sha256, sandboxed: Boolean(info['sandboxed']), gpu: info['gpu'] ?? false,
+            threads: Number(info['threads'] ?? 0), loadMs: Number(info['loadMs'] ?? 0),
+          }).catch(() => {});
+          o.onChange?.();
+        },
+        reportFailed: (_, p) => {
+          const event = p.code === ErrorCode.DIGEST_MISMATCH || p.code === ErrorCode.MODEL_INVALID ? 'model_refused' : 'worker_crashed';
+          void o.emit(event, { name: model.name, code: p.code, reason: p.message.slice(0, 1024) }).catch(() => {});
+          o.onChange?.();
+        },
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { restartOnSessionEnd: o.policy.restart_on_session_end },
+    });
+  }
+
+  private dispatch(id: string): void {
+    const p = this.pending.get(id);
+    const w = this.worker;
+    if (!p || !w) {
+      queueMicrotask(() => this.actor.send({ type: 'request.finished', id }));
+      return;
+    }
+    w.generate(id, p.input, p.onToken).then(
+      (r) => {
+        this.pending.delete(id);
+        p.resolve(r);
+        this.actor.send({ type: 'request.finished', id });
+      },
+      (err: SecaiError) => {
+        // A crash is the machine's to handle (worker.exited); any other error ends just this request.
+        if (err.code === ErrorCode.WORKER_CRASHED && !w.alive) return;
+        this.pending.delete(id);
+        p.reject(err);
+        this.actor.send({ type: 'request.finished', id });
+      },
+    );
+  }
+}
+
+export class ModelHost {
+  private readonly models = new Map<string, LoadedModel>();
+  /** How generations ended, for status (no content). */
+  readonly stats = { completed: 0, cancelled: 0, failed: 0 };
+
+  constructor(private readonly o: ModelHostOptions) {}
+
+  /** Loads a promoted model (resolved through the registry) into a fresh sandboxed worker. */
+  async load(name: string): Promise<Record<string, unknown>> {
+    const existing = this.models.get(name);
+    if (existing) {
+      const s = existing.actor.getSnapshot();
+      if (s.matches('ready') || s.matches('busy')) return this.describe(existing);
+      await this.unload(name);
+    }
+    const model = await this.o.resolve(name);
+    const m = new LoadedModel(model, this.o);
+    this.models.set(name, m);
+    m.actor.start();
+    m.actor.send({ type: 'worker.load', model });
+    const snap = await waitFor(m.actor, (s) => s.matches('ready') || s.matches('busy') || s.matches('failed'), { timeout: 300_000 });
+    if (snap.matches('failed')) {
+      this.models.delete(name);
+      m.actor.stop();
+      const e = snap.context.error ?? { code: ErrorCode.WORKER_CRASHED, message: 'the worker failed' };
+      throw new SecaiError(e.code, `model ${name}: ${e.message}`);
+    }
+    return this.describe(m);
+  }
+
+  async unload(name: string): Promise<boolean> {
+    const m = this.models.get(name);
+    if (!m) return false;
+    m.actor.send({ type: 'worker.unload' });
+    await waitFor(m.actor, (s) => s.matches('idle') || s.matches('failed'), { timeout: 30_000 }).catch(() => {});
+    m.worker?.kill();
+    m.actor.stop();
+    this.models.delete(name);
+    await this.o.emit('model_unloaded', { name }).catch(() => {});
+    this.o.onChange?.();
+    return true;
+  }
+
+  /** Queues a generation; tokens go to onToken; settles with the result or a coded error. */
+  generate(model: string, input: GenerateInput, onToken: (text: string) => void, o: { client?: string; requestId?: string } = {}): Promise<GenerateResult> {
+    const m = this.models.get(model);
+    if (!m) return Promise.reject(new SecaiError(ErrorCode.MODEL_NOT_LOADED, `model '${model}' is not loaded`));
+    if (input.maxTokens > this.o.policy.max_tokens) input = { ...input, maxTokens: this.o.policy.max_tokens };
+    const id = o.requestId ?? randomUUID();
+    if (this.owner(id)) return Promise.reject(new SecaiError(ErrorCode.INVALID_STATE, 'request id already in use'));
+    return new Promise<GenerateResult>((resolve, reject) => {
+      m.pending.set(id, {
+        input, onToken,
+        resolve: (r) => { this.stats[r.finishReason === 'cancelled' ? 'cancelled' : 'completed']++; resolve(r); },
+        reject: (e) => { this.stats[e.code === ErrorCode.CANCELLED ? 'cancelled' : 'failed']++; reject(e); },
+      });
+      m.actor.send({ type: 'request.enqueue', request: { id, client: o.client ?? 'anonymous' } });
+    });
+  }
+
+  private owner(id: string): LoadedModel | undefined {
+    for (const m of this.models.values()) if (m.pending.has(id)) return m;
+    return undefined;
+  }
+
+  cancel(requestId: string): boolean {
+    const m = this.owner(requestId);
+    if (!m) return false;
+    m.actor.send({ type: 'request.cancel', id: requestId });
+    return true;
+  }
+
+  endSession(client: string): number {
+    let n = 0;
+    for (const m of this.models.values()) {
+      if (!this.o.policy.restart_on_session_end) break;
+      m.actor.send({ type: 'session.end', client });
+      n++;
+    }
+    return n;
+  }
+
+  private describe(m: LoadedModel): Record<string, unknown> {
+    const s = m.actor.getSnapshot();
+    const info = s.context.info;
+    return {
+      name: m.model.name, state: typeof s.value === 'string' ? s.value : JSON.stringify(s.value), sha256: m.model.sha256,
+      sandboxed: info ? Boolean(info['sandboxed']) : true, info: info ? { ...info, pid: m.worker?.pid ?? null } : null, error: s.context.error, queued: s.context.queue.length + (s.context.current ? 1 : 0),
+    };
+  }
+
+  list(): Record<string, unknown>[] {
+    return [...this.models.values()].map((m) => this.describe(m));
+  }
+
+  /** Status, with the unsandboxed development mode said loudly. */
+  status(): Record<string, unknown> {
+    const probe = probeSandbox(this.o.bwrapPath);
+    const models = this.list();
+    const unsandboxed = models.filter((m) => m['sandboxed'] === false).map((m) => m['name']);
+    return {
+      sandbox: { available: probe.ok, reason: probe.reason, allowUnsandboxed: this.o.policy.allow_unsandboxed },
+      warning: unsandboxed.length
+        ? `WARNING: UNSANDBOXED DEVELOPMENT MODE: ${unsandboxed.join(', ')} run WITHOUT bubblewrap (network and files reachable)`
+        : !probe.ok && this.o.policy.allow_unsandboxed ? 'WARNING: bubblewrap is unavailable and policy allows UNSANDBOXED workers' : null,
+      models,
+      stats: { ...this.stats },
+    };
+  }
+
+  get counts(): { loaded: number; unsandboxed: number } {
+    const models = this.list();
+    return { loaded: models.length, unsandboxed: models.filter((m) => m['sandboxed'] === false).length };
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.models.keys()].map((n) => this.unload(n).catch(() => false)));
+  }
+}

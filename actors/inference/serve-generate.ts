@@ -1,0 +1,41 @@
+// The generate op: validates the request's shape beyond its schema, streams { text } chunks, ends with usage.
+import type { CallContext } from '../../bus/service.js';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import type { ChatMessage } from '../../workers/protocol.js';
+import type { GenerateInput } from '../../workers/llm/client.js';
+import type { ModelHost } from './models.js';
+
+export interface GenerateRequest {
+  model: string;
+  mode: 'chat' | 'completion';
+  messages?: ChatMessage[];
+  prompt?: string;
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  client?: string;
+  requestId: string;
+}
+
+export function toInput(req: GenerateRequest): GenerateInput {
+  const params = {
+    maxTokens: req.maxTokens, temperature: req.temperature,
+    ...(req.topP !== undefined && { topP: req.topP }), ...(req.seed !== undefined && { seed: req.seed }), ...(req.stop?.length && { stop: req.stop }),
+  };
+  if (req.mode === 'chat') {
+    if (!req.messages?.length) throw new SecaiError(ErrorCode.SCHEMA, 'a chat needs at least one message');
+    return { mode: 'chat', messages: req.messages, ...params };
+  }
+  if (req.prompt === undefined) throw new SecaiError(ErrorCode.SCHEMA, 'a completion needs a prompt');
+  return { mode: 'completion', prompt: req.prompt, ...params };
+}
+
+export async function serveGenerate(host: ModelHost, req: GenerateRequest, call: CallContext): Promise<Record<string, unknown>> {
+  const input = toInput(req);
+  const r = await host.generate(req.model, input, (text) => call.chunk?.({ text }), {
+    requestId: req.requestId, ...(req.client !== undefined && { client: req.client }),
+  });
+  return { model: req.model, finishReason: r.finishReason, usage: r.usage, firstTokenMs: r.firstTokenMs, totalMs: r.totalMs };
+}

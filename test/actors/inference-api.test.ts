@@ -1,0 +1,135 @@
+import t from 'tap';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { Ollama } from 'ollama';
+import { writeTinyLlama } from '../fixtures/tiny-llama.js';
+import { startInferenceStack, type InferenceStack } from '../helpers/inference-stack.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'secai-inf-'));
+const modelPath = join(dir, 'tiny.gguf');
+const sha256 = writeTinyLlama(modelPath);
+let stack: InferenceStack;
+
+t.before(async () => {
+  stack = await startInferenceStack();
+  stack.registry.set('tiny', { name: 'tiny', path: modelPath, sha256 });
+  await stack.host.load('tiny');
+});
+t.teardown(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const messages = [{ role: 'user' as const, content: 'hello' }];
+
+t.test('inference api — the official openai client: models, chat (plain and streamed), completions, error shape', async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
+  const models = await client.models.list();
+  t.same(models.data.map((m) => m.id), ['tiny']);
+
+  const plain = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 10, temperature: 0 });
+  t.equal(plain.object, 'chat.completion');
+  t.equal(plain.choices[0]?.message.role, 'assistant');
+  t.equal(plain.choices[0]?.finish_reason, 'length');
+  t.equal(plain.usage?.completion_tokens, 10);
+  const text = plain.choices[0]?.message.content ?? '';
+  t.ok(text.length > 0, 'some text came back');
+
+  const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 10, temperature: 0, stream: true });
+  let streamed = '';
+  let chunks = 0;
+  let finish: string | null | undefined;
+  for await (const c of stream) {
+    chunks++;
+    streamed += c.choices[0]?.delta.content ?? '';
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  t.ok(chunks > 2, `streamed in ${chunks} chunks`);
+  t.equal(streamed, text, 'streamed text equals the plain answer at temperature 0');
+  t.equal(finish, 'length');
+
+  const comp = await client.completions.create({ model: 'tiny', prompt: 'the world', max_tokens: 6, temperature: 0 });
+  t.equal(comp.object, 'text_completion');
+  t.equal(comp.usage?.completion_tokens, 6);
+
+  const err = await client.chat.completions.create({ model: 'nope', messages }).catch((e: unknown) => e);
+  t.ok(err instanceof OpenAI.NotFoundError, 'unknown model is a 404 in OpenAI shape');
+  t.match((err as InstanceType<typeof OpenAI.APIError>).error, { code: 'SECAI_E_MODEL_NOT_LOADED', type: 'not_found_error' });
+  const bad = await client.chat.completions.create({ model: 'tiny', messages: [] }).catch((e: unknown) => e);
+  t.ok(bad instanceof OpenAI.BadRequestError, 'empty messages is a 400');
+});
+
+t.test('inference api — the official ollama client: tags, chat and generate, streamed (NDJSON) and not', async (t) => {
+  const ollama = new Ollama({ host: stack.url });
+  const tags = await ollama.list();
+  t.same(tags.models.map((m) => m.name), ['tiny']);
+  t.equal(tags.models[0]?.digest, sha256);
+
+  const chat = await ollama.chat({ model: 'tiny', messages, stream: false, options: { num_predict: 8, temperature: 0 } });
+  t.equal(chat.done, true);
+  t.equal(chat.eval_count, 8);
+  const parts: string[] = [];
+  for await (const p of await ollama.chat({ model: 'tiny', messages, stream: true, options: { num_predict: 8, temperature: 0 } })) {
+    if (!p.done) parts.push(p.message.content);
+    else t.equal(p.done_reason, 'length');
+  }
+  t.ok(parts.length > 1, `streamed ${parts.length} lines`);
+  t.equal(parts.join(''), chat.message.content);
+
+  const gen = await ollama.generate({ model: 'tiny', prompt: 'the', raw: true, stream: false, options: { num_predict: 5, temperature: 0 } });
+  t.equal(gen.eval_count, 5);
+  let n = 0;
+  for await (const p of await ollama.generate({ model: 'tiny', prompt: 'hello', stream: true, options: { num_predict: 5, temperature: 0 } })) if (!p.done) n++;
+  t.ok(n > 0);
+  const err = await ollama.chat({ model: 'nope', messages, stream: false }).catch((e: unknown) => e);
+  t.match(err, { status_code: 404, error: /not loaded/ }, 'unknown model is a 404 in Ollama shape');
+});
+
+t.test('inference api — killing the worker mid-stream gives a clean error, and the next request works', async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
+  const pid = (stack.host.list()[0]?.['info'] as { pid: number }).pid;
+  t.ok(pid > 0, 'the worker has a pid');
+  const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, seed: 5, stream: true });
+  let got = 0;
+  const err = await (async () => {
+    for await (const _ of stream) {
+      if (++got === 3) process.kill(pid, 'SIGKILL');
+    }
+  })().catch((e: unknown) => e);
+  t.ok(err instanceof Error, 'the client sees an error, not a truncated success');
+  t.match(String((err as Error).message), /worker/i);
+  const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0 });
+  t.equal(after.usage?.completion_tokens, 4, 'a fresh worker answered');
+  t.not((stack.host.list()[0]?.['info'] as { pid: number }).pid, pid, 'it is a new process');
+  t.ok(stack.events.some((e) => e.event === 'model_loaded'), 'loads are reported');
+});
+
+t.test('inference api — a client that disconnects cancels its generation', async (t) => {
+  const before = stack.host.stats.cancelled;
+  const ac = new AbortController();
+  const res = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
+    body: JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, stream: true }),
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  ac.abort();
+  for (let i = 0; i < 100 && stack.host.stats.cancelled === before; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(stack.host.stats.cancelled, before + 1, 'the worker stopped generating');
+  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
+  const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
+  t.equal(after.usage?.completion_tokens, 3);
+});
+
+t.test('inference api — a model whose file changed after promotion refuses to load and is reported', async (t) => {
+  const p = join(dir, 'changed.gguf');
+  const sha = writeTinyLlama(p, { seed: 9 });
+  stack.registry.set('changed', { name: 'changed', path: p, sha256: sha });
+  appendFileSync(p, Buffer.from('tampered'));
+  await t.rejects(stack.host.load('changed'), { code: 'SECAI_E_DIGEST_MISMATCH' });
+  const ev = stack.events.find((e) => e.event === 'model_refused');
+  t.match(ev?.payload, { name: 'changed', code: 'SECAI_E_DIGEST_MISMATCH' });
+  t.same(stack.host.list().map((m) => m['name']), ['tiny'], 'nothing was loaded');
+});
