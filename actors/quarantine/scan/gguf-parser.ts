@@ -45,9 +45,7 @@ function readString(c: FileCursor, limit: number, what: string): string {
   const len = safeNumber(c.u64(`${what} length`), `${what} length`);
   if (len > limit) reject('string_too_long', `${what} is ${len} bytes, over the ${limit}-byte limit`);
   if (len > c.size - c.pos) reject('truncated', `${what} length ${len} runs past the end of the file`);
-  const b = c.bytes(len, what);
-  const s = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b, { stream: false });
-  return s;
+  return utf8(c.bytes(len, what), what);
 }
 
 function readScalar(c: FileCursor, type: number, L: GgufLimits, what: string): string | number | bigint | boolean {
@@ -72,7 +70,13 @@ function readScalar(c: FileCursor, type: number, L: GgufLimits, what: string): s
   }
 }
 
-const utf8 = (b: Uint8Array): string => new TextDecoder('utf-8', { fatal: true }).decode(b);
+function utf8(b: Uint8Array, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+  } catch {
+    return reject('bad_utf8', `${what} is not valid UTF-8`);
+  }
+}
 
 /** Parses and validates the GGUF file at `path`; throws ParseError with a rule on any defect. */
 export function parseGgufFile(path: string, limits: GgufLimits = DEFAULT_GGUF_LIMITS): ModelLayout {
@@ -140,7 +144,7 @@ export function parseGgufFd(fd: number, size: number, L: GgufLimits = DEFAULT_GG
   for (let i = 0; i < nTensors; i++) {
     const len = safeNumber(c.u64(`tensor #${i} name length`), 'tensor name length');
     if (len === 0 || len > L.maxNameLength) reject('bad_tensor_name', `tensor #${i} name is ${len} bytes (1..${L.maxNameLength})`);
-    const name = utf8(c.bytes(len, `tensor #${i} name`));
+    const name = utf8(c.bytes(len, `tensor #${i} name`), `tensor #${i} name`);
     if (names.has(name)) reject('duplicate_tensor', `tensor ${JSON.stringify(name)} appears twice`);
     names.add(name);
     const rank = c.u32(`rank of ${name}`);
