@@ -126,6 +126,11 @@ t.test('ui — narrow width still shows the page without horizontal page scroll'
   const overflow = await b.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
   t.ok(overflow <= 1, `page does not scroll sideways (${overflow}px)`);
   await b.shot('audit-narrow');
+  await b.page.goto(`${srv.url}/machines`);
+  await b.page.locator('article[data-actor="audit"] svg.statechart').waitFor();
+  const overflow2 = await b.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+  t.ok(overflow2 <= 1, `machines page does not scroll sideways either; wide charts scroll in their own box (${overflow2}px)`);
+  await b.shot('machines-narrow');
 });
 
 t.test('ui — no CSP violation, no script error, nothing requested from another origin', async (t) => {
