@@ -1,0 +1,83 @@
+// The decision point: decide(policy, domain, input) → allow/deny/ask with evidence. Pure: no I/O, no state.
+import { createHash } from 'node:crypto';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { canonicalJson } from '../../common/canonical-json.js';
+import type { Decision, PolicyDoc, PolicySnapshot } from '../types.js';
+import { agentRiskSchema, decideAgentRisk, type AgentRiskInput } from './agent-risk.js';
+import { decideEgress, egressSchema, type EgressInput } from './egress.js';
+import { decideModelPromotion, modelPromotionSchema, type ModelPromotionInput } from './model-promotion.js';
+import { decidePathAccess, pathAccessSchema, type PathAccessInput } from './path-access.js';
+import { decideSensitivity, sensitivitySchema, type SensitivityInput } from './sensitivity.js';
+import { decideToolAccess, toolAccessSchema, type ToolAccessInput } from './tool-access.js';
+import { deny, type Verdict } from './verdict.js';
+
+export const DOMAINS = ['tool_access', 'path_access', 'egress', 'agent_risk', 'sensitivity', 'model_promotion'] as const;
+export type Domain = (typeof DOMAINS)[number];
+
+export interface DecisionResult {
+  decision: Decision;
+  domain: string;
+  rule: string;
+  reason?: string;
+  /** SHA-256 of the policy file the decision was made under. */
+  policyDigest: string;
+  /** SHA-256 of the canonical JSON of the input. */
+  inputHash: string;
+  /** Evaluation time in microseconds (hashing and validation included). */
+  evalUs: number;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+type Rule = (p: PolicyDoc, input: any, inputBytes: number) => Verdict;
+const DOMAIN_TABLE: Record<Domain, { validate: ValidateFunction; rule: Rule }> = {
+  tool_access: { validate: ajv.compile(toolAccessSchema), rule: (p, i: ToolAccessInput) => decideToolAccess(p, i, canonicalJson(i.args).length) },
+  path_access: { validate: ajv.compile(pathAccessSchema), rule: (p, i: PathAccessInput) => decidePathAccess(p, i) },
+  egress: { validate: ajv.compile(egressSchema), rule: (p, i: EgressInput) => decideEgress(p, i) },
+  agent_risk: { validate: ajv.compile(agentRiskSchema), rule: (p, i: AgentRiskInput) => decideAgentRisk(p, i) },
+  sensitivity: { validate: ajv.compile(sensitivitySchema), rule: (p, i: SensitivityInput) => decideSensitivity(p, i) },
+  model_promotion: { validate: ajv.compile(modelPromotionSchema), rule: (p, i: ModelPromotionInput) => decideModelPromotion(p, i) },
+};
+
+export const isDomain = (d: unknown): d is Domain => typeof d === 'string' && Object.hasOwn(DOMAIN_TABLE, d);
+
+const UNHASHABLE = 'unhashable';
+
+function hashInput(input: unknown): string {
+  try {
+    return createHash('sha256').update(canonicalJson(input)).digest('hex');
+  } catch {
+    return UNHASHABLE;
+  }
+}
+
+/**
+ * Decides `input` in `domain` under `policy`. Never throws: an unknown domain, malformed input or a
+ * failing rule is a deny with a reason. `clock` is injectable so tests and benchmarks control it.
+ */
+export function decide(policy: PolicySnapshot, domain: string, input: unknown, clock: () => number = performance.now.bind(performance)): DecisionResult {
+  const t0 = clock();
+  const inputHash = hashInput(input);
+  let v: Verdict;
+  if (!isDomain(domain)) v = deny('unknown-domain', `unknown domain '${String(domain).slice(0, 64)}'`);
+  else if (inputHash === UNHASHABLE) v = deny('invalid-input', 'input is not canonical JSON data');
+  else {
+    const d = DOMAIN_TABLE[domain];
+    if (!d.validate(input)) {
+      const e = d.validate.errors?.[0];
+      v = deny('invalid-input', `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);
+    } else {
+      try {
+        v = d.rule(policy.value, input, 0);
+      } catch (err) {
+        v = deny('rule-error', (err as Error).message);
+      }
+    }
+  }
+  const out: DecisionResult = {
+    decision: v.decision, domain: String(domain).slice(0, 64), rule: v.rule,
+    policyDigest: policy.digest, inputHash, evalUs: 0,
+  };
+  if (v.reason !== undefined) out.reason = v.reason;
+  out.evalUs = Math.round((clock() - t0) * 1000 * 10) / 10;
+  return out;
+}

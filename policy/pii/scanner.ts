@@ -1,0 +1,387 @@
+// Single-pass PII and credential scanner over bytes: a class table drives the loop, detectors run only at
+// word starts or on trigger bytes (`@`, `-`, `:`), every detector is bounded, and there are no regexes.
+import { isIPv6 } from 'node:net';
+import type { PiiKind } from '../types.js';
+import { ibanValid, luhnValid } from './checksums.js';
+
+export interface Finding {
+  kind: PiiKind;
+  /** Byte offsets into the scanned buffer. */
+  start: number;
+  end: number;
+}
+
+export interface ScanOptions {
+  /** Tokens at least this long are checked for entropy (default 24). */
+  entropyMinLength?: number;
+  /** Shannon entropy in bits per character at or above which a mixed-case alphanumeric token is a secret (default 4.2). */
+  entropyBits?: number;
+  /** Stop after this many findings (default 1000). */
+  maxFindings?: number;
+}
+
+const DIGIT = 1, UPPER = 2, LOWER = 4, ALNUM = 7, TOK = 8, HEX = 16, LOCAL = 32, B64 = 64;
+const CLS = new Uint8Array(256);
+for (let c = 48; c <= 57; c++) CLS[c] = DIGIT | TOK | HEX | LOCAL | B64;
+for (let c = 65; c <= 90; c++) CLS[c] = UPPER | TOK | LOCAL | B64 | (c <= 70 ? HEX : 0);
+for (let c = 97; c <= 122; c++) CLS[c] = LOWER | TOK | LOCAL | B64 | (c <= 102 ? HEX : 0);
+for (const ch of '+/=_-') CLS[ch.charCodeAt(0)]! |= TOK;
+for (const ch of '._%+-') CLS[ch.charCodeAt(0)]! |= LOCAL;
+for (const ch of '-._~+/') CLS[ch.charCodeAt(0)]! |= B64;
+
+const SP = 32, AT = 64, DASH = 45, DOT = 46, COLON = 58, PLUS = 43, LPAREN = 40, RPAREN = 41, EQ = 61, UNDERSCORE = 95;
+const isDigit = (c: number | undefined) => c !== undefined && c >= 48 && c <= 57;
+const cls = (c: number | undefined) => (c === undefined ? 0 : CLS[c]!);
+
+function ascii(s: string): Uint8Array {
+  return Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+}
+const BEGIN = ascii('-----BEGIN ');
+const PRIVATE_KEY = ascii('PRIVATE KEY-----');
+const END = ascii('-----END ');
+
+function startsWith(b: Uint8Array, i: number, p: Uint8Array): boolean {
+  if (i + p.length > b.length) return false;
+  for (let k = 0; k < p.length; k++) if (b[i + k] !== p[k]) return false;
+  return true;
+}
+
+function indexOf(b: Uint8Array, p: Uint8Array, from: number, to: number): number {
+  const first = p[0]!;
+  for (let i = from; i + p.length <= to; i++) if (b[i] === first && startsWith(b, i, p)) return i;
+  return -1;
+}
+
+/** Length of the run from `i` of bytes whose class has `mask`, up to `max`. */
+function run(b: Uint8Array, i: number, mask: number, max: number): number {
+  let j = i;
+  const lim = Math.min(b.length, i + max);
+  while (j < lim && (CLS[b[j]!]! & mask)) j++;
+  return j - i;
+}
+
+/** Like `run`, for an explicit byte predicate. */
+function runOf(b: Uint8Array, i: number, ok: (c: number) => boolean, max: number): number {
+  let j = i;
+  const lim = Math.min(b.length, i + max);
+  while (j < lim && ok(b[j]!)) j++;
+  return j - i;
+}
+
+const upperOrDigit = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
+const keyChar = (c: number) => (CLS[c]! & ALNUM) !== 0 || c === DASH || c === UNDERSCORE;
+const alnum = (c: number) => (CLS[c]! & ALNUM) !== 0;
+const keyCharNoUnderscore = (c: number) => (CLS[c]! & ALNUM) !== 0 || c === DASH;
+const isOneOf = (c: number | undefined, set: Uint8Array) => c !== undefined && set.includes(c);
+const wordChar = (c: number) => (CLS[c]! & ALNUM) !== 0 || c === UNDERSCORE;
+
+export class Scanner {
+  private readonly minLen: number;
+  private readonly bits: number;
+  private readonly max: number;
+  private readonly counts = new Int32Array(256);
+
+  constructor(o: ScanOptions = {}) {
+    this.minLen = o.entropyMinLength ?? 24;
+    this.bits = o.entropyBits ?? 4.2;
+    this.max = o.maxFindings ?? 1000;
+  }
+
+  scan(b: Uint8Array): Finding[] {
+    const out: Finding[] = [];
+    const n = b.length;
+    const minLen = this.minLen;
+    const max = this.max;
+    let prevAlnum = false;
+    let tokStart = -1;
+    for (let i = 0; i < n; i++) {
+      const c = b[i]!;
+      const k = CLS[c]!;
+      if (k & TOK) {
+        if (tokStart < 0) tokStart = i;
+      } else if (tokStart >= 0) {
+        if (i - tokStart >= minLen) this.entropy(b, tokStart, i, out);
+        tokStart = -1;
+      }
+      let end = -1;
+      if (k & ALNUM) {
+        if (!prevAlnum) {
+          end = this.wordStart(b, i, c, k, out);
+          if (end < 0) {
+            // Nothing starts inside an alphanumeric run: skip to its last byte (all of it is token too).
+            while (i + 1 < n && (CLS[b[i + 1]!]! & ALNUM)) i++;
+          }
+        }
+        prevAlnum = true;
+      } else {
+        prevAlnum = false;
+        if (c === AT) end = this.email(b, i, out);
+        else if (c === DASH && b[i + 1] === DASH) end = this.pem(b, i, out);
+        else if (c === COLON && b[i + 1] === COLON && !(cls(b[i - 1]) & HEX)) end = this.ipv6(b, i, out);
+      }
+      if (end > i) {
+        if (out.length >= max) break;
+        i = end - 1;
+        prevAlnum = (CLS[b[i]!]! & ALNUM) !== 0;
+        tokStart = -1;
+      }
+    }
+    if (tokStart >= 0 && n - tokStart >= minLen && out.length < max) this.entropy(b, tokStart, n, out);
+    return out.sort((x, y) => x.start - y.start);
+  }
+
+  /** Detectors that begin at the first byte of an alphanumeric run. Returns the end of a finding, or -1. */
+  private wordStart(b: Uint8Array, i: number, c: number, k: number, out: Finding[]): number {
+    if (k & DIGIT) {
+      const e = this.numeric(b, i, out);
+      if (e > 0) return e;
+      return this.maybeIpv6(b, i, out);
+    }
+    switch (c) {
+      case 65: { // A: AWS access key ids, Google API keys
+        if ((b[i + 1] === 75 && b[i + 2] === 73 && b[i + 3] === 65) || (b[i + 1] === 83 && b[i + 2] === 73 && b[i + 3] === 65)) {
+          const l = runOf(b, i + 4, upperOrDigit, 17);
+          if (l === 16 && !alnum(b[i + 20] ?? 0)) return this.push(out, 'aws_key', i, i + 20);
+        }
+        if (b[i + 1] === 73 && b[i + 2] === 122 && b[i + 3] === 97) {
+          const l = runOf(b, i + 4, keyChar, 36);
+          if (l === 35) return this.push(out, 'google_api_key', i, i + 39);
+        }
+        break;
+      }
+      case 66: case 98: return this.bearer(b, i, out);
+      case 103: { // g: GitHub tokens
+        if (b[i + 1] === 104 && b[i + 3] === UNDERSCORE && isOneOf(b[i + 2], POUSR)) {
+          const l = runOf(b, i + 4, alnum, 256);
+          if (l >= 36) return this.push(out, 'github_token', i, i + 4 + l);
+        }
+        if (startsWith(b, i, GITHUB_PAT)) {
+          const l = runOf(b, i + GITHUB_PAT.length, wordChar, 256);
+          if (l >= 22) return this.push(out, 'github_token', i, i + GITHUB_PAT.length + l);
+        }
+        break;
+      }
+      case 115: case 114: { // s, r: OpenAI sk-…, Stripe sk_live_/sk_test_/rk_live_
+        if (c === 115 && b[i + 1] === 107 && b[i + 2] === DASH) {
+          const l = runOf(b, i + 3, keyChar, 256);
+          if (l >= 20) return this.push(out, 'openai_key', i, i + 3 + l);
+        }
+        if (b[i + 1] === 107 && b[i + 2] === UNDERSCORE && (startsWith(b, i + 3, LIVE) || startsWith(b, i + 3, TEST))) {
+          const l = runOf(b, i + 8, alnum, 256);
+          if (l >= 16) return this.push(out, 'stripe_key', i, i + 8 + l);
+        }
+        break;
+      }
+      case 120: { // x: Slack xoxb-/xoxp-/xoxa-/xoxo-/xoxs-/xoxr-
+        if (b[i + 1] === 111 && b[i + 2] === 120 && isOneOf(b[i + 3], ABPOSR) && b[i + 4] === DASH) {
+          const l = runOf(b, i + 5, keyCharNoUnderscore, 256);
+          if (l >= 10) return this.push(out, 'slack_token', i, i + 5 + l);
+        }
+        break;
+      }
+    }
+    if ((k & UPPER) && (cls(b[i + 1]) & UPPER) && isDigit(b[i + 2]) && isDigit(b[i + 3])) {
+      const e = this.iban(b, i, out);
+      if (e > 0) return e;
+    }
+    if (k & HEX) return this.maybeIpv6(b, i, out);
+    return -1;
+  }
+
+  private push(out: Finding[], kind: PiiKind, start: number, end: number): number {
+    out.push({ kind, start, end });
+    return end;
+  }
+
+  /** Digit runs: IPv4, SSN (ddd-dd-dddd), card numbers (Luhn), phone numbers. */
+  private readonly groups = new Int32Array(16);
+  private readonly seps = new Int32Array(16);
+
+  /** Whether every separator so far equals `sep`. */
+  private allSep(g: number, sep: number): boolean {
+    for (let q = 0; q < g - 1; q++) if (this.seps[q] !== sep) return false;
+    return true;
+  }
+
+  private phoneSeps(g: number): boolean {
+    for (let q = 0; q < g - 1; q++) { const x = this.seps[q]; if (x !== SP && x !== DASH && x !== DOT && x !== RPAREN) return false; }
+    return true;
+  }
+
+  /** Digit runs: IPv4, SSN (ddd-dd-dddd), card numbers (Luhn), phone numbers. */
+  private numeric(b: Uint8Array, i: number, out: Finding[]): number {
+    const groups = this.groups;
+    const seps = this.seps;
+    let g = 0;
+    let glen = 0;
+    let digits = 0;
+    let j = i;
+    const lim = Math.min(b.length, i + 32);
+    while (j < lim) {
+      const c = b[j]!;
+      if (c >= 48 && c <= 57) { glen++; digits++; j++; continue; }
+      if (glen > 0 && g < 15 && (c === SP || c === DASH || c === DOT || c === RPAREN)) {
+        const w = c === RPAREN && b[j + 1] === SP ? 2 : 1;
+        if (!isDigit(b[j + w])) break;
+        groups[g] = glen; seps[g] = c; g++; glen = 0; j += w;
+        continue;
+      }
+      break;
+    }
+    groups[g++] = glen;
+    if (j < b.length && (CLS[b[j]!]! & ALNUM)) return -1;
+    if (g === 4 && this.allSep(g, DOT)) {
+      let p = i;
+      for (let q = 0; q < 4; q++) {
+        const len = groups[q]!;
+        let v = 0;
+        for (let r = 0; r < len; r++) v = v * 10 + (b[p + r]! - 48);
+        if (len > 3 || v > 255 || (len > 1 && b[p] === 48)) return -1;
+        p += len + 1;
+      }
+      return this.push(out, 'ipv4', i, j);
+    }
+    // A digit run right after a dot is a decimal fraction or a version, not an identifier.
+    if (b[i - 1] === DOT) return -1;
+    if (g === 3 && groups[0] === 3 && groups[1] === 2 && groups[2] === 4 && (this.allSep(g, DASH) || this.allSep(g, SP))) {
+      const area = (b[i]! - 48) * 100 + (b[i + 1]! - 48) * 10 + (b[i + 2]! - 48);
+      const grp = (b[i + 4]! - 48) * 10 + (b[i + 5]! - 48);
+      const serial = b[i + 7] === 48 && b[i + 8] === 48 && b[i + 9] === 48 && b[i + 10] === 48;
+      if (area !== 0 && area !== 666 && area < 900 && grp !== 0 && !serial) return this.push(out, 'ssn', i, j);
+      return -1;
+    }
+    const first = b[i]! - 48;
+    if (digits >= 13 && digits <= 19 && first >= 2 && first <= 6 && (g === 1 || this.allSep(g, SP) || this.allSep(g, DASH)) && luhnValid(b, i, j)) {
+      return this.push(out, 'card', i, j);
+    }
+    if (b[i - 1] === PLUS && digits >= 8 && digits <= 15 && g <= 6 && (g === 1 || !this.allSep(g, DOT))) return this.push(out, 'phone', i - 1, j);
+    if (g === 3 && groups[0] === 3 && groups[1] === 3 && groups[2] === 4 && this.phoneSeps(g)) {
+      return this.push(out, 'phone', b[i - 1] === LPAREN ? i - 1 : i, j);
+    }
+    if (g === 4 && groups[0] === 1 && b[i] === 49 && groups[1] === 3 && groups[2] === 3 && groups[3] === 4 && this.phoneSeps(g)) {
+      return this.push(out, 'phone', i, j);
+    }
+    return -1;
+  }
+
+  /** IBAN: two letters, two check digits, then up to 30 letters/digits, optionally in groups of four. */
+  private iban(b: Uint8Array, i: number, out: Finding[]): number {
+    const chars: number[] = [];
+    let j = i;
+    const lim = Math.min(b.length, i + 44);
+    while (j < lim && chars.length < 34) {
+      const c = b[j]!;
+      if (upperOrDigit(c)) { chars.push(c); j++; continue; }
+      if (c === SP && chars.length % 4 === 0 && upperOrDigit(b[j + 1] ?? 0)) { j++; continue; }
+      break;
+    }
+    if (alnum(b[j] ?? 0)) return -1;
+    return ibanValid(chars) ? this.push(out, 'iban', i, j) : -1;
+  }
+
+  /** `Bearer <token>` (any case), the token at least 16 characters of RFC 6750 b64token. */
+  private bearer(b: Uint8Array, i: number, out: Finding[]): number {
+    for (let k = 0; k < 6; k++) if (((b[i + k] ?? 0) | 0x20) !== BEARER[k]) return -1;
+    let j = i + 6;
+    if (b[j] !== SP) return -1;
+    while (b[j] === SP) j++;
+    const l = run(b, j, B64, 4096);
+    let e = j + l;
+    while (b[e] === EQ) e++;
+    return l >= 16 ? this.push(out, 'bearer_token', i, e) : -1;
+  }
+
+  /** An email address around the `@` at `at`: bounded scans back over the local part and forward over the domain. */
+  private email(b: Uint8Array, at: number, out: Finding[]): number {
+    let s = at;
+    while (s > 0 && at - s < 64 && (CLS[b[s - 1]!]! & LOCAL)) s--;
+    while (s < at && b[s] === DOT) s++;
+    if (s === at) return -1;
+    let j = at + 1;
+    let dots = 0;
+    let labelLen = 0;
+    let lastLabelAlpha = true;
+    const lim = Math.min(b.length, at + 254);
+    while (j < lim) {
+      const c = b[j]!;
+      if (alnum(c) || c === DASH) { labelLen++; if (!(CLS[c]! & (UPPER | LOWER))) lastLabelAlpha = false; j++; continue; }
+      if (c === DOT && labelLen > 0 && alnum(b[j + 1] ?? 0)) { dots++; labelLen = 0; lastLabelAlpha = true; j++; continue; }
+      break;
+    }
+    if (dots === 0 || labelLen < 2 || !lastLabelAlpha) return -1;
+    return this.push(out, 'email', s, j);
+  }
+
+  /** PEM private keys: `-----BEGIN … PRIVATE KEY-----` through the matching END line (or the header alone). */
+  private pem(b: Uint8Array, i: number, out: Finding[]): number {
+    if (!startsWith(b, i, BEGIN)) return -1;
+    const hdr = indexOf(b, PRIVATE_KEY, i + BEGIN.length, Math.min(b.length, i + 80));
+    if (hdr < 0) return -1;
+    let e = hdr + PRIVATE_KEY.length;
+    const endAt = indexOf(b, END, e, Math.min(b.length, e + 65536));
+    if (endAt >= 0) {
+      const close = indexOf(b, FIVE_DASH, endAt + END.length, Math.min(b.length, endAt + 80));
+      e = close >= 0 ? close + 5 : endAt + END.length;
+    }
+    return this.push(out, 'private_key', i, e);
+  }
+
+  /** An IPv6 candidate starting at `i` (a hex word or `::`), at least two colons, validated by node:net. */
+  private maybeIpv6(b: Uint8Array, i: number, out: Finding[]): number {
+    // Cheap gate: a hex group of at most four digits must be followed by ':'.
+    let h = i;
+    while (h < i + 5 && h < b.length && (CLS[b[h]!]! & HEX)) h++;
+    if (h - i > 4 || b[h] !== COLON) return -1;
+    return this.ipv6(b, i, out);
+  }
+
+  private ipv6(b: Uint8Array, i: number, out: Finding[]): number {
+    let j = i;
+    let colons = 0;
+    const lim = Math.min(b.length, i + 45);
+    while (j < lim) {
+      const c = b[j]!;
+      if (c === COLON) colons++;
+      else if (!(CLS[c]! & HEX) && c !== DOT) break;
+      j++;
+    }
+    while (j > i && b[j - 1] === DOT) j--;
+    if (colons < 2 || alnum(b[j] ?? 0)) return -1;
+    let s = '';
+    for (let k = i; k < j; k++) s += String.fromCharCode(b[k]!);
+    return isIPv6(s) ? this.push(out, 'ipv6', i, j) : -1;
+  }
+
+  /** High-entropy tokens: mixed upper, lower and digits, entropy at or above the threshold. */
+  private entropy(b: Uint8Array, s: number, e: number, out: Finding[]): void {
+    const len = Math.min(e - s, 4096);
+    let mask = 0;
+    const counts = this.counts;
+    for (let i = s; i < s + len; i++) { const c = b[i]!; mask |= CLS[c]!; counts[c]!++; }
+    if ((mask & ALNUM) !== ALNUM) { for (let i = s; i < s + len; i++) counts[b[i]!] = 0; return; }
+    let sum = 0;
+    for (let i = s; i < s + len; i++) {
+      const c = b[i]!;
+      const n = counts[c]!;
+      if (n > 0) { sum += n * Math.log2(n); counts[c] = 0; }
+    }
+    const h = Math.log2(len) - sum / len;
+    if (h >= this.bits) out.push({ kind: 'high_entropy', start: s, end: e });
+  }
+}
+
+const GITHUB_PAT = ascii('github_pat_');
+const POUSR = ascii('pousr');
+const ABPOSR = ascii('abposr');
+const LIVE = ascii('live_');
+const TEST = ascii('test_');
+const BEARER = ascii('bearer');
+const FIVE_DASH = ascii('-----');
+
+const defaultScanner = new Scanner();
+
+/** Scans bytes or a string (as UTF-8) with default or given options. */
+export function scan(input: Uint8Array | string, o?: ScanOptions): Finding[] {
+  const b = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  return (o ? new Scanner(o) : defaultScanner).scan(b);
+}

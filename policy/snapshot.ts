@@ -1,0 +1,23 @@
+// Loads policy.yaml into a PolicySnapshot bound to one state directory; any failure is CONFIG_INVALID.
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, SecaiError } from '../common/errors.js';
+import { parseConfig } from './load.js';
+import { bindPolicy } from './decide/expand.js';
+import type { PolicyDoc, PolicySnapshot } from './types.js';
+
+export function parsePolicy(text: string, path: string, home: string): PolicySnapshot & { path: string } {
+  const loaded = parseConfig<PolicyDoc>(text, 'policy.schema.json', path);
+  try {
+    return { value: bindPolicy(loaded.value, home), digest: loaded.digest, path };
+  } catch (err) {
+    throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}: ${(err as Error).message}`);
+  }
+}
+
+export function loadPolicyFile(path: string, home: string): PolicySnapshot & { path: string } {
+  if (!existsSync(path)) throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}: missing`);
+  return parsePolicy(readFileSync(path, 'utf8'), path, home);
+}
+
+export const policyPath = (configDir: string) => join(configDir, 'policy.yaml');
