@@ -18,7 +18,7 @@ export const gatewayManifest = defineManifest({
   requests: [
     'supervisor.status', 'audit.status', 'audit.tail',
     // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
-    'audit.verify', 'audit.describe', 'audit.snapshot',
+    'audit.verify', 'audit.describe', 'audit.snapshot', 'inference.describe', 'inference.snapshot',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).
     'inference.models', 'inference.status', 'inference.generate', 'inference.cancel', 'inference.end_session',
   ],

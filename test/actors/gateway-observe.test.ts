@@ -4,7 +4,9 @@ import { BusClient } from '../../bus/client.js';
 import { loadIdentity } from '../../bus/identities.js';
 import { homePaths } from '../../common/paths.js';
 import { createLogger } from '../../common/log.js';
-import { observeRoutes } from '../../actors/gateway/routes/observe.js';
+import { describableActors, observeRoutes } from '../../actors/gateway/routes/observe.js';
+import { ACTOR_MANIFESTS } from '../../actors/catalog.js';
+import { gatewayManifest } from '../../actors/gateway/manifest.js';
 import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
 import { serveRoutes } from '../helpers/route-server.js';
 
@@ -16,6 +18,12 @@ const srv = await serveRoutes(observeRoutes({ bus, log: createLogger('gateway-te
 t.teardown(async () => { await srv.close(); await bus.close(); await disposeAppliance(a); });
 
 interface Graph { key: string; children: Graph[] }
+
+t.test('gateway observe — the visualizer can see every actor process (add <actor>.describe and <actor>.snapshot to the gateway requests)', async (t) => {
+  t.same(describableActors().sort(), ACTOR_MANIFESTS.map((m) => m.name).sort());
+  const req = gatewayManifest.requests as readonly string[];
+  for (const m of ACTOR_MANIFESTS) if (m.name !== 'gateway') t.ok(req.includes(`${m.name}.snapshot`), `${m.name}.snapshot requested`);
+});
 
 t.test('gateway observe — /api/machines describes every actor, with its state', async (t) => {
   const r = await (await fetch(`${srv.url}/api/machines`)).json() as { machines: { actor: string; graph?: Graph; snapshot?: { value: unknown } | null; error?: unknown }[] };
