@@ -1,0 +1,48 @@
+import t from 'tap';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BEHAVIORAL_DEFAULTS, behavioralStage } from '../../actors/quarantine/stages/behavioral.js';
+import type { Artifact } from '../../actors/quarantine/stages/types.js';
+import { SUITE } from '../../workers/behavioral/suite.js';
+import { writeTinyLlama } from '../fixtures/tiny-llama.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'secai-stage6-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const artifact = (path: string): Artifact => ({ path, kind: 'file', name: 'm.gguf', origin: { type: 'local' }, size: statSync(path).size });
+
+t.test('stage 6 — runs the whole suite in the sandbox at temperature 0 and records evidence per prompt', async (t) => {
+  const path = join(dir, 'tiny.gguf');
+  writeTinyLlama(path);
+  const seen: number[] = [];
+  const r = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16 }, (p) => seen.push(p));
+  t.equal(r.stage, 'behavioral');
+  t.ok(r.verdict === 'pass' || r.verdict === 'fail', `a verdict (${r.verdict}: ${r.reason})`);
+  const e = r.evidence as { probes: { id: string; responseSha256: string; hits: unknown[] }[]; sandboxed: boolean; thresholds: unknown; score: number; criticalHits: number };
+  t.equal(e.probes.length, SUITE.length, 'one evidence record per prompt');
+  t.ok(e.probes.every((p) => /^[0-9a-f]{64}$/.test(p.responseSha256) && Array.isArray(p.hits)));
+  t.equal(e.sandboxed, true);
+  t.same(e.thresholds, { maxCriticalHits: 0, maxScore: 0.3, maxTokens: 16, temperature: 0 });
+  t.equal(r.verdict === 'pass', e.criticalHits === 0 && e.score < 0.3, 'the verdict follows the thresholds');
+  t.equal(seen.at(-1), 100, 'progress reaches 100');
+  // Temperature 0: the same model gives the same evidence.
+  const again = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, suite: SUITE.slice(0, 3) }, () => {});
+  t.same((again.evidence as typeof e).probes.map((p) => p.responseSha256), e.probes.slice(0, 3).map((p) => p.responseSha256));
+});
+
+t.test('stage 6 — a GGUF missing hyperparameters is an error verdict, and only the worker is affected', async (t) => {
+  const path = join(dir, 'bad.gguf');
+  writeTinyLlama(path, { omit: ['llama.attention.head_count'] });
+  const r = await behavioralStage(artifact(path), BEHAVIORAL_DEFAULTS, () => {});
+  t.equal(r.verdict, 'error');
+  t.match(r.evidence, { code: 'SECAI_E_MODEL_INVALID' });
+  t.match(r.reason, /attention\.head_count/);
+});
+
+t.test('stage 6 — without bubblewrap and without the policy switch it refuses to run (error verdict)', async (t) => {
+  const path = join(dir, 'tiny2.gguf');
+  writeTinyLlama(path);
+  const r = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, bwrapPath: '/nonexistent/bwrap' }, () => {});
+  t.equal(r.verdict, 'error');
+  t.match(r.evidence, { code: 'SECAI_E_SANDBOX_UNAVAILABLE' });
+});
