@@ -1,6 +1,8 @@
 // Every identity on the bus. The ACL, the supervisor's process list and docs/architecture.md come from here.
 import type { ActorManifest } from '../bus/manifest.js';
 import { auditManifest } from './audit/manifest.js';
+import { authManifest } from './auth/manifest.js';
+import { vaultManifest } from './vault/manifest.js';
 import { cliManifest } from './cli/manifest.js';
 import { gatewayManifest } from './gateway/manifest.js';
 import { inferenceManifest } from './inference/manifest.js';
@@ -10,6 +12,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   supervisorManifest,
   cliManifest,
   auditManifest,
+  vaultManifest,
+  authManifest,
   gatewayManifest,
   inferenceManifest,
 ];

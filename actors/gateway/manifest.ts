@@ -21,6 +21,9 @@ export const gatewayManifest = defineManifest({
     'audit.verify', 'audit.describe', 'audit.snapshot', 'inference.describe', 'inference.snapshot',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).
     'inference.models', 'inference.status', 'inference.generate', 'inference.cancel', 'inference.end_session',
+    // Sign-in and the vault (issue 4): passphrase-bearing calls go to auth, which throttles them.
+    'auth.status', 'auth.setup', 'auth.login', 'auth.validate', 'auth.logout', 'auth.sessions', 'auth.revoke',
+    'auth.change_passphrase', 'auth.unlock', 'auth.panic', 'vault.status', 'vault.lock',
   ],
   subscribes: [],
   watchesState: true,

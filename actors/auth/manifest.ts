@@ -1,0 +1,56 @@
+// The auth actor's bus contract: first-run setup, login (throttled), sessions with CSRF tokens, and the passphrase ops.
+import { defineManifest } from '../../bus/manifest.js';
+import { s } from '../../bus/schema.js';
+
+const sessionId = s.string({ maxLength: 64 });
+const passphrase = s.string({ minLength: 1, maxLength: 1024 });
+const handle = s.string({ maxLength: 32 });
+const issued = s.object({ sessionId, csrf: s.string({ maxLength: 64 }), handle, expiresAt: s.number() });
+const ok = s.object({ ok: s.boolean() });
+const at = s.number();
+
+export const authManifest = defineManifest({
+  name: 'auth',
+  kind: 'actor',
+  description: 'Local sign-in: first-run passphrase setup, throttled login, sessions (hashed ids, CSRF tokens), revocation.',
+  entry: 'actors/auth/main.js',
+  serves: {
+    status: {
+      request: s.object({ sessionId }, ['sessionId']),
+      reply: s.object({ initialized: s.boolean(), loggedIn: s.boolean(), vault: s.string({ maxLength: 32 }), csrf: s.string({ maxLength: 64 }) }, ['csrf']),
+      description: 'Whether a vault exists and whether this session is live (its CSRF token if so).',
+    },
+    setup: { request: s.object({ passphrase }), reply: issued, description: 'First run only: creates the vault and a session.', timeoutMs: 30_000 },
+    login: { request: s.object({ passphrase }), reply: issued, description: 'Throttled; always issues a NEW session id.', timeoutMs: 30_000 },
+    validate: {
+      request: s.object({ sessionId, csrf: s.string({ maxLength: 128 }), needCsrf: s.boolean() }, ['sessionId', 'csrf']),
+      reply: s.object({ handle }), description: 'The gateway guard: is this cookie a live session, and is the CSRF token right?',
+    },
+    logout: { request: s.object({ sessionId }), reply: ok, description: 'Ends this session.' },
+    sessions: {
+      request: s.object({ sessionId }),
+      reply: s.object({ sessions: s.array(s.object({ handle, createdAt: at, lastSeenAt: at, expiresAt: at, current: s.boolean() }), 1000) }),
+      description: 'Live sessions (handles, never ids).',
+    },
+    revoke: { request: s.object({ sessionId, handle }), reply: ok, description: 'Ends the session with this handle.' },
+    change_passphrase: { request: s.object({ sessionId, old: passphrase, new: passphrase }), reply: ok, timeoutMs: 60_000, description: 'Throttled like login; ends every other session.' },
+    unlock: { request: s.object({ sessionId, passphrase }), reply: ok, timeoutMs: 30_000, description: 'Unlocks the vault for a session; throttled like login.' },
+    panic: {
+      request: s.object({ sessionId, level: s.integer({ minimum: 1, maximum: 3 }), passphrase, confirm: s.boolean() }, ['passphrase', 'confirm']),
+      reply: s.object({ level: s.integer(), removed: s.array(s.string({ maxLength: 4096 }), 64) }), timeoutMs: 60_000,
+      description: 'Panic from a session (the HTTP API); passphrase attempts are throttled like login.',
+    },
+  },
+  commands: {},
+  publishes: {
+    setup_completed: s.object({ handle, at }),
+    login_succeeded: s.object({ handle, at }),
+    login_failed: s.object({ code: s.string({ maxLength: 64 }), failures: s.integer({ minimum: 0 }), at }),
+    logged_out: s.object({ handle, at }),
+    session_revoked: s.object({ handle, by: handle, at }),
+    sessions_ended: s.object({ count: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 64 }), at }),
+    passphrase_changed: s.object({ handle, at }),
+  },
+  requests: ['vault.status', 'vault.setup', 'vault.unlock', 'vault.change_passphrase', 'vault.panic', 'vault.keepalive'],
+  subscribes: ['vault.panicked'],
+});

@@ -1,0 +1,55 @@
+// Sign-in routes: status, first-run setup, login, logout, passphrase change, sessions. The guard checks session routes.
+import { readJson, sendJson, type Route, type RouteContext } from '../http.js';
+import type { GatewayDeps } from '../deps.js';
+import { clearSessionCookie, sessionCookie, setSessionCookie } from '../auth-guard.js';
+import { ErrorCode, SecaiError } from '../../../common/errors.js';
+
+interface Issued { sessionId: string; csrf: string; handle: string; expiresAt: number }
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !v) throw new SecaiError(ErrorCode.BAD_MESSAGE, `${what} is required`);
+  return v;
+}
+
+const sid = (c: RouteContext) => (sessionCookie(c.req) ?? '').slice(0, 64);
+
+export function authRoutes(d: GatewayDeps): Route[] {
+  // Setup and login set a fresh cookie; the reply body carries the CSRF token, never the session id.
+  const issue = async (c: RouteContext, op: 'setup' | 'login') => {
+    const body = await readJson<{ passphrase?: unknown }>(c.req, 8192);
+    const r = await d.bus.request<Issued>('auth', op, { passphrase: str(body.passphrase, 'passphrase') }, 30_000);
+    setSessionCookie(c, r.sessionId, r.expiresAt);
+    sendJson(c.res, 200, { csrf: r.csrf, expiresAt: r.expiresAt });
+  };
+  return [
+    {
+      method: 'GET', path: '/api/auth/status', access: 'public',
+      handler: async (c) => {
+        const s = sessionCookie(c.req);
+        sendJson(c.res, 200, await d.bus.request('auth', 'status', s ? { sessionId: s.slice(0, 64) } : {}));
+      },
+    },
+    { method: 'POST', path: '/api/auth/setup', access: 'public', handler: (c) => issue(c, 'setup') },
+    { method: 'POST', path: '/api/auth/login', access: 'public', handler: (c) => issue(c, 'login') },
+    {
+      method: 'POST', path: '/api/auth/logout', access: 'session',
+      handler: async (c) => {
+        await d.bus.request('auth', 'logout', { sessionId: sid(c) });
+        clearSessionCookie(c);
+        sendJson(c.res, 200, { ok: true });
+      },
+    },
+    {
+      method: 'POST', path: '/api/auth/change-passphrase', access: 'session',
+      handler: async (c) => {
+        const b = await readJson<{ old?: unknown; new?: unknown }>(c.req, 8192);
+        sendJson(c.res, 200, await d.bus.request('auth', 'change_passphrase', { sessionId: sid(c), old: str(b.old, 'old'), new: str(b.new, 'new') }, 60_000));
+      },
+    },
+    { method: 'GET', path: '/api/auth/sessions', access: 'session', handler: async (c) => sendJson(c.res, 200, await d.bus.request('auth', 'sessions', { sessionId: sid(c) })) },
+    {
+      method: 'DELETE', path: '/api/auth/sessions/:id', access: 'session',
+      handler: async (c) => sendJson(c.res, 200, await d.bus.request('auth', 'revoke', { sessionId: sid(c), handle: (c.params.id ?? '').slice(0, 32) })),
+    },
+  ];
+}
