@@ -4,6 +4,7 @@ import { scanFile, type FileScan } from '../scan/scan-file.js';
 import { walkFolder } from '../scan/folder-walk.js';
 import { scanTemplate, type Severity } from '../scan/jinja-scan.js';
 import { layerOutliers } from '../scan/layer-outliers.js';
+import { merkleRoot as merkleOf } from '../scan/merkle.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { StageResult, StageRunner } from './types.js';
 
@@ -138,8 +139,7 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
         findings.push(...metadataFindings({}, tokenizerTemplates(f.abs), f.rel));
       }
       // A folder's root binds each weight file's Merkle root in path order.
-      const { merkleRoot: root } = await import('../scan/merkle.js');
-      merkleRoot = root(perFile.map((p) => ({ name: String(p.file), sha256: String(p.merkleRoot) })));
+      merkleRoot = merkleOf(perFile.map((p) => ({ name: String(p.file), sha256: String(p.merkleRoot) })));
     }
     progress(100);
     const score = riskScore(findings, o.severityWeights);
