@@ -4,16 +4,35 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { Exit, formatDuration, openCliSession, printError, printJson, type CliSession } from './cli-common.js';
 import { renderStatus, type StatusReply } from './status-view.js';
+import { runChat } from './chat.js';
 
 const USAGE = `usage: securectl <verb> [--json]
   status                     every actor's state (signed command to the supervisor)
   ping <actor>               signed liveness check of one actor
   audit verify               verify the audit hash chain (exit 0 intact, 1 broken, 2 error)
-  audit tail [-n N] [--subject PREFIX]   the latest audit records`;
+  audit tail [-n N] [--subject PREFIX]   the latest audit records
+  models load <name>         load a promoted model into a sandboxed worker (signed)
+  models unload <name>       stop a model's worker (signed)
+  chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
 
-type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string }) => Promise<number>;
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string; model?: string; message?: string }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
+  'models load': async (s, args, o) => {
+    if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
+    const r = await s.bus.command<{ name: string; state: string; sandboxed: boolean; info?: { gpu?: unknown; threads?: number } }>(s.key, 'inference', 'load', { name: args[0] }, 300_000);
+    if (o.json) printJson(r);
+    else process.stdout.write(`${r.name}: ${r.state}, ${r.sandboxed ? 'sandboxed' : 'UNSANDBOXED (development mode)'}, gpu ${String(r.info?.gpu ?? false)}, ${r.info?.threads ?? '?'} threads\n`);
+    return Exit.OK;
+  },
+  'models unload': async (s, args, o) => {
+    if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models unload needs a model name');
+    const r = await s.bus.command<{ unloaded: boolean }>(s.key, 'inference', 'unload', { name: args[0] }, 60_000);
+    if (o.json) printJson(r);
+    else process.stdout.write(r.unloaded ? `${args[0]} unloaded\n` : `${args[0]} was not loaded\n`);
+    return r.unloaded ? Exit.OK : Exit.FOUND;
+  },
+  chat: async (_s, _a, o) => runChat({ json: o.json, ...(o.model !== undefined && { model: o.model }), ...(o.message !== undefined && { message: o.message }) }),
   status: async (s, _a, o) => {
     const r = await s.bus.command<StatusReply>(s.key, 'supervisor', 'status');
     if (o.json) printJson(r);
@@ -50,7 +69,7 @@ const verbs: Record<string, Verb> = {
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return Exit.ERROR;
@@ -67,7 +86,7 @@ async function run(argv: string[]): Promise<number> {
   let session: CliSession | undefined;
   try {
     session = await openCliSession();
-    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }) });
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }) });
   } catch (err) {
     printError(err, json);
     return Exit.ERROR;

@@ -6,6 +6,9 @@ import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startInferenceStack, type InferenceStack } from '../helpers/inference-stack.js';
+import { runChat } from '../../bin/chat.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 
 const dir = mkdtempSync(join(tmpdir(), 'secai-inf-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -132,4 +135,27 @@ t.test('inference api — a model whose file changed after promotion refuses to 
   const ev = stack.events.find((e) => e.event === 'model_refused');
   t.match(ev?.payload, { name: 'changed', code: 'SECAI_E_DIGEST_MISMATCH' });
   t.same(stack.host.list().map((m) => m['name']), ['tiny'], 'nothing was loaded');
+});
+
+t.test('securectl chat — one message over the HTTP API; the session end restarts the worker (policy)', async (t) => {
+  const home = join(dir, 'home');
+  mkdirSync(join(home, 'run'), { recursive: true });
+  writeFileSync(join(home, 'run', 'http.url'), stack.url + '\n');
+  const pid = (stack.host.list()[0]?.['info'] as { pid: number }).pid;
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => { text += d.toString(); });
+  const code = await runChat({ message: 'hello', json: true, env: { SECAI_HOME: home }, output: out, model: 'tiny', maxTokens: 8 });
+  t.equal(code, 0);
+  const reply = JSON.parse(text) as { model: string; reply: string };
+  t.equal(reply.model, 'tiny');
+  t.ok(reply.reply.length > 0);
+  let now = pid;
+  for (let i = 0; i < 100 && (now === pid || !now); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = (stack.host.list()[0]?.['info'] as { pid: number } | null)?.pid ?? 0;
+  }
+  t.not(now, pid, 'a fresh worker serves the next session');
+  writeFileSync(join(home, 'run', 'http.url'), 'http://203.0.113.9:80\n');
+  await t.rejects(runChat({ message: 'x', json: true, env: { SECAI_HOME: home }, output: out }), { code: 'SECAI_E_CONFIG_INVALID' }, 'a non-loopback URL is refused');
 });

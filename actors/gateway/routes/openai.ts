@@ -78,6 +78,14 @@ async function run(d: GatewayDeps, res: ServerResponse, call: GenerateCall, stre
 export function openaiRoutes(d: GatewayDeps): Route[] {
   return [
     {
+      // A chat client says its session is over; per policy the model's worker restarts (no state outlives it).
+      method: 'POST', path: '/api/secai/sessions/end', access: 'local-client',
+      handler: async ({ req, res }) => {
+        const body = await readJson<Record<string, unknown>>(req, 4096);
+        sendJson(res, 200, await d.bus.request('inference', 'end_session', { client: clientId(req, str(body['user'], 'user', 100)) }));
+      },
+    },
+    {
       method: 'GET', path: '/v1/models', access: 'local-client', errorShape: openaiErrorShape,
       handler: async ({ res }) => {
         const models = await listModels(d);
