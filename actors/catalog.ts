@@ -7,11 +7,18 @@ import { cliManifest } from './cli/manifest.js';
 import { gatewayManifest } from './gateway/manifest.js';
 import { inferenceManifest } from './inference/manifest.js';
 import { supervisorManifest } from './supervisor/manifest.js';
+import { policyManifest } from './policy/manifest.js';
+import { toolFirewallManifest } from './tool-firewall/manifest.js';
+import { airlockManifest } from './airlock/manifest.js';
 
 export const MANIFESTS: readonly ActorManifest[] = [
   supervisorManifest,
   cliManifest,
   auditManifest,
+  // The decision point starts before the actors that ask it.
+  policyManifest,
+  toolFirewallManifest,
+  airlockManifest,
   vaultManifest,
   authManifest,
   gatewayManifest,

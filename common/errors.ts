@@ -45,6 +45,10 @@ export const ErrorCode = {
   WRONG_PASSPHRASE: 'SECAI_E_WRONG_PASSPHRASE',
   RATE_LIMITED: 'SECAI_E_RATE_LIMITED',
   CSRF: 'SECAI_E_CSRF',
+  // policy engine, tool firewall, airlock (issue 5)
+  EGRESS_DENIED: 'SECAI_E_EGRESS_DENIED',
+  EGRESS_FAILED: 'SECAI_E_EGRESS_FAILED',
+  POLICY_DENIED: 'SECAI_E_POLICY_DENIED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,4 +1,5 @@
 // egress: the airlock must be on, the destination allowlisted (host, scheme, port, method, path) and the request clean.
+import { isIP } from 'node:net';
 import type { PolicyDoc } from '../types.js';
 import { DEFAULT_DENY, deny, type Verdict } from './verdict.js';
 
@@ -35,6 +36,7 @@ export function decideEgress(policy: PolicyDoc, input: EgressInput): Verdict {
   if (url.username || url.password) return deny('airlock.url', 'credentials in the URL');
   // Hosts are compared as WHATWG URL parsing leaves them (lowercase, punycode); IP literals never match a name.
   const host = url.hostname;
+  if (isIP(host.replace(/^\[|\]$/g, ''))) return deny('airlock.ip-literal', 'IP literal destinations are not allowed');
   const scheme = url.protocol.slice(0, -1);
   const port = url.port ? Number(url.port) : DEFAULT_PORT[url.protocol];
   const method = input.method.toUpperCase();

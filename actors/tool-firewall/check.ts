@@ -1,0 +1,69 @@
+// The tool firewall's check: tool rule and arguments, rate limit, then every path argument on its real path.
+import type { DecisionResult } from '../../policy/decide/index.js';
+import type { PolicySnapshot } from '../../policy/types.js';
+import { mountOf } from './mounts.js';
+import { realPath } from './real-path.js';
+import type { RateLimiter } from './token-bucket.js';
+
+export interface ToolCheckRequest {
+  tool: string;
+  args: Record<string, unknown>;
+}
+
+export interface PathVerdict {
+  arg: string;
+  realPath?: string;
+  decision: 'allow' | 'deny' | 'ask';
+  rule: string;
+  reason?: string;
+}
+
+export interface ToolCheckResult extends DecisionResult {
+  paths: PathVerdict[];
+}
+
+export interface CheckDeps {
+  /** The policy decision point (the policy actor over the bus, or the pure function in tests). */
+  decide(domain: string, input: unknown): Promise<DecisionResult> | DecisionResult;
+  /** The policy in force, for rates, roots and mount rules (matched to a decision by digest). */
+  policy(digest: string): Promise<PolicySnapshot> | PolicySnapshot;
+  limiter: RateLimiter;
+  mounts(): readonly string[];
+}
+
+const denyWith = (base: DecisionResult, rule: string, reason: string, paths: PathVerdict[]): ToolCheckResult =>
+  ({ ...base, decision: 'deny', rule, reason, paths });
+
+export async function checkTool(deps: CheckDeps, req: ToolCheckRequest): Promise<ToolCheckResult> {
+  const tool = await deps.decide('tool_access', { tool: req.tool, args: req.args });
+  if (tool.decision === 'deny') return { ...tool, paths: [] };
+  const policy = await deps.policy(tool.policyDigest);
+  const rule = policy.value.tools.rules.find((r) => r.id === tool.rule);
+  if (!rule) return denyWith(tool, 'tools.rule-missing', `rule ${tool.rule} is not in policy ${policy.digest}`, []);
+  if (!deps.limiter.take(rule.id, rule.rate.capacity, rule.rate.refill_per_sec)) {
+    return denyWith(tool, `rate.${rule.id}`, `rate limit of ${rule.tool} exceeded`, []);
+  }
+  const paths: PathVerdict[] = [];
+  for (const [arg, spec] of Object.entries(rule.args)) {
+    if (spec.type !== 'path' || typeof req.args[arg] !== 'string') continue;
+    const real = realPath(req.args[arg]);
+    if (!real.ok) {
+      paths.push({ arg, decision: 'deny', rule: 'paths.real', reason: real.reason });
+      return denyWith(tool, 'paths.real', `${arg}: ${real.reason}`, paths);
+    }
+    const d = await deps.decide('path_access', { path: real.path, access: spec.access ?? 'read' });
+    const v: PathVerdict = { arg, realPath: real.path, decision: d.decision, rule: d.rule, ...(d.reason !== undefined && { reason: d.reason }) };
+    paths.push(v);
+    if (d.decision !== 'allow') return denyWith(tool, d.rule, `${arg}: ${d.reason ?? d.decision}`, paths);
+    const root = policy.value.paths.allow.find((a) => a.id === d.rule);
+    if (root && !policy.value.paths.cross_mounts) {
+      const mounts = deps.mounts();
+      const [pm, rm] = [mountOf(real.path, mounts), mountOf(root.root, mounts)];
+      if (pm !== rm) {
+        v.decision = 'deny'; v.rule = 'paths.cross_mount'; v.reason = `on mount ${pm}, root ${root.root} is on ${rm}`;
+        return denyWith(tool, 'paths.cross_mount', `${arg}: crosses into mount ${pm}`, paths);
+      }
+    }
+  }
+  return { ...tool, paths };
+}
