@@ -52,6 +52,16 @@ t.test('weights — random (encrypted-looking) tensor data fails on entropy', as
   t.match(f!.where, /blk\.0\.ffn_gate\.weight$/);
 });
 
+t.test('weights — random bytes in a Q6_K tensor (near-uniform packed bits) still fail', async (t) => {
+  const r8 = rng(7);
+  const { r, findings } = await scan(t, {
+    quant: 'Q6_K',
+    bytes: (n, b) => { if (n === 'blk.1.attn_output.weight') for (let i = 0; i < b.length; i++) b[i] = Math.floor(r8() * 256); return b; },
+  });
+  t.equal(r.verdict, 'fail', r.reason);
+  t.ok(findings.some((f) => (f.rule === 'high_entropy' || f.rule === 'non_finite_weights') && f.where.endsWith('blk.1.attn_output.weight')));
+});
+
 t.test('weights — repeated quant blocks fail', async (t) => {
   const { r, findings } = await scan(t, {
     quant: 'Q4_K',

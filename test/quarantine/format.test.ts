@@ -1,4 +1,5 @@
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FORMAT_OPTIONS, formatStage } from '../../actors/quarantine/stages/format.js';
@@ -104,6 +105,16 @@ t.test('format — a folder holding a pickle .bin is refused naming the file', a
   t.equal(r.verdict, 'fail');
   t.equal(r.evidence.file, 'unet/diffusion_pytorch_model.bin');
   t.match(r.reason, /^unet\/diffusion_pytorch_model\.bin: a Python pickle/);
+});
+
+t.test('format — a FIFO or a directory given as a file is refused without opening it', async (t) => {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'model.gguf');
+  execFileSync('mkfifo', [fifo]);
+  const r = await run(fifo);
+  t.equal(r.verdict, 'fail');
+  t.equal(r.evidence.rule, 'not_regular_file');
+  t.equal((await run(dir)).evidence.rule, 'not_regular_file');
 });
 
 t.test('format — a missing file is an error verdict, not a throw', async (t) => {

@@ -49,6 +49,7 @@ const CACHE_MAX = 8;
 /** The file's scan, computed once per version of the file (same size, mtime and inode) and shared by stages 3 and 5. */
 export async function scanFile(path: string, options: Partial<ScanOptions> = {}, progress: ScanProgress = () => {}): Promise<FileScan> {
   const st = await stat(path);
+  if (!st.isFile()) throw new Error(`${path} is not a regular file`);
   const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   const hit = cache.get(key);
   if (hit) return hit;

@@ -1,5 +1,5 @@
 // Stage 2, the format gate: accepts GGUF v2/v3, safetensors and diffusers folders of safe files, judged by content; refuses everything else with a reason.
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { detectFd, type Detection } from '../scan/format-detect.js';
 import { walkFolder } from '../scan/folder-walk.js';
 import { DEFAULT_GGUF_LIMITS, parseGgufFd, type GgufLimits } from '../scan/gguf-parser.js';
@@ -110,6 +110,9 @@ export const formatStage: StageRunner<FormatOptions> = (artifact, options, progr
     progress(0);
     const o = options ?? DEFAULT_FORMAT_OPTIONS;
     if (artifact.kind === 'folder') return formatFolder(artifact, o, started);
+    // Opening a FIFO would block and a device would read forever: only regular files are judged.
+    const st = lstatSync(artifact.path);
+    if (!st.isFile()) return stageResult('format', started, 'fail', `${artifact.name} is not a regular file`, { rule: 'not_regular_file' });
     const v = judgeFile(artifact.path, o, false, artifact.name);
     progress(100);
     return stageResult('format', started, v.ok ? 'pass' : 'fail', v.reason, { container: v.kind, ...v.evidence });
