@@ -6,6 +6,8 @@ import { vaultManifest } from './vault/manifest.js';
 import { cliManifest } from './cli/manifest.js';
 import { gatewayManifest } from './gateway/manifest.js';
 import { inferenceManifest } from './inference/manifest.js';
+import { quarantineManifest } from './quarantine/manifest.js';
+import { registryManifest } from './registry/manifest.js';
 import { supervisorManifest } from './supervisor/manifest.js';
 import { policyManifest } from './policy/manifest.js';
 import { toolFirewallManifest } from './tool-firewall/manifest.js';
@@ -23,6 +25,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   authManifest,
   gatewayManifest,
   inferenceManifest,
+  registryManifest,
+  quarantineManifest,
 ];
 
 /** The manifests that run as processes, in start order. */

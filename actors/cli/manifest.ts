@@ -9,6 +9,7 @@ export const cliManifest = defineManifest({
   commands: {},
   publishes: {},
   requests: [],
-  subscribes: [],
+  // securectl models import draws its progress bar from the quarantine's stage and verdict events.
+  subscribes: ['quarantine.stage', 'quarantine.verdict'],
   sends: ['*.*'],
 });

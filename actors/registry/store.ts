@@ -165,6 +165,16 @@ export class Registry {
     if (same && same.sha256 === req.sha256) return same;
     if (same) throw new SecaiError(ErrorCode.MODEL_EXISTS, `a different model named '${req.name}' is already in the registry (sha256 ${same.sha256.slice(0, 16)}…)`);
 
+    // The same bytes under a second name share the stored copy (after checking the copy still hashes right).
+    const twin = entries.find((e) => e.sha256 === req.sha256);
+    if (twin) {
+      const check = await this.verify(twin.name);
+      if (check.ok) {
+        const entry: RegistryEntry = { ...twin, name: req.name, stages: req.stages, jobId: req.jobId, promotedAt: new Date().toISOString() };
+        await this.write([...entries, entry]);
+        return entry;
+      }
+    }
     const target = join(this.dir, req.sha256);
     const tmp = join(this.dir, `.incoming-${req.jobId}`);
     makeWritable(tmp);
@@ -187,7 +197,7 @@ export class Registry {
       name: req.name, sha256: req.sha256, size, kind: req.kind, format: req.format, merkleRoot: req.merkleRoot,
       path: `${req.sha256}/${file}`, stages: req.stages, jobId: req.jobId, promotedAt: new Date().toISOString(),
     };
-    await this.write([...entries.filter((e) => e.sha256 !== req.sha256), entry]);
+    await this.write([...entries.filter((e) => e.sha256 !== req.sha256 || e.name !== req.name), entry]);
     return entry;
   }
 
@@ -212,10 +222,13 @@ export class Registry {
     const entries = await this.entries();
     const e = entries.find((x) => x.name === name || x.sha256 === name);
     if (!e) throw new SecaiError(ErrorCode.MODEL_NOT_FOUND, `no model '${name}' in the registry`);
-    await this.write(entries.filter((x) => x !== e));
-    const dir = join(this.dir, e.sha256);
-    makeWritable(dir);
-    rmSync(dir, { recursive: true, force: true });
+    const rest = entries.filter((x) => x !== e);
+    await this.write(rest);
+    if (!rest.some((x) => x.sha256 === e.sha256)) {
+      const dir = join(this.dir, e.sha256);
+      makeWritable(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
     return e;
   }
 }

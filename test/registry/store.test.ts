@@ -115,3 +115,18 @@ t.test('registry — folders: same digest as stage 3, read-only tree', async (t)
   t.equal(statSync(join(reg.pathOf(e), 'unet', 'config.json')).mode & 0o777, 0o444);
   t.match(await reg.verify('sd-tiny'), { ok: true });
 });
+
+t.test('registry — the same bytes under two names share one copy; rm keeps it until the last name goes', async (t) => {
+  const reg = await Registry.open(o);
+  const a = artifact('shared bytes');
+  const b = artifact('shared bytes');
+  const ea = await reg.promote(a);
+  const eb = await reg.promote(b);
+  t.equal(eb.path, ea.path);
+  t.same((await reg.entries()).filter((e) => e.sha256 === a.sha256).map((e) => e.name).sort(), [a.name, b.name].sort());
+  await reg.rm(a.name);
+  t.ok(existsSync(reg.pathOf(eb)), 'still stored for the other name');
+  t.match(await reg.verify(b.name), { ok: true });
+  await reg.rm(b.name);
+  t.notOk(existsSync(join(o.dir, a.sha256)));
+});

@@ -1,0 +1,78 @@
+// Takes an incoming file or folder into quarantine/work/<id>/: a private copy, so the user cannot swap it mid-scan.
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import { SIDECAR_SUFFIXES } from './stages/provenance.js';
+import type { Artifact, ArtifactOrigin } from './stages/types.js';
+
+export const newJobId = (): string => `q${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+
+/** A registry name from a file name: extension dropped, anything outside [A-Za-z0-9._:-] replaced. */
+export function modelName(fileName: string): string {
+  const stem = fileName.replace(/\.(gguf|safetensors)$/i, '');
+  const clean = stem.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 120);
+  return /^[A-Za-z0-9]/.test(clean) ? clean : `m${clean}`.slice(0, 120);
+}
+
+/** Size of a file, or of a folder's regular files (links are not followed, only counted). */
+export function measure(path: string): { kind: 'file' | 'folder'; size: number; newestMs: number; count: number } {
+  let st;
+  try { st = lstatSync(path); } catch (err) {
+    throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (st.isSymbolicLink()) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is a symbolic link: links are never followed`);
+  if (st.isFile()) return { kind: 'file', size: st.size, newestMs: st.mtimeMs, count: 1 };
+  if (!st.isDirectory()) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is not a regular file or folder`);
+  let size = 0, newestMs = st.mtimeMs, count = 0;
+  const walk = (dir: string, depth: number) => {
+    if (depth > 8) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is nested deeper than 8 levels`);
+    for (const e of readdirSync(dir)) {
+      const s = lstatSync(join(dir, e));
+      count++;
+      if (count > 10_000) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} holds more than 10000 entries`);
+      newestMs = Math.max(newestMs, s.mtimeMs);
+      if (s.isDirectory()) walk(join(dir, e), depth + 1);
+      else size += s.size;
+    }
+  };
+  walk(path, 0);
+  return { kind: 'folder', size, newestMs, count };
+}
+
+export interface IngestOptions {
+  workDir: string;
+  maxFileBytes: number;
+  maxFolderBytes: number;
+  /** Remove the source after copying (drops in incoming/); imports of a user's path leave it alone. */
+  move: boolean;
+}
+
+/** Copies `src` (and its signature sidecars) into work/<id>/. Throws IMPORT_REFUSED and leaves nothing behind. */
+export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id = newJobId()): { id: string; artifact: Artifact } {
+  const m = measure(src);
+  const limit = m.kind === 'file' ? o.maxFileBytes : o.maxFolderBytes;
+  if (m.size > limit) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(src)} is ${m.size} bytes, over the ${limit}-byte limit (quarantine.max_${m.kind}_bytes)`);
+  const dir = join(o.workDir, id);
+  const name = basename(src);
+  const dest = join(dir, name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    if (m.kind === 'file') copyFileSync(src, dest);
+    // Links inside a folder are copied as links (never followed), so stage 7 sees and rejects them.
+    else cpSync(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, dereference: false });
+    for (const suffix of SIDECAR_SUFFIXES) {
+      const side = src + suffix;
+      if (existsSync(side) && lstatSync(side).isFile()) copyFileSync(side, dest + suffix);
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${name} could not be copied into quarantine: ${(err as Error).message}`, { cause: err });
+  }
+  const copied = measure(dest);
+  if (o.move) {
+    rmSync(src, { recursive: true, force: true });
+    for (const suffix of SIDECAR_SUFFIXES) rmSync(src + suffix, { force: true });
+  }
+  return { id, artifact: { path: dest, kind: m.kind, name, origin, size: copied.size } };
+}

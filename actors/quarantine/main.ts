@@ -1,0 +1,251 @@
+// Quarantine actor process: the incoming/ watcher and the import command feed one pipeline at a time; verdicts go to the audit chain.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { fromPromise } from 'xstate';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import { writeFileAtomic } from '../../common/fs-atomic.js';
+import {
+  pipelineMachine, quarantineMachine, type PipelineOutput, type StageInput, type StageName, type StageResult,
+} from '../../machines/quarantine/quarantine.machine.js';
+import { main, type ActorContext } from '../host.js';
+import { ingest, modelName } from './ingest.js';
+import { quarantineManifest } from './manifest.js';
+import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
+import { diffusionStage } from './stages/diffusion.js';
+import { formatStage } from './stages/format.js';
+import { integrityStage } from './stages/integrity.js';
+import { provenanceStage } from './stages/provenance.js';
+import { checkSource, sourceStage } from './stages/source.js';
+import { staticScanStage } from './stages/static-scan.js';
+import type { Artifact, Progress, StageRunner } from './stages/types.js';
+import { IncomingWatcher } from './watcher.js';
+
+type State = 'queued' | 'scanning' | 'promoted' | 'rejected' | 'held';
+interface Report {
+  id: string;
+  name: string;
+  kind: 'file' | 'folder';
+  origin: Record<string, unknown>;
+  size: number;
+  state: State;
+  reason: string;
+  results: StageResult[];
+  entry: Record<string, unknown> | null;
+  queuedAt: string;
+  finishedAt: string | null;
+  /** Where the artifact is now: rejected/<id>/, held/<id>/ or the registry. */
+  location: string | null;
+}
+
+type Ctx = ActorContext<typeof quarantineMachine>;
+let policy: QuarantinePolicy;
+let watcher: IncomingWatcher | undefined;
+const reports = new Map<string, Report>();
+let finishing: Promise<unknown> = Promise.resolve();
+
+const dirs = (ctx: Pick<Ctx, 'paths'>) => ({
+  work: ctx.paths.quarantineWork,
+  reports: join(ctx.paths.quarantine, 'reports'),
+  rejected: join(ctx.paths.quarantine, 'rejected'),
+  held: join(ctx.paths.quarantine, 'held'),
+});
+
+/** Evidence as it goes onto the bus: bounded per stage (the full evidence stays in report.json). */
+function boundedResults(results: readonly StageResult[]): Record<string, unknown>[] {
+  return results.map((r) => {
+    const json = JSON.stringify(r.evidence);
+    if (json.length <= 24 * 1024) return { ...r };
+    const keep = Object.fromEntries(Object.entries(r.evidence).filter(([, v]) => JSON.stringify(v ?? null).length <= 2048));
+    return { ...r, evidence: { ...keep, truncated: true, note: 'full evidence in the job report (securectl models report <id>)' } };
+  });
+}
+
+function sha256Of(results: readonly StageResult[]): string | null {
+  const v = results.find((r) => r.stage === 'integrity')?.evidence.sha256;
+  return typeof v === 'string' ? v : null;
+}
+
+function persist(ctx: Pick<Ctx, 'paths'>, r: Report): void {
+  writeFileAtomic(join(dirs(ctx).reports, `${r.id}.json`), JSON.stringify(r, null, 2) + '\n', 0o600);
+}
+
+function stageEmitter(ctx: Ctx, id: string, stage: StageName): Progress {
+  let last = -100;
+  return (percent, note) => {
+    const p = Math.max(0, Math.min(100, Math.floor(percent)));
+    if (p < last + 10 && p !== 100) return;
+    if (p === 100 && last === 100) return;
+    last = p;
+    void ctx.emit('stage', { id, stage, percent: p, note: note ?? '' }).catch(() => {});
+  };
+}
+
+function runner<O>(ctx: Ctx, stage: StageName, run: StageRunner<O>, options: () => O) {
+  return fromPromise<StageResult, StageInput>(({ input }) => {
+    const report = reports.get(input.id);
+    if (report) report.state = 'scanning';
+    void ctx.emit('stage', { id: input.id, stage, percent: 0, note: 'started' }).catch(() => {});
+    return run(input.artifact as Artifact, options(), stageEmitter(ctx, input.id, stage));
+  });
+}
+
+async function promote(ctx: Ctx, input: StageInput): Promise<Record<string, unknown>> {
+  const sha256 = sha256Of(input.results);
+  if (!sha256) throw new SecaiError(ErrorCode.INTERNAL, 'no SHA-256 from the integrity stage');
+  const fmt = input.results.find((r) => r.stage === 'format')?.evidence;
+  const merkle = input.results.find((r) => r.stage === 'static_scan')?.evidence.merkleRoot;
+  void ctx.emit('stage', { id: input.id, stage: 'promote', percent: 0, note: 'copying into the registry' }).catch(() => {});
+  return ctx.bus.request<Record<string, unknown>>('registry', 'promote', {
+    jobId: input.id, name: modelName(input.artifact.name), path: input.artifact.path, kind: input.artifact.kind, sha256,
+    format: input.artifact.kind === 'folder' ? 'diffusers' : String(fmt?.detected ?? 'unknown').slice(0, 64),
+    merkleRoot: typeof merkle === 'string' ? merkle : null,
+    stages: input.results.map((r) => ({ stage: r.stage, verdict: r.verdict, reason: r.reason.slice(0, 4096) })),
+  }, 600_000);
+}
+
+/** The job is over: move the artifact where its outcome says, write the report, publish the verdict. */
+async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
+  const r = reports.get(out.id);
+  if (!r) return;
+  const d = dirs(ctx);
+  Object.assign(r, { state: out.outcome, reason: out.reason, results: out.results, entry: out.entry, finishedAt: new Date().toISOString() });
+  const work = join(d.work, out.id);
+  try {
+    if (out.outcome === 'promoted') {
+      rmSync(work, { recursive: true, force: true });
+      r.location = `registry/${String(out.entry?.path ?? '')}`;
+    } else {
+      // Rejected and held artifacts stay in quarantine, with their report next to them.
+      const dest = join(out.outcome === 'held' ? d.held : d.rejected, out.id);
+      mkdirSync(join(dest, '..'), { recursive: true, mode: 0o700 });
+      if (existsSync(work)) renameSync(work, dest);
+      else mkdirSync(dest, { recursive: true });
+      r.location = `quarantine/${out.outcome}/${out.id}`;
+      writeFileAtomic(join(dest, 'report.json'), JSON.stringify(r, null, 2) + '\n', 0o600);
+    }
+  } catch (err) {
+    ctx.log.error({ id: out.id, err: (err as Error).message }, 'could not file the quarantined artifact');
+  }
+  persist(ctx, r);
+  await ctx.emit('verdict', { id: r.id, name: r.name, outcome: out.outcome, reason: out.reason.slice(0, 4096), sha256: sha256Of(out.results), results: boundedResults(out.results) });
+  ctx.log.info({ id: r.id, name: r.name, outcome: out.outcome }, `quarantine: ${r.name} ${out.outcome}`);
+}
+
+function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], move: boolean): Report {
+  const { id, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move });
+  const r: Report = {
+    id, name: artifact.name, kind: artifact.kind, origin: { ...artifact.origin }, size: artifact.size, state: 'queued', reason: 'waiting for the scanner',
+    results: [], entry: null, queuedAt: new Date().toISOString(), finishedAt: null, location: `quarantine/work/${id}`,
+  };
+  reports.set(id, r);
+  while (reports.size > 1000) reports.delete(reports.keys().next().value!);
+  persist(ctx, r);
+  void ctx.emit('job_queued', { id, name: r.name, kind: r.kind, size: r.size, origin: r.origin }).catch(() => {});
+  ctx.actor.send({ type: 'quarantine.enqueue', job: { id, artifact, policy: policy.pipeline, behavioralAvailable: false } });
+  return r;
+}
+
+function loadReports(ctx: Pick<Ctx, 'paths' | 'log'>): void {
+  const dir = dirs(ctx).reports;
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort().slice(-1000)) {
+    try {
+      const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Report;
+      // A job that was queued or scanning when the appliance stopped did not finish: it is not promoted.
+      if (r.state === 'queued' || r.state === 'scanning') Object.assign(r, { state: 'rejected', reason: 'interrupted: the appliance stopped during the scan; import it again' });
+      reports.set(r.id, r);
+    } catch (err) {
+      ctx.log.warn({ file: f, err: (err as Error).message }, 'unreadable quarantine report');
+    }
+  }
+}
+
+const summary = (r: Report) => ({ id: r.id, name: r.name, state: r.state, reason: r.reason.slice(0, 4096), queuedAt: r.queuedAt, sha256: sha256Of(r.results) });
+const list = () => ({ jobs: [...reports.values()].slice(-1000).map(summary) });
+function get(req: { id: string }) {
+  const r = reports.get(req.id);
+  if (!r) throw new SecaiError(ErrorCode.JOB_NOT_FOUND, `no quarantine job '${req.id}'`);
+  return { ...r, results: boundedResults(r.results) };
+}
+
+function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
+  if ((req.path === undefined) === (req.url === undefined)) throw new SecaiError(ErrorCode.USAGE, 'import needs exactly one of path or url');
+  if (req.url !== undefined) {
+    const d = checkSource(req.url, policy.source.allowlist);
+    if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${req.url.slice(0, 200)}: ${d.reason}`);
+    // Downloads go through the airlock actor only (the quarantine actor has no network); it is not part of this build yet.
+    throw new SecaiError(ErrorCode.AIRLOCK_UNAVAILABLE, `URL imports need the airlock actor, which is not available: nothing was downloaded (download ${d.host} files yourself and drop them in quarantine/incoming/)`);
+  }
+  if (!isAbsolute(req.path!)) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');
+  const r = enqueue(ctx, req.path!, { type: 'local' }, false);
+  return { id: r.id, name: r.name };
+}
+
+main<typeof quarantineMachine>({
+  manifest: quarantineManifest,
+  machine: (base) => {
+    policy = loadQuarantinePolicy(base.configDir);
+    const d = dirs(base);
+    for (const p of [d.work, d.reports, d.rejected, d.held, base.paths.incoming]) mkdirSync(p, { recursive: true, mode: 0o700 });
+    loadReports(base);
+    const ctx = base as Ctx;
+    return quarantineMachine.provide({
+      actors: {
+        pipeline: pipelineMachine.provide({
+          actors: {
+            sourceStage: runner(ctx, 'source', sourceStage, () => policy.source),
+            formatStage: runner(ctx, 'format', formatStage, () => policy.format),
+            integrityStage: runner(ctx, 'integrity', integrityStage, () => policy.integrity),
+            provenanceStage: runner(ctx, 'provenance', provenanceStage, () => policy.provenance),
+            staticScanStage: runner(ctx, 'static_scan', staticScanStage, () => policy.staticScan),
+            // Stage 6 comes with the inference actor's behavioral suite; until then the machine never invokes it.
+            behavioralStage: fromPromise<StageResult, StageInput>(async () => { throw new SecaiError(ErrorCode.NOT_READY, 'no behavioral runner'); }),
+            diffusionStage: runner(ctx, 'diffusion', diffusionStage, () => policy.diffusion),
+            promote: fromPromise<Record<string, unknown>, StageInput>(({ input }) => promote(ctx, input)),
+          },
+          actions: {
+            stageRecorded: ({ context }, p) => {
+              const { result } = p as { result: StageResult };
+              void ctx.emit('stage', { id: context.job.id, stage: result.stage, verdict: result.verdict, percent: 100, note: result.reason.slice(0, 1024) }).catch(() => {});
+            },
+          },
+        }),
+      },
+      actions: {
+        reportOutcome: (_, p) => {
+          finishing = finishing.then(() => finish(ctx, (p as { output: PipelineOutput }).output)).catch((err: unknown) => ctx.log.error({ err }, 'finishing a quarantine job failed'));
+        },
+      },
+    });
+  },
+  publicContext: (c) => ({ queued: c.queue.length, current: c.current ? { id: c.current.id, name: c.current.artifact.name } : null, done: c.done }),
+  ops: () => ({ list, get }),
+  commands: (ctx) => ({
+    import: (req: { path?: string; url?: string }) => importCommand(ctx, req),
+    list,
+    get,
+  }),
+  start: (ctx) => {
+    watcher = new IncomingWatcher({
+      dir: ctx.paths.incoming,
+      settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),
+      onReady: (path, name) => {
+        try {
+          enqueue(ctx, path, { type: 'local' }, true);
+        } catch (err) {
+          ctx.log.warn({ name, err: (err as Error).message }, 'incoming entry refused');
+          void ctx.emit('refused', { name: name.slice(0, 255), reason: (err as Error).message.slice(0, 1024) }).catch(() => {});
+        }
+      },
+      onRefused: (name, reason) => {
+        ctx.log.warn({ name, reason }, 'incoming entry refused');
+        void ctx.emit('refused', { name: name.slice(0, 255), reason: reason.slice(0, 1024) }).catch(() => {});
+      },
+    });
+    watcher.start();
+  },
+  stop: async () => {
+    watcher?.stop();
+    await finishing;
+  },
+});
