@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { Exit, formatDuration, openCliSession, printError, printJson, type CliSession } from './cli-common.js';
 import { renderStatus, type StatusReply } from './status-view.js';
+import { POLICY_USAGE, policyOfflineVerbs, policyVerbs } from './policy-cli.js';
 import { MODEL_USAGE, modelVerbs } from './models-cli.js';
 import { runChat } from './chat.js';
 
@@ -13,6 +14,7 @@ const USAGE = `usage: securectl <verb> [--json]
   audit verify               verify the audit hash chain (exit 0 intact, 1 broken, 2 error)
   audit tail [-n N] [--subject PREFIX]   the latest audit records
 ${MODEL_USAGE}
+${POLICY_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
   chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
@@ -21,6 +23,7 @@ type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; s
 
 const verbs: Record<string, Verb> = {
   ...modelVerbs,
+  ...policyVerbs,
   'models load': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
     const r = await s.bus.command<{ name: string; state: string; sandboxed: boolean; info?: { gpu?: unknown; threads?: number } }>(s.key, 'inference', 'load', { name: args[0] }, 300_000);
@@ -79,6 +82,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const json = values.json === true;
+  const offline = policyOfflineVerbs[positionals.slice(0, 2).join(' ')];
+  if (offline && !values.help) return offline(positionals.slice(2), { json });
   const two = positionals.slice(0, 2).join(' ');
   const [name, rest] = verbs[two] ? [two, positionals.slice(2)] : [positionals[0] ?? '', positionals.slice(1)];
   const verb = verbs[name];
