@@ -1,18 +1,16 @@
 // E2E: the Machines visualizer and the Audit tap in real chromium, watching a signed `securectl audit verify` on a real appliance.
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
 import { BusClient } from '../../bus/client.js';
 import { loadIdentity } from '../../bus/identities.js';
 import { homePaths } from '../../common/paths.js';
 import { createLogger } from '../../common/log.js';
-import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { sendJson, type Guard, type Route } from '../../actors/gateway/http.js';
 import { observeRoutes } from '../../actors/gateway/routes/observe.js';
 import { systemRoutes } from '../../actors/gateway/routes/system.js';
 import { uiRoutes } from '../../actors/gateway/routes/ui.js';
 import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
 import { serveRoutes } from '../helpers/route-server.js';
+import { standInSession } from '../helpers/session-stand-in.js';
 
 const a = await startAppliance();
 const paths = homePaths(a.home);
@@ -20,20 +18,9 @@ const paths = homePaths(a.home);
 const bus = await BusClient.connect({ url: a.busUrl, identity: loadIdentity(paths.busKeys, 'gateway'), reconnect: false });
 
 // Stand-in session guard (cookie + CSRF header), shaped like the auth actor's: it admits this test's browser only.
-const cookie = randomBytes(16).toString('hex');
-const csrf = randomBytes(16).toString('hex');
-const hasCookie = (h: string | undefined) => (h ?? '').split(/;\s*/).includes(`secai_test=${cookie}`);
-const guard: Guard = (access, c) => {
-  if (access !== 'session') return;
-  if (!hasCookie(c.req.headers.cookie)) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'no session');
-  if (c.req.method !== 'GET' && c.req.headers['x-csrf-token'] !== csrf) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'bad csrf token');
-};
-const authStatus: Route = {
-  method: 'GET', path: '/api/auth/status', access: 'public',
-  handler: ({ req, res }) => sendJson(res, 200, hasCookie(req.headers.cookie) ? { initialized: true, loggedIn: true, csrfToken: csrf } : { initialized: true, loggedIn: false }),
-};
+const session = standInSession();
 const deps = { bus, log: createLogger('gateway-test'), paths, configDir: a.env.SECAI_CONFIG ?? 'policy' };
-const srv = await serveRoutes([authStatus, ...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes({ headless: false })], guard);
+const srv = await serveRoutes([session.statusRoute, ...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes({ headless: false })], session.guard);
 const b = await openBrowser();
 t.teardown(async () => {
   await b.close();
@@ -52,7 +39,7 @@ t.test('ui — without a session the browser sees the sign-in page and the sessi
 });
 
 t.test('ui — machines: every actor drawn, the audit actor moves through verifying on a signed securectl command', async (t) => {
-  await b.context.addCookies([{ name: 'secai_test', value: cookie, domain: host, path: '/', httpOnly: true, sameSite: 'Strict' }]);
+  await b.context.addCookies([{ ...session.cookie, domain: host, path: '/', httpOnly: true, sameSite: 'Strict' }]);
   await b.page.goto(`${srv.url}/machines`);
   const audit = b.page.locator('article[data-actor="audit"]');
   await audit.locator('svg.statechart').waitFor();

@@ -27,6 +27,8 @@ export async function openBrowser(o: { width?: number; height?: number } = {}): 
     viewport: { width: o.width ?? 1280, height: o.height ?? 900 },
   });
   const page = context.pages()[0] ?? await context.newPage();
+  // The test machines are shared and often loaded: be patient with waits, never with assertions.
+  page.setDefaultTimeout(60_000);
   const problems: string[] = [];
   const requests: string[] = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });

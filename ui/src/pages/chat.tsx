@@ -10,6 +10,7 @@ export function ChatPage() {
   const [model, setModel] = useState('');
   const [messages, setMessages] = useState<Message[]>([]);
   const [draft, setDraft] = useState('');
+  const [maxTokens, setMaxTokens] = useState(512);
   const [streaming, setStreaming] = useState(false);
   const [error, setError] = useState('');
   const abort = useRef<AbortController | null>(null);
@@ -40,7 +41,7 @@ export function ChatPage() {
       const r = await fetch('/v1/chat/completions', {
         method: 'POST', credentials: 'same-origin', signal: ctl.signal,
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ model, stream: true, messages: history.map(({ role, content }) => ({ role, content })) }),
+        body: JSON.stringify({ model, stream: true, max_tokens: maxTokens, messages: history.map(({ role, content }) => ({ role, content })) }),
       });
       if (!r.ok || !r.body) {
         const body = (await r.json().catch(() => ({}))) as ChatChunk;
@@ -79,6 +80,9 @@ export function ChatPage() {
         {models?.length === 0 && <option value="">no promoted model</option>}
         {models?.map((m) => <option key={m} value={m}>{m}</option>)}
       </select>
+      <label for="chat-max">Longest reply (tokens)</label>
+      <input id="chat-max" type="number" min={1} max={4096} value={maxTokens} disabled={streaming}
+        onInput={(e) => { const n = Number((e.target as HTMLInputElement).value); if (Number.isInteger(n) && n >= 1 && n <= 4096) setMaxTokens(n); }} />
       <ol class="messages" aria-live="polite" aria-label="Conversation">
         {messages.map((m, i) => (
           <li key={i} class={`msg ${m.role}`} data-role={m.role}>

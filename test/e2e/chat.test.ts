@@ -1,0 +1,82 @@
+// E2E: the Chat page in chromium streams a reply from a real tiny llama in a sandboxed worker, through the gateway's OpenAI routes.
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../common/log.js';
+import { homePaths } from '../../common/paths.js';
+import { openaiRoutes } from '../../actors/gateway/routes/openai.js';
+import { uiRoutes } from '../../actors/gateway/routes/ui.js';
+import { writeTinyLlama } from '../fixtures/tiny-llama.js';
+import { startInferenceStack } from '../helpers/inference-stack.js';
+import { openBrowser } from '../helpers/browser.js';
+import { serveRoutes } from '../helpers/route-server.js';
+import { standInSession } from '../helpers/session-stand-in.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'secai-chat-'));
+const modelPath = join(dir, 'tiny.gguf');
+const sha256 = writeTinyLlama(modelPath);
+const stack = await startInferenceStack();
+stack.registry.set('tiny', { name: 'tiny', path: modelPath, sha256 });
+await stack.host.load('tiny');
+const gb = await stack.bus.connect('gateway');
+const session = standInSession();
+const deps = { bus: gb, log: createLogger('gateway-test'), paths: homePaths(dir), configDir: '' };
+const srv = await serveRoutes([session.statusRoute, ...openaiRoutes(deps), ...uiRoutes({ headless: false })], session.guard);
+const b = await openBrowser();
+t.teardown(async () => {
+  await b.close();
+  await srv.close();
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+t.test('ui chat — model picker lists the loaded model; the reply streams in; the conversation continues', async (t) => {
+  await b.context.addCookies([{ ...session.cookie, domain: '127.0.0.1', path: '/', httpOnly: true, sameSite: 'Strict' }]);
+  await b.page.goto(`${srv.url}/chat`);
+  await b.page.getByRole('heading', { name: 'Chat' }).waitFor();
+  const picker = b.page.getByLabel('Model');
+  await picker.locator('option', { hasText: 'tiny' }).waitFor({ state: 'attached' });
+  t.equal(await picker.inputValue(), 'tiny', 'the loaded model is picked');
+
+  // Count the distinct texts the assistant bubble shows while the reply arrives: streaming shows several.
+  await b.page.evaluate(`(() => {
+    window.__texts = new Set();
+    new MutationObserver(() => {
+      const m = document.querySelectorAll('li.msg[data-role="assistant"] .text');
+      const last = m[m.length - 1];
+      if (last) window.__texts.add(last.textContent);
+    }).observe(document.querySelector('ol.messages'), { subtree: true, childList: true, characterData: true });
+  })()`);
+  await b.page.getByLabel('Longest reply (tokens)').fill('40');
+  await b.page.getByLabel('Message').fill('hello there');
+  await b.page.getByRole('button', { name: 'Send' }).click();
+  const assistant = b.page.locator('li.msg[data-role="assistant"]').first();
+  // The reply is done when Stop is disabled again (the assistant bubble and the enabled Stop appear in one render).
+  await assistant.waitFor();
+  await b.page.locator('button.secondary[disabled]', { hasText: 'Stop' }).waitFor({ timeout: 60_000 });
+  const text = (await assistant.locator('.text').textContent()) ?? '';
+  t.ok(text.length > 0 && text !== '…', 'the model answered');
+  t.equal(await assistant.locator('.error').count(), 0, 'no error');
+  const seen = await b.page.evaluate('[...window.__texts].filter((x) => x && x !== "…").length') as number;
+  t.ok(seen >= 2, `the reply grew in place while it streamed (${seen} distinct texts)`);
+  t.equal(await b.page.locator('li.msg[data-role="user"] .text').first().textContent(), 'hello there');
+
+  await b.page.getByLabel('Message').fill('and again');
+  await b.page.keyboard.press('Enter');
+  await b.page.locator('li.msg[data-role="assistant"]').nth(1).locator('.text').filter({ hasNotText: /^…?$/ }).waitFor({ timeout: 60_000 });
+  t.equal(await b.page.locator('li.msg').count(), 4, 'two turns, each with a reply');
+  await b.shot('chat');
+
+  // Stop: a long reply is cut off by the button; the page says so and is ready for the next message.
+  await b.page.getByLabel('Longest reply (tokens)').fill('4000');
+  await b.page.getByLabel('Message').fill('tell me more');
+  await b.page.getByRole('button', { name: 'Send' }).click();
+  const third = b.page.locator('li.msg[data-role="assistant"]').nth(2);
+  await third.locator('.text').filter({ hasText: /.{8,}/ }).waitFor({ timeout: 60_000 });
+  await b.page.getByRole('button', { name: 'Stop' }).click();
+  await third.locator('.error', { hasText: 'stopped' }).waitFor();
+  t.pass('the reply was stopped');
+  t.ok(await b.page.getByRole('button', { name: 'Stop' }).isDisabled(), 'Stop is disabled again');
+  t.same(b.problems.filter((p) => /Content Security Policy|Refused to|pageerror/i.test(p)), [], 'no CSP violation or script error');
+});
