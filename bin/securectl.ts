@@ -13,8 +13,8 @@ const USAGE = `usage: securectl <verb> [--json]
   ping <actor>               signed liveness check of one actor
   audit verify               verify the audit hash chain (exit 0 intact, 1 broken, 2 error)
   audit tail [-n N] [--subject PREFIX]   the latest audit records
-${MODEL_USAGE}
 ${POLICY_USAGE}
+${MODEL_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
   chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
@@ -22,8 +22,8 @@ ${POLICY_USAGE}
 type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string; model?: string; message?: string }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
-  ...modelVerbs,
   ...policyVerbs,
+  ...modelVerbs,
   'models load': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
     const r = await s.bus.command<{ name: string; state: string; sandboxed: boolean; info?: { gpu?: unknown; threads?: number } }>(s.key, 'inference', 'load', { name: args[0] }, 300_000);
