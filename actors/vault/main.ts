@@ -21,6 +21,18 @@ let store: RecordStore;
 /** The data key, present only while unlocked; zeroed (not just dropped) on lock. */
 let dataKey: Uint8Array | undefined;
 let idleMs = 30 * 60_000;
+/** Per-process X25519 key pair for passphrases in signed commands (audited): never written anywhere. */
+let box: { publicKey: Uint8Array; privateKey: Uint8Array } | undefined;
+
+async function unseal(sealed: Uint8Array): Promise<string> {
+  const sodium = await getSodium();
+  box ??= sodium.crypto_box_keypair();
+  try {
+    return sodium.to_string(sodium.crypto_box_seal_open(sealed, box.publicKey, box.privateKey));
+  } catch {
+    throw new SecaiError(ErrorCode.WRONG_PASSPHRASE, 'the sealed passphrase does not open (sealed for an earlier vault process?)');
+  }
+}
 
 async function forgetKey(): Promise<void> {
   if (!dataKey) return;
@@ -62,9 +74,9 @@ function stage(t: Omit<Ticket, 'expires'>): { ticket: string } {
   return { ticket: id };
 }
 
-function status(ctx: Ctx) {
+function status(ctx: Ctx, withBox = false) {
   const snap = ctx.actor.getSnapshot();
-  return { state: String(snap.value), initialized: snap.context.initialized, lockReason: snap.context.lockReason, idleMs };
+  return { state: String(snap.value), initialized: snap.context.initialized, lockReason: snap.context.lockReason, idleMs, ...(withBox && box && { boxPublicKey: box.publicKey }) };
 }
 
 const settled = (s: { matches(v: string): boolean }) => !s.matches('unlocking') && !s.matches('initializing') && !s.matches('locking') && !s.matches('starting');
@@ -219,7 +231,7 @@ main({
     },
   }),
   commands: (ctx) => ({
-    status: () => status(ctx),
+    status: () => status(ctx, true),
     lock: async () => {
       if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.lock', reason: 'operator' }, settled);
       return { ok: true };
@@ -228,7 +240,14 @@ main({
       if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.relock', reason: `forced: ${req.reason ?? 'incident'}`.slice(0, 200) }, settled);
       return { ok: true };
     },
-    panic: (req: { level: number; passphrase?: string; confirm?: boolean }, call: CallContext) => panic(ctx, req, `operator:${call.operator?.keyId ?? 'unknown'}`),
+    panic: async (req: { level: number; sealedPassphrase?: Uint8Array; confirm?: boolean }, call: CallContext) => {
+      const by = `operator:${call.operator?.keyId ?? 'unknown'}`;
+      const passphrase = req.sealedPassphrase ? await unseal(new Uint8Array(req.sealedPassphrase)) : undefined;
+      return panic(ctx, { level: req.level, ...(passphrase !== undefined && { passphrase }), ...(req.confirm !== undefined && { confirm: req.confirm }) }, by);
+    },
   }),
+  start: async () => {
+    box = (await getSodium()).crypto_box_keypair();
+  },
   stop: async () => { await forgetKey(); },
 });

@@ -8,9 +8,15 @@ export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
 const ok = s.object({ ok: s.boolean() });
 const status = s.object({
   state: s.string({ maxLength: 32 }), initialized: s.boolean(), lockReason: s.any(), idleMs: s.integer({ minimum: 0 }),
-});
+  boxPublicKey: s.bytes(32),
+}, ['boxPublicKey']);
 const panicRequest = s.object({ level: s.integer({ minimum: 1, maximum: 3 }), passphrase, confirm: s.boolean() }, ['passphrase', 'confirm']);
 const panicReply = s.object({ level: s.integer(), removed: s.array(s.string({ maxLength: 4096 }), 64) });
+/**
+ * Signed commands are copied into the audit chain, so securectl never puts a passphrase in one: it
+ * seals it (crypto_box_seal) to the vault process's in-memory key from `status` (gone at restart).
+ */
+const panicCommand = s.object({ level: s.integer({ minimum: 1, maximum: 3 }), sealedPassphrase: s.bytes(2048), confirm: s.boolean() }, ['sealedPassphrase', 'confirm']);
 const ticket = s.object({ ticket: s.string({ maxLength: 64 }) });
 const level = s.integer({ minimum: 1, maximum: 3 });
 
@@ -41,7 +47,7 @@ export const vaultManifest = defineManifest({
     status: { request: s.empty(), reply: status, description: 'Lifecycle state, signed.', roles: ['admin', 'auditor'] },
     lock: { request: s.empty(), reply: ok, description: 'Locks now.', roles: ['admin'] },
     relock: { request: s.object({ reason: s.string({ maxLength: 200 }) }, ['reason']), reply: ok, description: 'Forced relock (incident recorder).', roles: ['admin', 'incident'] },
-    panic: { request: panicRequest, reply: panicReply, description: 'Panic, as a signed operator command (securectl panic).', roles: ['admin'], timeoutMs: 60_000 },
+    panic: { request: panicCommand, reply: panicReply, description: 'Panic, as a signed operator command (securectl panic; passphrase sealed).', roles: ['admin'], timeoutMs: 60_000 },
   },
   publishes: {
     initialized: s.object({ at: s.number() }),
