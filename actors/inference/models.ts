@@ -10,6 +10,8 @@ import { probeSandbox } from '../../workers/sandbox.js';
 export interface InferencePolicy {
   allow_unsandboxed: boolean;
   restart_on_session_end: boolean;
+  /** 0: one per physical core. */
+  threads: number;
   context_size: number;
   max_tokens: number;
   gpu: 'auto' | 'off';
@@ -52,7 +54,7 @@ class LoadedModel {
             this.actor.send({ type: 'worker.exited', code, signal });
           });
           try {
-            const info = await w.load({ modelPath: input.model.path, sha256: input.model.sha256, contextSize: o.policy.context_size, gpu: o.policy.gpu === 'off' ? false : 'auto' });
+            const info = await w.load({ modelPath: input.model.path, sha256: input.model.sha256, contextSize: o.policy.context_size, ...(o.policy.threads > 0 && { threads: o.policy.threads }), gpu: o.policy.gpu === 'off' ? false : 'auto' });
             return { ...info, sandboxed: w.sandboxed } as Record<string, unknown>;
           } catch (err) {
             if (this.worker === w) this.worker = undefined;

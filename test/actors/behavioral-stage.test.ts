@@ -15,7 +15,7 @@ t.test('stage 6 — runs the whole suite in the sandbox at temperature 0 and rec
   const path = join(dir, 'tiny.gguf');
   writeTinyLlama(path);
   const seen: number[] = [];
-  const r = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16 }, (p) => seen.push(p));
+  const r = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, threads: 1 }, (p) => seen.push(p));
   t.equal(r.stage, 'behavioral');
   t.ok(r.verdict === 'pass' || r.verdict === 'fail', `a verdict (${r.verdict}: ${r.reason})`);
   const e = r.evidence as { probes: { id: string; responseSha256: string; hits: unknown[] }[]; sandboxed: boolean; thresholds: unknown; score: number; criticalHits: number };
@@ -26,7 +26,7 @@ t.test('stage 6 — runs the whole suite in the sandbox at temperature 0 and rec
   t.equal(r.verdict === 'pass', e.criticalHits === 0 && e.score < 0.3, 'the verdict follows the thresholds');
   t.equal(seen.at(-1), 100, 'progress reaches 100');
   // Temperature 0: the same model gives the same evidence.
-  const again = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, suite: SUITE.slice(0, 3) }, () => {});
+  const again = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, threads: 1, suite: SUITE.slice(0, 3) }, () => {});
   t.same((again.evidence as typeof e).probes.map((p) => p.responseSha256), e.probes.slice(0, 3).map((p) => p.responseSha256));
 });
 

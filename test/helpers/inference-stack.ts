@@ -17,7 +17,7 @@ import { createLogger } from '../../common/log.js';
 import type { WorkerModel } from '../../machines/worker/worker.machine.js';
 import { startTestBus, type TestBus } from './bus.js';
 
-export const TEST_POLICY: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: true, context_size: 2048, max_tokens: 4096, gpu: 'auto' };
+export const TEST_POLICY: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: true, threads: Number(process.env.SECAI_TEST_THREADS ?? 1), context_size: 2048, max_tokens: 4096, gpu: 'auto' };
 
 export interface InferenceStack {
   bus: TestBus;

@@ -45,7 +45,7 @@ function params(body: Record<string, unknown>): Omit<GenerateCall, 'mode' | 'mes
   };
 }
 
-async function run(d: GatewayDeps, res: ServerResponse, call: GenerateCall, stream: boolean, kind: 'chat' | 'text'): Promise<void> {
+async function run(d: GatewayDeps, res: ServerResponse, call: GenerateCall, stream: boolean, kind: 'chat' | 'text', includeUsage = false): Promise<void> {
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`;
   const created = Math.floor(Date.now() / 1000);
   if (!stream) {
@@ -64,6 +64,8 @@ async function run(d: GatewayDeps, res: ServerResponse, call: GenerateCall, stre
   try {
     const r = await generate(d, res, call, (t) => open()(chunk(t, null)));
     open()(chunk(null, finish(r.finishReason)));
+    // stream_options.include_usage: one more chunk with empty choices and the usage, as OpenAI sends it.
+    if (includeUsage) open()({ id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model: call.model, choices: [], usage: usage(r) });
     open()('[DONE]');
     res.end();
   } catch (err) {
@@ -73,6 +75,11 @@ async function run(d: GatewayDeps, res: ServerResponse, call: GenerateCall, stre
     send(openaiErrorShape(500, { code: e.code ?? ErrorCode.INTERNAL, message: e.message ?? 'generation failed' }));
     res.end();
   }
+}
+
+function includeUsage(body: Record<string, unknown>): boolean {
+  const o = body['stream_options'];
+  return !!o && typeof o === 'object' && (o as { include_usage?: unknown }).include_usage === true;
 }
 
 export function openaiRoutes(d: GatewayDeps): Route[] {
@@ -97,7 +104,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
       handler: async ({ req, res }) => {
         const body = await readJson<Record<string, unknown>>(req, MAX_BODY);
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'chat', messages: messages(body['messages']), client: clientId(req, body['user']), ...params(body) };
-        await run(d, res, call, body['stream'] === true, 'chat');
+        await run(d, res, call, body['stream'] === true, 'chat', includeUsage(body));
       },
     },
     {
@@ -107,7 +114,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
         const prompt = Array.isArray(body['prompt']) && body['prompt'].length === 1 ? body['prompt'][0] : body['prompt'];
         if (typeof prompt !== 'string') throw new SecaiError(ErrorCode.SCHEMA, 'prompt must be a string');
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'completion', prompt, client: clientId(req, body['user']), ...params(body) };
-        await run(d, res, call, body['stream'] === true, 'text');
+        await run(d, res, call, body['stream'] === true, 'text', includeUsage(body));
       },
     },
   ];

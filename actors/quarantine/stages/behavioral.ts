@@ -15,6 +15,8 @@ export interface BehavioralOptions {
   maxTokens: number;
   /** policy inference.allow_unsandboxed. */
   allowUnsandboxed: boolean;
+  /** llama.cpp threads (policy inference.threads; 0 or absent: one per physical core). */
+  threads?: number;
   suite?: readonly Probe[];
   bwrapPath?: string;
   loadTimeoutMs?: number;
@@ -42,7 +44,7 @@ export const behavioralStage: StageRunner<BehavioralOptions> = async (artifact, 
   try {
     const sha256 = await sha256File(artifact.path);
     worker = new LlmWorker({ readOnly: [artifact.path], allowUnsandboxed: o.allowUnsandboxed, ...(o.bwrapPath && { bwrapPath: o.bwrapPath }) });
-    const info = await worker.load({ modelPath: artifact.path, sha256, contextSize: 2048, timeoutMs: o.loadTimeoutMs ?? 120_000 });
+    const info = await worker.load({ modelPath: artifact.path, sha256, contextSize: 2048, ...(o.threads && { threads: o.threads }), timeoutMs: o.loadTimeoutMs ?? 120_000 });
     progress(5, 'model loaded in the sandbox');
     for (const [i, p] of suite.entries()) {
       let text = '';
