@@ -7,6 +7,7 @@ import { renderStatus, type StatusReply } from './status-view.js';
 import { POLICY_USAGE, policyOfflineVerbs, policyVerbs } from './policy-cli.js';
 import { MODEL_USAGE, modelVerbs } from './models-cli.js';
 import { runChat } from './chat.js';
+import { VAULT_USAGE, vaultVerbs } from './vault-cli.js';
 
 const USAGE = `usage: securectl <verb> [--json]
   status                     every actor's state (signed command to the supervisor)
@@ -15,15 +16,17 @@ const USAGE = `usage: securectl <verb> [--json]
   audit tail [-n N] [--subject PREFIX]   the latest audit records
 ${POLICY_USAGE}
 ${MODEL_USAGE}
+${VAULT_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
   chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
 
-type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string; model?: string; message?: string }) => Promise<number>;
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
   ...policyVerbs,
   ...modelVerbs,
+  ...vaultVerbs,
   'models load': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
     const r = await s.bus.command<{ name: string; state: string; sandboxed: boolean; info?: { gpu?: unknown; threads?: number } }>(s.key, 'inference', 'load', { name: args[0] }, 300_000);
@@ -75,7 +78,7 @@ const verbs: Record<string, Verb> = {
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, 'passphrase-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return Exit.ERROR;
@@ -94,7 +97,7 @@ async function run(argv: string[]): Promise<number> {
   let session: CliSession | undefined;
   try {
     session = await openCliSession();
-    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }) });
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }) });
   } catch (err) {
     printError(err, json);
     return Exit.ERROR;

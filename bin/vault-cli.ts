@@ -1,0 +1,50 @@
+// securectl vault and panic verbs: signed commands to the vault actor; passphrases travel sealed.
+import { ErrorCode, SecaiError } from '../common/errors.js';
+import { getSodium } from '../common/sodium.js';
+import { Exit, formatDuration, printJson, type CliSession } from './cli-common.js';
+import { readPassphrase } from './passphrase-input.js';
+
+type Opts = { json: boolean; confirm?: boolean; passphraseStdin?: boolean };
+type VaultVerb = (s: CliSession, args: string[], o: Opts) => Promise<number>;
+
+export const vaultVerbs: Record<string, VaultVerb> = {
+  'vault status': async (s, _a, o) => {
+    const r = await s.bus.command<{ state: string; initialized: boolean; lockReason: string | null; idleMs: number; boxPublicKey?: unknown }>(s.key, 'vault', 'status');
+    const { boxPublicKey: _omit, ...shown } = r;
+    if (o.json) printJson(shown);
+    else process.stdout.write(`vault: ${r.state}${r.lockReason ? ` (last locked: ${r.lockReason})` : ''}, auto-lock after ${formatDuration(r.idleMs)} idle\n`);
+    return Exit.OK;
+  },
+  'vault lock': async (s, _a, o) => {
+    await s.bus.command(s.key, 'vault', 'lock');
+    if (o.json) printJson({ ok: true });
+    else process.stdout.write('vault locked\n');
+    return Exit.OK;
+  },
+  panic: async (s, args, o) => {
+    const level = Number(args[0]);
+    if (level !== 1 && level !== 2 && level !== 3) throw new SecaiError(ErrorCode.USAGE, 'panic needs a level: 1 (lock), 2 (destroy keys) or 3 (full wipe)');
+    let sealedPassphrase: Uint8Array | undefined;
+    if (level > 1) {
+      if (!o.confirm) throw new SecaiError(ErrorCode.USAGE, `panic ${level} destroys data and cannot be undone: add --confirm`);
+      const passphrase = await readPassphrase({ stdin: o.passphraseStdin === true });
+      // Commands are copied into the audit chain: seal the passphrase to the vault process's in-memory key.
+      const st = await s.bus.command<{ boxPublicKey?: Uint8Array }>(s.key, 'vault', 'status');
+      if (!st.boxPublicKey) throw new SecaiError(ErrorCode.NOT_READY, 'the vault offers no key to seal the passphrase to');
+      const sodium = await getSodium();
+      sealedPassphrase = sodium.crypto_box_seal(sodium.from_string(passphrase), new Uint8Array(st.boxPublicKey));
+    }
+    const r = await s.bus.command<{ level: number; removed: string[] }>(s.key, 'vault', 'panic', {
+      level, ...(sealedPassphrase && { sealedPassphrase, confirm: true }),
+    }, 60_000);
+    if (o.json) printJson(r);
+    else process.stdout.write(`panic level ${r.level} done${r.removed.length ? `: removed ${r.removed.join(', ')}` : ': vault locked, sessions ended'}\n`);
+    return Exit.OK;
+  },
+};
+
+export const VAULT_USAGE = `  vault status               the vault's state (uninitialized, locked, unlocked) and why it last locked
+  vault lock                 lock the vault now (the data key is zeroed in memory)
+  panic 1|2|3 [--confirm] [--passphrase-stdin]
+                             1 lock; 2 destroy the vault keys; 3 wipe vault, registry, quarantine, keys
+                             (2 and 3 need --confirm and the passphrase: SECAI_PASSPHRASE, stdin or a prompt)`;
