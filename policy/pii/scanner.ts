@@ -230,6 +230,8 @@ export class Scanner {
     }
     groups[g++] = glen;
     if (j < b.length && (CLS[b[j]!]! & ALNUM)) return -1;
+    // A digit run right after a dot is a decimal fraction or the tail of a version, not an identifier.
+    if (b[i - 1] === DOT) return -1;
     if (g === 4 && this.allSep(g, DOT)) {
       let p = i;
       for (let q = 0; q < 4; q++) {
@@ -241,8 +243,6 @@ export class Scanner {
       }
       return this.push(out, 'ipv4', i, j);
     }
-    // A digit run right after a dot is a decimal fraction or a version, not an identifier.
-    if (b[i - 1] === DOT) return -1;
     if (g === 3 && groups[0] === 3 && groups[1] === 2 && groups[2] === 4 && (this.allSep(g, DASH) || this.allSep(g, SP))) {
       const area = (b[i]! - 48) * 100 + (b[i + 1]! - 48) * 10 + (b[i + 2]! - 48);
       const grp = (b[i + 4]! - 48) * 10 + (b[i + 5]! - 48);
