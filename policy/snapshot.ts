@@ -11,7 +11,11 @@ export function parsePolicy(text: string, path: string, home: string): PolicySna
   try {
     return { value: bindPolicy(loaded.value, home), digest: loaded.digest, path };
   } catch (err) {
-    throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}: ${(err as Error).message}`);
+    // Binding fails on a path rule; point at the first line that holds it.
+    const bad = /policy path '([^']*)'/.exec((err as Error).message)?.[1];
+    const at = bad ? text.indexOf(bad) : -1;
+    const line = at >= 0 ? text.slice(0, at).split('\n').length : 1;
+    throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}:${line}: ${(err as Error).message}`);
   }
 }
 

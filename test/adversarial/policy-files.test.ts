@@ -1,0 +1,49 @@
+// Adversarial: policy files that are wrong in small ways fail closed, and the message points at the line.
+import t from 'tap';
+import { parsePolicy } from '../../policy/snapshot.js';
+import { parseConfig } from '../../policy/load.js';
+import { readFileSync } from 'node:fs';
+import { POLICY_FILE } from '../policy/helpers.js';
+
+// Mutations apply to the shipped file's text, comments and layout included.
+const policyText = () => readFileSync(POLICY_FILE, 'utf8');
+
+const bad: [string, (text: string) => string, RegExp][] = [
+  ['a typo in a key', (s) => s.replace('  enabled: false\n  # Tests only', '  enabeld: false\n  # Tests only'), /:\d+: \/airlock unknown key 'enabeld'.*missing key 'enabled'|:\d+: \/airlock missing key 'enabled'/],
+  ['a missing section', (s) => s.replace(/^sensitivity:[\s\S]*?(?=^\S|$(?![\s\S]))/m, ''), /missing key 'sensitivity'/],
+  ['defaults that allow', (s) => s.replace('decision: deny', 'decision: allow'), /\/defaults\/decision must be equal to one of the allowed values/],
+  ['a relative path root', (s) => s.replace('root: $SECAI_HOME/workspace', 'root: workspace'), /\/paths\/allow\/0\/root must match pattern/],
+  ['a path rule with ..', (s) => s.replace('root: $SECAI_HOME/workspace', 'root: $SECAI_HOME/../etc'), /'\.\.' segment/],
+  ['an IP literal destination', (s) => s.replace('host: huggingface.co', 'host: 10.0.0.1'), /\/airlock\/destinations\/0\/host must NOT be valid/],
+  ['a wildcard host', (s) => s.replace('host: huggingface.co', "host: '*.huggingface.co'"), /\/airlock\/destinations\/0\/host must match pattern/],
+  ['an unknown PII kind', (s) => s.replace('block: [email,', 'block: [emails,'), /\/airlock\/scan\/block\/0 must be equal to one of the allowed values/],
+  ['a duplicate key', (s) => s.replace('  enabled: false\n  # Tests only', '  enabled: false\n  enabled: true\n  # Tests only'), /Map keys must be unique/],
+  ['a zero refill rate', (s) => s.replace('refill_per_sec: 5 }', 'refill_per_sec: 0 }'), /refill_per_sec must be > 0/],
+];
+
+t.test('policy files — each small mistake is refused with the line it is on', async (t) => {
+  const good = policyText();
+  t.ok(parsePolicy(good, 'policy.yaml', '/home/x').digest, 'the shipped policy is valid');
+  for (const [what, mutate, msg] of bad) {
+    const text = mutate(good);
+    t.not(text, good, `${what}: the mutation applies`);
+    t.throws(() => parsePolicy(text, 'policy.yaml', '/home/x'), { code: 'SECAI_E_CONFIG_INVALID', message: msg }, what);
+    try { parsePolicy(text, 'policy.yaml', '/home/x'); } catch (err) { t.match((err as Error).message, /policy\.yaml:\d+/, `${what}: names the file and line`); }
+  }
+});
+
+t.test('policy files — the line number is the offending line', async (t) => {
+  const text = policyText().replace('  enabled: false\n  # Tests only', '  enabled: maybe\n  # Tests only');
+  const line = text.split('\n').findIndex((l) => l.includes('enabled: maybe')) + 1;
+  t.throws(() => parsePolicy(text, 'policy.yaml', '/h'), { message: new RegExp(`policy\\.yaml:${line}: /airlock/enabled must be boolean`) });
+});
+
+t.test('appliance.yaml — a non-loopback listener is refused', async (t) => {
+  const text = 'version: 1\nhttp: { host: 0.0.0.0, port: 8480 }\nmcp_firewall: { host: 127.0.0.1, port: 8496 }\nairlock: { host: 127.0.0.1, port: 8490 }\nstate_dir: /var/lib/secure-ai\nlog_level: info\n';
+  t.throws(() => parseConfig(text, 'appliance.schema.json', 'appliance.yaml'), { code: 'SECAI_E_CONFIG_INVALID', message: /appliance\.yaml:2: \/http\/host must be equal to one of the allowed values/ });
+});
+
+t.test('agent.yaml — unknown keys are refused', async (t) => {
+  const text = 'version: 1\nenabled: false\nmax_steps: 20\nmax_wall_seconds: 600\ntools: []\napproval_timeout_seconds: 10\nauto_approve: true\n';
+  t.throws(() => parseConfig(text, 'agent.schema.json', 'agent.yaml'), { message: /agent\.yaml:7: \/auto_approve unknown key 'auto_approve'|unknown key 'auto_approve'/ });
+});
