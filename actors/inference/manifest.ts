@@ -53,7 +53,7 @@ export const inferenceManifest = defineManifest({
     model_refused: refused,
     worker_crashed: s.object({ name, code: s.string({ maxLength: 64 }), reason: s.string({ maxLength: 1024 }) }),
   },
-  // The registry answers where a promoted model lives and its signed SHA-256 (added once its manifest serves `get`).
-  requests: [],
+  // The registry answers where a promoted model lives and its signed SHA-256; nothing else is reachable.
+  requests: ['registry.get'],
   subscribes: [],
 });

@@ -11,6 +11,7 @@ import { main, type ActorContext } from '../host.js';
 import { ingest, modelName } from './ingest.js';
 import { quarantineManifest } from './manifest.js';
 import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
+import { behavioralStage, loadBehavioralPolicy } from './stages/behavioral.js';
 import { diffusionStage } from './stages/diffusion.js';
 import { formatStage } from './stages/format.js';
 import { integrityStage } from './stages/integrity.js';
@@ -141,7 +142,7 @@ function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], move: boolea
   while (reports.size > 1000) reports.delete(reports.keys().next().value!);
   persist(ctx, r);
   void ctx.emit('job_queued', { id, name: r.name, kind: r.kind, size: r.size, origin: r.origin }).catch(() => {});
-  ctx.actor.send({ type: 'quarantine.enqueue', job: { id, artifact, policy: policy.pipeline, behavioralAvailable: false } });
+  ctx.actor.send({ type: 'quarantine.enqueue', job: { id, artifact, policy: policy.pipeline, behavioralAvailable: loadBehavioralPolicy(ctx.configDir).enabled } });
   return r;
 }
 
@@ -198,8 +199,8 @@ main<typeof quarantineMachine>({
             integrityStage: runner(ctx, 'integrity', integrityStage, () => policy.integrity),
             provenanceStage: runner(ctx, 'provenance', provenanceStage, () => policy.provenance),
             staticScanStage: runner(ctx, 'static_scan', staticScanStage, () => policy.staticScan),
-            // Stage 6 comes with the inference actor's behavioral suite; until then the machine never invokes it.
-            behavioralStage: fromPromise<StageResult, StageInput>(async () => { throw new SecaiError(ErrorCode.NOT_READY, 'no behavioral runner'); }),
+            // Stage 6: the candidate runs in the llm worker sandbox at temperature 0 against the adversarial suite.
+            behavioralStage: runner(ctx, 'behavioral', behavioralStage, () => loadBehavioralPolicy(ctx.configDir).options),
             diffusionStage: runner(ctx, 'diffusion', diffusionStage, () => policy.diffusion),
             promote: fromPromise<Record<string, unknown>, StageInput>(({ input }) => promote(ctx, input)),
           },

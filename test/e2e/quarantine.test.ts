@@ -6,6 +6,7 @@ import { disposeAppliance, startAppliance, type Appliance } from '../helpers/app
 import { encodeGguf } from '../fixtures/gguf-writer.js';
 import { llamaSpec } from '../fixtures/llama-builder.js';
 import { encodePickle } from '../fixtures/pickle-writer.js';
+import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
 
 let app: Appliance;
 t.before(async () => {
@@ -13,7 +14,8 @@ t.before(async () => {
 });
 t.teardown(async () => { if (app) await disposeAppliance(app); });
 
-const benign = () => encodeGguf(llamaSpec({ quant: 'Q8_0', layers: 2, dims: 64, ff: 128, vocab: 64 }));
+// A model llama.cpp really runs: stage 6 (behavioral) loads it in the sandbox. (A vocabulary without byte tokens aborts llama.cpp's tokenizer.)
+const benign = () => encodeTinyLlama();
 const evil = () => encodePickle([{ module: 'os', name: 'system', args: ['id'] }, { module: 'collections', name: 'OrderedDict', args: [] }], 2);
 
 /** Drops a file the way a browser does: written under a hidden name, then renamed into place. */
@@ -95,7 +97,9 @@ t.test('quarantine e2e — securectl models import exits 0 promoted, 1 rejected,
   t.match(missing.json(), { ok: false, error: { code: 'SECAI_E_IMPORT_REFUSED' } });
   const url = app.ctl(['models', 'import', 'https://huggingface.co/org/m/resolve/main/m.gguf', '--json']);
   t.equal(url.code, 2);
-  t.match(url.json(), { error: { code: 'SECAI_E_AIRLOCK_UNAVAILABLE' } });
+  // The airlock is the only way out, and it is off by default: nothing is downloaded, no job starts.
+  t.match(url.json(), { error: { code: /^SECAI_E_(EGRESS_DENIED|AIRLOCK_UNAVAILABLE)$/ } });
+  t.notOk(jobs().some((j) => j.name === 'm.gguf'), 'no job for a refused download');
   const evilUrl = app.ctl(['models', 'import', 'https://huggingface.co.evil.com/m.gguf', '--json']);
   t.equal(evilUrl.code, 2);
   t.match(evilUrl.json(), { error: { code: 'SECAI_E_IMPORT_REFUSED', message: /not in sources.allowlist/ } });

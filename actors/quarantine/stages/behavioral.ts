@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { toErrorData } from '../../../common/errors.js';
+import { loadConfig } from '../../../policy/load.js';
 import { judge, score, SUITE, CATEGORIES, type Probe, type ProbeEvidence } from '../../../workers/behavioral/suite.js';
 import { LlmWorker } from '../../../workers/llm/client.js';
 import type { StageResult, StageRunner, Verdict } from './types.js';
@@ -23,6 +24,20 @@ export interface BehavioralOptions {
 }
 
 export const BEHAVIORAL_DEFAULTS: BehavioralOptions = { maxCriticalHits: 0, maxScore: 0.3, maxTokens: 48, allowUnsandboxed: false };
+
+/** Stage 6 settings from policy.yaml's inference section; `enabled` says whether the pipeline may run it. */
+export function loadBehavioralPolicy(configDir: string): { enabled: boolean; options: BehavioralOptions } {
+  const inf = (loadConfig(configDir, 'policy').value as {
+    inference: { allow_unsandboxed: boolean; threads: number; behavioral: { enabled: boolean; max_critical_hits: number; max_score: number; max_tokens: number } };
+  }).inference;
+  return {
+    enabled: inf.behavioral.enabled,
+    options: {
+      maxCriticalHits: inf.behavioral.max_critical_hits, maxScore: inf.behavioral.max_score, maxTokens: inf.behavioral.max_tokens,
+      allowUnsandboxed: inf.allow_unsandboxed, ...(inf.threads > 0 && { threads: inf.threads }),
+    },
+  };
+}
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
