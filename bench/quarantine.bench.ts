@@ -47,23 +47,24 @@ try {
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const s = med(shaMs), p = med(pipeMs);
   const o = med(osslMs);
+  const best = (xs: number[]) => Math.min(...xs);
   const ratio = p / s;
   const peak = Math.max(warm.peakRssMb, last.peakRssMb);
   process.stderr.write(`load average at the end: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}\n`);
   console.log(table([
-    ['measure', 'median', 'all runs'],
-    ['sha256sum wall (ms)', round(s, 0), shaMs.map((x) => round(x, 0)).join(' ')],
-    [`stages ${last.stages} wall (ms)`, round(p, 0), pipeMs.map((x) => round(x, 0)).join(' ')],
-    ['openssl dgst -sha256 wall (ms)', round(o, 0), osslMs.map((x) => round(x, 0)).join(' ')],
-    ['ratio to sha256sum (target ≤ 2.0)', round(ratio, 2), ''],
-    ['ratio to openssl sha256', round(p / o, 2), ''],
-    ['pipeline peak RSS MB (target < 256)', round(peak, 1), ''],
-    ['file size (GiB)', round(size / 2 ** 30, 3), ''],
-    ['verdicts', last.verdicts.join(' '), ''],
-    ['static scan', String(last.staticScan.reason), `workers ${String(last.staticScan.workers)}, sampled ${String(last.staticScan.sampled)}`],
+    ['measure', 'median', 'best', 'all runs'],
+    ['sha256sum wall (ms)', round(s, 0), round(best(shaMs), 0), shaMs.map((x) => round(x, 0)).join(' ')],
+    [`stages ${last.stages} wall (ms)`, round(p, 0), round(best(pipeMs), 0), pipeMs.map((x) => round(x, 0)).join(' ')],
+    ['openssl dgst -sha256 wall (ms)', round(o, 0), round(best(osslMs), 0), osslMs.map((x) => round(x, 0)).join(' ')],
+    ['ratio to sha256sum (target ≤ 2.0)', round(ratio, 2), round(best(pipeMs) / best(shaMs), 2), ''],
+    ['ratio to openssl sha256', round(p / o, 2), round(best(pipeMs) / best(osslMs), 2), ''],
+    ['pipeline peak RSS MB (target < 256)', round(peak, 1), '', ''],
+    ['file size (GiB)', round(size / 2 ** 30, 3), '', ''],
+    ['verdicts', last.verdicts.join(' '), '', ''],
+    ['static scan', String(last.staticScan.reason), '', `workers ${String(last.staticScan.workers)}, sampled ${String(last.staticScan.sampled)}`],
   ]));
   emit({
-    bench: 'quarantine', stages: last.stages, fileBytes: size, sha256sumMs: round(s, 1), opensslMs: round(o, 1), ratioOpenssl: round(p / o, 3), pipelineMs: round(p, 1), ratio: round(ratio, 3), target: 2.0,
+    bench: 'quarantine', stages: last.stages, fileBytes: size, sha256sumMs: round(s, 1), opensslMs: round(o, 1), ratioOpenssl: round(p / o, 3), bestRatio: round(best(pipeMs) / best(shaMs), 3), bestRatioOpenssl: round(best(pipeMs) / best(osslMs), 3), pipelineMs: round(p, 1), ratio: round(ratio, 3), target: 2.0,
     peakRssMb: round(peak, 1), rssTarget: 256, met: ratio <= 2.0 && peak < 256,
   });
 } finally {
