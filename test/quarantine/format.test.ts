@@ -60,6 +60,19 @@ t.test('format — pickles refused with their imported globals rated (protocol 2
   }
 });
 
+t.test('format — protocol 0 and protocol 5 pickles are recognised too', async (t) => {
+  const dir = tempDir(t);
+  const p0 = await run(writeTo(dir, 'p0.gguf', Buffer.from("cposix\nsystem\n(S'id'\ntR.", 'latin1')));
+  t.equal(p0.verdict, 'fail');
+  t.equal(p0.evidence.detected, 'pickle');
+  t.same(p0.evidence.globals, [{ global: 'posix.system', rating: 'critical', opcode: 'GLOBAL' }]);
+  const p5 = Buffer.from(encodePickle([{ module: 'runpy', name: '_run_code', args: ['x'] }], 4));
+  p5[1] = 5;
+  const r5 = await run(writeTo(dir, 'p5.gguf', p5));
+  t.equal(r5.evidence.detected, 'pickle');
+  t.same(r5.evidence.globals, [{ global: 'runpy._run_code', rating: 'critical', opcode: 'STACK_GLOBAL' }]);
+});
+
 t.test('format — a benign pickle (.pt state dict) is still refused: pickles are never accepted', async (t) => {
   const dir = tempDir(t);
   const r = await run(writeTo(dir, 'model.pt', benignStateDict(2)));
