@@ -1,0 +1,107 @@
+import t from 'tap';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ignoredName, IncomingWatcher } from '../../actors/quarantine/watcher.js';
+import { ingest, modelName } from '../../actors/quarantine/ingest.js';
+import { loadQuarantinePolicy } from '../../actors/quarantine/policy.js';
+import { projectRoot } from '../../common/paths.js';
+
+const root = mkdtempSync(join(tmpdir(), 'secai-qw-'));
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
+
+t.test('watcher — an entry is taken only after it stayed unchanged for settleMs; hidden, partial and sidecar names are ignored', async (t) => {
+  const dir = join(root, 'incoming1');
+  const ready: string[] = [];
+  const refused: string[] = [];
+  const w = new IncomingWatcher({ dir, settleMs: 1000, onReady: (_p, n) => ready.push(n), onRefused: (n) => refused.push(n) });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'm.gguf'), 'abc');
+  for (const n of ['.hidden.gguf', 'x.gguf.part', 'm.gguf.sig', 'm.gguf.sigstore.json', 'y.crdownload']) writeFileSync(join(dir, n), 'x');
+  w.poll(0);
+  t.same(ready, [], 'first sight: not yet');
+  appendFileSync(join(dir, 'm.gguf'), 'still writing');
+  w.poll(900);
+  w.poll(1500);
+  t.same(ready, [], 'it grew: the clock restarts');
+  w.poll(1850);
+  t.same(ready, [], 'stable for less than settleMs (950 ms)');
+  w.poll(1950);
+  t.same(ready, ['m.gguf'], 'stable long enough: taken once');
+  w.poll(5000);
+  t.same(ready, ['m.gguf'], 'not taken twice');
+  t.same(refused, []);
+  t.ok(ignoredName('.x') && ignoredName('a.bundle') && !ignoredName('a.gguf'));
+});
+
+t.test('watcher — symlinks are refused (reported once), never followed', async (t) => {
+  const dir = join(root, 'incoming2');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(root, 'target.gguf'), 'x');
+  symlinkSync(join(root, 'target.gguf'), join(dir, 'link.gguf'));
+  symlinkSync(root, join(dir, 'linkdir'));
+  const ready: string[] = [];
+  const refused: string[] = [];
+  const w = new IncomingWatcher({ dir, settleMs: 10, onReady: (_p, n) => ready.push(n), onRefused: (n, why) => refused.push(`${n}: ${why}`) });
+  for (const now of [0, 100, 200]) w.poll(now);
+  t.same(ready, []);
+  t.equal(refused.length, 2);
+  t.match(refused.join('\n'), /link\.gguf: .*symbolic link/);
+});
+
+t.test('ingest — a private copy with sidecars; the source is moved only for drops; limits and links refused', async (t) => {
+  const work = join(root, 'work');
+  const src = join(root, 'src');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(join(src, 'a.gguf'), 'model bytes');
+  writeFileSync(join(src, 'a.gguf.sig'), 'c2ln');
+  const o = { workDir: work, maxFileBytes: 1000, maxFolderBytes: 1000, move: false };
+  const { id, artifact } = ingest(join(src, 'a.gguf'), { type: 'local' }, o);
+  t.equal(artifact.path, join(work, id, 'a.gguf'));
+  t.equal(readFileSync(artifact.path, 'utf8'), 'model bytes');
+  t.ok(existsSync(`${artifact.path}.sig`), 'the signature travels with it');
+  t.ok(existsSync(join(src, 'a.gguf')), 'an import leaves the user file');
+  writeFileSync(join(src, 'a.gguf'), 'swapped after ingest');
+  t.equal(readFileSync(artifact.path, 'utf8'), 'model bytes', 'swapping the original changes nothing');
+  ingest(join(src, 'a.gguf'), { type: 'local' }, { ...o, move: true });
+  t.notOk(existsSync(join(src, 'a.gguf')) || existsSync(join(src, 'a.gguf.sig')), 'a drop is moved out of incoming/');
+  writeFileSync(join(src, 'big.gguf'), Buffer.alloc(2000));
+  t.throws(() => ingest(join(src, 'big.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /over the 1000-byte limit/ });
+  symlinkSync(join(src, 'big.gguf'), join(src, 'l.gguf'));
+  t.throws(() => ingest(join(src, 'l.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
+  t.throws(() => ingest(join(src, 'missing.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED' });
+  execFileSync('mkfifo', [join(src, 'pipe.gguf')]);
+  t.throws(() => ingest(join(src, 'pipe.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
+  // A folder keeps its inner links as links, for stage 7 to judge.
+  mkdirSync(join(src, 'sd', 'unet'), { recursive: true });
+  writeFileSync(join(src, 'sd', 'model_index.json'), '{}');
+  symlinkSync('/etc/passwd', join(src, 'sd', 'unet', 'evil.json'));
+  const f = ingest(join(src, 'sd'), { type: 'local' }, o);
+  t.equal(f.artifact.kind, 'folder');
+  t.equal(readFileSync(join(f.artifact.path, 'model_index.json'), 'utf8'), '{}');
+  t.equal((await import('node:fs')).lstatSync(join(f.artifact.path, 'unet', 'evil.json')).isSymbolicLink(), true);
+});
+
+t.test('ingest — registry names are safe', async (t) => {
+  t.equal(modelName('Llama-3 8B (Q4).gguf'), 'Llama-3-8B--Q4-');
+  t.equal(modelName('.hidden.safetensors'), 'm.hidden');
+  t.equal(modelName('tiny.gguf'), 'tiny');
+});
+
+t.test('quarantine policy — the shipped files load; an invalid file stops the actor with the file and line', async (t) => {
+  const p = loadQuarantinePolicy(join(projectRoot, 'policy'));
+  t.equal(p.pipeline.behavioral, 'optional');
+  t.ok(p.source.allowlist.sources.some((s) => s.host === 'huggingface.co'));
+  const dir = join(root, 'cfg');
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['policy.yaml', 'sources.allowlist.yaml', 'models.lock.yaml']) writeFileSync(join(dir, f), readFileSync(join(projectRoot, 'policy', f)));
+  writeFileSync(join(dir, 'policy.yaml'), readFileSync(join(dir, 'policy.yaml'), 'utf8').replace('require_signature: false', 'require_signatures: false'));
+  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /policy\.yaml:\d+: .*require_signature/ });
+  writeFileSync(join(dir, 'policy.yaml'), readFileSync(join(projectRoot, 'policy', 'policy.yaml')));
+  writeFileSync(join(dir, 'sources.allowlist.yaml'), 'version: 1\nsources:\n  - host: HuggingFace.co\n    subdomains: false\nip_literals: []\n');
+  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /sources\.allowlist\.yaml:3/ });
+  writeFileSync(join(dir, 'sources.allowlist.yaml'), readFileSync(join(projectRoot, 'policy', 'sources.allowlist.yaml')));
+  writeFileSync(join(dir, 'models.lock.yaml'), 'version: 1\nmodels:\n  - name: x\n    sha256: not-a-hash\n');
+  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /models\.lock\.yaml:4/ });
+});
