@@ -231,7 +231,11 @@ main({
     },
   }),
   commands: (ctx) => ({
-    status: () => status(ctx, true),
+    status: async () => {
+      // Made on first use, not at start: loading libsodium would slow every appliance start.
+      box ??= (await getSodium()).crypto_box_keypair();
+      return status(ctx, true);
+    },
     lock: async () => {
       if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.lock', reason: 'operator' }, settled);
       return { ok: true };
@@ -246,8 +250,5 @@ main({
       return panic(ctx, { level: req.level, ...(passphrase !== undefined && { passphrase }), ...(req.confirm !== undefined && { confirm: req.confirm }) }, by);
     },
   }),
-  start: async () => {
-    box = (await getSodium()).crypto_box_keypair();
-  },
   stop: async () => { await forgetKey(); },
 });

@@ -1,6 +1,6 @@
 // Test helper: the real vault actor process (from source, via tsx) on a test bus, with a fast Argon2id policy.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestBus } from './bus.js';
@@ -8,10 +8,11 @@ import type { TestBus } from './bus.js';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
 /** A policy folder like the shipped one, with Argon2id 'interactive' so tests do not spend 256 MiB per unlock. */
-export function fastPolicyDir(): string {
+export function fastPolicyDir(edit: (yaml: string) => string = (y) => y): string {
   const d = mkdtempSync(join(tmpdir(), 'secai-policy-'));
+  for (const f of readdirSync(join(ROOT, 'policy'))) if (/\.ya?ml$/.test(f)) cpSync(join(ROOT, 'policy', f), join(d, f));
   const text = readFileSync(join(ROOT, 'policy', 'policy.yaml'), 'utf8').replace(/^(\s+argon2:) moderate$/m, '$1 interactive');
-  writeFileSync(join(d, 'policy.yaml'), text);
+  writeFileSync(join(d, 'policy.yaml'), edit(text));
   return d;
 }
 

@@ -1,0 +1,131 @@
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { disposeAppliance, startAppliance, type Appliance } from '../helpers/appliance.js';
+import { fastPolicyDir, cleanup } from '../helpers/vault-actor.js';
+
+const P = 'the owner passphrase';
+
+interface Res { status: number; body: any; cookie: string | undefined; setCookie: string }
+
+async function call(a: Appliance, method: string, path: string, o: { cookie?: string; csrf?: string; body?: unknown } = {}): Promise<Res> {
+  const headers: Record<string, string> = {};
+  if (o.cookie !== undefined) headers.cookie = `secai_session=${o.cookie}`;
+  if (o.csrf !== undefined) headers['x-csrf-token'] = o.csrf;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
+  const setCookie = r.headers.getSetCookie().join('\n');
+  const m = /secai_session=([^;]*)/.exec(setCookie);
+  return { status: r.status, body: await r.json().catch(() => null), cookie: m?.[1], setCookie };
+}
+
+t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, panic (real appliance)', async (t) => {
+  // A 60 s first delay: the throttle check after a restart must not depend on how fast the restart is.
+  const policy = fastPolicyDir((y) => y.replace(/base_delay_seconds: 1$/m, 'base_delay_seconds: 60'));
+  const a = await startAppliance({ env: { SECAI_CONFIG: policy } });
+  t.teardown(async () => { await disposeAppliance(a); cleanup(policy); });
+
+  let r = await call(a, 'GET', '/api/auth/status');
+  t.same(r.body, { initialized: false, loggedIn: false, vault: 'uninitialized' });
+  t.equal((await call(a, 'GET', '/api/vault/status')).status, 401, 'session routes are closed without a session');
+
+  r = await call(a, 'POST', '/api/auth/setup', { body: { passphrase: P } });
+  t.equal(r.status, 200, JSON.stringify(r.body));
+  t.match(r.setCookie, /^secai_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+$/);
+  t.notOk(JSON.stringify(r.body).includes(r.cookie!), 'the session id is only in the cookie');
+  const s1 = { id: r.cookie!, csrf: r.body.csrf as string };
+  t.equal((await call(a, 'POST', '/api/auth/setup', { body: { passphrase: 'another passphrase' } })).status, 409, 'setup only once');
+
+  r = await call(a, 'GET', '/api/vault/status', { cookie: s1.id });
+  t.equal(r.status, 200);
+  t.equal(r.body.state, 'unlocked');
+
+  t.test('CSRF: state-changing session calls need the session\'s own token', async (t) => {
+    t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id })).status, 403, 'missing token');
+    t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id, csrf: 'A'.repeat(43) })).status, 403, 'wrong token');
+    t.equal((await call(a, 'POST', '/api/vault/lock', { csrf: s1.csrf })).status, 401, 'a token without the cookie');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).body.state, 'unlocked', 'nothing happened');
+    t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id, csrf: s1.csrf })).status, 200);
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).body.state, 'locked');
+    r = await call(a, 'POST', '/api/vault/unlock', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
+    t.equal(r.status, 200, JSON.stringify(r.body));
+  });
+
+  let s2 = { id: '', csrf: '' };
+  t.test('session fixation: login ignores a presented cookie and always issues a new id', async (t) => {
+    const planted = 'A'.repeat(43);
+    r = await call(a, 'POST', '/api/auth/login', { cookie: planted, body: { passphrase: P } });
+    t.equal(r.status, 200, JSON.stringify(r.body));
+    t.ok(r.cookie && r.cookie !== planted);
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: planted })).status, 401, 'the planted id never becomes a session');
+    const again = await call(a, 'POST', '/api/auth/login', { cookie: r.cookie!, body: { passphrase: P } });
+    t.not(again.cookie, r.cookie, 'logging in with a live session still rotates the id');
+    s2 = { id: again.cookie!, csrf: again.body.csrf };
+    const stale = r.cookie!;
+    // revoke the middle one through the sessions API
+    const list = await call(a, 'GET', '/api/auth/sessions', { cookie: s2.id });
+    t.equal(list.body.sessions.length, 3);
+    t.equal(list.body.sessions.filter((x: { current: boolean }) => x.current).length, 1);
+    t.notOk(JSON.stringify(list.body).includes(s2.id), 'listing shows handles, never ids');
+    const staleHandle = (await call(a, 'GET', '/api/auth/sessions', { cookie: stale })).body.sessions.find((x: { current: boolean }) => x.current).handle;
+    t.equal((await call(a, 'DELETE', `/api/auth/sessions/${staleHandle}`, { cookie: s2.id })).status, 403, 'revocation needs CSRF too');
+    t.equal((await call(a, 'DELETE', `/api/auth/sessions/${staleHandle}`, { cookie: s2.id, csrf: s2.csrf })).status, 200);
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: stale })).status, 401, 'a revoked session is refused at once');
+  });
+
+  t.test('logout ends the session and clears the cookie', async (t) => {
+    r = await call(a, 'POST', '/api/auth/logout', { cookie: s1.id, csrf: s1.csrf });
+    t.equal(r.status, 200);
+    t.match(r.setCookie, /secai_session=; .*Max-Age=0/);
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).status, 401);
+  });
+
+  t.test('panic 1 over HTTP locks the vault and ends every session', async (t) => {
+    t.equal((await call(a, 'POST', '/api/emergency/panic', { cookie: s2.id, body: { level: 1 } })).status, 403, 'CSRF applies to panic');
+    r = await call(a, 'POST', '/api/emergency/panic', { cookie: s2.id, csrf: s2.csrf, body: { level: 1 } });
+    t.equal(r.status, 200, JSON.stringify(r.body));
+    await new Promise((res) => setTimeout(res, 300));
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s2.id })).status, 401, 'sessions ended');
+    t.equal((await call(a, 'GET', '/api/auth/status')).body.vault, 'locked');
+  });
+
+  t.test('brute force: wrong passphrases are throttled, and the throttle survives a kill -9 of the auth actor', async (t) => {
+    for (let i = 0; i < 3; i++) t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: `wrong guess ${i}` } })).status, 401, `free attempt ${i + 1}`);
+    t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: 'wrong guess 3' } })).status, 401, 'the 4th failure is answered too');
+    r = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
+    t.equal(r.status, 429, 'even the right passphrase waits for the delay');
+    t.equal(r.body.error.code, 'SECAI_E_RATE_LIMITED');
+    const ping = a.ctl(['ping', 'auth', '--json']);
+    t.equal(ping.code, 0, ping.stderr);
+    process.kill(ping.json().pid, 'SIGKILL');
+    let again: Res | undefined;
+    for (let i = 0; i < 100; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      again = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
+      if (again.status !== 503) break;
+    }
+    t.equal(again?.status, 429, 'still throttled after the restart');
+    t.match(again?.body.error.message, /4 failed attempts: try again in \d+ s/);
+  });
+
+  t.test('securectl panic 2 needs --confirm and the passphrase; after it nothing opens', async (t) => {
+    let c = a.ctl(['panic', '2']);
+    t.equal(c.code, 2);
+    t.match(c.stderr, /--confirm/);
+    a.env.SECAI_PASSPHRASE = 'not the passphrase';
+    c = a.ctl(['panic', '2', '--confirm']);
+    t.equal(c.code, 2);
+    t.ok(existsSync(join(a.home, 'vault', 'vault.json')), 'a wrong passphrase destroys nothing');
+    a.env.SECAI_PASSPHRASE = P;
+    c = a.ctl(['panic', '2', '--confirm', '--json']);
+    t.equal(c.code, 0, c.stderr);
+    t.same(c.json().removed, ['vault/vault.json']);
+    t.notOk(existsSync(join(a.home, 'vault', 'vault.json')));
+    t.equal(a.ctl(['vault', 'status', '--json']).json().state, 'uninitialized', 'nothing left to open (the bus-level test tries the passphrase)');
+    const tail = a.ctl(['audit', 'tail', '-n', '200', '--json']);
+    const subjects = tail.json().records.map((x: { subject: string }) => x.subject);
+    t.ok(subjects.includes('secai.evt.vault.panicked'), 'the panic is in the audit chain');
+    t.ok(subjects.includes('secai.evt.auth.login_failed'));
+    t.notOk(tail.stdout.includes(P), 'no passphrase in the audit chain');
+  });
+});
