@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the appliance and its tests run for real (see ../docs/architecture.md).
-apt_packages=(nats-server bubblewrap nftables)
+apt_packages=(nats-server bubblewrap nftables shellcheck cryptsetup-bin)
 [ "${SECAI_SETUP_BROWSER:-1}" = 1 ] && apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
