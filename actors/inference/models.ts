@@ -70,7 +70,7 @@ class LoadedModel {
       },
       actions: {
         dispatch: (_, p) => this.dispatch(p.id),
-        cancelRunning: (_, p) => this.worker?.cancel(p.id),
+        cancelRunning: (_, p) => { if (p.id) this.worker?.cancel(p.id); },
         rejectRequests: (_, p) => {
           for (const id of p.ids) {
             const q = this.pending.get(id);

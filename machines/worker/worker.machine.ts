@@ -201,6 +201,8 @@ export const workerMachine = setup({
           params: ({ context }) => ({ ids: context.drainTo === 'idle' ? context.queue.map((q) => q.id) : [], code: 'SECAI_E_CANCELLED', message: 'the model is being unloaded' }),
         },
         assign({ queue: ({ context }) => (context.drainTo === 'idle' ? [] : context.queue) }),
+        // An unload does not wait for a long generation: the running request is cut (it ends as cancelled).
+        { type: 'cancelRunning', params: ({ context }) => ({ id: context.drainTo === 'idle' && context.current ? context.current.id : '' }) },
       ],
       always: [
         { guard: 'drainDone', target: 'restarting' },

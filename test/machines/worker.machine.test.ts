@@ -140,6 +140,7 @@ t.test('worker machine — unload drains, cancels the queue, stops the worker an
   const [s1, a1] = transition(workerMachine, s, { type: 'worker.unload' });
   t.equal(s1.value, 'draining');
   t.same(params(a1, 'rejectRequests')[0], { ids: ['r2'], code: 'SECAI_E_CANCELLED', message: 'the model is being unloaded' });
+  t.same(params(a1, 'cancelRunning'), [{ id: 'r1' }], 'the running generation is cut, not awaited');
   const [s2] = transition(workerMachine, s1, { type: 'request.finished', id: 'r1' });
   t.same(s2.value, { restarting: 'stopping' });
   const [s3] = transition(workerMachine, s2, { type: 'xstate.done.actor.stopWorker' } as never);

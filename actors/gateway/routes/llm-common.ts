@@ -91,17 +91,22 @@ export async function generate(d: GatewayDeps, res: ServerResponse, call: Genera
     void d.bus.request('inference', 'cancel', { requestId }).catch(() => {});
   };
   res.once('close', onClose);
+  let finished = false;
   try {
     const it = d.bus.requestStream<{ text: string }, GenerateDone>('inference', 'generate', payload, 120_000);
     for (;;) {
       const r = await it.next();
-      if (r.done) return r.value;
+      if (r.done) { finished = true; return r.value; }
       if (gone) {
         await it.return(undefined as never);
         throw new SecaiError(ErrorCode.CANCELLED, 'the client went away');
       }
       onText(r.value.text);
     }
+  } catch (err) {
+    // A timeout or a lost bus reply must not leave the generation running for nobody.
+    if (!finished && !gone) void d.bus.request('inference', 'cancel', { requestId }).catch(() => {});
+    throw err;
   } finally {
     res.off('close', onClose);
   }
