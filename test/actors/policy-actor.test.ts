@@ -67,7 +67,7 @@ t.test('policy actor — decides, reloads atomically by signed command, publishe
   t.match(await client.request('policy', 'decide', { domain: 'path_access', input: ws }), { decision: 'allow', policyDigest: d1 });
 
   // An unsigned or wrongly signed reload never reaches the handler (the bus layer refuses it).
-  await t.rejects(client.nc.request('secai.cmd.policy.reload', new Uint8Array(), { timeout: 2000 }), undefined, 'the watcher identity may not even send the command');
+  await t.rejects(client.nc.request('secai.cmd.policy.reload', new Uint8Array(), { timeout: 2000 }), 'the watcher identity may not even send the command');
 
   // A good file replaces it.
   writeFileSync(join(config, 'policy.yaml'), good.replace('    - { id: workspace, root: $SECAI_HOME/workspace, access: [read, write] }\n', ''));
