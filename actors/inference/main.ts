@@ -13,18 +13,21 @@ let host: ModelHost | undefined;
 main({
   manifest: inferenceManifest,
   machine: () => inferenceMachine,
-  publicContext: (c) => ({ loaded: c.loaded, unsandboxed: c.unsandboxed }),
+  publicContext: (c) => ({ loaded: c.loaded, unsandboxed: c.unsandboxed, sandboxAvailable: c.sandboxAvailable }),
   start: (ctx) => {
     const policy = (loadConfig(ctx.configDir, 'policy').value as { inference: InferencePolicy }).inference;
+    // Without bubblewrap and without the development switch, workers refuse to start: still sealed.
+    const changed = () => ({ type: 'models.changed' as const, ...host!.counts, sandboxAvailable: host!.sandboxAvailable || !policy.allow_unsandboxed });
     host = new ModelHost({
       resolve: registryResolver(ctx.bus),
       policy,
       log: ctx.log,
       emit: (event, payload) => ctx.emit(event, payload),
-      onChange: () => ctx.actor.send({ type: 'models.changed', ...host!.counts }),
+      onChange: () => ctx.actor.send(changed()),
     });
     const st = host.status();
     if (st['warning']) ctx.log.warn(String(st['warning']));
+    ctx.actor.send(changed());
   },
   ops: () => inferenceOps(need),
   commands: () => inferenceCommands(need),

@@ -232,6 +232,10 @@ export class ModelHost {
     };
   }
 
+  get sandboxAvailable(): boolean {
+    return probeSandbox(this.o.bwrapPath).ok;
+  }
+
   get counts(): { loaded: number; unsandboxed: number } {
     const models = this.list();
     return { loaded: models.length, unsandboxed: models.filter((m) => m['sandboxed'] === false).length };

@@ -1,17 +1,27 @@
-// The inference actor's own life: serving, with a count of loaded models and whether any runs unsandboxed.
+// The inference actor's own life: sealed (every worker sandboxed) or UNSANDBOXED (development mode, shown in status).
 import { assign, setup } from 'xstate';
 
-export type InferenceEvent = { type: 'models.changed'; loaded: number; unsandboxed: number };
+export type InferenceEvent = { type: 'models.changed'; loaded: number; unsandboxed: number; sandboxAvailable: boolean };
 
 export const inferenceMachine = setup({
-  types: {} as { context: { loaded: number; unsandboxed: number }; events: InferenceEvent },
+  types: {} as { context: { loaded: number; unsandboxed: number; sandboxAvailable: boolean }; events: InferenceEvent },
+  guards: {
+    exposed: ({ event }) => event.unsandboxed > 0 || !event.sandboxAvailable,
+  },
 }).createMachine({
   id: 'inference',
-  initial: 'serving',
-  context: { loaded: 0, unsandboxed: 0 },
+  initial: 'sealed',
+  context: { loaded: 0, unsandboxed: 0, sandboxAvailable: true },
+  on: {
+    'models.changed': [
+      { guard: 'exposed', target: '.unsandboxed', actions: assign(({ event }) => ({ loaded: event.loaded, unsandboxed: event.unsandboxed, sandboxAvailable: event.sandboxAvailable })) },
+      { target: '.sealed', actions: assign(({ event }) => ({ loaded: event.loaded, unsandboxed: event.unsandboxed, sandboxAvailable: event.sandboxAvailable })) },
+    ],
+  },
   states: {
-    serving: {
-      on: { 'models.changed': { actions: assign({ loaded: ({ event }) => event.loaded, unsandboxed: ({ event }) => event.unsandboxed }) } },
-    },
+    /** Every worker runs under bubblewrap (or none is loaded and bubblewrap works). */
+    sealed: {},
+    /** A worker runs without the sandbox, or bubblewrap is unavailable here: `secai status` shows this state. */
+    unsandboxed: {},
   },
 });
