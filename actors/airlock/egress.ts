@@ -108,7 +108,11 @@ export async function egressFetch(deps: EgressDeps, req: EgressRequest): Promise
   const base = { method, origin: origin(req.url) };
   const findings: EgressEvidence['findings'] = [];
   const deny = (d: Pick<EgressEvidence, 'rule' | 'policyDigest' | 'inputHash'> & { reason?: string }, extra: Partial<EgressEvidence> = {}): never => {
-    const ev: EgressEvidence = { decision: 'deny', ...base, findings, ...d, ...extra };
+    // Only the evidence fields: a DecisionResult also has domain and evalUs, which the event schema does not take.
+    const ev: EgressEvidence = {
+      decision: 'deny', ...base, findings, rule: d.rule, policyDigest: d.policyDigest, inputHash: d.inputHash,
+      ...(d.reason !== undefined && { reason: redact(d.reason).slice(0, 1024) }), ...extra,
+    };
     deps.evidence(ev);
     throw new EgressDenied(`egress denied by ${d.rule}${d.reason ? `: ${redact(d.reason)}` : ''}`, ev);
   };

@@ -6,6 +6,8 @@ import { decide } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { egressFetch, type EgressEvidence, type EgressRequest, type Resolver } from '../../actors/airlock/egress.js';
 import { testPolicy } from '../policy/helpers.js';
+import { check } from '../../bus/schema.js';
+import { airlockManifest } from '../../actors/airlock/manifest.js';
 
 const hits: { method: string; url: string; host: string; body: string }[] = [];
 const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -46,7 +48,8 @@ function deps(p: PolicySnapshot, map: Record<string, string[]> = { 'models.test'
   const evidence: EgressEvidence[] = [];
   return {
     evidence,
-    d: { decide: (domain: string, input: unknown) => decide(p, domain, input), policy: () => p, resolve: resolver(map), env, evidence: (e: EgressEvidence) => evidence.push(e) },
+    // Every piece of evidence must pass the event schema the actor publishes it under.
+    d: { decide: (domain: string, input: unknown) => decide(p, domain, input), policy: () => p, resolve: resolver(map), env, evidence: (e: EgressEvidence) => evidence.push(check(airlockManifest.publishes.egress, e, 'egress event')) },
   };
 }
 

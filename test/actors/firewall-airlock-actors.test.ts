@@ -1,0 +1,75 @@
+// The tool firewall and the airlock as processes on a real bus, asking the real policy actor.
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode } from '../../bus/codec.js';
+import { defineManifest } from '../../bus/manifest.js';
+import { policyManifest } from '../../actors/policy/manifest.js';
+import { toolFirewallManifest } from '../../actors/tool-firewall/manifest.js';
+import { airlockManifest } from '../../actors/airlock/manifest.js';
+import { supervisorManifest } from '../../actors/supervisor/manifest.js';
+import { startTestBus, type TestBus } from '../helpers/bus.js';
+import { ROOT } from '../helpers/appliance.js';
+
+const agent = defineManifest({
+  name: 'testagent', kind: 'client', description: 'test', serves: {}, commands: {}, publishes: {},
+  requests: ['tool-firewall.check', 'airlock.fetch', 'airlock.status'], subscribes: ['tool-firewall.*', 'airlock.*'],
+});
+
+function startActor(bus: TestBus, name: string, config: string, t: Tap.Test): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'actors', name, 'main.ts')], {
+    env: { ...process.env, SECAI_BUS_URL: bus.url, SECAI_HOME: bus.paths.home, SECAI_CONFIG: config, SECAI_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${name} not ready:\n${stderr}`)), 120_000);
+    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') { clearTimeout(timer); res(child); } });
+    child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`${name} exited ${c}:\n${stderr}`)); });
+  });
+}
+declare namespace Tap { type Test = typeof t; }
+
+t.test('tool firewall and airlock actors — checks and egress go through the policy actor', async (t) => {
+  const bus = await startTestBus([supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, agent], { streams: true });
+  t.teardown(() => bus.stop());
+  const config = mkdtempSync(join(tmpdir(), 'secai-config-'));
+  t.teardown(() => rmSync(config, { recursive: true, force: true }));
+  for (const f of readdirSync(join(ROOT, 'policy'))) if (f.endsWith('.yaml')) copyFileSync(join(ROOT, 'policy', f), join(config, f));
+  const home = bus.paths.home;
+  mkdirSync(join(home, 'workspace'), { recursive: true });
+  writeFileSync(join(home, 'workspace', 'a.txt'), 'ok');
+
+  await startActor(bus, 'policy', config, t);
+  await Promise.all([startActor(bus, 'tool-firewall', config, t), startActor(bus, 'airlock', config, t)]);
+  const c = await bus.connect('testagent');
+  const events: { subject: string; data: any }[] = [];
+  for (const subj of ['secai.evt.tool-firewall.*', 'secai.evt.airlock.*']) c.subscribe(subj, (m) => { events.push({ subject: m.subject, data: decode(m.data) }); });
+  await c.nc.flush();
+
+  const ok = await c.request<any>('tool-firewall', 'check', { tool: 'fs.read', args: { path: join(home, 'workspace', 'a.txt') } });
+  t.match(ok, { decision: 'allow', rule: 'fs-read', paths: [{ arg: 'path', decision: 'allow', rule: 'workspace' }] });
+  const keys = await c.request<any>('tool-firewall', 'check', { tool: 'fs.read', args: { path: join(home, 'keys', 'operator.ed25519') } });
+  t.match(keys, { decision: 'deny', rule: 'no-keys' });
+  const secret = 'ghp_1234567890abcdefghijABCDEFGHIJ123456';
+  const smuggle = await c.request<any>('tool-firewall', 'check', { tool: 'web.search', args: { query: `leak ${secret}`, extra: 'x' } });
+  t.match(smuggle, { decision: 'deny', rule: 'web-search' });
+
+  const status = await c.request<any>('airlock', 'status');
+  t.match(status, { enabled: false, loopbackForTests: false, requests: 0 });
+  await t.rejects(c.request('airlock', 'fetch', { method: 'GET', url: 'https://huggingface.co/api/models' }), { code: 'SECAI_E_EGRESS_DENIED', message: /airlock\.disabled/ });
+
+  for (let i = 0; i < 50 && events.filter((e) => e.subject.endsWith('.checked')).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  const checked = events.filter((e) => e.subject === 'secai.evt.tool-firewall.checked');
+  t.ok(checked.some((e) => e.data.rule === 'no-keys'), 'the denied check is evented');
+  const leak = checked.find((e) => e.data.tool === 'web.search');
+  t.ok(leak, 'the smuggling attempt is evented');
+  t.equal(leak?.data.args.query, 'leak [REDACTED:github_token]', 'with the secret redacted');
+  t.notOk(JSON.stringify(events).includes(secret), 'no event carries the secret');
+  for (let i = 0; i < 50 && !events.some((e) => e.subject === 'secai.evt.airlock.egress'); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(events.find((e) => e.subject === 'secai.evt.airlock.egress')?.data, { decision: 'deny', rule: 'airlock.disabled', origin: 'https://huggingface.co' });
+});
