@@ -28,13 +28,13 @@ export const BEHAVIORAL_DEFAULTS: BehavioralOptions = { maxCriticalHits: 0, maxS
 /** Stage 6 settings from policy.yaml's inference section; `enabled` says whether the pipeline may run it. */
 export function loadBehavioralPolicy(configDir: string): { enabled: boolean; options: BehavioralOptions } {
   const inf = (loadConfig(configDir, 'policy').value as {
-    inference: { allow_unsandboxed: boolean; threads: number; behavioral: { enabled: boolean; max_critical_hits: number; max_score: number; max_tokens: number } };
+    inference: { allow_unsandboxed: boolean; threads: number; behavioral: { enabled: boolean; max_critical_hits: number; max_score: number; max_tokens: number; threads: number } };
   }).inference;
   return {
     enabled: inf.behavioral.enabled,
     options: {
       maxCriticalHits: inf.behavioral.max_critical_hits, maxScore: inf.behavioral.max_score, maxTokens: inf.behavioral.max_tokens,
-      allowUnsandboxed: inf.allow_unsandboxed, ...(inf.threads > 0 && { threads: inf.threads }),
+      allowUnsandboxed: inf.allow_unsandboxed, ...((inf.behavioral.threads || inf.threads) > 0 && { threads: inf.behavioral.threads || inf.threads }),
     },
   };
 }
