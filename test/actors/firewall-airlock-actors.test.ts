@@ -1,5 +1,5 @@
 // The tool firewall and the airlock as processes on a real bus, asking the real policy actor.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ const agent = defineManifest({
   requests: ['tool-firewall.check', 'airlock.fetch', 'airlock.status'], subscribes: ['tool-firewall.*', 'airlock.*'],
 });
 
-function startActor(bus: TestBus, name: string, config: string, t: Tap.Test): Promise<ChildProcess> {
+function startActor(bus: TestBus, name: string, config: string, t: Test): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'actors', name, 'main.ts')], {
     env: { ...process.env, SECAI_BUS_URL: bus.url, SECAI_HOME: bus.paths.home, SECAI_CONFIG: config, SECAI_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -32,7 +32,6 @@ function startActor(bus: TestBus, name: string, config: string, t: Tap.Test): Pr
     child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`${name} exited ${c}:\n${stderr}`)); });
   });
 }
-declare namespace Tap { type Test = typeof t; }
 
 t.test('tool firewall and airlock actors — checks and egress go through the policy actor', async (t) => {
   const bus = await startTestBus([supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, agent], { streams: true });
