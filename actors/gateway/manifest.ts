@@ -2,6 +2,9 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 
+/** The visualizer asks each actor for its machine (`describe`) and latest state (`snapshot`). */
+const visualized = <const A extends string>(actors: readonly A[]) => actors.flatMap((a) => [`${a}.describe`, `${a}.snapshot`] as const);
+
 export const gatewayManifest = defineManifest({
   name: 'gateway',
   kind: 'actor',
@@ -18,7 +21,9 @@ export const gatewayManifest = defineManifest({
   requests: [
     'supervisor.status', 'audit.status', 'audit.tail',
     // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
-    'audit.verify', 'audit.describe', 'audit.snapshot', 'inference.describe', 'inference.snapshot',
+    'audit.verify', ...visualized(['audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine']),
+    // The web UI's Models page: the registry (list, verify) and quarantine jobs with their reports.
+    'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).
     'inference.models', 'inference.status', 'inference.generate', 'inference.cancel', 'inference.end_session',
     // Sign-in and the vault (issue 4): passphrase-bearing calls go to auth, which throttles them.

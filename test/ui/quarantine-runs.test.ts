@@ -1,24 +1,31 @@
-// The Models page folds quarantine events from the audit stream into runs: stages in order, latest verdict per stage, outcome.
+// The Models page folds quarantine events from the audit stream into runs: stages in order, progress, outcome with evidence.
 import t from 'tap';
 import { foldRun, type Run } from '../../ui/src/quarantine-runs.js';
 
 const rec = (seq: number, subject: string, payload: unknown) => ({ seq, at: seq, stream: 'AUDIT_EVT', subject, sha256: '', payload, hash: '' });
 
-t.test('ui runs — stages and outcome grouped by job id; other subjects ignored', async (t) => {
+t.test('ui runs — queued, stage progress and verdicts, final verdict with evidence; other subjects ignored', async (t) => {
   const runs = new Map<string, Run>();
-  foldRun(runs, rec(1, 'secai.evt.quarantine.stage', { id: 'j1', name: 'tiny.gguf', stage: 'source', verdict: 'pass', reason: 'local import', evidence: { origin: 'local' } }));
-  foldRun(runs, rec(2, 'secai.evt.quarantine.stage', { id: 'j2', stage: 'source', verdict: 'fail', reason: 'bad host', evidence: {} }));
-  foldRun(runs, rec(3, 'secai.evt.audit.chain_verified', { id: 'j1', stage: 'format', verdict: 'fail' }));
-  foldRun(runs, rec(4, 'secai.evt.quarantine.stage', { id: 'j1', stage: 'format', verdict: 'pass', reason: 'gguf v3', evidence: { tensors: 20 } }));
-  foldRun(runs, rec(5, 'secai.evt.quarantine.promoted', { id: 'j1', reason: 'every stage passed' }));
-  foldRun(runs, rec(6, 'secai.evt.quarantine.verdict', { job: { id: 'j2' }, outcome: 'rejected', reason: 'source failed' }));
-  foldRun(runs, rec(7, 'secai.evt.quarantine.stage', 'not an object'));
-  foldRun(runs, rec(8, 'secai.evt.quarantine.stage', { stage: 'x', verdict: 'pass' }));
-  t.same([...runs.keys()], ['j1', 'j2']);
-  const j1 = runs.get('j1')!;
+  foldRun(runs, rec(1, 'secai.evt.quarantine.job_queued', { id: 'j1', name: 'tiny.gguf', kind: 'file', size: 10, origin: {} }));
+  foldRun(runs, rec(2, 'secai.evt.quarantine.stage', { id: 'j1', stage: 'source', percent: 0, note: '' }));
+  t.equal(runs.get('j1')!.current, 'source', 'a stage without a verdict is running');
+  foldRun(runs, rec(3, 'secai.evt.quarantine.stage', { id: 'j1', stage: 'source', verdict: 'pass', percent: 100, note: 'local import' }));
+  foldRun(runs, rec(4, 'secai.evt.audit.chain_verified', { id: 'j1', stage: 'format', verdict: 'fail' }));
+  foldRun(runs, rec(5, 'secai.evt.quarantine.stage', { id: 'j1', stage: 'format', verdict: 'pass', percent: 100, note: 'gguf v3' }));
+  let j1 = runs.get('j1')!;
   t.equal(j1.name, 'tiny.gguf');
-  t.same(j1.steps.map((s) => [s.stage, s.verdict]), [['source', 'pass'], ['format', 'pass']]);
+  t.equal(j1.current, null);
+  t.same(j1.steps.map((s) => [s.stage, s.verdict, s.reason]), [['source', 'pass', 'local import'], ['format', 'pass', 'gguf v3']]);
+  foldRun(runs, rec(6, 'secai.evt.quarantine.verdict', {
+    id: 'j1', name: 'tiny.gguf', outcome: 'promoted', reason: 'every stage passed', sha256: 'ab',
+    results: [{ stage: 'source', verdict: 'pass', reason: 'local', evidence: { origin: 'local' } }, { stage: 'format', verdict: 'pass', reason: 'gguf', evidence: { tensors: 20 } }, { nonsense: true }],
+  }));
+  j1 = runs.get('j1')!;
   t.equal(j1.outcome, 'promoted');
-  t.equal(runs.get('j2')!.outcome, 'rejected');
-  t.equal(runs.get('j2')!.reason, 'source failed');
+  t.same(j1.steps.map((s) => s.evidence), [{ origin: 'local' }, { tensors: 20 }], 'evidence from the verdict');
+  foldRun(runs, rec(7, 'secai.evt.quarantine.verdict', { id: 'j2', outcome: 'bogus' }));
+  t.equal(runs.get('j2')!.outcome, null, 'an unknown outcome is not an outcome');
+  foldRun(runs, rec(8, 'secai.evt.quarantine.stage', 'not an object'));
+  foldRun(runs, rec(9, 'secai.evt.quarantine.stage', { stage: 'x', verdict: 'pass' }));
+  t.same([...runs.keys()], ['j1', 'j2']);
 });

@@ -1,7 +1,8 @@
 // One EventSource per tab: live state snapshots and audit records from GET /api/events, fanned out to pages.
 
-export interface Snapshot { actor: string; value: unknown; status: string; event: string; seq: number; at: number; context?: Record<string, unknown> }
-export interface AuditRecord { seq: number; at: number; stream: string; subject: string; sha256: string; payload: unknown; hash: string }
+import type { AuditRecord, Snapshot } from './types.js';
+
+export type { AuditRecord, Snapshot } from './types.js';
 
 type Listener = { state?: (s: Snapshot) => void; audit?: (r: AuditRecord) => void; status?: (connected: boolean) => void };
 

@@ -10,12 +10,16 @@ import { ChatPage } from './pages/chat.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
+import { ModelsPage } from './pages/models.js';
+import { SettingsPage } from './pages/settings.js';
 
 const PAGES = [
   { path: '/machines', label: 'Machines', view: MachinesPage },
   { path: '/audit', label: 'Audit tap', view: AuditPage },
   { path: '/chat', label: 'Chat', view: ChatPage },
+  { path: '/models', label: 'Models', view: ModelsPage },
   { path: '/security', label: 'Security', view: SecurityPage },
+  { path: '/settings', label: 'Settings', view: SettingsPage },
 ] as const;
 
 function currentPath(): string {

@@ -1,31 +1,55 @@
 // Groups quarantine events from the audit stream into runs: one per job id, its stages in order, and its outcome.
-import type { AuditRecord } from './live.js';
+import type { AuditRecord } from './types.js';
 
 export interface StageStep { stage: string; verdict: string; reason: string; evidence: unknown; seq: number }
-export interface Run { id: string; name: string; steps: StageStep[]; outcome: string | null; reason: string; lastSeq: number }
+export interface Run { id: string; name: string; steps: StageStep[]; current: string | null; percent: number | null; outcome: string | null; reason: string; lastSeq: number }
 
 const OUTCOMES = new Set(['promoted', 'rejected', 'held']);
 
-/** Folds one record into the runs (records that are not quarantine events are ignored). */
+export function emptyRun(id: string): Run {
+  return { id, name: '', steps: [], current: null, percent: null, outcome: null, reason: '', lastSeq: 0 };
+}
+
+/** A stage result as the quarantine reports it (`results[]` of a verdict or a job report). */
+export function stepsFromResults(results: unknown, seq: number): StageStep[] {
+  if (!Array.isArray(results)) return [];
+  return results.flatMap((r) => {
+    const x = (r ?? {}) as Record<string, unknown>;
+    return typeof x.stage === 'string' && typeof x.verdict === 'string'
+      ? [{ stage: x.stage, verdict: x.verdict, reason: String(x.reason ?? ''), evidence: x.evidence ?? null, seq }]
+      : [];
+  });
+}
+
+/**
+ * Folds one record into the runs: `job_queued` names a run, `stage` moves it (a verdict ends a stage),
+ * `verdict` ends it with every stage result and its evidence. Other records are ignored.
+ */
 export function foldRun(runs: Map<string, Run>, r: AuditRecord): void {
   const m = /^secai\.evt\.quarantine\.([a-z0-9_-]+)$/.exec(r.subject);
   if (!m || !r.payload || typeof r.payload !== 'object') return;
   const p = r.payload as Record<string, unknown>;
-  const job = (p.job && typeof p.job === 'object' ? p.job : {}) as Record<string, unknown>;
-  const id = typeof p.id === 'string' ? p.id : typeof job.id === 'string' ? job.id : undefined;
-  if (!id) return;
-  const run = runs.get(id) ?? { id, name: '', steps: [], outcome: null, reason: '', lastSeq: 0 };
-  const name = p.name ?? (p.artifact as Record<string, unknown> | undefined)?.name;
-  if (typeof name === 'string' && !run.name) run.name = name;
-  const verdict = typeof p.verdict === 'string' ? p.verdict : undefined;
-  if (typeof p.stage === 'string' && verdict) {
-    run.steps = [...run.steps.filter((s) => s.stage !== p.stage), { stage: p.stage, verdict, reason: String(p.reason ?? ''), evidence: p.evidence ?? null, seq: r.seq }];
+  if (typeof p.id !== 'string') return;
+  const run = runs.get(p.id) ?? emptyRun(p.id);
+  if (typeof p.name === 'string' && p.name) run.name = p.name;
+  if (m[1] === 'stage' && typeof p.stage === 'string') {
+    if (typeof p.verdict === 'string') {
+      run.steps = [...run.steps.filter((s) => s.stage !== p.stage), { stage: p.stage, verdict: p.verdict, reason: String(p.note ?? ''), evidence: null, seq: r.seq }];
+      run.current = null;
+      run.percent = null;
+    } else {
+      run.current = p.stage;
+      run.percent = typeof p.percent === 'number' ? p.percent : null;
+    }
   }
-  const outcome = typeof p.outcome === 'string' ? p.outcome : OUTCOMES.has(m[1]!) ? m[1]! : null;
-  if (outcome && OUTCOMES.has(outcome)) {
-    run.outcome = outcome;
+  if (m[1] === 'verdict' && typeof p.outcome === 'string' && OUTCOMES.has(p.outcome)) {
+    run.outcome = p.outcome;
     run.reason = String(p.reason ?? '');
+    const steps = stepsFromResults(p.results, r.seq);
+    if (steps.length) run.steps = steps;
+    run.current = null;
+    run.percent = null;
   }
   run.lastSeq = r.seq;
-  runs.set(id, run);
+  runs.set(p.id, run);
 }

@@ -32,7 +32,7 @@ export function SetupPage(p: { onDone: () => void }) {
       <p>Choose the passphrase that encrypts your vault. It never leaves this machine, and it cannot be recovered: write it down somewhere safe.</p>
       <form onSubmit={submit} aria-describedby={error ? 'setup-err' : undefined}>
         <label for="setup-pass">Passphrase</label>
-        <input id="setup-pass" ref={a} type="password" autocomplete="new-password" minLength={MIN_PASSPHRASE} required autoFocus />
+        <input id="setup-pass" ref={a} type="password" autocomplete="new-password" required autoFocus />
         <label for="setup-pass2">Repeat passphrase</label>
         <input id="setup-pass2" ref={b} type="password" autocomplete="new-password" required />
         {error && <p id="setup-err" role="alert" class="error">{error}</p>}

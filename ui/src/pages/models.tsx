@@ -2,12 +2,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { recentAudit, subscribeLive } from '../live.js';
-import { foldRun, type Run } from '../quarantine-runs.js';
+import { emptyRun, foldRun, stepsFromResults, type Run } from '../quarantine-runs.js';
 
 /** The pipeline's stages in order (machines/quarantine: PIPELINE_ORDER). */
-export const STAGES = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion'] as const;
+export const STAGES = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] as const;
 
-interface RegistryEntry { name: string; sha256: string; size?: number; format?: string; promotedAt?: number | string }
+interface RegistryEntry { name: string; sha256: string; size?: number; format?: string; promotedAt?: string }
+interface JobSummary { id: string; name: string; state: string; reason: string; queuedAt: string }
 
 function RunPath({ run }: { run: Run }) {
   return (
@@ -15,9 +16,9 @@ function RunPath({ run }: { run: Run }) {
       {STAGES.map((stage) => {
         const s = run.steps.find((x) => x.stage === stage);
         return (
-          <li key={stage} class={`stage ${s ? s.verdict : 'pending'}`} data-stage={stage} data-verdict={s?.verdict ?? 'pending'}>
+          <li key={stage} class={`stage ${s ? s.verdict : run.current === stage ? 'running' : 'pending'}`} data-stage={stage} data-verdict={s?.verdict ?? (run.current === stage ? 'running' : 'pending')}>
             <span class="stage-name">{stage}</span>
-            <span class="verdict">{s?.verdict ?? (run.outcome ? 'not run' : 'pending')}</span>
+            <span class="verdict">{s?.verdict ?? (run.current === stage ? `running${run.percent !== null ? ` ${run.percent}%` : ''}` : run.outcome ? 'not run' : 'pending')}</span>
             {s && (
               <details>
                 <summary>{s.reason || 'evidence'}</summary>
@@ -71,28 +72,55 @@ function Registry() {
 
 export function ModelsPage() {
   const [runs, setRuns] = useState<Run[]>([]);
+  const [error, setError] = useState('');
+  const [open, setOpen] = useState<string | null>(null);
+  const map = useState(() => new Map<string, Run>())[0];
+  const publish = () => setRuns([...map.values()].sort((a, b) => b.lastSeq - a.lastSeq || b.id.localeCompare(a.id)).map((r) => ({ ...r })));
   useEffect(() => {
-    const map = new Map<string, Run>();
-    const publish = () => setRuns([...map.values()].sort((a, b) => b.lastSeq - a.lastSeq).map((r) => ({ ...r })));
+    // Jobs that ran before this page opened come from the quarantine's job list; live ones from the audit stream.
+    api<{ jobs: JobSummary[] }>('GET', '/api/quarantine/jobs').then((r) => {
+      for (const j of r.jobs) {
+        if (map.has(j.id)) continue;
+        map.set(j.id, { ...emptyRun(j.id), name: j.name, outcome: ['promoted', 'rejected', 'held'].includes(j.state) ? j.state : null, reason: j.reason });
+      }
+      publish();
+    }, (e: unknown) => setError(describeError(e)));
     recentAudit.forEach((r) => foldRun(map, r));
     publish();
-    return subscribeLive({ audit: (r) => { foldRun(map, r); if (r.subject.startsWith('secai.evt.quarantine.')) publish(); } });
+    return subscribeLive({ audit: (r) => { if (r.subject.startsWith('secai.evt.quarantine.')) { foldRun(map, r); publish(); } } });
   }, []);
+  const showReport = async (id: string) => {
+    setOpen(open === id ? null : id);
+    const run = map.get(id);
+    if (!run || run.steps.some((s) => s.evidence !== null) || !run.outcome) return;
+    try {
+      const rep = await api<{ results: unknown[]; reason: string; state: string }>('GET', `/api/quarantine/jobs/${encodeURIComponent(id)}`);
+      map.set(id, { ...run, steps: stepsFromResults(rep.results, run.lastSeq), reason: rep.reason });
+      publish();
+    } catch (e) { setError(describeError(e)); }
+  };
   return (
     <section aria-labelledby="models-h">
       <h1 id="models-h" tabIndex={-1}>Models</h1>
       <div class="card">
         <h2>Import</h2>
-        <p>Drop a model file (or a diffusers folder) into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH</code>. Every model is untrusted until all quarantine stages pass.</p>
+        <p>Drop a model file (or a diffusers folder) into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH</code> (a signed command). Every model is untrusted until every quarantine stage passes; its progress shows below as it happens.</p>
       </div>
       <div class="card" aria-labelledby="runs-h">
         <h2 id="runs-h">Quarantine runs</h2>
-        {runs.length === 0 && <p class="muted">No run since this page opened.</p>}
+        {error && <p role="alert" class="error">{error}</p>}
+        {runs.length === 0 && <p class="muted">No quarantine run yet.</p>}
         {runs.map((run) => (
-          <article key={run.id} class="run" data-run={run.id} aria-label={`Run ${run.name || run.id}`}>
-            <h3>{run.name || run.id} <span class={`badge outcome ${run.outcome ?? 'running'}`} data-testid="outcome">{run.outcome ?? 'running'}</span></h3>
+          <article key={run.id} class="run" data-run={run.id} aria-labelledby={`run-${run.id}`}>
+            <h3 id={`run-${run.id}`}>{run.name || run.id} <span class={`badge outcome ${run.outcome ?? 'running'}`} data-testid="outcome">{run.outcome ?? 'running'}</span></h3>
             {run.reason && <p>{run.reason}</p>}
             <RunPath run={run} />
+            {run.outcome && <button type="button" class="secondary" aria-expanded={open === run.id} onClick={() => showReport(run.id)}>{open === run.id ? 'Hide evidence' : 'Show evidence'}</button>}
+            {open === run.id && (
+              <ul class="evidence-list">
+                {run.steps.map((s) => <li key={s.stage}><strong>{s.stage}</strong>: {s.verdict} — {s.reason}<pre class="evidence">{JSON.stringify(s.evidence, null, 2)}</pre></li>)}
+              </ul>
+            )}
           </article>
         ))}
       </div>

@@ -1,6 +1,7 @@
 // Security: the health of every actor process (running, ready, state, restarts) and of the bus, refreshed while open.
 import { useEffect, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
+import { PanicCard } from '../panic.js';
 
 interface ActorStatus { name: string; pid: number; running: boolean; ready: boolean; restarts: number; uptimeMs: number; state: unknown; status: string; lastEvent: string }
 interface StatusReply {
@@ -69,6 +70,7 @@ export function SecurityPage() {
           </div>
         </>
       )}
+      <PanicCard />
     </section>
   );
 }

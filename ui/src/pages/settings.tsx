@@ -2,8 +2,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 
-interface VaultStatus { state?: string; locked?: boolean }
-interface Session { id: string; createdAt?: number; lastSeenAt?: number; current?: boolean; userAgent?: string }
+interface VaultStatus { state: string; initialized?: boolean }
+interface Session { handle: string; createdAt: number; lastSeenAt: number; expiresAt: number; current: boolean }
 
 const when = (ms?: number) => (ms ? new Date(ms).toLocaleString() : '–');
 
@@ -14,7 +14,7 @@ function VaultCard() {
   const pass = useRef<HTMLInputElement>(null);
   const load = () => api<VaultStatus>('GET', '/api/vault/status').then(setStatus, (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
-  const locked = status ? (status.locked ?? status.state === 'locked') : undefined;
+  const locked = status ? status.state === 'locked' : undefined;
   const act = async (e: Event, what: 'lock' | 'unlock') => {
     e.preventDefault();
     setError(''); setMsg('');
@@ -28,8 +28,8 @@ function VaultCard() {
   return (
     <div class="card" aria-labelledby="vault-h">
       <h2 id="vault-h">Vault</h2>
-      <p>State: <strong data-testid="vault-state">{status ? (status.state ?? (locked ? 'locked' : 'unlocked')) : '…'}</strong></p>
-      {locked === false && <form onSubmit={(e) => act(e, 'lock')}><button type="submit">Lock now</button></form>}
+      <p>State: <strong data-testid="vault-state">{status ? status.state : '…'}</strong></p>
+      {status?.state === 'unlocked' && <form onSubmit={(e) => act(e, 'lock')}><button type="submit">Lock now</button></form>}
       {locked === true && (
         <form onSubmit={(e) => act(e, 'unlock')}>
           <label for="unlock-pass">Passphrase</label>
@@ -54,9 +54,9 @@ function PassphraseCard() {
     setError(''); setMsg('');
     if (next.current?.value !== again.current?.value) { setError('The two new passphrases differ.'); again.current?.focus(); return; }
     try {
-      await api('POST', '/api/auth/change-passphrase', { current: cur.current?.value ?? '', next: next.current?.value ?? '' });
+      await api('POST', '/api/auth/change-passphrase', { old: cur.current?.value ?? '', new: next.current?.value ?? '' });
       for (const r of [cur, next, again]) if (r.current) r.current.value = '';
-      setMsg('Passphrase changed.');
+      setMsg('Passphrase changed. Every other session was signed out.');
     } catch (err) { setError(describeError(err)); }
   };
   return (
@@ -66,7 +66,7 @@ function PassphraseCard() {
         <label for="pass-cur">Current passphrase</label>
         <input id="pass-cur" ref={cur} type="password" autocomplete="current-password" required />
         <label for="pass-new">New passphrase</label>
-        <input id="pass-new" ref={next} type="password" autocomplete="new-password" minLength={12} required />
+        <input id="pass-new" ref={next} type="password" autocomplete="new-password" required />
         <label for="pass-again">Repeat new passphrase</label>
         <input id="pass-again" ref={again} type="password" autocomplete="new-password" required />
         <button type="submit">Change passphrase</button>
@@ -82,9 +82,9 @@ function SessionsCard() {
   const [error, setError] = useState('');
   const load = () => api<{ sessions: Session[] }>('GET', '/api/auth/sessions').then((r) => setSessions(r.sessions), (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
-  const revoke = async (id: string) => {
+  const revoke = async (handle: string) => {
     setError('');
-    try { await api('DELETE', `/api/auth/sessions/${encodeURIComponent(id)}`); await load(); } catch (err) { setError(describeError(err)); }
+    try { await api('DELETE', `/api/auth/sessions/${encodeURIComponent(handle)}`); await load(); } catch (err) { setError(describeError(err)); }
   };
   return (
     <div class="card" aria-labelledby="sessions-h">
@@ -92,14 +92,15 @@ function SessionsCard() {
       {error && <p role="alert" class="error">{error}</p>}
       {sessions && (
         <table>
-          <thead><tr><th scope="col">session</th><th scope="col">signed in</th><th scope="col">last seen</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
+          <thead><tr><th scope="col">session</th><th scope="col">signed in</th><th scope="col">last seen</th><th scope="col">expires</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
           <tbody>
             {sessions.map((s) => (
-              <tr key={s.id} data-session={s.id}>
-                <td><code>{s.id.slice(0, 12)}</code>{s.current && <strong> (this one)</strong>}</td>
+              <tr key={s.handle} data-session={s.handle}>
+                <td><code>{s.handle.slice(0, 12)}</code>{s.current && <strong> (this one)</strong>}</td>
                 <td>{when(s.createdAt)}</td>
                 <td>{when(s.lastSeenAt)}</td>
-                <td>{!s.current && <button type="button" class="secondary" onClick={() => revoke(s.id)} aria-label={`Revoke session ${s.id.slice(0, 12)}`}>Revoke</button>}</td>
+                <td>{when(s.expiresAt)}</td>
+                <td>{!s.current && <button type="button" class="secondary" onClick={() => revoke(s.handle)} aria-label={`Revoke session ${s.handle.slice(0, 12)}`}>Revoke</button>}</td>
               </tr>
             ))}
           </tbody>

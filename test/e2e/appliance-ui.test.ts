@@ -1,0 +1,148 @@
+// E2E on the real appliance with its real auth: first run, the visualizer and audit tap watching a signed command,
+// a model import watched stage by stage until promoted, settings (sessions, vault lock), sign out and in again.
+import t from 'tap';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { disposeAppliance, ROOT, startAppliance } from '../helpers/appliance.js';
+import { openBrowser } from '../helpers/browser.js';
+import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
+
+const PASS = 'correct horse battery staple';
+// A whole session of a real appliance: Argon2id, a quarantine run with the behavioral stage, a browser.
+t.setTimeout(600_000);
+// The behavioral stage (a model run in the sandbox) is covered by the quarantine's own e2e test; on a loaded
+// 2-core machine it takes minutes, so this appliance runs with it off (policy: quarantine.behavioral_test).
+const config = mkdtempSync(join(tmpdir(), 'secai-ui-config-'));
+cpSync(join(ROOT, 'policy'), config, { recursive: true });
+const policyFile = join(config, 'policy.yaml');
+writeFileSync(policyFile, readFileSync(policyFile, 'utf8').replace(/^(\s*behavioral_test:) optional$/m, '$1 off'));
+const a = await startAppliance({ headless: false, env: { SECAI_QUARANTINE_SETTLE_MS: '200', SECAI_CONFIG: config }, timeoutMs: 60_000 });
+const b = await openBrowser();
+t.teardown(async () => { await b.close(); await disposeAppliance(a); rmSync(config, { recursive: true, force: true }); });
+const page = b.page;
+
+t.test('appliance ui — first run: the passphrase creates the vault and signs in', async (t) => {
+  await page.goto(`${a.httpUrl}/`);
+  await page.getByRole('heading', { name: 'Set up SecAI OS' }).waitFor();
+  await b.shot('first-run');
+  await page.getByLabel('Passphrase', { exact: true }).fill('short');
+  await page.getByLabel('Repeat passphrase').fill('short');
+  await page.getByRole('button', { name: 'Create vault' }).click();
+  await page.getByRole('alert').getByText('at least 12').waitFor();
+  t.pass('a short passphrase is refused in the page');
+  await page.getByLabel('Passphrase', { exact: true }).fill(PASS);
+  await page.getByLabel('Repeat passphrase').fill(PASS);
+  await page.getByRole('button', { name: 'Create vault' }).click();
+  await page.getByRole('heading', { name: 'Machines' }).waitFor();
+  t.pass('signed in after setup');
+});
+
+t.test('appliance ui — machines: every actor drawn; securectl audit verify shows as audit.verify → verifying', async (t) => {
+  const articles = page.locator('article.machine');
+  await page.locator('article[data-actor="quarantine"] svg.statechart').waitFor();
+  const actors = await articles.evaluateAll((els) => els.map((e) => e.getAttribute('data-actor')));
+  for (const name of ['audit', 'gateway', 'vault', 'auth', 'inference', 'registry', 'quarantine']) t.ok(actors.includes(name), `${name} drawn`);
+  await page.getByTestId('live').getByText('live').waitFor();
+  const v = a.ctl(['audit', 'verify', '--json']);
+  t.equal(v.code, 0, v.stderr);
+  await page.locator('article[data-actor="audit"] tr[data-event="audit.verify"][data-state="verifying"]').waitFor({ timeout: 15_000 });
+  t.pass('the transition caused by the signed command is listed');
+  await b.shot('appliance-machines');
+});
+
+t.test('appliance ui — audit tap shows the signed command', async (t) => {
+  await page.getByRole('link', { name: 'Audit tap' }).click();
+  await page.locator('tr[data-subject="secai.cmd.audit.verify"]').first().waitFor({ timeout: 15_000 });
+  t.pass('secai.cmd.audit.verify in the tap');
+  await page.getByRole('button', { name: 'Verify now' }).click();
+  await page.getByTestId('chain-verdict').getByText(/intact/).waitFor();
+  await b.shot('appliance-audit');
+});
+
+t.test('appliance ui — models: a dropped GGUF is watched stage by stage until promoted, then verified', async (t) => {
+  await page.getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models' }).waitFor();
+  await page.getByTestId('live');
+  const incoming = join(a.home, 'quarantine', 'incoming');
+  mkdirSync(incoming, { recursive: true });
+  writeFileSync(join(incoming, '.tiny-ui.gguf.part'), encodeTinyLlama());
+  renameSync(join(incoming, '.tiny-ui.gguf.part'), join(incoming, 'tiny-ui.gguf'));
+
+  const run = page.locator('article.run', { hasText: 'tiny-ui.gguf' });
+  await run.waitFor({ timeout: 30_000 });
+  // Stages turn from pending to a verdict one after another while the page watches.
+  await run.locator('li.stage[data-stage="source"]:is([data-verdict="pass"], [data-verdict="warn"])').waitFor({ timeout: 60_000 });
+  await run.getByTestId('outcome').getByText('promoted').waitFor({ timeout: 120_000 }).catch(async (e: unknown) => {
+    await b.shot('models-failed');
+    t.comment(`run says: ${await run.textContent()}`);
+    throw e;
+  });
+  for (const stage of ['source', 'format', 'integrity', 'static_scan']) {
+    t.match(await run.locator(`li.stage[data-stage="${stage}"]`).getAttribute('data-verdict'), /^(pass|warn)$/, `${stage} passed`);
+  }
+  await run.getByRole('button', { name: 'Show evidence' }).click();
+  await run.locator('ul.evidence-list pre.evidence').first().waitFor();
+  t.ok(await run.locator('ul.evidence-list pre.evidence').count() >= 4, 'evidence shown for each stage');
+  await b.shot('models');
+
+  await page.reload();
+  const row = page.locator('tr[data-model="tiny-ui"]');
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Verify tiny-ui' }).click();
+  await row.getByText('intact').waitFor({ timeout: 60_000 });
+  t.pass('the registry copy verifies');
+});
+
+t.test('appliance ui — security: actors healthy; panic asks for confirmation before anything happens', async (t) => {
+  await page.getByRole('link', { name: 'Security' }).click();
+  await page.locator('tr[data-actor="vault"]').waitFor();
+  await page.getByRole('button', { name: /Panic 2: Wipe keys/ }).click();
+  await page.getByRole('heading', { name: /Confirm panic level 2/ }).waitFor();
+  await b.shot('security-panic-confirm');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  t.equal(await page.getByRole('heading', { name: /Confirm panic level/ }).count(), 0, 'cancelled: nothing sent');
+});
+
+t.test('appliance ui — settings: this session listed; the vault locks and unlocks', async (t) => {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.locator('tr[data-session]', { hasText: 'this one' }).waitFor();
+  t.equal(await page.getByTestId('vault-state').textContent(), 'unlocked');
+  await page.getByRole('button', { name: 'Lock now' }).click();
+  await page.getByTestId('vault-state').getByText('locked', { exact: true }).waitFor();
+  await page.locator('#unlock-pass').fill(PASS);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByTestId('vault-state').getByText('unlocked').waitFor();
+  t.pass('locked and unlocked from the page');
+  await b.shot('settings');
+});
+
+t.test('appliance ui — sign out, then a wrong and a right passphrase', async (t) => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  t.equal(await page.evaluate(`fetch('/api/machines').then((r) => r.status)`), 401, 'the session is gone');
+  await page.getByLabel('Passphrase').fill('not the passphrase');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  t.pass('a wrong passphrase is refused');
+  await b.shot('login-refused');
+  // After a failure the auth actor makes the next try wait (growing delays): the page says so; try again after it.
+  for (let i = 0; i < 20; i++) {
+    await page.getByLabel('Passphrase').fill(PASS);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const r = await Promise.race([
+      page.getByRole('heading', { name: 'Settings' }).waitFor({ timeout: 30_000 }).then(() => 'in'),
+      page.getByRole('alert').filter({ hasText: 'RATE_LIMITED' }).waitFor({ timeout: 30_000 }).then(() => 'limited'),
+    ]).catch(async (e: unknown) => {
+      await b.shot('login-failed');
+      t.comment(`sign-in page says: ${await page.locator('main').textContent()}`);
+      throw e;
+    });
+    if (r === 'in') break;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  await page.getByRole('heading', { name: 'Settings' }).waitFor({ timeout: 5000 });
+  t.pass('signed in again, back on the page it was on');
+  t.same(b.problems.filter((p) => /Content Security Policy|Refused to|pageerror/i.test(p)), [], 'no CSP violation or script error');
+  t.same(b.requests.filter((u) => !u.startsWith(a.httpUrl)), [], 'every request went to the gateway');
+});
