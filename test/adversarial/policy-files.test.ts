@@ -47,3 +47,27 @@ t.test('agent.yaml — unknown keys are refused', async (t) => {
   const text = 'version: 1\nenabled: false\nmax_steps: 20\nmax_wall_seconds: 600\ntools: []\napproval_timeout_seconds: 10\nauto_approve: true\n';
   t.throws(() => parseConfig(text, 'agent.schema.json', 'agent.yaml'), { message: /agent\.yaml:7: \/auto_approve unknown key 'auto_approve'|unknown key 'auto_approve'/ });
 });
+
+t.test('securectl policy check — offline, exit 0 valid, 1 invalid (with the line), 2 error', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'secai-check-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ctl = (file: string) => spawnSync(process.execPath, ['--import=tsx', join(import.meta.dirname, '..', '..', 'bin', 'securectl.ts'), 'policy', 'check', file], { encoding: 'utf8', env: { ...process.env, SECAI_HOME: join(dir, 'no-appliance') } });
+  const good = join(dir, 'policy.yaml');
+  writeFileSync(good, policyText());
+  const ok = ctl(good);
+  t.equal(ok.status, 0, ok.stderr);
+  t.match(ok.stdout, /^valid: .*policy\.yaml \(sha256 [0-9a-f]{64}\)/);
+  const badDir = join(dir, 'bad');
+  (await import('node:fs')).mkdirSync(badDir);
+  writeFileSync(join(badDir, 'policy.yaml'), policyText().replace('cross_mounts: false', 'cross_mounts: nope'));
+  const bad = ctl(join(badDir, 'policy.yaml'));
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /invalid: .*policy\.yaml:\d+: \/paths\/cross_mounts must be boolean/);
+  t.equal(ctl(join(dir, 'missing.yaml')).status, 2, 'a missing file is an error, not a verdict');
+  writeFileSync(join(dir, 'whatever.yaml'), 'a: 1\n');
+  t.equal(ctl(join(dir, 'whatever.yaml')).status, 2, 'a file with no schema is an error');
+});
