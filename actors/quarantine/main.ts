@@ -8,7 +8,7 @@ import {
   pipelineMachine, quarantineMachine, type PipelineOutput, type StageInput, type StageName, type StageResult,
 } from '../../machines/quarantine/quarantine.machine.js';
 import { main, type ActorContext } from '../host.js';
-import { ingest, modelName } from './ingest.js';
+import { ingest, modelName, newJobId } from './ingest.js';
 import { quarantineManifest } from './manifest.js';
 import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
 import { behavioralStage, loadBehavioralPolicy } from './stages/behavioral.js';
@@ -169,13 +169,44 @@ function get(req: { id: string }) {
   return { ...r, results: boundedResults(r.results) };
 }
 
-function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
+/** Downloads through the airlock (redirects re-checked against the allowlist, at most 3), into a private folder. */
+async function download(ctx: Ctx, url: string): Promise<string> {
+  let current = url;
+  for (let hop = 0; hop <= 3; hop++) {
+    const d = checkSource(current, policy.source.allowlist);
+    if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${current.slice(0, 200)}: ${d.reason}`);
+    let r: { status: number; headers: Record<string, string>; body: Uint8Array };
+    try {
+      r = await ctx.bus.request('airlock', 'fetch', { method: 'GET', url: d.url, headers: {} }, 120_000);
+    } catch (err) {
+      const e = err as SecaiError;
+      if (e.code === ErrorCode.NO_RESPONDER || e.code === ErrorCode.PERMISSION) {
+        throw new SecaiError(ErrorCode.AIRLOCK_UNAVAILABLE, `URL imports need the airlock actor, which is not available: nothing was downloaded (${e.message})`);
+      }
+      throw err;
+    }
+    if (r.status >= 300 && r.status < 400 && r.headers.location) { current = new URL(r.headers.location, d.url).href; continue; }
+    if (r.status !== 200) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${d.host} answered HTTP ${r.status}: nothing imported`);
+    const name = (decodeURIComponent(new URL(d.url).pathname.split('/').pop() ?? '') || 'download').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^\.+/, '') || 'download';
+    const dir = join(dirs(ctx).work, `dl-${newJobId()}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, name);
+    writeFileAtomic(path, r.body, 0o600);
+    return path;
+  }
+  throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'more than 3 redirects: nothing imported');
+}
+
+async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
   if ((req.path === undefined) === (req.url === undefined)) throw new SecaiError(ErrorCode.USAGE, 'import needs exactly one of path or url');
   if (req.url !== undefined) {
-    const d = checkSource(req.url, policy.source.allowlist);
-    if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${req.url.slice(0, 200)}: ${d.reason}`);
-    // Downloads go through the airlock actor only (the quarantine actor has no network); it is not part of this build yet.
-    throw new SecaiError(ErrorCode.AIRLOCK_UNAVAILABLE, `URL imports need the airlock actor, which is not available: nothing was downloaded (download ${d.host} files yourself and drop them in quarantine/incoming/)`);
+    const path = await download(ctx, req.url);
+    try {
+      const r = enqueue(ctx, path, { type: 'url', url: req.url }, true);
+      return { id: r.id, name: r.name };
+    } finally {
+      rmSync(join(path, '..'), { recursive: true, force: true });
+    }
   }
   if (!isAbsolute(req.path!)) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');
   const r = enqueue(ctx, req.path!, { type: 'local' }, false);

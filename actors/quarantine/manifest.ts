@@ -38,6 +38,7 @@ export const quarantineManifest = defineManifest({
     /** Something in incoming/ was refused before a job started (symlink, special file, too large). */
     refused: s.object({ name: s.string({ maxLength: 255 }), reason: s.string({ maxLength: 1024 }) }),
   },
-  requests: ['registry.promote'],
+  // URL imports download through the airlock (the only egress path); redirects are re-checked by stage 1 rules.
+  requests: ['registry.promote', 'airlock.fetch'],
   subscribes: [],
 });

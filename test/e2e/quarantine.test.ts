@@ -10,7 +10,7 @@ import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
 
 let app: Appliance;
 t.before(async () => {
-  app = await startAppliance({ env: { SECAI_QUARANTINE_SETTLE_MS: '200' }, timeoutMs: 60_000 });
+  app = await startAppliance({ env: { SECAI_QUARANTINE_SETTLE_MS: '200' }, timeoutMs: 120_000 });
 });
 t.teardown(async () => { if (app) await disposeAppliance(app); });
 
@@ -26,7 +26,7 @@ function drop(name: string, bytes: Uint8Array): void {
   renameSync(join(incoming, `.${name}.part`), join(incoming, name));
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 240_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
