@@ -64,6 +64,16 @@ t.test('appliance ui — models: a dropped GGUF is watched stage by stage until 
   await page.getByRole('link', { name: 'Models' }).click();
   await page.getByRole('heading', { name: 'Models' }).waitFor();
   await page.getByTestId('live');
+  // Record how many stages had a verdict at each change of the page: watching live shows them arrive one by one.
+  await page.evaluate(`(() => {
+    window.__progress = [];
+    new MutationObserver(() => {
+      const run = [...document.querySelectorAll('article.run')].find((a) => a.textContent.includes('tiny-ui.gguf'));
+      if (!run) return;
+      const n = run.querySelectorAll('li.stage:is([data-verdict="pass"], [data-verdict="warn"])').length;
+      if (window.__progress[window.__progress.length - 1] !== n) window.__progress.push(n);
+    }).observe(document.querySelector('main'), { subtree: true, childList: true, attributes: true });
+  })()`);
   const incoming = join(a.home, 'quarantine', 'incoming');
   mkdirSync(incoming, { recursive: true });
   writeFileSync(join(incoming, '.tiny-ui.gguf.part'), encodeTinyLlama());
@@ -78,6 +88,8 @@ t.test('appliance ui — models: a dropped GGUF is watched stage by stage until 
     t.comment(`run says: ${await run.textContent()}`);
     throw e;
   });
+  const progress = await page.evaluate('window.__progress') as number[];
+  t.ok(new Set(progress).size >= 3, `stages arrived one after another: ${progress.join(' → ')}`);
   for (const stage of ['source', 'format', 'integrity', 'static_scan']) {
     t.match(await run.locator(`li.stage[data-stage="${stage}"]`).getAttribute('data-verdict'), /^(pass|warn)$/, `${stage} passed`);
   }
