@@ -30,7 +30,9 @@ export interface DecisionResult {
 const ajv = new Ajv({ allErrors: false, strict: true });
 type Rule = (p: PolicyDoc, input: any, inputBytes: number) => Verdict;
 const DOMAIN_TABLE: Record<Domain, { validate: ValidateFunction; rule: Rule }> = {
-  tool_access: { validate: ajv.compile(toolAccessSchema), rule: (p, i: ToolAccessInput) => decideToolAccess(p, i, canonicalJson(i.args).length) },
+  // The canonical input is exactly {"args":<args>,"tool":<tool>} (validated: two keys, sorted), so the
+  // arguments' canonical size follows from the input's without serializing them twice.
+  tool_access: { validate: ajv.compile(toolAccessSchema), rule: (p, i: ToolAccessInput, n) => decideToolAccess(p, i, n - '{"args":,"tool":}'.length - JSON.stringify(i.tool).length) },
   path_access: { validate: ajv.compile(pathAccessSchema), rule: (p, i: PathAccessInput) => decidePathAccess(p, i) },
   egress: { validate: ajv.compile(egressSchema), rule: (p, i: EgressInput) => decideEgress(p, i) },
   agent_risk: { validate: ajv.compile(agentRiskSchema), rule: (p, i: AgentRiskInput) => decideAgentRisk(p, i) },
@@ -42,11 +44,12 @@ export const isDomain = (d: unknown): d is Domain => typeof d === 'string' && Ob
 
 const UNHASHABLE = 'unhashable';
 
-function hashInput(input: unknown): string {
+function hashInput(input: unknown): { hash: string; bytes: number } {
   try {
-    return createHash('sha256').update(canonicalJson(input)).digest('hex');
+    const json = canonicalJson(input);
+    return { hash: createHash('sha256').update(json).digest('hex'), bytes: json.length };
   } catch {
-    return UNHASHABLE;
+    return { hash: UNHASHABLE, bytes: 0 };
   }
 }
 
@@ -56,7 +59,7 @@ function hashInput(input: unknown): string {
  */
 export function decide(policy: PolicySnapshot, domain: string, input: unknown, clock: () => number = performance.now.bind(performance)): DecisionResult {
   const t0 = clock();
-  const inputHash = hashInput(input);
+  const { hash: inputHash, bytes } = hashInput(input);
   let v: Verdict;
   if (!isDomain(domain)) v = deny('unknown-domain', `unknown domain '${String(domain).slice(0, 64)}'`);
   else if (inputHash === UNHASHABLE) v = deny('invalid-input', 'input is not canonical JSON data');
@@ -67,7 +70,7 @@ export function decide(policy: PolicySnapshot, domain: string, input: unknown, c
       v = deny('invalid-input', `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);
     } else {
       try {
-        v = d.rule(policy.value, input, 0);
+        v = d.rule(policy.value, input, bytes);
       } catch (err) {
         v = deny('rule-error', (err as Error).message);
       }
