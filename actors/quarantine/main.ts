@@ -153,7 +153,17 @@ function loadReports(ctx: Pick<Ctx, 'paths' | 'log'>): void {
     try {
       const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Report;
       // A job that was queued or scanning when the appliance stopped did not finish: it is not promoted.
-      if (r.state === 'queued' || r.state === 'scanning') Object.assign(r, { state: 'rejected', reason: 'interrupted: the appliance stopped during the scan; import it again' });
+      if (r.state === 'queued' || r.state === 'scanning') {
+        Object.assign(r, { state: 'rejected', reason: 'interrupted: the appliance stopped during the scan; import it again', finishedAt: new Date().toISOString() });
+        // Its private copy is kept with the rejected ones, never left half-scanned in work/.
+        const work = join(dirs(ctx).work, r.id);
+        const dest = join(dirs(ctx).rejected, r.id);
+        if (existsSync(work) && !existsSync(dest)) renameSync(work, dest);
+        mkdirSync(dest, { recursive: true, mode: 0o700 });
+        r.location = `quarantine/rejected/${r.id}`;
+        writeFileAtomic(join(dest, 'report.json'), JSON.stringify(r, null, 2) + '\n', 0o600);
+        persist(ctx, r);
+      }
       reports.set(r.id, r);
     } catch (err) {
       ctx.log.warn({ file: f, err: (err as Error).message }, 'unreadable quarantine report');
