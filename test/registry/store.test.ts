@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applianceKey, folderSha256, readManifest, Registry, verifiedModel, type PromoteRequest } from '../../actors/registry/store.js';
 import { folderDigest } from '../../actors/quarantine/stages/integrity.js';
+import { writeDiffusersFolder } from '../fixtures/diffusers-writer.js';
 
 const home = mkdtempSync(join(tmpdir(), 'secai-reg-'));
 t.teardown(() => { chmodAll(join(home, 'registry')); rmSync(home, { recursive: true, force: true }); });
@@ -105,14 +106,12 @@ t.test('registry — rm removes the entry and the read-only copy', async (t) => 
 t.test('registry — folders: same digest as stage 3, read-only tree', async (t) => {
   const reg = await Registry.open(o);
   const dir = join(work, 'jobF', 'sd-tiny');
-  mkdirSync(join(dir, 'unet'), { recursive: true });
-  writeFileSync(join(dir, 'model_index.json'), '{}');
-  writeFileSync(join(dir, 'unet', 'config.json'), '{"a":1}');
+  writeDiffusersFolder(dir); // safetensors weights, configs, tokenizer files
   const d = await folderSha256(dir);
   t.equal(d, (await folderDigest(dir)).digest, 'registry and integrity stage agree on the folder digest');
   const e = await reg.promote({ jobId: 'jobF', name: 'sd-tiny', path: dir, kind: 'folder', sha256: d, format: 'diffusers', merkleRoot: null, stages: [] });
   t.equal(statSync(join(reg.pathOf(e), 'unet')).mode & 0o777, 0o555);
-  t.equal(statSync(join(reg.pathOf(e), 'unet', 'config.json')).mode & 0o777, 0o444);
+  t.equal(statSync(join(reg.pathOf(e), 'model_index.json')).mode & 0o777, 0o444);
   t.match(await reg.verify('sd-tiny'), { ok: true });
 });
 
