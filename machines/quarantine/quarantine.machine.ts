@@ -151,7 +151,6 @@ function skip(stage: StageName, reason: string, next: string) {
 
 
 // Built by a function (states repeat per stage); typed loosely here, checked by the setup() types above.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function pipelineConfig(): any {
   const stageState = (stage: StageName) => ({
     invoke: {
