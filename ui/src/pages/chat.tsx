@@ -83,6 +83,8 @@ export function ChatPage() {
       <label for="chat-max">Longest reply (tokens)</label>
       <input id="chat-max" type="number" min={1} max={4096} value={maxTokens} disabled={streaming}
         onInput={(e) => { const n = Number((e.target as HTMLInputElement).value); if (Number.isInteger(n) && n >= 1 && n <= 4096) setMaxTokens(n); }} />
+      {/* Stop sits above the conversation: a reply that grows never moves it. */}
+      <div class="row"><button type="button" class="secondary" disabled={!streaming} onClick={() => abort.current?.abort()}>Stop</button></div>
       <ol class="messages" aria-live="polite" aria-label="Conversation">
         {messages.map((m, i) => (
           <li key={i} class={`msg ${m.role}`} data-role={m.role}>
@@ -98,7 +100,6 @@ export function ChatPage() {
           onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); (e.currentTarget.form as HTMLFormElement).requestSubmit(); } }} />
         <div class="row">
           <button type="submit" disabled={!model || streaming || !draft.trim()}>Send</button>
-          <button type="button" class="secondary" disabled={!streaming} onClick={() => abort.current?.abort()}>Stop</button>
         </div>
       </form>
     </section>
