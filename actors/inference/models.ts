@@ -78,8 +78,9 @@ class LoadedModel {
             q?.reject(new SecaiError(p.code, p.message));
           }
         },
-        reportLoaded: () => {
-          const info = this.actor.getSnapshot().context.info ?? {};
+        reportLoaded: ({ context }) => {
+          // The context of this transition (the snapshot is not committed yet while actions run).
+          const info = context.info ?? {};
           void o.emit('model_loaded', {
             name: model.name, sha256: model.sha256, sandboxed: Boolean(info['sandboxed']), gpu: info['gpu'] ?? false,
             threads: Number(info['threads'] ?? 0), loadMs: Number(info['loadMs'] ?? 0),

@@ -106,7 +106,7 @@ t.test('inference api — killing the worker mid-stream gives a clean error, and
   const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0 });
   t.equal(after.usage?.completion_tokens, 4, 'a fresh worker answered');
   t.not((stack.host.list()[0]?.['info'] as { pid: number }).pid, pid, 'it is a new process');
-  t.ok(stack.events.some((e) => e.event === 'model_loaded'), 'loads are reported');
+  t.ok(stack.events.some((e) => e.event === 'model_loaded' && e.payload['sandboxed'] === true && Number(e.payload['threads']) > 0), 'loads are reported, with sandbox and threads');
 });
 
 t.test('inference api — a client that disconnects cancels its generation', async (t) => {
