@@ -51,6 +51,8 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
         }
         if (!o.json) process.stderr.write(tty ? `\r${bar(ev).padEnd(70)}` : `${bar(ev)}${ev.verdict ? `  ${ev.note}` : ''}\n`);
       }
+      // The appliance went away: no verdict will come.
+      if (s.bus.nc.isClosed()) throw new SecaiError(ErrorCode.NOT_RUNNING, `the connection to the appliance closed before the verdict for ${job.id}`);
       if (Date.now() > deadline) throw new SecaiError(ErrorCode.TIMEOUT, `no verdict for ${job.id} within ${timeoutMs / 1000} s (it may still be scanning: securectl models report ${job.id})`);
       await new Promise<void>((res) => { wake = res; setTimeout(res, 1000); });
     }
