@@ -14,7 +14,9 @@ function RunPath({ run }: { run: Run }) {
   return (
     <ol class="pipeline" aria-label={`Stages of ${run.name || run.id}`}>
       {STAGES.map((stage) => {
-        const s = run.steps.find((x) => x.stage === stage);
+        // Promotion has no stage result of its own: the run's outcome is its verdict.
+        const s = run.steps.find((x) => x.stage === stage)
+          ?? (stage === 'promote' && run.outcome === 'promoted' ? { stage, verdict: 'pass', reason: run.reason, evidence: null, seq: run.lastSeq } : undefined);
         return (
           <li key={stage} class={`stage ${s ? s.verdict : run.current === stage ? 'running' : 'pending'}`} data-stage={stage} data-verdict={s?.verdict ?? (run.current === stage ? 'running' : 'pending')}>
             <span class="stage-name">{stage}</span>
@@ -74,6 +76,8 @@ export function ModelsPage() {
   const [runs, setRuns] = useState<Run[]>([]);
   const [error, setError] = useState('');
   const [open, setOpen] = useState<string | null>(null);
+  // Bumped when a run ends, so the registry list reloads and shows a newly promoted model.
+  const [registryVersion, setRegistryVersion] = useState(0);
   const map = useState(() => new Map<string, Run>())[0];
   const publish = () => setRuns([...map.values()].sort((a, b) => b.lastSeq - a.lastSeq || b.id.localeCompare(a.id)).map((r) => ({ ...r })));
   useEffect(() => {
@@ -87,7 +91,14 @@ export function ModelsPage() {
     }, (e: unknown) => setError(describeError(e)));
     recentAudit.forEach((r) => foldRun(map, r));
     publish();
-    return subscribeLive({ audit: (r) => { if (r.subject.startsWith('secai.evt.quarantine.')) { foldRun(map, r); publish(); } } });
+    return subscribeLive({
+      audit: (r) => {
+        if (!r.subject.startsWith('secai.evt.quarantine.') && r.subject !== 'secai.evt.registry.promoted') return;
+        foldRun(map, r);
+        publish();
+        if (r.subject === 'secai.evt.registry.promoted' || r.subject === 'secai.evt.quarantine.verdict') setRegistryVersion((v) => v + 1);
+      },
+    });
   }, []);
   const showReport = async (id: string) => {
     setOpen(open === id ? null : id);
@@ -124,7 +135,7 @@ export function ModelsPage() {
           </article>
         ))}
       </div>
-      <Registry />
+      <Registry key={registryVersion} />
     </section>
   );
 }
