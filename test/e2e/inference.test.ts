@@ -61,7 +61,7 @@ t.test('inference e2e — promoted through stage 6, loaded sandboxed, streamed t
     const recs = app.ctl(['audit', 'tail', '-n', '500', '--json']).json().records as { subject: string; payload: Record<string, unknown> }[];
     return recs.some((r) => r.subject === 'secai.evt.inference.model_loaded') ? recs : undefined;
   }, 20_000).catch((e: Error) => { t.fail(e.message.slice(0, 300)); return [] as { subject: string; payload: Record<string, unknown> }[]; });
-  t.ok(tail.some((r) => r.subject === 'secai.evt.inference.model_loaded'), 'the load is in the audit chain');
+  t.ok(tail.some((r) => r.subject === 'secai.evt.inference.model_loaded' && JSON.stringify(r.payload).includes('"sandboxed":true')), 'the sandboxed load is in the audit chain');
   t.notOk(JSON.stringify(tail).includes(text.slice(0, 8) || '\u0000'), 'no chat text in the audit chain');
 
   const unload = app.ctl(['models', 'unload', name, '--json']);
