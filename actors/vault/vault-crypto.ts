@@ -1,4 +1,4 @@
-// The vault's cryptography (libsodium sumo): Argon2id key derivation, the wrapped data key, secretstream records and files.
+// The vault's cryptography (libsodium sumo): Argon2id key derivation, the wrapped data key, secretstream records; files are in file-stream.ts.
 import { closeSync, openSync, readSync, writeSync, fsyncSync, renameSync, existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -19,9 +19,6 @@ export interface VaultFile {
 }
 
 const WRAP_AD = 'secai-vault-v1/data-key';
-const FILE_MAGIC = Buffer.from('SECAIVF1');
-/** Plaintext bytes per secretstream message of a file (the ratio to openssl is measured in bench/vault.bench.ts). */
-export const FILE_CHUNK = 1 << 20;
 
 const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
@@ -160,90 +157,4 @@ export async function openRecord(dataKey: Uint8Array, ad: string, sealed: Uint8A
   return r.message;
 }
 
-function readFull(fd: number, buf: Buffer, len: number): number {
-  let n = 0;
-  while (n < len) {
-    const r = readSync(fd, buf, n, len - n, null);
-    if (r === 0) break;
-    n += r;
-  }
-  return n;
-}
-
-/** Encrypts a file in FILE_CHUNK messages; the last carries TAG_FINAL so truncation is detected. */
-export async function encryptFile(dataKey: Uint8Array, src: string, dst: string, chunk = FILE_CHUNK): Promise<void> {
-  const sodium = await getSodium();
-  const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(dataKey);
-  const inFd = openSync(src, 'r');
-  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`;
-  const outFd = openSync(tmp, 'wx', 0o600);
-  try {
-    const head = Buffer.alloc(12);
-    FILE_MAGIC.copy(head, 0);
-    head.writeUInt32BE(chunk, 8);
-    writeSync(outFd, head);
-    writeSync(outFd, header);
-    // Read one chunk ahead: the final tag goes on the last chunk, which is only known once the next read is short.
-    let cur = Buffer.alloc(chunk);
-    let next = Buffer.alloc(chunk);
-    let n = readFull(inFd, cur, chunk);
-    for (;;) {
-      const m = n === chunk ? readFull(inFd, next, chunk) : 0;
-      const final = m === 0;
-      const ct = sodium.crypto_secretstream_xchacha20poly1305_push(
-        state, cur.subarray(0, n), null,
-        final ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE,
-      );
-      writeSync(outFd, ct);
-      if (final) break;
-      [cur, next] = [next, cur];
-      n = m;
-    }
-    fsyncSync(outFd);
-  } finally {
-    closeSync(inFd);
-    closeSync(outFd);
-  }
-  renameSync(tmp, dst);
-}
-
-/** Decrypts a vault file; any tampering, truncation or trailing data fails before the output is renamed into place. */
-export async function decryptFile(dataKey: Uint8Array, src: string, dst: string): Promise<void> {
-  const sodium = await getSodium();
-  const A = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-  const fail = (why: string) => new SecaiError(ErrorCode.VAULT_CORRUPT, `vault file does not decrypt: ${why}`);
-  const inFd = openSync(src, 'r');
-  const tmp = `${dst}.${randomBytes(6).toString('hex')}.tmp`;
-  let outFd: number | undefined;
-  try {
-    const head = Buffer.alloc(12 + sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES);
-    if (readFull(inFd, head, head.length) !== head.length || !head.subarray(0, 8).equals(FILE_MAGIC)) throw fail('not a vault file');
-    const chunk = head.readUInt32BE(8);
-    if (chunk < 1024 || chunk > 64 << 20) throw fail('bad chunk size');
-    const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(head.subarray(12), dataKey);
-    outFd = openSync(tmp, 'wx', 0o600);
-    const buf = Buffer.alloc(chunk + A);
-    for (;;) {
-      const n = readFull(inFd, buf, chunk + A);
-      if (n < A) throw fail('truncated');
-      const r = sodium.crypto_secretstream_xchacha20poly1305_pull(state, buf.subarray(0, n), null);
-      if (!r) throw fail('authentication failed');
-      writeSync(outFd, r.message);
-      if (r.tag === sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL) {
-        if (readFull(inFd, buf, 1) !== 0) throw fail('data after the final chunk');
-        break;
-      }
-      if (n < chunk + A) throw fail('truncated');
-    }
-    fsyncSync(outFd);
-    closeSync(outFd);
-    outFd = undefined;
-    renameSync(tmp, dst);
-  } catch (err) {
-    if (outFd !== undefined) closeSync(outFd);
-    try { (await import('node:fs')).rmSync(tmp, { force: true }); } catch { /* nothing to remove */ }
-    throw err instanceof SecaiError ? err : fail((err as Error).message);
-  } finally {
-    closeSync(inFd);
-  }
-}
+export { encryptFile, decryptFile, FILE_CHUNK } from './file-stream.js';

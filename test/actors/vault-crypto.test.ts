@@ -62,11 +62,26 @@ t.test('vault crypto — files round-trip; truncation, tampering and appended da
   t.notOk(enc.includes(plain.subarray(0, 64)), 'no plaintext in the ciphertext');
   await decryptFile(dataKey, join(d, 'c'), join(d, 'out'));
   t.same(readFileSync(join(d, 'out')), plain);
-  writeFileSync(join(d, 'trunc'), enc.subarray(0, enc.length - (4096 + 17 + 123 + 17) + 5));
+  const C = 4096 + 16; // a chunk on disk: ciphertext + Poly1305 tag
+  const H = 8 + 4 + 24; // magic, chunk size, nonce
+  t.equal(enc.length, H + 3 * C + 123 + 16, 'layout: header, three full chunks, the short last one');
+  writeFileSync(join(d, 'trunc'), enc.subarray(0, enc.length - (C + 123 + 16) + 5));
   await t.rejects(decryptFile(dataKey, join(d, 'trunc'), join(d, 'o2')), { code: 'SECAI_E_VAULT_CORRUPT' });
   // Cutting exactly at a chunk boundary: every chunk authenticates, but no final tag came.
-  writeFileSync(join(d, 'cut'), enc.subarray(0, 12 + 24 + (4096 + 17) * 2));
+  writeFileSync(join(d, 'cut'), enc.subarray(0, H + C * 2));
   await t.rejects(decryptFile(dataKey, join(d, 'cut'), join(d, 'o3')), { code: 'SECAI_E_VAULT_CORRUPT' });
+  // Swapping two chunks: each is authentic, but bound to its position.
+  const swapped = Buffer.concat([enc.subarray(0, H), enc.subarray(H + C, H + 2 * C), enc.subarray(H, H + C), enc.subarray(H + 2 * C)]);
+  writeFileSync(join(d, 'swap'), swapped);
+  await t.rejects(decryptFile(dataKey, join(d, 'swap'), join(d, 'o6')), { code: 'SECAI_E_VAULT_CORRUPT' });
+  // Splicing in a chunk of another file under the same data key: its subkey differs.
+  await encryptFile(dataKey, join(d, 'p'), join(d, 'c2'), 4096);
+  const other = readFileSync(join(d, 'c2'));
+  writeFileSync(join(d, 'splice'), Buffer.concat([enc.subarray(0, H + C), other.subarray(H + C, H + 2 * C), enc.subarray(H + 2 * C)]));
+  await t.rejects(decryptFile(dataKey, join(d, 'splice'), join(d, 'o7')), { code: 'SECAI_E_VAULT_CORRUPT' });
+  t.not(other.subarray(H).toString('hex').slice(0, 64), enc.subarray(H).toString('hex').slice(0, 64), 'a fresh nonce per file');
+  // A wrong data key fails on the first chunk.
+  await t.rejects(decryptFile(new Uint8Array(32).fill(1), join(d, 'c'), join(d, 'o8')), { code: 'SECAI_E_VAULT_CORRUPT' });
   writeFileSync(join(d, 'extra'), Buffer.concat([enc, Buffer.from('x')]));
   await t.rejects(decryptFile(dataKey, join(d, 'extra'), join(d, 'o4')), { code: 'SECAI_E_VAULT_CORRUPT' });
   const flip = Buffer.from(enc);
