@@ -208,9 +208,9 @@ export class Supervisor {
 
     const ready = new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => {
-        reject(new SecaiError(ErrorCode.NOT_READY, `${m.name} did not report ready within ${this.o.readyTimeoutMs ?? 20_000} ms`));
+        reject(new SecaiError(ErrorCode.NOT_READY, `${m.name} did not report ready within ${this.o.readyTimeoutMs ?? 60_000} ms`));
         child.kill('SIGKILL');
-      }, this.o.readyTimeoutMs ?? 20_000);
+      }, this.o.readyTimeoutMs ?? 60_000);
       child.on('message', (msg: { type?: string }) => {
         if (msg?.type === 'ready') {
           clearTimeout(t);

@@ -2,7 +2,7 @@
 import { assign, fromPromise, setup } from 'xstate';
 import { notProvided } from '../not-provided.js';
 
-/** Kept in step with actors/quarantine/stages/types.ts (machines import nothing from actors/). */
+/** The stage contract's data types; actors/quarantine/stages/types.ts re-exports them for the stage runners. */
 export type StageName = 'source' | 'format' | 'integrity' | 'provenance' | 'static_scan' | 'behavioral' | 'diffusion';
 export type Verdict = 'pass' | 'warn' | 'fail' | 'error';
 export interface StageResult {
