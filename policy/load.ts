@@ -2,7 +2,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { projectRoot } from '../common/paths.js';
@@ -17,21 +18,39 @@ export interface Loaded<T> {
   path: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-let schemasLoaded = false;
+/** ajv options; the build's precompiled validators (scripts/compile-schemas.mjs) use the same. */
+export const AJV_OPTIONS = { allErrors: true, strict: true, allowUnionTypes: true } as const;
+/** Precompiled validators written by the build; used only when they were made from these very schemas. */
+export const PRECOMPILED = join(projectRoot, 'dist', 'policy', 'validators.cjs');
 
-function loadSchemas(): void {
-  if (schemasLoaded) return;
+const requireCjs = createRequire(import.meta.url);
+
+type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+interface SchemaTexts {
+  /** Every schema by id, in a fixed order, and the SHA-256 of them all (the precompiled module must match it). */
+  entries: [id: string, schema: Record<string, unknown>][];
+  digest: string;
+}
+
+/** Reads every schema file (no compiling): the section schemas of policy.yaml plus one per config file. */
+export function readSchemas(): SchemaTexts {
+  const hash = createHash('sha256');
+  const entries: SchemaTexts['entries'] = [];
+  const read = (file: string, id: string) => {
+    const text = readFileSync(file, 'utf8');
+    hash.update(`${id}\0${text}\0`);
+    entries.push([id, JSON.parse(text) as Record<string, unknown>]);
+  };
   // Section schemas of policy.yaml live in schemas/policy/, one file per section, each owned by its feature.
   const sections: string[] = [];
   const sectionDir = join(SCHEMA_DIR, 'policy');
   for (const f of existsSync(sectionDir) ? readdirSync(sectionDir).sort() : []) {
     if (!f.endsWith('.schema.json')) continue;
-    const schema = JSON.parse(readFileSync(join(sectionDir, f), 'utf8')) as Record<string, unknown>;
-    ajv.addSchema(schema, `policy/${f}`);
+    read(join(sectionDir, f), `policy/${f}`);
     sections.push(f.replace(/\.schema\.json$/, ''));
   }
-  ajv.addSchema({
+  entries.push(['policy.schema.json', {
     $id: 'policy.schema.json',
     type: 'object',
     additionalProperties: false,
@@ -40,13 +59,42 @@ function loadSchemas(): void {
       version: { type: 'integer', const: 1 },
       ...Object.fromEntries(sections.map((s) => [s, { $ref: `policy/${s}.schema.json` }])),
     },
-  });
+  }]);
   for (const f of readdirSync(SCHEMA_DIR).sort()) {
-    if (f.endsWith('.schema.json') && f !== 'policy.schema.json') {
-      ajv.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, f), 'utf8')) as Record<string, unknown>, f);
-    }
+    if (f.endsWith('.schema.json') && f !== 'policy.schema.json') read(join(SCHEMA_DIR, f), f);
   }
-  schemasLoaded = true;
+  return { entries, digest: hash.digest('hex') };
+}
+
+/** An ajv instance holding every schema (compiled on first use); `source` keeps code for the build. */
+export function buildAjv(texts: SchemaTexts, source = false): Ajv {
+  // Required on demand (ajv is CommonJS): with precompiled validators, actors never load it.
+  const { Ajv: AjvClass } = requireCjs('ajv') as typeof import('ajv');
+  const ajv = new AjvClass({ ...AJV_OPTIONS, ...(source && { code: { source: true } }) });
+  for (const [id, schema] of texts.entries) ajv.addSchema(schema, id);
+  return ajv;
+}
+
+let getValidator: ((id: string) => Validator | undefined) | undefined;
+
+/**
+ * Compiling every schema costs ~0.2 s of CPU, paid by each actor that reads policy at start; the
+ * build precompiles them (ajv standalone). A precompiled module made from other schemas is ignored.
+ */
+function validatorFor(schemaId: string): Validator | undefined {
+  if (!getValidator) {
+    const texts = readSchemas();
+    let pre: { digest?: string; validators?: Record<string, Validator> } | undefined;
+    try {
+      if (existsSync(PRECOMPILED)) pre = requireCjs(PRECOMPILED) as typeof pre;
+    } catch {
+      pre = undefined;
+    }
+    const usable = pre?.digest === texts.digest ? pre.validators : undefined;
+    let ajv: Ajv | undefined;
+    getValidator = (id) => usable?.[id] ?? ((ajv ??= buildAjv(texts)).getSchema(id) as Validator | undefined);
+  }
+  return getValidator(schemaId);
 }
 
 function deepFreeze<T>(v: T): T {
@@ -81,8 +129,7 @@ function describe(e: ErrorObject): string {
 
 /** Parses and validates YAML text; errors name the file, the line and the key path. */
 export function parseConfig<T>(text: string, schemaId: string, path: string): Loaded<T> {
-  loadSchemas();
-  const validate = ajv.getSchema(schemaId);
+  const validate = validatorFor(schemaId);
   if (!validate) throw new SecaiError(ErrorCode.CONFIG_INVALID, `no schema '${schemaId}' for ${path}`);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
