@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import type { ChatMessage } from '../../../workers/protocol.js';
 import type { GatewayDeps } from '../deps.js';
+import type { GenerateRequest } from '../../inference/serve-generate.js';
 import { mapStatus } from '../http.js';
 
 mapStatus(ErrorCode.MODEL_NOT_LOADED, 404);
@@ -13,18 +14,8 @@ mapStatus(ErrorCode.SANDBOX_UNAVAILABLE, 503);
 mapStatus(ErrorCode.WORKER_CRASHED, 502);
 mapStatus(ErrorCode.CANCELLED, 499);
 
-export interface GenerateCall {
-  model: string;
-  mode: 'chat' | 'completion';
-  messages?: ChatMessage[];
-  prompt?: string;
-  maxTokens: number;
-  temperature: number;
-  topP?: number;
-  seed?: number;
-  stop?: string[];
-  client: string;
-}
+/** The inference actor's generate request (its wire type), without the id the gateway adds per call. */
+export type GenerateCall = Omit<GenerateRequest, 'requestId' | 'client'> & { client: string };
 
 export interface GenerateDone {
   model: string;
