@@ -14,6 +14,8 @@ const USAGE = `usage: secai up [--headless]      run the appliance in the foregr
        secai status [--json]      every actor's state, pid, restarts and uptime`;
 
 async function up(headless: boolean): Promise<number> {
+  // A closed stdout (e.g. `secai up | head -1`) must not crash the supervisor and orphan its children.
+  process.stdout.on('error', () => {});
   const log = createLogger('supervisor');
   const sup = new Supervisor({ home: secaiHome(), configDir: secaiConfigDir(), manifests: MANIFESTS, headless, log, version: '0.1.0' });
   let exiting = false;
