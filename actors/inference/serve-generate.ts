@@ -32,45 +32,10 @@ export function toInput(req: GenerateRequest): GenerateInput {
   return { mode: 'completion', prompt: req.prompt, ...params };
 }
 
-/**
- * Text pieces are coalesced: the first goes out at once (time to first token), later ones are sent
- * together at most every `windowMs`, so the bus, the gateway and the HTTP client handle a message per
- * few tokens instead of one per token, and leave the cores to llama.cpp.
- */
-export function coalesce(send: (text: string) => void, windowMs = 25): { push(text: string): void; flush(): void } {
-  let pending = '';
-  let timer: NodeJS.Timeout | undefined;
-  let first = true;
-  const flush = () => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    if (pending) send(pending);
-    pending = '';
-  };
-  return {
-    push(text) {
-      if (first) {
-        first = false;
-        send(text);
-        return;
-      }
-      pending += text;
-      timer ??= setTimeout(flush, windowMs);
-    },
-    flush,
-  };
-}
-
 export async function serveGenerate(host: ModelHost, req: GenerateRequest, call: CallContext): Promise<Record<string, unknown>> {
   const input = toInput(req);
-  const out = coalesce((text) => call.chunk?.({ text }));
-  let r;
-  try {
-    r = await host.generate(req.model, input, (text) => out.push(text), {
-      requestId: req.requestId, ...(req.client !== undefined && { client: req.client }),
-    });
-  } finally {
-    out.flush();
-  }
+  const r = await host.generate(req.model, input, (text) => call.chunk?.({ text }), {
+    requestId: req.requestId, ...(req.client !== undefined && { client: req.client }),
+  });
   return { model: req.model, finishReason: r.finishReason, usage: r.usage, firstTokenMs: r.firstTokenMs, totalMs: r.totalMs };
 }
