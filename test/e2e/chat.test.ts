@@ -58,8 +58,6 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
   const text = (await assistant.locator('.text').textContent()) ?? '';
   t.ok(text.length > 0 && text !== '…', 'the model answered');
   t.equal(await assistant.locator('.error').count(), 0, 'no error');
-  const seen = await b.page.evaluate('[...window.__texts].filter((x) => x && x !== "…").length') as number;
-  t.ok(seen >= 2, `the reply grew in place while it streamed (${seen} distinct texts)`);
   t.equal(await b.page.locator('li.msg[data-role="user"] .text').first().textContent(), 'hello there');
 
   await b.page.getByLabel('Message').fill('and again');
@@ -70,12 +68,28 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
 
   // Stop: a long reply is cut off by the button; the page says so and is ready for the next message.
   await b.page.getByLabel('Longest reply (tokens)').fill('4000');
-  await b.page.getByLabel('Message').fill('tell me more');
-  await b.page.getByRole('button', { name: 'Send' }).click();
-  const third = b.page.locator('li.msg[data-role="assistant"]').nth(2);
-  await third.locator('.text').filter({ hasText: /.{8,}/ }).waitFor({ timeout: 60_000 });
-  await b.page.getByRole('button', { name: 'Stop' }).click();
-  await third.locator('.error', { hasText: 'stopped' }).waitFor();
+  // The tiny model has random weights and may emit end-of-text early; a turn that ends before Stop can be
+  // pressed proves nothing, so send again (at most three times) until one is still streaming.
+  let stopped = false;
+  for (let attempt = 0; attempt < 3 && !stopped; attempt++) {
+    await b.page.evaluate('window.__texts.clear()');
+    await b.page.getByLabel('Message').fill('tell me more');
+    await b.page.getByRole('button', { name: 'Send' }).click();
+    const reply = b.page.locator('li.msg[data-role="assistant"]').nth(2 + attempt);
+    await reply.locator('.text').filter({ hasText: /.{8,}/ }).waitFor({ timeout: 60_000 });
+    const stop = b.page.getByRole('button', { name: 'Stop' });
+    if (await stop.isDisabled()) {
+      await b.page.locator('button.secondary[disabled]', { hasText: 'Stop' }).waitFor();
+      continue;
+    }
+    await stop.click({ timeout: 5_000 }).catch(() => {});
+    stopped = await reply.locator('.error', { hasText: 'stopped' }).waitFor({ timeout: 10_000 }).then(() => true, () => false);
+  }
+  t.ok(stopped, 'a long reply was cut off by Stop');
+  // The stopped reply was still streaming: its bubble showed several texts as it grew (a one-token answer
+  // of the random tiny model would prove nothing, which is why this is checked on the long turn).
+  const seen = await b.page.evaluate('[...window.__texts].filter((x) => x && x !== "…").length') as number;
+  t.ok(seen >= 2, `the reply grew in place while it streamed (${seen} distinct texts)`);
   t.pass('the reply was stopped');
   t.ok(await b.page.getByRole('button', { name: 'Stop' }).isDisabled(), 'Stop is disabled again');
   t.same(b.problems.filter((p) => /Content Security Policy|Refused to|pageerror/i.test(p)), [], 'no CSP violation or script error');
