@@ -24,6 +24,11 @@ export const gatewayManifest = defineManifest({
     'audit.verify', ...visualized(['audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine']),
     // The web UI's Models page: the registry (list, verify) and quarantine jobs with their reports.
     'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
+    // Imports from the browser (upload, a policy-checked path, a URL) and the catalog of allowlisted sources.
+    'quarantine.upload_begin', 'quarantine.upload_chunk', 'quarantine.upload_end', 'quarantine.upload_abort',
+    'quarantine.import_path', 'quarantine.import_url', 'quarantine.sources',
+    // Chat history: vault records in the gateway's own namespace (put → ticket → commit).
+    'vault.put', 'vault.commit', 'vault.get', 'vault.list', 'vault.delete',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).
     'inference.models', 'inference.status', 'inference.generate', 'inference.cancel', 'inference.end_session',
     // Sign-in and the vault (issue 4): passphrase-bearing calls go to auth, which throttles them.

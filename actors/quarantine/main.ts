@@ -20,6 +20,9 @@ import { checkSource, sourceStage } from './stages/source.js';
 import { staticScanStage } from './stages/static-scan.js';
 import type { Artifact, Progress, StageRunner } from './stages/types.js';
 import { IncomingWatcher } from './watcher.js';
+import { callerIdentity, Uploads } from './upload.js';
+import { importByPath, type PathDecision } from './path-import.js';
+import type { CallContext } from '../../bus/service.js';
 
 type State = 'queued' | 'scanning' | 'promoted' | 'rejected' | 'held';
 interface Report {
@@ -41,6 +44,8 @@ interface Report {
 type Ctx = ActorContext<typeof quarantineMachine>;
 let policy: QuarantinePolicy;
 let watcher: IncomingWatcher | undefined;
+let uploads: Uploads | undefined;
+let sweeper: NodeJS.Timeout | undefined;
 const reports = new Map<string, Report>();
 let finishing: Promise<unknown> = Promise.resolve();
 
@@ -223,6 +228,25 @@ async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
   return { id: r.id, name: r.name };
 }
 
+/** The web UI's imports (only the gateway may request them: ACL): uploads, policy-checked paths, URLs, the source catalog. */
+function browserOps(ctx: Ctx) {
+  const queued = (r: Report) => ({ id: r.id, name: r.name });
+  const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: (p) => queued(enqueue(ctx, p, { type: 'upload' }, true)) }));
+  const decide = (input: { path: string; access: 'read' }) => ctx.bus.request<PathDecision>('policy', 'decide', { domain: 'path_access', input });
+  return {
+    upload_begin: (req: { name: string; size: number }, call: CallContext) => up.begin(callerIdentity(call.replyTo), req),
+    upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(callerIdentity(call.replyTo), req),
+    upload_end: (req: { uploadId: string }, call: CallContext) => up.end(callerIdentity(call.replyTo), req),
+    upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
+    import_path: (req: { path: string }) => importByPath({ decide, enqueue: (p) => queued(enqueue(ctx, p, { type: 'local' }, false)) }, req.path),
+    import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
+    sources: () => ({
+      sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
+      ipLiterals: [...policy.source.allowlist.ip_literals],
+    }),
+  };
+}
+
 main<typeof quarantineMachine>({
   manifest: quarantineManifest,
   machine: (base) => {
@@ -261,7 +285,7 @@ main<typeof quarantineMachine>({
     });
   },
   publicContext: (c) => ({ queued: c.queue.length, current: c.current ? { id: c.current.id, name: c.current.artifact.name } : null, done: c.done }),
-  ops: () => ({ list, get }),
+  ops: (ctx) => ({ list, get, ...browserOps(ctx) }),
   commands: (ctx) => ({
     import: (req: { path?: string; url?: string }) => importCommand(ctx, req),
     list,
@@ -285,9 +309,12 @@ main<typeof quarantineMachine>({
       },
     });
     watcher.start();
+    sweeper = setInterval(() => uploads?.sweep(), 5000).unref();
   },
   stop: async () => {
     watcher?.stop();
+    clearInterval(sweeper);
+    uploads?.close();
     await finishing;
   },
 });

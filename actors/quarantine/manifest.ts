@@ -2,6 +2,12 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 
+/** The largest upload chunk one bus message carries (the bus allows 1 MiB per message). */
+export const UPLOAD_CHUNK_BYTES = 512 * 1024;
+/** One path segment, no leading dot (dotfiles are ignored everywhere), nothing a shell or a path would read twice. */
+export const UPLOAD_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$';
+export const UPLOAD_ID_PATTERN = '^[0-9a-f]{32}$';
+
 const id = s.string({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const stageName = s.string({ enum: ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] });
 const verdict = s.string({ enum: ['pass', 'warn', 'fail', 'error'] });
@@ -14,6 +20,8 @@ const report = s.object({
 const summary = s.object({ id, name: s.string({ maxLength: 255 }), state: outcome, reason: s.string({ maxLength: 4096 }), queuedAt: s.string({ maxLength: 64 }), sha256: s.any() });
 const importRequest = s.object({ path: s.string({ minLength: 1, maxLength: 4096 }), url: s.string({ minLength: 1, maxLength: 2048 }) }, ['path', 'url']);
 const importReply = s.object({ id, name: s.string({ maxLength: 255 }) });
+const uploadId = s.string({ minLength: 32, maxLength: 32, pattern: UPLOAD_ID_PATTERN });
+const source = s.object({ host: s.string({ maxLength: 253 }), subdomains: s.boolean(), note: s.string({ maxLength: 1024 }) }, ['note']);
 
 export const quarantineManifest = defineManifest({
   name: 'quarantine',
@@ -23,6 +31,30 @@ export const quarantineManifest = defineManifest({
   serves: {
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs (latest 1000) with their state.' },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report (every stage result with evidence).' },
+    // The web UI's imports (only the gateway requests these; see docs/quarantine.md). An upload is bound to the identity that began it.
+    upload_begin: {
+      request: s.object({ name: s.string({ minLength: 1, maxLength: 128, pattern: UPLOAD_NAME_PATTERN }), size: s.integer({ minimum: 1 }) }),
+      reply: s.object({ uploadId }), description: 'Starts a browser upload of one model file of the declared size (policy max_file_bytes).',
+    },
+    upload_chunk: {
+      request: s.object({ uploadId, offset: s.integer({ minimum: 0 }), data: s.bytes(UPLOAD_CHUNK_BYTES, 1) }),
+      reply: s.object({ received: s.integer({ minimum: 0 }) }), maxBytes: UPLOAD_CHUNK_BYTES + 4096,
+      description: 'The next bytes of an upload, in order (offset = bytes received so far); a wrong chunk discards the upload.',
+    },
+    upload_end: { request: s.object({ uploadId }), reply: importReply, timeoutMs: 600_000, description: 'All declared bytes arrived: queue the file for scanning (origin upload).' },
+    upload_abort: { request: s.object({ uploadId }), reply: s.object({ aborted: s.boolean() }), description: 'Discards an upload in progress.' },
+    import_path: {
+      request: s.object({ path: s.string({ minLength: 1, maxLength: 4096 }) }), reply: importReply, timeoutMs: 600_000,
+      description: 'Queue a local path (copied first) if policy path_access allows reading it.',
+    },
+    import_url: {
+      request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000,
+      description: 'Queue a URL: source-checked, downloaded through the airlock (fails closed when it is off).',
+    },
+    sources: {
+      request: s.empty(), reply: s.object({ sources: s.array(source, 1024), ipLiterals: s.array(s.string({ maxLength: 64 }), 1024) }),
+      description: 'The allowlisted model sources in force (sources.allowlist.yaml), for the catalog.',
+    },
   },
   commands: {
     import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or a URL (via the airlock) for scanning.', roles: ['operator'] },
@@ -39,6 +71,7 @@ export const quarantineManifest = defineManifest({
     refused: s.object({ name: s.string({ maxLength: 255 }), reason: s.string({ maxLength: 1024 }) }),
   },
   // URL imports download through the airlock (the only egress path); redirects are re-checked by stage 1 rules.
-  requests: ['registry.promote', 'airlock.fetch'],
+  // A browser import by path asks the policy engine (path_access) first.
+  requests: ['registry.promote', 'airlock.fetch', 'policy.decide'],
   subscribes: [],
 });

@@ -17,7 +17,8 @@ export interface PipelineArtifact {
   path: string;
   kind: 'file' | 'folder';
   name: string;
-  origin: { type: 'local' } | { type: 'url'; url: string };
+  /** `upload`: sent from the browser through the gateway (like a local drop, no provenance). */
+  origin: { type: 'local' } | { type: 'upload' } | { type: 'url'; url: string };
   size: number;
 }
 

@@ -7,6 +7,8 @@ export interface SourceEntry {
   host: string;
   /** Also allow hosts under it (`cdn.<host>`): a suffix match on a dot boundary, never a substring. */
   subdomains: boolean;
+  /** What the source is (shown in the catalog). */
+  note?: string;
 }
 
 export interface SourcesAllowlist {
@@ -79,6 +81,10 @@ export const sourceStage: StageRunner<SourceOptions> = (artifact, options, progr
     progress(100);
     if (artifact.origin.type === 'local') {
       return stageResult('source', started, options.local, 'local import, no provenance', { origin: 'local', label: 'local import, no provenance', policy: options.local });
+    }
+    // A browser upload is a local import that came through the gateway: judged by the same policy.
+    if (artifact.origin.type === 'upload') {
+      return stageResult('source', started, options.local, 'browser upload, no provenance', { origin: 'upload', label: 'browser upload, no provenance', policy: options.local });
     }
     const d = checkSource(artifact.origin.url, options.allowlist);
     return d.allowed
