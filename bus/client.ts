@@ -1,13 +1,14 @@
 // A bus connection under one identity: typed requests with deadlines, signed commands, acked events.
 import { connect } from '@nats-io/transport-node';
 import {
-  createInbox, nkeyAuthenticator, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
+  createInbox, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
   type Msg, type NatsConnection, type Subscription,
 } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { decode, encode, DEFAULT_MAX_PAYLOAD } from './codec.js';
 import { signCommand, type OperatorKey } from './envelope.js';
 import type { Identity } from './identities.js';
+import { nkeyAuth } from './nkey.js';
 import { commandSubject, eventSubject, inboxPrefix, serveSubject } from './subjects.js';
 import { ErrorCode, SecaiError, type ErrorData } from '../common/errors.js';
 
@@ -34,7 +35,7 @@ export class BusClient {
       const nc = await connect({
         servers: o.url,
         name: o.identity.name,
-        authenticator: nkeyAuthenticator(o.identity.seed),
+        authenticator: nkeyAuth(o.identity.nkey),
         inboxPrefix: inboxPrefix(o.identity.name),
         maxReconnectAttempts: o.reconnect === false ? 0 : -1,
         reconnectTimeWait: 100,

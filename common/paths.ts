@@ -1,13 +1,19 @@
 // Where the appliance keeps state (SECAI_HOME) and reads config (SECAI_CONFIG), per DESIGN.md.
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The checkout (or installed package) root: two levels above this file in src and in dist. */
+/**
+ * The checkout (or installed package) root: the nearest folder above this code holding our package.json.
+ * Walking up (not counting `..`) keeps it right from sources, from dist/, and from a bundled actor entry.
+ */
 export const projectRoot = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  // src: <root>/common ; built: <root>/dist/common
-  dir = resolve(dir, '..');
-  return dir.endsWith('/dist') || dir.endsWith('\\dist') ? resolve(dir, '..') : dir;
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'secai-os') return dir;
+    if (dirname(dir) === dir) throw new Error(`secai-os: no package.json of secai-os above ${start}`);
+  }
 })();
 
 export function secaiHome(env: NodeJS.ProcessEnv = process.env): string {

@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Build when any source is newer than the last build.
-if [ ! -f dist/.built ] || [ -n "$(find actors bus machines workers common policy bin ui tsconfig.json tsconfig.build.json package.json -newer dist/.built -type f 2>/dev/null | head -n 1)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find actors bus machines workers common policy bin ui scripts tsconfig.json tsconfig.build.json package.json -newer dist/.built -type f 2>/dev/null | head -n 1)" ]; then
   echo "setup: build" >&2
   npm run --silent build >&2
   touch dist/.built

@@ -1,8 +1,7 @@
 // The root supervisor: starts nats-server, then each actor as its own process; restarts the dead; stops all.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { BusClient } from '../../bus/client.js';
 import type { Identity } from '../../bus/identities.js';
 import type { ActorManifest } from '../../bus/manifest.js';
@@ -13,7 +12,7 @@ import { decode } from '../../bus/codec.js';
 import { ALL_STATES } from '../../bus/subjects.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { homePaths, type HomePaths } from '../../common/paths.js';
+import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js';
 import { ensureAuditStreams, prepareBus } from './bus-setup.js';
 import { supervisorManifest } from './manifest.js';
@@ -40,10 +39,9 @@ interface ActorSlot {
   state: { value: unknown; status: string; event: string } | undefined;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** The folder holding `actors/`: dist/ when built, the checkout when run from source under tsx. */
-const codeRoot = join(here, '..', '..');
 const fromSource = import.meta.url.endsWith('.ts');
+/** The folder holding `actors/`: dist/ when built (and bundled), the checkout when run from source under tsx. */
+const codeRoot = fromSource ? projectRoot : join(projectRoot, 'dist');
 
 /** Variables an actor inherits; everything else in the supervisor's environment stays behind. */
 const PASS_ENV = /^(PATH|LANG|LC_[A-Z]+|TZ|NODE_ENV|SECAI_[A-Z0-9_]+)$/;

@@ -27,20 +27,33 @@ export interface DecisionResult {
   evalUs: number;
 }
 
-const ajv = new Ajv({ allErrors: false, strict: true });
+/** Each domain's input schema; test/policy/decide-input-schemas.test.ts checks them against the meta-schema. */
+export const INPUT_SCHEMAS: Record<Domain, object> = {
+  tool_access: toolAccessSchema, path_access: pathAccessSchema, egress: egressSchema,
+  agent_risk: agentRiskSchema, sensitivity: sensitivitySchema, model_promotion: modelPromotionSchema,
+};
+// Compiled on first use: an actor that never decides a domain does not pay for it at start (ajv's meta-schema
+// pass alone cost ~60 ms of CPU per process; the test above does that check instead).
+const ajv = new Ajv({ allErrors: false, strict: true, validateSchema: false });
 type Rule = (p: PolicyDoc, input: any, inputBytes: number) => Verdict;
-const DOMAIN_TABLE: Record<Domain, { validate: ValidateFunction; rule: Rule }> = {
+const RULES: Record<Domain, Rule> = {
   // The canonical input is exactly {"args":<args>,"tool":<tool>} (validated: two keys, sorted), so the
   // arguments' canonical size follows from the input's without serializing them twice.
-  tool_access: { validate: ajv.compile(toolAccessSchema), rule: (p, i: ToolAccessInput, n) => decideToolAccess(p, i, n - '{"args":,"tool":}'.length - JSON.stringify(i.tool).length) },
-  path_access: { validate: ajv.compile(pathAccessSchema), rule: (p, i: PathAccessInput) => decidePathAccess(p, i) },
-  egress: { validate: ajv.compile(egressSchema), rule: (p, i: EgressInput) => decideEgress(p, i) },
-  agent_risk: { validate: ajv.compile(agentRiskSchema), rule: (p, i: AgentRiskInput) => decideAgentRisk(p, i) },
-  sensitivity: { validate: ajv.compile(sensitivitySchema), rule: (p, i: SensitivityInput) => decideSensitivity(p, i) },
-  model_promotion: { validate: ajv.compile(modelPromotionSchema), rule: (p, i: ModelPromotionInput) => decideModelPromotion(p, i) },
+  tool_access: (p, i: ToolAccessInput, n) => decideToolAccess(p, i, n - '{"args":,"tool":}'.length - JSON.stringify(i.tool).length),
+  path_access: (p, i: PathAccessInput) => decidePathAccess(p, i),
+  egress: (p, i: EgressInput) => decideEgress(p, i),
+  agent_risk: (p, i: AgentRiskInput) => decideAgentRisk(p, i),
+  sensitivity: (p, i: SensitivityInput) => decideSensitivity(p, i),
+  model_promotion: (p, i: ModelPromotionInput) => decideModelPromotion(p, i),
 };
+const validators = new Map<Domain, ValidateFunction>();
+function validatorOf(domain: Domain): ValidateFunction {
+  let v = validators.get(domain);
+  if (!v) validators.set(domain, (v = ajv.compile(INPUT_SCHEMAS[domain])));
+  return v;
+}
 
-export const isDomain = (d: unknown): d is Domain => typeof d === 'string' && Object.hasOwn(DOMAIN_TABLE, d);
+export const isDomain = (d: unknown): d is Domain => typeof d === 'string' && Object.hasOwn(RULES, d);
 
 const UNHASHABLE = 'unhashable';
 
@@ -64,13 +77,13 @@ export function decide(policy: PolicySnapshot, domain: string, input: unknown, c
   if (!isDomain(domain)) v = deny('unknown-domain', `unknown domain '${String(domain).slice(0, 64)}'`);
   else if (inputHash === UNHASHABLE) v = deny('invalid-input', 'input is not canonical JSON data');
   else {
-    const d = DOMAIN_TABLE[domain];
-    if (!d.validate(input)) {
-      const e = d.validate.errors?.[0];
+    const validate = validatorOf(domain);
+    if (!validate(input)) {
+      const e = validate.errors?.[0];
       v = deny('invalid-input', `${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);
     } else {
       try {
-        v = d.rule(policy.value, input, bytes);
+        v = RULES[domain](policy.value, input, bytes);
       } catch (err) {
         v = deny('rule-error', (err as Error).message);
       }

@@ -1,7 +1,8 @@
 // The web UI's static files (dist/ui): fixed page paths fall back to index.html, assets by exact name, nothing else.
 import { lstatSync, readFileSync } from 'node:fs';
-import { basename, extname, join, resolve, sep } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
+import { projectRoot } from '../../../common/paths.js';
 import type { Route, RouteContext } from '../http.js';
 
 /** The single-page app's own paths: each serves index.html and the app routes on the client. */
@@ -22,10 +23,9 @@ const TYPES: Record<string, string> = {
 /** A built asset name: one segment, no leading dot, a known extension. Anything else is not ours. */
 const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 
-/** dist/ui next to the built gateway (dist/actors/gateway/routes), or <repo>/dist/ui when run from source. */
+/** The built UI: <project>/dist/ui, from sources, from dist/ and from the bundled gateway alike. */
 export function defaultUiDir(): string {
-  const up3 = resolve(import.meta.dirname, '..', '..', '..');
-  return basename(up3) === 'dist' ? join(up3, 'ui') : join(up3, 'dist', 'ui');
+  return join(projectRoot, 'dist', 'ui');
 }
 
 function sendFile(c: RouteContext, root: string, rel: string): void {

@@ -3,7 +3,10 @@
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { projectRoot } from '../../../common/paths.js';
 import { detectFile } from './format-detect.js';
 import { parseGgufFile } from './gguf-parser.js';
 import { merkleRoot } from './merkle.js';
@@ -105,7 +108,9 @@ function workerSink(tensors: TensorLayout[], o: ScanOptions, n: number, sab: Sha
     load[w]! += tensors[i]!.byteLength;
   }
   // From sources (tests, benchmarks) a small .mjs boot registers the tsx loader inside the worker thread first.
-  const url = new URL(import.meta.url.endsWith('.ts') ? './scan-worker-dev.mjs' : './scan-worker.js', import.meta.url);
+  const url = import.meta.url.endsWith('.ts')
+    ? new URL('./scan-worker-dev.mjs', import.meta.url)
+    : pathToFileURL(join(projectRoot, 'dist', 'actors', 'quarantine', 'scan', 'scan-worker.js'));
   const pending = new Map<string, () => void>();
   const finals: ((s: TensorStats[]) => void)[] = [];
   const fails: ((e: Error) => void)[] = [];
