@@ -37,11 +37,22 @@ export interface EgressEvidence {
   address?: string;
   status?: number;
   bytes?: number;
+  /** Downloads only: which op, how it ended, and the SHA-256 of the bytes passed on. */
+  op?: 'download';
+  outcome?: 'complete' | 'failed' | 'cancelled';
+  sha256?: string;
   policyDigest: string;
   inputHash: string;
 }
 
-export type Resolver = (host: string) => Promise<{ address: string; family: number }[]>;
+/** `port` is set only by the test hosts map (testHostsResolver): connect there instead of the URL's port. */
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+  port?: number;
+}
+
+export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
 
 export const systemResolver: Resolver = (host) => dnsLookup(host, { all: true, verbatim: true });
 
@@ -62,7 +73,7 @@ export class EgressDenied extends SecaiError {
   }
 }
 
-function origin(url: string): string {
+export function origin(url: string): string {
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}`.slice(0, 300);
@@ -103,7 +114,18 @@ export function loopbackAllowed(a: AirlockPolicy, env: NodeJS.ProcessEnv): boole
   return a.allow_loopback_for_tests && env.SECAI_TEST === '1';
 }
 
-export async function egressFetch(deps: EgressDeps, req: EgressRequest): Promise<EgressResponse> {
+/** A request that passed every check: the policy decision, the scan findings and the one address to connect to. */
+export interface Authorized {
+  method: string;
+  url: URL;
+  pinned: ResolvedAddress;
+  policy: PolicySnapshot;
+  decision: DecisionResult;
+  findings: EgressEvidence['findings'];
+}
+
+/** Every check before a byte leaves: owned headers, policy (without and with the scan), DNS once, address classes. */
+export async function authorize(deps: EgressDeps, req: EgressRequest): Promise<Authorized> {
   const method = req.method.toUpperCase();
   const base = { method, origin: origin(req.url) };
   const findings: EgressEvidence['findings'] = [];
@@ -133,7 +155,7 @@ export async function egressFetch(deps: EgressDeps, req: EgressRequest): Promise
   const url = new URL(req.url);
   const host = url.hostname;
   if (isIP(host) || host.startsWith('[')) deny({ ...decision, rule: 'airlock.ip-literal', reason: 'IP literal destinations are not allowed' });
-  let addrs: { address: string; family: number }[];
+  let addrs: ResolvedAddress[];
   try {
     addrs = await deps.resolve(host);
   } catch (err) {
@@ -149,22 +171,48 @@ export async function egressFetch(deps: EgressDeps, req: EgressRequest): Promise
       deny({ ...decision, rule: `airlock.address.${c}`, reason: `${host} resolves to a ${c} address` }, { address });
     }
   }
-  const pinned = addrs[0]!;
-  return perform(deps, req, method, url, pinned, a, decision, findings);
+  return { method, url, pinned: addrs[0]!, policy, decision, findings };
 }
 
-async function perform(deps: EgressDeps, req: EgressRequest, method: string, url: URL, pinned: { address: string; family: number }, a: AirlockPolicy, decision: DecisionResult, findings: EgressEvidence['findings']): Promise<EgressResponse> {
+/**
+ * Tests only: `SECAI_TEST_AIRLOCK_HOSTS="models.test=127.0.0.1:4433,…"` makes those names resolve to
+ * that loopback address (and connect to that port), so an https URL on the default port can reach a
+ * local test server. Honoured only where loopback is allowed at all (policy switch AND SECAI_TEST=1);
+ * entries that are not loopback addresses are ignored, so it can never open anything else.
+ */
+export function testHostsResolver(fallback: Resolver, airlock: () => AirlockPolicy | undefined, env: NodeJS.ProcessEnv): Resolver {
+  const map = new Map<string, ResolvedAddress>();
+  for (const entry of (env.SECAI_TEST_AIRLOCK_HOSTS ?? '').split(',')) {
+    const m = /^([a-z0-9.-]+)=(127(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(entry.trim());
+    if (!m || classifyAddress(m[2]!) !== 'loopback' || Number(m[3]) < 1 || Number(m[3]) > 65535) continue;
+    map.set(m[1]!, { address: m[2]!, family: 4, port: Number(m[3]) });
+  }
+  return async (host) => {
+    const hit = map.get(host);
+    const a = airlock();
+    if (hit && a && loopbackAllowed(a, env)) return [hit];
+    return fallback(host);
+  };
+}
+
+export async function egressFetch(deps: EgressDeps, req: EgressRequest): Promise<EgressResponse> {
+  const z = await authorize(deps, req);
+  return perform(deps, req, z.method, z.url, z.pinned, z.policy.value.airlock, z.decision, z.findings);
+}
+
+/** An undici agent whose only connection goes to the pinned address (no second lookup), checked again after connect. */
+export function pinnedAgent(pinned: ResolvedAddress, a: AirlockPolicy): Agent {
   const family = pinned.family === 6 ? 6 : 4;
   const lookup = (_h: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) => {
     if (opts?.all) cb(null, [{ address: pinned.address, family }]);
     else cb(null, pinned.address, family);
   };
   const connector = buildConnector({ timeout: a.timeout_ms, lookup } as unknown as buildConnector.BuildOptions);
-  const agent = new Agent({
+  return new Agent({
     connections: 1,
     pipelining: 0,
     // The socket must end up at the address we checked, whatever happened in between.
-    connect: (opts, cb) => connector(opts, (err, socket) => {
+    connect: (opts, cb) => connector(pinned.port !== undefined ? { ...opts, port: String(pinned.port) } : opts, (err, socket) => {
       if (err || !socket) return cb(err ?? new Error('no socket'), null);
       if (socket.remoteAddress !== pinned.address) {
         socket.destroy();
@@ -173,6 +221,10 @@ async function perform(deps: EgressDeps, req: EgressRequest, method: string, url
       return cb(null, socket);
     }),
   });
+}
+
+async function perform(deps: EgressDeps, req: EgressRequest, method: string, url: URL, pinned: ResolvedAddress, a: AirlockPolicy, decision: DecisionResult, findings: EgressEvidence['findings']): Promise<EgressResponse> {
+  const agent = pinnedAgent(pinned, a);
   const ev: EgressEvidence = {
     decision: 'allow', rule: decision.rule, method, origin: origin(req.url), findings, address: pinned.address,
     policyDigest: decision.policyDigest, inputHash: decision.inputHash,

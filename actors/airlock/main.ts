@@ -3,10 +3,14 @@ import { airlockMachine } from '../../machines/airlock/airlock.machine.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { main, type ActorContext } from '../host.js';
-import { egressFetch, loopbackAllowed, systemResolver, type EgressEvidence, type EgressRequest } from './egress.js';
+import { Downloads, type DownloadRequest } from './download.js';
+import { egressFetch, loopbackAllowed, systemResolver, testHostsResolver, type EgressDeps, type EgressEvidence, type EgressRequest } from './egress.js';
 import { airlockManifest } from './manifest.js';
 
 let cached: PolicySnapshot | undefined;
+let downloads: Downloads | undefined;
+// The test hosts map only ever applies with the loopback test switch on (and SECAI_TEST=1): see egress.ts.
+const resolve = testHostsResolver(systemResolver, () => cached?.value.airlock, process.env);
 
 async function policyFor(ctx: ActorContext, digest?: string): Promise<PolicySnapshot> {
   if (!cached || (digest !== undefined && cached.digest !== digest)) {
@@ -35,23 +39,38 @@ async function status(ctx: ActorContext) {
   };
 }
 
+function egressDeps(ctx: ActorContext): EgressDeps {
+  return {
+    decide: (domain, input) => ctx.bus.request<DecisionResult>('policy', 'decide', { domain, input }),
+    policy: (digest) => policyFor(ctx, digest),
+    resolve,
+    env: process.env,
+    evidence: (e) => evidence(ctx, e),
+  };
+}
+
+function needDownloads(ctx: ActorContext): Downloads {
+  downloads ??= new Downloads(egressDeps(ctx));
+  return downloads;
+}
+
 main({
   manifest: airlockManifest,
   machine: () => airlockMachine,
   publicContext: (c) => ({ requests: c.requests, denied: c.denied, policyDigest: c.policyDigest }),
   ops: (ctx) => ({
-    fetch: (req: EgressRequest) => egressFetch({
-      decide: (domain, input) => ctx.bus.request<DecisionResult>('policy', 'decide', { domain, input }),
-      policy: (digest) => policyFor(ctx, digest),
-      resolve: systemResolver,
-      env: process.env,
-      evidence: (e) => evidence(ctx, e),
-    }, req),
+    fetch: (req: EgressRequest) => egressFetch(egressDeps(ctx), req),
+    download: (req: DownloadRequest) => needDownloads(ctx).start(req),
+    download_next: (req: { id: string }) => needDownloads(ctx).next(req.id),
+    download_cancel: (req: { id: string }) => ({ cancelled: needDownloads(ctx).cancel(req.id) }),
     status: () => status(ctx),
   }),
   commands: (ctx) => ({ status: () => status(ctx) }),
   start: async (ctx) => {
     // Learn the policy at start so status and state show enabled/disabled without a request first.
     await policyFor(ctx).catch((err: unknown) => ctx.log.warn({ err }, 'policy not reachable yet'));
+  },
+  stop: () => {
+    downloads?.cancelAll();
   },
 });

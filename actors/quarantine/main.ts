@@ -8,7 +8,8 @@ import {
   pipelineMachine, quarantineMachine, type PipelineOutput, type StageInput, type StageName, type StageResult,
 } from '../../machines/quarantine/quarantine.machine.js';
 import { main, type ActorContext } from '../host.js';
-import { ingest, modelName, newJobId } from './ingest.js';
+import { downloadMaxMs, downloadModel } from './download.js';
+import { ingest, modelName } from './ingest.js';
 import { quarantineManifest } from './manifest.js';
 import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
 import { behavioralStage, loadBehavioralPolicy } from './stages/behavioral.js';
@@ -16,7 +17,7 @@ import { diffusionStage } from './stages/diffusion.js';
 import { formatStage } from './stages/format.js';
 import { integrityStage } from './stages/integrity.js';
 import { provenanceStage } from './stages/provenance.js';
-import { checkSource, sourceStage } from './stages/source.js';
+import { sourceStage } from './stages/source.js';
 import { staticScanStage } from './stages/static-scan.js';
 import type { Artifact, Progress, StageRunner } from './stages/types.js';
 import { IncomingWatcher } from './watcher.js';
@@ -184,32 +185,12 @@ function get(req: { id: string }) {
   return { ...r, results: boundedResults(r.results) };
 }
 
-/** Downloads through the airlock (redirects re-checked against the allowlist, at most 3), into a private folder. */
-async function download(ctx: Ctx, url: string): Promise<string> {
-  let current = url;
-  for (let hop = 0; hop <= 3; hop++) {
-    const d = checkSource(current, policy.source.allowlist);
-    if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${current.slice(0, 200)}: ${d.reason}`);
-    let r: { status: number; headers: Record<string, string>; body: Uint8Array };
-    try {
-      r = await ctx.bus.request('airlock', 'fetch', { method: 'GET', url: d.url, headers: {} }, 120_000);
-    } catch (err) {
-      const e = err as SecaiError;
-      if (e.code === ErrorCode.NO_RESPONDER || e.code === ErrorCode.PERMISSION) {
-        throw new SecaiError(ErrorCode.AIRLOCK_UNAVAILABLE, `URL imports need the airlock actor, which is not available: nothing was downloaded (${e.message})`);
-      }
-      throw err;
-    }
-    if (r.status >= 300 && r.status < 400 && r.headers.location) { current = new URL(r.headers.location, d.url).href; continue; }
-    if (r.status !== 200) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${d.host} answered HTTP ${r.status}: nothing imported`);
-    const name = (decodeURIComponent(new URL(d.url).pathname.split('/').pop() ?? '') || 'download').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^\.+/, '') || 'download';
-    const dir = join(dirs(ctx).work, `dl-${newJobId()}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, name);
-    writeFileAtomic(path, r.body, 0o600);
-    return path;
-  }
-  throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'more than 3 redirects: nothing imported');
+/** Streams the URL through the airlock into a private folder under work/ (actors/quarantine/download.ts). */
+function download(ctx: Ctx, url: string): Promise<string> {
+  return downloadModel({
+    bus: ctx.bus, url, allowlist: policy.source.allowlist, workDir: dirs(ctx).work, maxBytes: policy.maxFileBytes,
+    maxMs: downloadMaxMs(process.env.SECAI_QUARANTINE_DOWNLOAD_MAX_MS),
+  });
 }
 
 async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {

@@ -70,8 +70,8 @@ export const quarantineManifest = defineManifest({
     /** Something in incoming/ was refused before a job started (symlink, special file, too large). */
     refused: s.object({ name: s.string({ maxLength: 255 }), reason: s.string({ maxLength: 1024 }) }),
   },
-  // URL imports download through the airlock (the only egress path); redirects are re-checked by stage 1 rules.
+  // URL imports stream through the airlock (the only egress path); redirects are re-checked by stage 1 rules.
   // A browser import by path asks the policy engine (path_access) first.
-  requests: ['registry.promote', 'airlock.fetch', 'policy.decide'],
+  requests: ['registry.promote', 'airlock.download', 'airlock.download_next', 'airlock.download_cancel', 'policy.decide'],
   subscribes: [],
 });
