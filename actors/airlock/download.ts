@@ -44,6 +44,12 @@ export interface DownloadChunk {
   sha256?: string;
 }
 
+/** Drops a body we will not read; its abort error has nobody to go to. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 type Outcome = NonNullable<EgressEvidence['outcome']>;
 
 class Session {
@@ -112,7 +118,7 @@ class Session {
   private describe(err: unknown): string {
     const e = err as Error & { code?: string };
     if (e.name === 'BodyTimeoutError' || e.code === 'UND_ERR_BODY_TIMEOUT') return `the server sent nothing for ${this.o.idleMs} ms after ${this.received} bytes (stalled): download aborted`;
-    if (e.code === 'UND_ERR_SOCKET' || /other side closed|terminated/i.test(e.message)) {
+    if (e.code === 'UND_ERR_SOCKET' || e.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || /other side closed|terminated/i.test(e.message)) {
       return `the server closed the connection after ${this.received}${this.declared !== undefined ? ` of ${this.declared}` : ''} bytes: download incomplete`;
     }
     return `download failed after ${this.received} bytes: ${e.message}`;
@@ -174,7 +180,7 @@ class Session {
     clearTimeout(this.totalTimer);
     this.wakePump?.();
     if (outcome !== 'complete') this.abort.abort();
-    this.body.destroy();
+    discard(this.body);
     void this.agent.destroy().catch(() => {});
     this.o.report({ ...this.o.evidence, outcome, bytes: this.received, ...(extra.sha256 && { sha256: extra.sha256 }), ...(extra.reason && { reason: extra.reason.slice(0, 1024) }) });
     this.o.onClose(this.error);
@@ -238,13 +244,13 @@ export class Downloads {
     const base = { status: res.statusCode, headers, address: z.pinned.address, decision: z.decision, limit };
     if (res.statusCode !== 200) {
       // Redirects and errors come back without a body: following a Location is a new download, checked again.
-      res.body.destroy();
+      discard(res.body);
       await agent.destroy().catch(() => {});
       report({ ...evidence, outcome: 'complete', bytes: 0 });
       return base;
     }
     if (declared !== undefined && declared > limit) {
-      res.body.destroy();
+      discard(res.body);
       abort.abort();
       await agent.destroy().catch(() => {});
       const reason = `the server declares ${declared} bytes, over the ${limit}-byte size limit: not downloaded`;
@@ -264,7 +270,7 @@ export class Downloads {
     return { ...base, id, ...(declared !== undefined && { length: declared }) };
   }
 
-  next(id: string): Promise<DownloadChunk> {
+  async next(id: string): Promise<DownloadChunk> {
     return this.get(id).next();
   }
 
