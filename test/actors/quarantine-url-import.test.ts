@@ -1,0 +1,154 @@
+// URL imports as processes on a real bus: quarantine → airlock (streamed download) → a local HTTPS model server.
+// The airlock runs in its test mode (loopback switch + SECAI_TEST=1) with models.test mapped to the local server.
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { airlockManifest } from '../../actors/airlock/manifest.js';
+import { policyManifest } from '../../actors/policy/manifest.js';
+import { quarantineManifest } from '../../actors/quarantine/manifest.js';
+import { registryManifest } from '../../actors/registry/manifest.js';
+import { supervisorManifest } from '../../actors/supervisor/manifest.js';
+import { decode } from '../../bus/codec.js';
+import { defineManifest } from '../../bus/manifest.js';
+import { ensureOperatorKey } from '../../bus/operator-keys.js';
+import { ROOT } from '../helpers/appliance.js';
+import { startTestBus, type TestBus } from '../helpers/bus.js';
+import { MiB, startModelServer } from '../helpers/download-server.js';
+import { policyText } from '../policy/helpers.js';
+
+const operator = defineManifest({
+  name: 'testop', kind: 'client', description: 'test operator and a stand-in airlock caller', serves: {}, commands: {}, publishes: {},
+  requests: ['airlock.download', 'airlock.download_next', 'airlock.download_cancel'], subscribes: ['airlock.*', 'quarantine.*'],
+  sends: ['quarantine.import'],
+});
+
+function startActor(bus: TestBus, name: string, config: string, t: Test, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'actors', name, 'main.ts')], {
+    env: { ...process.env, SECAI_BUS_URL: bus.url, SECAI_HOME: bus.paths.home, SECAI_CONFIG: config, SECAI_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${name} not ready:\n${stderr}`)), 120_000);
+    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') { clearTimeout(timer); res(child); } });
+    child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`${name} exited ${c}:\n${stderr}`)); });
+  });
+}
+
+const server = await startModelServer({ tls: { host: 'models.test' } });
+t.teardown(() => server.stop());
+const bus = await startTestBus([supervisorManifest, policyManifest, airlockManifest, quarantineManifest, registryManifest, operator], { streams: true });
+t.teardown(() => bus.stop());
+const config = mkdtempSync(join(tmpdir(), 'secai-config-'));
+t.teardown(() => rmSync(config, { recursive: true, force: true }));
+for (const f of readdirSync(join(ROOT, 'policy'))) if (f.endsWith('.yaml')) copyFileSync(join(ROOT, 'policy', f), join(config, f));
+writeFileSync(join(config, 'policy.yaml'), policyText({
+  airlock: {
+    enabled: true, allow_loopback_for_tests: true, timeout_ms: 1000,
+    destinations: [{ id: 'models', host: 'models.test', schemes: ['https'], ports: [443], methods: ['GET'], path_prefix: '/m/' }],
+  },
+  quarantine: { max_file_bytes: 12 * MiB },
+}));
+writeFileSync(join(config, 'sources.allowlist.yaml'), 'version: 1\nsources:\n  - { host: models.test, subdomains: false }\n  - { host: evil.test, subdomains: false }\nip_literals: []\n');
+
+await startActor(bus, 'policy', config, t);
+await Promise.all([
+  startActor(bus, 'airlock', config, t, {
+    SECAI_TEST: '1', SECAI_TEST_AIRLOCK_HOSTS: `models.test=127.0.0.1:${server.port}`, NODE_EXTRA_CA_CERTS: server.certPath!,
+  }),
+  startActor(bus, 'quarantine', config, t),
+]);
+const c = await bus.connect('testop');
+const key = await ensureOperatorKey(bus.paths.operatorKey, bus.paths.trustedOperators);
+const events: { subject: string; data: any }[] = [];
+for (const subj of ['secai.evt.airlock.egress', 'secai.evt.quarantine.*']) c.subscribe(subj, (m) => { events.push({ subject: m.subject, data: decode(m.data) }); });
+await c.nc.flush();
+
+const work = bus.paths.quarantineWork;
+const downloadsLeft = () => (existsSync(work) ? readdirSync(work).filter((n) => n.startsWith('dl-')) : []);
+const importUrl = (url: string) => c.command<{ id: string; name: string }>(key, 'quarantine', 'import', { url }, 60_000);
+
+async function until<T>(find: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const v = find();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`waited in vain for ${what}`);
+}
+
+t.test('quarantine URL import — 8 MiB (8× the bus max_payload) stream through the airlock whole and become a job', async (t) => {
+  const r = await importUrl('https://models.test/m/big.gguf');
+  t.match(r, { id: /^[A-Za-z0-9_-]+$/, name: 'big.gguf' });
+  const queued = await until(() => events.find((e) => e.subject === 'secai.evt.quarantine.job_queued' && e.data.id === r.id), 'job_queued');
+  t.match(queued.data, { size: 8 * MiB, origin: { type: 'url', url: 'https://models.test/m/big.gguf' } });
+  const egress = await until(() => events.find((e) => e.subject === 'secai.evt.airlock.egress' && e.data.op === 'download' && e.data.status === 200), 'egress event');
+  t.match(egress.data, { decision: 'allow', rule: 'models', outcome: 'complete', bytes: 8 * MiB, sha256: server.bigSha256, origin: 'https://models.test', address: '127.0.0.1' });
+  const verdict = await until(() => events.find((e) => e.subject === 'secai.evt.quarantine.verdict' && e.data.id === r.id), 'verdict');
+  // Random bytes are not a model: the format stage rejects them, and the copy stays in quarantine to compare.
+  t.equal(verdict.data.outcome, 'rejected');
+  t.match(verdict.data.results[0], { stage: 'source', verdict: 'pass' });
+  const file = join(bus.paths.quarantine, 'rejected', r.id, 'big.gguf');
+  t.equal(createHash('sha256').update(readFileSync(file)).digest('hex'), server.bigSha256, 'the bytes scanned are the bytes served');
+  t.equal(statSync(file).mode & 0o077, 0, 'the downloaded file is private (0600)');
+  t.same(downloadsLeft(), [], 'no download folder left in work/');
+});
+
+t.test('quarantine URL import — a redirect is re-checked against the allowlist and followed by a new download', async (t) => {
+  const r = await importUrl('https://models.test/m/redirect.gguf');
+  t.equal(r.name, 'big.gguf', 'the file is named by the final URL');
+  const queued = await until(() => events.find((e) => e.subject === 'secai.evt.quarantine.job_queued' && e.data.id === r.id), 'job_queued');
+  t.equal(queued.data.size, 8 * MiB);
+});
+
+t.test('quarantine URL import — over max_file_bytes is refused mid-stream and leaves no file', async (t) => {
+  const closed = server.closed('/m/huge.gguf');
+  await t.rejects(importUrl('https://models.test/m/huge.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /exceeds 12582912 bytes \(size limit\)/ });
+  t.notOk((await closed).finished, 'the server-side response was cut');
+  t.same(downloadsLeft(), [], 'the partial file is gone');
+  await until(() => events.find((e) => e.subject === 'secai.evt.airlock.egress' && e.data.outcome === 'failed' && /size limit/.test(e.data.reason)), 'failed egress event');
+});
+
+t.test('quarantine URL import — a stalled server times out, an early hang-up is a clear error; neither leaves a file', async (t) => {
+  await t.rejects(importUrl('https://models.test/m/stall.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /sent nothing for 1000 ms after 131072 bytes \(stalled\)/ });
+  t.same(downloadsLeft(), []);
+  await t.rejects(importUrl('https://models.test/m/short.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /closed the connection after \d+ of 4194304 bytes: download incomplete/ });
+  t.same(downloadsLeft(), []);
+});
+
+t.test('quarantine URL import — hosts outside the source allowlist or the airlock destinations are refused before any byte', async (t) => {
+  const before = server.hits.length;
+  await t.rejects(importUrl('https://other.test/m/big.gguf'), { code: 'SECAI_E_IMPORT_REFUSED', message: /not in sources\.allowlist/ });
+  // In the quarantine's allowlist but not an airlock destination: the airlock says no.
+  await t.rejects(importUrl('https://evil.test/m/big.gguf'), { code: 'SECAI_E_EGRESS_DENIED', message: /default-deny/ });
+  await t.rejects(importUrl('http://models.test/m/big.gguf'), { code: 'SECAI_E_IMPORT_REFUSED', message: /only https/ });
+  await t.rejects(c.request('airlock', 'download', { url: 'https://models.test/admin/x', maxBytes: MiB, maxMs: 10_000 }), { code: 'SECAI_E_EGRESS_DENIED' });
+  t.equal(server.hits.length, before, 'nothing reached the server');
+  t.same(downloadsLeft(), []);
+});
+
+t.test('airlock download over the bus — a cancel, or a caller that goes away, aborts the server-side request', async (t) => {
+  let closed = server.closed('/m/endless.gguf');
+  const start = await c.request<{ id: string; status: number }>('airlock', 'download', { url: 'https://models.test/m/endless.gguf', maxBytes: 64 * MiB, maxMs: 60_000 }, 30_000);
+  t.equal(start.status, 200);
+  const first = await c.request<{ seq: number; data: Uint8Array }>('airlock', 'download_next', { id: start.id }, 30_000);
+  t.equal(first.seq, 0);
+  t.equal(first.data.byteLength, 512 * 1024, 'a full 512 KiB chunk');
+  t.same(await c.request('airlock', 'download_cancel', { id: start.id }), { cancelled: true });
+  t.notOk((await closed).finished, 'the server saw the request aborted');
+  await t.rejects(c.request('airlock', 'download_next', { id: start.id }), { code: 'SECAI_E_CANCELLED' });
+  await until(() => events.find((e) => e.subject === 'secai.evt.airlock.egress' && e.data.outcome === 'cancelled'), 'cancelled egress event');
+
+  closed = server.closed('/m/endless.gguf');
+  const gone = await bus.connect('testop');
+  const s2 = await gone.request<{ id: string }>('airlock', 'download', { url: 'https://models.test/m/endless.gguf', maxBytes: 64 * MiB, maxMs: 60_000 }, 30_000);
+  await gone.request('airlock', 'download_next', { id: s2.id }, 30_000);
+  await gone.close();
+  t.notOk((await closed).finished, 'the caller left: after the idle limit the airlock aborted the request');
+  await t.rejects(c.request('airlock', 'download_next', { id: s2.id }), { code: 'SECAI_E_CANCELLED', message: /did not ask for more/ });
+});
