@@ -3,7 +3,9 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { Downloads, type DownloadChunk } from '../../actors/airlock/download.js';
-import type { EgressEvidence, Resolver } from '../../actors/airlock/egress.js';
+import { testHostsResolver, type EgressEvidence, type Resolver } from '../../actors/airlock/egress.js';
+import { MANIFESTS } from '../../actors/catalog.js';
+import { compileAcl } from '../../bus/acl.js';
 import { airlockManifest, DOWNLOAD_CHUNK_BYTES } from '../../actors/airlock/manifest.js';
 import { check } from '../../bus/schema.js';
 import { decide } from '../../policy/decide/index.js';
@@ -165,4 +167,23 @@ t.test('airlock download — cancelling aborts the server-side request; so does 
   t.notOk((await closed).finished, 'the server saw its response aborted');
   t.match(evidence.at(-1), { outcome: 'cancelled', reason: /did not ask for more/ });
   t.equal(downloads.active, 0);
+});
+
+t.test('airlock download — the test hosts map needs the policy switch and SECAI_TEST=1, and maps to loopback only', async (t) => {
+  const system: Resolver = async (host) => [{ address: `system:${host}`, family: 4 }];
+  const env = { SECAI_TEST: '1', SECAI_TEST_AIRLOCK_HOSTS: 'models.test=127.0.0.1:4433, inside.test=10.0.0.5:80,public.test=93.184.216.34:443' };
+  const on = policy().value.airlock;
+  const off = policy({ allow_loopback_for_tests: false }).value.airlock;
+  t.same(await testHostsResolver(system, () => on, env)('models.test'), [{ address: '127.0.0.1', family: 4, port: 4433 }]);
+  t.same(await testHostsResolver(system, () => off, env)('models.test'), [{ address: 'system:models.test', family: 4 }], 'without the policy switch');
+  t.same(await testHostsResolver(system, () => on, { ...env, SECAI_TEST: '' })('models.test'), [{ address: 'system:models.test', family: 4 }], 'without SECAI_TEST=1');
+  t.same(await testHostsResolver(system, () => undefined, env)('models.test'), [{ address: 'system:models.test', family: 4 }], 'before the policy is known');
+  for (const host of ['inside.test', 'public.test']) t.same(await testHostsResolver(system, () => on, env)(host), [{ address: `system:${host}`, family: 4 }], `${host}: not loopback, ignored`);
+});
+
+t.test('airlock download — only the quarantine may request the download ops (compiled ACL)', async (t) => {
+  for (const op of ['download', 'download_next', 'download_cancel']) {
+    const who = compileAcl(MANIFESTS).filter((id) => id.permissions.publish.allow.includes(`secai.airlock.${op}`)).map((id) => id.name);
+    t.same(who, ['quarantine'], op);
+  }
 });
