@@ -1,7 +1,8 @@
 // E2E on the real appliance with its real auth: first run, the visualizer and audit tap watching a signed command,
-// a model import watched stage by stage until promoted, settings (sessions, vault lock), sign out and in again.
+// a model uploaded from the browser and watched stage by stage until promoted, a chat with it saved in the vault
+// (after a reload, and unavailable while the vault is locked), settings (sessions, vault lock), sign out and in again.
 import t from 'tap';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { disposeAppliance, ROOT, startAppliance } from '../helpers/appliance.js';
@@ -60,7 +61,7 @@ t.test('appliance ui — audit tap shows the signed command', async (t) => {
   await b.shot('appliance-audit');
 });
 
-t.test('appliance ui — models: a dropped GGUF is watched stage by stage until promoted, then verified', async (t) => {
+t.test('appliance ui — models: a GGUF uploaded from the browser is watched stage by stage until promoted, then verified', async (t) => {
   await page.getByRole('link', { name: 'Models' }).click();
   await page.getByRole('heading', { name: 'Models' }).waitFor();
   await page.getByTestId('live');
@@ -74,10 +75,11 @@ t.test('appliance ui — models: a dropped GGUF is watched stage by stage until 
       if (window.__progress[window.__progress.length - 1] !== n) window.__progress.push(n);
     }).observe(document.querySelector('main'), { subtree: true, childList: true, attributes: true });
   })()`);
-  const incoming = join(a.home, 'quarantine', 'incoming');
-  mkdirSync(incoming, { recursive: true });
-  writeFileSync(join(incoming, '.tiny-ui.gguf.part'), encodeTinyLlama());
-  renameSync(join(incoming, '.tiny-ui.gguf.part'), join(incoming, 'tiny-ui.gguf'));
+  // The file travels from the browser through the gateway to the quarantine over the bus, never through a shared folder.
+  await page.setInputFiles('#upload-file', { name: 'tiny-ui.gguf', mimeType: 'application/octet-stream', buffer: encodeTinyLlama() });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.getByTestId('upload-done').getByText(/tiny-ui\.gguf queued for quarantine as job q/).waitFor();
+  t.same(readdirSync(join(a.home, 'quarantine', 'incoming')), [], 'nothing went through incoming/');
 
   const run = page.locator('article.run', { hasText: 'tiny-ui.gguf' });
   await run.waitFor({ timeout: 30_000 });
@@ -105,6 +107,66 @@ t.test('appliance ui — models: a dropped GGUF is watched stage by stage until 
   await row.getByRole('button', { name: 'Verify tiny-ui' }).click();
   await row.getByText('intact').waitFor({ timeout: 60_000 });
   t.pass('the registry copy verifies');
+  t.equal(await row.getByTestId('rm-command').textContent(), 'securectl models rm tiny-ui', 'removal is shown as the signed command to run');
+  const report = a.ctl(['models', 'jobs', '--json']).json().jobs.find((j: { name: string }) => j.name === 'tiny-ui.gguf');
+  t.match(a.ctl(['models', 'report', report.id, '--json']).json(), { origin: { type: 'upload' } }, 'the job records its origin: upload');
+});
+
+t.test('appliance ui — models: a path the policy does not allow, and a URL while the airlock is off, are refused clearly', async (t) => {
+  await page.getByLabel(/Import a file or folder on this machine/).fill(join(a.home, 'keys'));
+  await page.getByRole('button', { name: 'Import path' }).click();
+  await page.getByTestId('path-error').getByText(/SECAI_E_POLICY_DENIED/).waitFor();
+  t.match(await page.getByTestId('path-error').textContent(), /no-keys/, 'the rule that denied it is named');
+  await page.locator('tr[data-source="huggingface.co"]').waitFor();
+  t.pass('the catalog lists the allowlisted sources');
+  await page.getByLabel(/Import from a URL/).fill('https://huggingface.co/org/m/resolve/main/m.gguf');
+  await page.getByRole('button', { name: 'Import URL' }).click();
+  await page.getByTestId('url-error').getByText(/SECAI_E_EGRESS_DENIED|SECAI_E_AIRLOCK_UNAVAILABLE/).waitFor({ timeout: 30_000 });
+  t.pass(`a URL import with the airlock off says so: ${await page.getByTestId('url-error').textContent()}`);
+  await b.shot('models-import-refused');
+});
+
+t.test('appliance ui — chat: a conversation with the real model is saved in the vault, survives a reload, and is unavailable while the vault is locked', async (t) => {
+  const load = a.ctl(['models', 'load', 'tiny-ui', '--json'], { timeoutMs: 180_000 });
+  t.equal(load.code, 0, load.stdout + load.stderr);
+  await page.getByRole('link', { name: 'Chat' }).click();
+  await page.getByRole('heading', { name: 'Chat' }).waitFor();
+  await page.getByLabel('Model').locator('option', { hasText: 'tiny-ui' }).waitFor({ state: 'attached' });
+  await page.getByText('No saved conversation yet.').waitFor();
+  await page.getByLabel('Longest reply (tokens)').fill('24');
+  await page.getByLabel('Message').fill('hello from the browser');
+  await page.getByRole('button', { name: 'Send' }).click();
+  // The turn is over (and saved) when the page says so; the random tiny model may answer with nothing at all.
+  await page.getByTestId('save-state').getByText('saved in the vault').waitFor({ timeout: 120_000 });
+  const reply = (await page.locator('li.msg[data-role="assistant"] .text').first().textContent()) ?? '';
+  const listed = page.locator('ul.chat-list li', { hasText: 'hello from the browser' });
+  await listed.waitFor();
+  await b.shot('chat-saved');
+
+  await page.reload();
+  await page.getByRole('heading', { name: 'Chat' }).waitFor();
+  await listed.waitFor();
+  t.equal(await page.locator('li.msg').count(), 0, 'a reload starts a new, empty chat');
+  await listed.getByRole('button', { name: 'hello from the browser', exact: true }).click();
+  await page.locator('li.msg[data-role="user"] .text', { hasText: 'hello from the browser' }).waitFor();
+  t.equal(await page.locator('li.msg[data-role="assistant"] .text').first().textContent(), reply, 'the reply came back from the vault as it was shown');
+  t.pass('the conversation survived the reload');
+  await b.shot('chat-reopened');
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('button', { name: 'Lock now' }).click();
+  await page.getByTestId('vault-state').getByText('locked', { exact: true }).waitFor();
+  await page.getByRole('link', { name: 'Chat' }).click();
+  await page.getByTestId('history-problem').getByText(/vault is locked/).waitFor();
+  t.equal(await page.locator('ul.chat-list').count(), 0, 'no conversation is listed while the vault is locked');
+  await b.shot('chat-vault-locked');
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.locator('#unlock-pass').fill(PASS);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByTestId('vault-state').getByText('unlocked').waitFor();
+  await page.getByRole('link', { name: 'Chat' }).click();
+  await listed.waitFor();
+  t.pass('unlocked: the conversation is back');
 });
 
 t.test('appliance ui — security: actors healthy; panic asks for confirmation before anything happens', async (t) => {

@@ -43,5 +43,20 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
   return data as T;
 }
 
+/** Sends a file as the raw request body (never read into memory here: the browser streams it). */
+export async function uploadFile<T>(path: string, file: Blob, signal?: AbortSignal): Promise<T> {
+  const r = await fetch(path, {
+    method: 'POST', credentials: 'same-origin', body: file,
+    headers: { accept: 'application/json', 'content-type': 'application/octet-stream', ...(csrf && { 'x-csrf-token': csrf }) },
+    ...(signal && { signal }),
+  });
+  const data = (await r.json().catch(() => ({}))) as { error?: Partial<ErrorData> };
+  if (!r.ok) {
+    if (r.status === 401) unauthorizedListeners.forEach((f) => f());
+    throw new ApiError(r.status, data.error?.code ?? `HTTP_${r.status}`, data.error?.message ?? r.statusText);
+  }
+  return data as T;
+}
+
 export const describeError = (err: unknown): string =>
   err instanceof ApiError ? `${err.message} (${err.code})` : err instanceof Error ? err.message : String(err);

@@ -1,9 +1,42 @@
-// Chat: streams a reply from a loaded model through the gateway's OpenAI-compatible API, with a stop button.
+// Chat: streams a reply from a loaded model through the gateway's OpenAI-compatible API, with a stop button; history in the vault.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, describeError } from '../api.js';
+import { api, ApiError, describeError } from '../api.js';
 import { sseParser, type ChatChunk } from '../sse-parse.js';
+import { chatTitle, newChatId } from '../chat-history.js';
 
 interface Message { role: 'user' | 'assistant'; content: string; error?: string }
+interface ChatSummary { id: string; title: string; updatedAt: number }
+
+/** Why history is unavailable, in words (a locked vault says how to fix it). */
+function historyProblem(err: unknown): string {
+  if (err instanceof ApiError && err.code === 'SECAI_E_VAULT_LOCKED') return 'Chat history is unavailable: the vault is locked. Unlock it in Settings to see and save conversations.';
+  return `Chat history is unavailable: ${describeError(err)}`;
+}
+
+function History({ chats, current, problem, onOpen, onDelete, onNew }: {
+  chats: ChatSummary[] | null; current: string; problem: string;
+  onOpen: (id: string) => void; onDelete: (id: string) => void; onNew: () => void;
+}) {
+  return (
+    <aside class="card history" aria-labelledby="history-h">
+      <h2 id="history-h">Conversations</h2>
+      <p class="muted">Kept encrypted in the vault.</p>
+      <button type="button" class="secondary" onClick={onNew}>New chat</button>
+      {problem && <p role="alert" class="error" data-testid="history-problem">{problem}</p>}
+      {chats && chats.length === 0 && !problem && <p class="muted">No saved conversation yet.</p>}
+      {chats && chats.length > 0 && (
+        <ul class="chat-list">
+          {chats.map((c) => (
+            <li key={c.id} data-chat={c.id} aria-current={c.id === current ? 'true' : undefined}>
+              <button type="button" class="link open" onClick={() => onOpen(c.id)}>{c.title}</button>
+              <button type="button" class="secondary small" aria-label={`Delete ${c.title}`} onClick={() => onDelete(c.id)}>Delete</button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </aside>
+  );
+}
 
 export function ChatPage() {
   const [models, setModels] = useState<string[] | null>(null);
@@ -13,7 +46,53 @@ export function ChatPage() {
   const [maxTokens, setMaxTokens] = useState(512);
   const [streaming, setStreaming] = useState(false);
   const [error, setError] = useState('');
+  const [chatId, setChatId] = useState(newChatId);
+  const [chats, setChats] = useState<ChatSummary[] | null>(null);
+  const [historyError, setHistoryError] = useState('');
+  const [saved, setSaved] = useState('');
   const abort = useRef<AbortController | null>(null);
+
+  const loadChats = () => api<{ chats: ChatSummary[] }>('GET', '/api/chats').then(
+    (r) => { setChats(r.chats); setHistoryError(''); },
+    (e: unknown) => { setChats(null); setHistoryError(historyProblem(e)); },
+  );
+  useEffect(() => { void loadChats(); }, []);
+
+  /** Saves the whole conversation after each completed (or stopped) turn. */
+  const save = async (id: string, all: Message[]) => {
+    try {
+      await api('PUT', `/api/chats/${encodeURIComponent(id)}`, { title: chatTitle(all), model, messages: all.map(({ role, content, error: e }) => ({ role, content, ...(e && { error: e.slice(0, 1024) }) })) });
+      setSaved('saved in the vault');
+      void loadChats();
+    } catch (err) {
+      setSaved('');
+      setHistoryError(historyProblem(err));
+    }
+  };
+  const open = async (id: string) => {
+    if (streaming) return;
+    try {
+      const c = await api<{ id: string; model: string; messages: Message[] }>('GET', `/api/chats/${encodeURIComponent(id)}`);
+      setChatId(c.id);
+      setMessages(c.messages);
+      if (c.model && models?.includes(c.model)) setModel(c.model);
+      setSaved('');
+      setHistoryError('');
+    } catch (err) { setHistoryError(historyProblem(err)); }
+  };
+  const remove = async (id: string) => {
+    try {
+      await api('DELETE', `/api/chats/${encodeURIComponent(id)}`);
+      if (id === chatId) startNew();
+      void loadChats();
+    } catch (err) { setHistoryError(historyProblem(err)); }
+  };
+  const startNew = () => {
+    if (streaming) return;
+    setChatId(newChatId());
+    setMessages([]);
+    setSaved('');
+  };
 
   useEffect(() => {
     api<{ data: { id: string }[] }>('GET', '/v1/models').then((r) => {
@@ -24,17 +103,21 @@ export function ChatPage() {
     return () => abort.current?.abort();
   }, []);
 
-  const appendToLast = (f: (m: Message) => Message) => setMessages((ms) => [...ms.slice(0, -1), f(ms[ms.length - 1]!)]);
-
   const send = async (e: Event) => {
     e.preventDefault();
     const text = draft.trim();
     if (!text || !model || streaming) return;
-    const history: Message[] = [...messages.filter((m) => !m.error), { role: 'user', content: text }];
-    setMessages([...history, { role: 'assistant', content: '' }]);
+    const before = [...messages, { role: 'user', content: text } as Message];
+    const history = before.filter((m) => !m.error);
+    // The reply as it grows: shown on every chunk, saved with the conversation when the turn ends.
+    const reply: Message = { role: 'assistant', content: '' };
+    const show = () => setMessages([...before, { ...reply }]);
+    show();
     setDraft('');
     setError('');
+    setSaved('');
     setStreaming(true);
+    const id = chatId;
     const ctl = new AbortController();
     abort.current = ctl;
     try {
@@ -49,9 +132,10 @@ export function ChatPage() {
       }
       const parser = sseParser((data) => {
         const c = JSON.parse(data) as ChatChunk;
-        if (c.error) appendToLast((m) => ({ ...m, error: c.error?.message ?? 'generation failed' }));
+        if (c.error) reply.error = c.error?.message ?? 'generation failed';
         const t = c.choices?.[0]?.delta?.content;
-        if (t) appendToLast((m) => ({ ...m, content: m.content + t }));
+        if (t) reply.content += t;
+        if (c.error || t) show();
       });
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
@@ -61,18 +145,22 @@ export function ChatPage() {
       }
       parser.end();
     } catch (err) {
-      if (ctl.signal.aborted) appendToLast((m) => ({ ...m, content: m.content, error: 'stopped' }));
-      else appendToLast((m) => ({ ...m, error: describeError(err) }));
+      reply.error = ctl.signal.aborted ? 'stopped' : describeError(err);
+      show();
     } finally {
       setStreaming(false);
       abort.current = null;
     }
+    await save(id, [...before, reply]);
   };
 
   return (
     <section aria-labelledby="chat-h" class="chat">
       <h1 id="chat-h" tabIndex={-1}>Chat</h1>
-      <p class="muted">Runs on this machine only, in a sandboxed worker with no network. History stays in this tab.</p>
+      <p class="muted">Runs on this machine only, in a sandboxed worker with no network. Conversations are saved in the vault after each reply.</p>
+      <div class="chat-layout">
+      <History chats={chats} current={chatId} problem={historyError} onOpen={open} onDelete={remove} onNew={startNew} />
+      <div class="chat-main">
       {error && <p role="alert" class="error">{error}</p>}
       <label for="chat-model">Model</label>
       <select id="chat-model" value={model} onChange={(e) => setModel((e.target as HTMLSelectElement).value)} disabled={!models?.length || streaming}>
@@ -100,8 +188,11 @@ export function ChatPage() {
           onKeyDown={(e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); (e.currentTarget.form as HTMLFormElement).requestSubmit(); } }} />
         <div class="row">
           <button type="submit" disabled={!model || streaming || !draft.trim()}>Send</button>
+          <span role="status" class="muted save-state" data-testid="save-state">{saved}</span>
         </div>
       </form>
+      </div>
+      </div>
     </section>
   );
 }

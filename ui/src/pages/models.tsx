@@ -1,6 +1,6 @@
 // Models: the registry (promoted models, verify) and the quarantine runs, stage by stage with evidence, live from the audit chain.
 import { useEffect, useState } from 'preact/hooks';
-import { api, describeError } from '../api.js';
+import { api, describeError, uploadFile } from '../api.js';
 import { recentAudit, subscribeLive } from '../live.js';
 import { emptyRun, foldRun, stepsFromResults, type Run } from '../quarantine-runs.js';
 
@@ -34,6 +34,96 @@ function RunPath({ run }: { run: Run }) {
   );
 }
 
+interface Source { host: string; subdomains: boolean; note?: string }
+interface Queued { id: string; name: string }
+
+/** One import form's state: what happened last, as text for a status or an alert. */
+function useOutcome() {
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState('');
+  const [failed, setFailed] = useState('');
+  const run = async (f: () => Promise<Queued>) => {
+    setBusy(true); setDone(''); setFailed('');
+    try {
+      const r = await f();
+      setDone(`${r.name} queued for quarantine as job ${r.id}: watch its stages below.`);
+    } catch (err) { setFailed(describeError(err)); } finally { setBusy(false); }
+  };
+  return { busy, done, failed, run };
+}
+
+function Outcome({ o, id }: { o: ReturnType<typeof useOutcome>; id: string }) {
+  return (
+    <>
+      <p role="status" class="ok" data-testid={`${id}-done`}>{o.done}</p>
+      {o.failed && <p role="alert" class="error" data-testid={`${id}-error`}>{o.failed}</p>}
+    </>
+  );
+}
+
+function Import() {
+  const [file, setFile] = useState<File | null>(null);
+  const [path, setPath] = useState('');
+  const up = useOutcome();
+  const byPath = useOutcome();
+  return (
+    <div class="card" aria-labelledby="import-h">
+      <h2 id="import-h">Import</h2>
+      <p>Every model is untrusted until every quarantine stage passes; its progress shows below as it happens.</p>
+      <form onSubmit={(e) => { e.preventDefault(); if (file) void up.run(() => uploadFile<Queued>(`/api/models/upload?name=${encodeURIComponent(file.name)}`, file)); }}>
+        <label for="upload-file">Upload a model file (GGUF or safetensors) from this browser</label>
+        <div class="import-row">
+          <input id="upload-file" type="file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+          <button type="submit" disabled={!file || up.busy}>{up.busy ? 'Uploading…' : 'Upload'}</button>
+        </div>
+        <Outcome o={up} id="upload" />
+      </form>
+      <form onSubmit={(e) => { e.preventDefault(); if (path.trim()) void byPath.run(() => api<Queued>('POST', '/api/models/import', { path: path.trim() })); }}>
+        <label for="import-path">Import a file or folder on this machine (absolute path; policy <code>paths</code> must allow reading it)</label>
+        <div class="import-row">
+          <input id="import-path" type="text" value={path} placeholder="/var/lib/secure-ai/workspace/model.gguf" onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
+          <button type="submit" disabled={!path.trim() || byPath.busy}>Import path</button>
+        </div>
+        <Outcome o={byPath} id="path" />
+      </form>
+      <p class="muted">Or drop it into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH|URL</code> (a signed command).</p>
+    </div>
+  );
+}
+
+function Catalog() {
+  const [sources, setSources] = useState<Source[] | null>(null);
+  const [error, setError] = useState('');
+  const [url, setUrl] = useState('');
+  const byUrl = useOutcome();
+  useEffect(() => {
+    api<{ sources: Source[] }>('GET', '/api/models/catalog').then((r) => setSources(r.sources), (e: unknown) => setError(describeError(e)));
+  }, []);
+  return (
+    <div class="card" aria-labelledby="catalog-h">
+      <h2 id="catalog-h">Catalog</h2>
+      <p class="muted">Models may be downloaded only from these sources (policy <code>sources.allowlist.yaml</code>), through the airlock, and only if policy enables it.</p>
+      {error && <p role="alert" class="error">{error}</p>}
+      {sources && (
+        <table>
+          <thead><tr><th scope="col">host</th><th scope="col">subdomains</th><th scope="col">note</th></tr></thead>
+          <tbody>
+            {sources.map((s) => <tr key={s.host} data-source={s.host}><th scope="row"><code>{s.host}</code></th><td>{s.subdomains ? 'yes' : 'no'}</td><td>{s.note ?? ''}</td></tr>)}
+          </tbody>
+        </table>
+      )}
+      <form onSubmit={(e) => { e.preventDefault(); if (url.trim()) void byUrl.run(() => api<Queued>('POST', '/api/models/import', { url: url.trim() })); }}>
+        <label for="import-url">Import from a URL (https, an allowlisted host)</label>
+        <div class="import-row">
+          <input id="import-url" type="url" value={url} placeholder="https://huggingface.co/…/resolve/main/model.gguf" onInput={(e) => setUrl((e.target as HTMLInputElement).value)} />
+          <button type="submit" disabled={!url.trim() || byUrl.busy}>Import URL</button>
+        </div>
+        <Outcome o={byUrl} id="url" />
+      </form>
+    </div>
+  );
+}
+
 function Registry() {
   const [models, setModels] = useState<RegistryEntry[] | null>(null);
   const [error, setError] = useState('');
@@ -50,12 +140,12 @@ function Registry() {
   return (
     <div class="card" aria-labelledby="registry-h">
       <h2 id="registry-h">Registry</h2>
-      <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest.</p>
+      <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest. Removing one is a signed operator command: run the command shown next to it.</p>
       {error && <p role="alert" class="error">{error}</p>}
       {models && models.length === 0 && <p>No promoted model yet.</p>}
       {models && models.length > 0 && (
         <table>
-          <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
+          <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th><th scope="col">remove (operator)</th></tr></thead>
           <tbody>
             {models.map((m) => (
               <tr key={m.name} data-model={m.name}>
@@ -63,6 +153,7 @@ function Registry() {
                 <td><code>{m.sha256.slice(0, 16)}…</code></td>
                 <td>{m.size ?? '–'}</td>
                 <td><button type="button" class="secondary" onClick={() => verify(m.name)} aria-label={`Verify ${m.name}`}>Verify</button> <span role="status">{verdicts[m.name] ?? ''}</span></td>
+                <td><code data-testid="rm-command">securectl models rm {m.name}</code></td>
               </tr>
             ))}
           </tbody>
@@ -113,10 +204,7 @@ export function ModelsPage() {
   return (
     <section aria-labelledby="models-h">
       <h1 id="models-h" tabIndex={-1}>Models</h1>
-      <div class="card">
-        <h2>Import</h2>
-        <p>Drop a model file (or a diffusers folder) into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH</code> (a signed command). Every model is untrusted until every quarantine stage passes; its progress shows below as it happens.</p>
-      </div>
+      <Import />
       <div class="card" aria-labelledby="runs-h">
         <h2 id="runs-h">Quarantine runs</h2>
         {error && <p role="alert" class="error">{error}</p>}
@@ -136,6 +224,7 @@ export function ModelsPage() {
         ))}
       </div>
       <Registry key={registryVersion} />
+      <Catalog />
     </section>
   );
 }
