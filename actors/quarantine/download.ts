@@ -83,6 +83,7 @@ async function receive(o: DownloadOptions, id: string, url: string, limit: numbe
     fd = openSync(path, 'wx', 0o600);
     for (let seq = 0; ; seq++) {
       const c = await o.bus.request<Chunk>('airlock', 'download_next', { id }, requestMs).catch(unavailable);
+      if (typeof c !== 'object' || c === null || !(c.data instanceof Uint8Array) || typeof c.done !== 'boolean') throw new SecaiError(ErrorCode.BAD_MESSAGE, 'malformed download chunk from the airlock: nothing imported');
       if (c.seq !== seq) throw new SecaiError(ErrorCode.EGRESS_FAILED, `download chunk ${c.seq} arrived where ${seq} was expected: nothing imported`);
       if (c.done) {
         finished = true;
