@@ -1,4 +1,5 @@
-// E2E: the Chat page in chromium streams a reply from a real tiny llama in a sandboxed worker, through the gateway's OpenAI routes.
+// E2E: the Chat page in chromium streams a reply from a real tiny llama in a sandboxed worker, through the gateway's OpenAI routes;
+// each turn is saved in the real vault actor (the gateway's chat routes), and a saved conversation reopens.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,9 @@ import { createLogger } from '../../common/log.js';
 import { homePaths } from '../../common/paths.js';
 import { openaiRoutes } from '../../actors/gateway/routes/openai.js';
 import { uiRoutes } from '../../actors/gateway/routes/ui.js';
+import { chatRoutes } from '../../actors/gateway/routes/chats.js';
+import { ensureAuditStreams } from '../../actors/supervisor/bus-setup.js';
+import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startInferenceStack } from '../helpers/inference-stack.js';
 import { openBrowser } from '../helpers/browser.js';
@@ -20,14 +24,21 @@ const stack = await startInferenceStack();
 stack.registry.set('tiny', { name: 'tiny', path: modelPath, sha256 });
 await stack.host.load('tiny');
 const gb = await stack.bus.connect('gateway');
+// The real vault actor keeps the history: the audit streams first (it publishes its events there), then setup.
+await ensureAuditStreams((await stack.bus.connect('supervisor')).nc);
+const vaultPolicy = fastPolicyDir();
+const vault = await startActorProcess(stack.bus, 'vault', vaultPolicy);
+await (await stack.bus.connect('auth')).request('vault', 'setup', { passphrase: 'chat test passphrase' }, 30_000);
 const session = standInSession();
 const deps = { bus: gb, log: createLogger('gateway-test'), paths: homePaths(dir), configDir: '' };
-const srv = await serveRoutes([session.statusRoute, ...openaiRoutes(deps), ...uiRoutes({ headless: false })], session.guard);
+const srv = await serveRoutes([session.statusRoute, ...openaiRoutes(deps), ...chatRoutes(deps), ...uiRoutes({ headless: false })], session.guard);
 const b = await openBrowser();
 t.teardown(async () => {
   await b.close();
   await srv.close();
+  await killHard(vault);
   await stack.stop();
+  cleanup(vaultPolicy);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -64,6 +75,9 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
   await b.page.keyboard.press('Enter');
   await b.page.locator('li.msg[data-role="assistant"]').nth(1).locator('.text').filter({ hasNotText: /^…?$/ }).waitFor({ timeout: 60_000 });
   t.equal(await b.page.locator('li.msg').count(), 4, 'two turns, each with a reply');
+  await b.page.getByTestId('save-state').getByText('saved in the vault').waitFor();
+  await b.page.locator('ul.chat-list li', { hasText: 'hello there' }).waitFor();
+  t.pass('the conversation is saved and listed under its first question');
   await b.shot('chat');
 
   // Stop: a long reply is cut off by the button; the page says so and is ready for the next message.
@@ -84,6 +98,7 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
     }
     await stop.click({ timeout: 5_000 }).catch(() => {});
     stopped = await reply.locator('.error', { hasText: 'stopped' }).waitFor({ timeout: 10_000 }).then(() => true, () => false);
+    if (!stopped) t.comment(`attempt ${attempt}: not stopped; the page shows ${JSON.stringify(await b.page.locator('ol.messages').textContent())}`);
   }
   t.ok(stopped, 'a long reply was cut off by Stop');
   // The stopped reply was still streaming: its bubble showed several texts as it grew (a one-token answer
@@ -92,5 +107,17 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
   t.ok(seen >= 2, `the reply grew in place while it streamed (${seen} distinct texts)`);
   t.pass('the reply was stopped');
   t.ok(await b.page.getByRole('button', { name: 'Stop' }).isDisabled(), 'Stop is disabled again');
+
+  // The stopped turn is saved too: a new chat, then reopening the saved one shows it with its mark.
+  await b.page.getByTestId('save-state').getByText('saved in the vault').waitFor();
+  const turns = await b.page.locator('li.msg').count();
+  await b.page.getByRole('button', { name: 'New chat' }).click();
+  t.equal(await b.page.locator('li.msg').count(), 0, 'a new chat is empty');
+  await b.page.locator('ul.chat-list li', { hasText: 'hello there' }).getByRole('button', { name: 'hello there', exact: true }).click();
+  await b.page.locator('li.msg .error', { hasText: 'stopped' }).first().waitFor();
+  t.equal(await b.page.locator('li.msg').count(), turns, 'every turn came back from the vault, the stopped one marked');
+  await b.page.locator('ul.chat-list li', { hasText: 'hello there' }).getByRole('button', { name: 'Delete hello there' }).click();
+  await b.page.getByText('No saved conversation yet.').waitFor();
+  t.equal(await b.page.locator('li.msg').count(), 0, 'deleting the open conversation starts a new one');
   t.same(b.problems.filter((p) => /Content Security Policy|Refused to|pageerror/i.test(p)), [], 'no CSP violation or script error');
 });
