@@ -9,6 +9,13 @@ import { authorize, origin, pinnedAgent, type EgressDeps, type EgressEvidence } 
 
 /** Chunks read ahead of the caller; past that the airlock stops reading and TCP pushes back on the server. */
 export const DOWNLOAD_READ_AHEAD = 4;
+/**
+ * Longest a pull waits for data before it answers an empty chunk: nats-server lets a responder answer a
+ * request only within 30 s of receiving it (allow_responses), so a pull must never take that long.
+ */
+export const PULL_WAIT_MS = 10_000;
+/** For the same reason, the start (connect and response headers) gets at most this long. */
+export const START_WAIT_MS = 20_000;
 /** Downloads in progress at once (the quarantine runs one at a time). */
 export const MAX_DOWNLOADS = 4;
 
@@ -75,7 +82,7 @@ class Session {
     private readonly agent: Agent,
     private readonly limit: number,
     private readonly declared: number | undefined,
-    private readonly o: { idleMs: number; maxMs: number; startedAt: number; evidence: EgressEvidence; report: (e: EgressEvidence) => void; onClose: (err?: SecaiError) => void },
+    private readonly o: { idleMs: number; maxMs: number; pullWaitMs: number; startedAt: number; evidence: EgressEvidence; report: (e: EgressEvidence) => void; onClose: (err?: SecaiError) => void },
   ) {
     this.totalTimer = setTimeout(() => this.fail(new SecaiError(ErrorCode.EGRESS_FAILED, `download took longer than ${o.maxMs} ms (total time limit)`), 'failed'), Math.max(0, o.maxMs - (Date.now() - o.startedAt)));
     this.armCaller();
@@ -156,7 +163,15 @@ class Session {
         this.settle('complete', { sha256 });
         return { seq: this.seq++, data: new Uint8Array(0), done: true, bytes: this.handedOut, sha256 };
       }
-      await new Promise<void>((r) => { this.wakeReader = r; });
+      // Nothing yet: wait for the pump, but answer an empty chunk before the bus would refuse the reply.
+      const timedOut = await new Promise<boolean>((r) => {
+        const timer = setTimeout(() => { this.wakeReader = undefined; r(true); }, this.o.pullWaitMs);
+        this.wakeReader = () => { clearTimeout(timer); r(false); };
+      });
+      if (timedOut) {
+        this.armCaller();
+        return { seq: this.seq++, data: new Uint8Array(0), done: false, bytes: this.handedOut };
+      }
     }
   }
 
@@ -193,7 +208,7 @@ export class Downloads {
   /** Why a download ended, kept a while for a caller who asks after it failed between two pulls. */
   private readonly failed = new Map<string, SecaiError>();
 
-  constructor(private readonly deps: EgressDeps) {}
+  constructor(private readonly deps: EgressDeps, private readonly o: { pullWaitMs?: number } = {}) {}
 
   get active(): number {
     return this.sessions.size;
@@ -217,7 +232,8 @@ export class Downloads {
     }
     const agent = pinnedAgent(z.pinned, a);
     const abort = new AbortController();
-    const total = setTimeout(() => abort.abort(new SecaiError(ErrorCode.EGRESS_FAILED, `no response within ${maxMs} ms (total time limit)`)), maxMs);
+    const startMs = Math.min(maxMs, START_WAIT_MS);
+    const total = setTimeout(() => abort.abort(new SecaiError(ErrorCode.EGRESS_FAILED, `no response headers within ${startMs} ms: not downloaded`)), startMs);
     let res: Dispatcher.ResponseData;
     try {
       res = await request(z.url, {
@@ -259,7 +275,7 @@ export class Downloads {
     }
     const id = randomBytes(16).toString('base64url');
     this.sessions.set(id, new Session(id, res.body, abort, agent, limit, declared, {
-      idleMs: a.timeout_ms, maxMs, startedAt, evidence, report,
+      idleMs: a.timeout_ms, maxMs, pullWaitMs: this.o.pullWaitMs ?? PULL_WAIT_MS, startedAt, evidence, report,
       onClose: (err) => {
         this.sessions.delete(id);
         if (!err) return;

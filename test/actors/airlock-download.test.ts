@@ -32,13 +32,13 @@ const resolver = (map: Record<string, string[]>): Resolver => async (host) => {
   return a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
 };
 
-function setup(p = policy(), map: Record<string, string[]> = { 'models.test': ['127.0.0.1'] }) {
+function setup(p = policy(), map: Record<string, string[]> = { 'models.test': ['127.0.0.1'] }, o: { pullWaitMs?: number } = {}) {
   const evidence: EgressEvidence[] = [];
   const downloads = new Downloads({
     decide: (domain, input) => decide(p, domain, input), policy: () => p, resolve: resolver(map), env: { SECAI_TEST: '1' },
     // Every piece of evidence must pass the event schema the actor publishes it under.
     evidence: (e) => evidence.push(check(airlockManifest.publishes.egress, e, 'egress event')),
-  });
+  }, o);
   return { downloads, evidence };
 }
 
@@ -99,6 +99,23 @@ t.test('airlock download — a stalled server times out (policy timeout_ms as th
   const start = await downloads.start(req('/m/stall.gguf'));
   await t.rejects(pullAll(downloads, start.id!), { code: 'SECAI_E_EGRESS_FAILED', message: /sent nothing for 400 ms after 131072 bytes \(stalled\)/ });
   t.match(evidence.at(-1), { outcome: 'failed', reason: /stalled/ });
+});
+
+t.test('airlock download — a pull waiting on a slow server answers an empty chunk in time (the bus refuses late replies)', async (t) => {
+  // pullWaitMs 50 here (10 s in the actor, under nats-server's 30 s response window); the idle limit is 400 ms.
+  const { downloads } = setup(policy(), undefined, { pullWaitMs: 50 });
+  const start = await downloads.start(req('/m/stall.gguf'));
+  const seen: DownloadChunk[] = [];
+  await t.rejects((async () => { for (;;) seen.push(await downloads.next(start.id!)); })(), { code: 'SECAI_E_EGRESS_FAILED', message: /stalled/ });
+  t.ok(seen.length >= 1, 'at least one pull was answered before the stall was called');
+  t.ok(seen.every((c) => c.data.byteLength === 0 && !c.done && c.bytes === 0), 'with empty, not-done chunks');
+  t.same(seen.map((c) => c.seq), seen.map((_, i) => i), 'numbered like any chunk');
+});
+
+t.test('airlock download — a server that never sends headers is given up within the start budget', async (t) => {
+  const { downloads, evidence } = setup();
+  await t.rejects(downloads.start(req('/m/silent.gguf', { maxMs: 200 })), { code: 'SECAI_E_EGRESS_FAILED', message: /no response headers within 200 ms/ });
+  t.match(evidence.at(-1), { outcome: 'failed', bytes: 0 });
 });
 
 t.test('airlock download — the total time limit ends a download that keeps trickling', async (t) => {

@@ -70,6 +70,8 @@ function handler(big: Buffer, hits: string[], waiters: Map<string, ((r: { finish
         res.on('close', () => clearInterval(timer));
         return;
       }
+      case '/m/silent.gguf': // never answers: not even headers
+        return;
       case '/m/stall.gguf': // 128 KiB, then nothing, connection kept open
         res.writeHead(200, { 'content-length': String(4 * MiB) });
         write(Buffer.alloc(128 * 1024, 3));
