@@ -51,6 +51,23 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.equal(r.status, 200, JSON.stringify(r.body));
   });
 
+  t.test('the web UI\'s chat and import routes: closed without a session, writes need the CSRF token', async (t) => {
+    for (const [m, path] of [['GET', '/api/chats'], ['GET', '/api/chats/chat-aaaaaaaa'], ['GET', '/api/models/catalog'], ['PUT', '/api/chats/chat-aaaaaaaa'], ['DELETE', '/api/chats/chat-aaaaaaaa'], ['POST', '/api/models/import'], ['POST', '/api/models/upload?name=x.gguf']] as const) {
+      t.equal((await call(a, m, path, { csrf: s1.csrf })).status, 401, `${m} ${path} without a session`);
+    }
+    const conv = { title: 'hello', model: 'm', messages: [{ role: 'user', content: 'hello' }] };
+    t.equal((await call(a, 'PUT', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, body: conv })).status, 403, 'save without the token');
+    t.equal((await call(a, 'GET', '/api/chats/chat-aaaaaaaa', { cookie: s1.id })).status, 404, 'nothing saved');
+    t.equal((await call(a, 'PUT', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf, body: conv })).status, 200);
+    t.equal((await call(a, 'GET', '/api/chats', { cookie: s1.id })).body.chats[0].title, 'hello');
+    t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id })).status, 403, 'delete without the token');
+    t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf })).status, 200);
+    t.equal((await call(a, 'POST', '/api/models/import', { cookie: s1.id, body: { path: '/etc/hostname' } })).status, 403, 'import without the token');
+    const up = await fetch(`${a.httpUrl}/api/models/upload?name=x.gguf`, { method: 'POST', headers: { cookie: `secai_session=${s1.id}`, 'content-type': 'application/octet-stream' }, body: 'GGUF' });
+    t.equal(up.status, 403, 'upload without the token');
+    t.same((await call(a, 'GET', '/api/quarantine/jobs', { cookie: s1.id })).body.jobs, [], 'no job was queued');
+  });
+
   let s2 = { id: '', csrf: '' };
   t.test('session fixation: login ignores a presented cookie and always issues a new id', async (t) => {
     const planted = 'A'.repeat(43);
