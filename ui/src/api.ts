@@ -43,19 +43,28 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
   return data as T;
 }
 
-/** Sends a file as the raw request body (never read into memory here: the browser streams it). */
-export async function uploadFile<T>(path: string, file: Blob, signal?: AbortSignal): Promise<T> {
-  const r = await fetch(path, {
-    method: 'POST', credentials: 'same-origin', body: file,
-    headers: { accept: 'application/json', 'content-type': 'application/octet-stream', ...(csrf && { 'x-csrf-token': csrf }) },
-    ...(signal && { signal }),
+/**
+ * Sends a file as the raw request body (the browser streams it from disk; never read into memory
+ * here). XMLHttpRequest rather than fetch: only it reports upload progress.
+ */
+export function uploadFile<T>(path: string, file: Blob, onProgress?: (sent: number, total: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', path);
+    x.setRequestHeader('accept', 'application/json');
+    x.setRequestHeader('content-type', 'application/octet-stream');
+    if (csrf) x.setRequestHeader('x-csrf-token', csrf);
+    if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    x.onerror = () => reject(new ApiError(0, 'NETWORK', 'the upload was interrupted'));
+    x.onload = () => {
+      let data: { error?: Partial<ErrorData> } = {};
+      try { data = JSON.parse(x.responseText || '{}') as typeof data; } catch { /* not JSON */ }
+      if (x.status >= 200 && x.status < 300) { resolve(data as T); return; }
+      if (x.status === 401) unauthorizedListeners.forEach((f) => f());
+      reject(new ApiError(x.status, data.error?.code ?? `HTTP_${x.status}`, data.error?.message ?? x.statusText));
+    };
+    x.send(file);
   });
-  const data = (await r.json().catch(() => ({}))) as { error?: Partial<ErrorData> };
-  if (!r.ok) {
-    if (r.status === 401) unauthorizedListeners.forEach((f) => f());
-    throw new ApiError(r.status, data.error?.code ?? `HTTP_${r.status}`, data.error?.message ?? r.statusText);
-  }
-  return data as T;
 }
 
 export const describeError = (err: unknown): string =>

@@ -64,17 +64,25 @@ function Outcome({ o, id }: { o: ReturnType<typeof useOutcome>; id: string }) {
 function Import() {
   const [file, setFile] = useState<File | null>(null);
   const [path, setPath] = useState('');
+  const [progress, setProgress] = useState<number | null>(null);
   const up = useOutcome();
+  const send = (f: File) => up.run(async () => {
+    setProgress(0);
+    try {
+      return await uploadFile<Queued>(`/api/models/upload?name=${encodeURIComponent(f.name)}`, f, (sent, total) => setProgress(total ? Math.floor((100 * sent) / total) : null));
+    } finally { setProgress(null); }
+  });
   const byPath = useOutcome();
   return (
     <div class="card" aria-labelledby="import-h">
       <h2 id="import-h">Import</h2>
       <p>Every model is untrusted until every quarantine stage passes; its progress shows below as it happens.</p>
-      <form onSubmit={(e) => { e.preventDefault(); if (file) void up.run(() => uploadFile<Queued>(`/api/models/upload?name=${encodeURIComponent(file.name)}`, file)); }}>
+      <form onSubmit={(e) => { e.preventDefault(); if (file) void send(file); }}>
         <label for="upload-file">Upload a model file (GGUF or safetensors) from this browser</label>
         <div class="import-row">
           <input id="upload-file" type="file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
           <button type="submit" disabled={!file || up.busy}>{up.busy ? 'Uploading…' : 'Upload'}</button>
+          {progress !== null && <progress max={100} value={progress} aria-label="Upload progress">{progress}%</progress>}
         </div>
         <Outcome o={up} id="upload" />
       </form>
