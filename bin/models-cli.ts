@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { decode } from '../bus/codec.js';
 import { eventSubject } from '../bus/subjects.js';
+import { quarantineManifest } from '../actors/quarantine/manifest.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { Exit, printJson, type CliSession } from './cli-common.js';
 
@@ -36,7 +37,7 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
   }));
   await s.bus.nc.flush();
   try {
-    const job = await s.bus.command<{ id: string; name: string }>(s.key, 'quarantine', 'import', isUrl ? { url: target } : { path: resolve(target) }, 60_000);
+    const job = await s.bus.command<{ id: string; name: string }>(s.key, 'quarantine', 'import', isUrl ? { url: target } : { path: resolve(target) }, quarantineManifest.commands.import.timeoutMs);
     if (!o.json) process.stderr.write(`quarantine job ${job.id}: ${job.name}\n`);
     const tty = process.stderr.isTTY;
     const deadline = Date.now() + timeoutMs;

@@ -102,13 +102,17 @@ export function compileAcl(manifests: readonly ActorManifest[]): CompiledIdentit
     const serves = Object.keys(m.serves).length + Object.keys(m.commands).length > 0;
     // A streaming responder answers one request with many messages (tokens), for as long as a generation runs.
     const streams = Object.values(m.serves).some((op) => op.stream === true);
+    // The server drops a reply sent after `expires`: the window covers the slowest op the identity declares
+    // (registry.promote hashes a model for up to 10 min), at least 30 s, plus 5 s for the trip back.
+    const slowest = Math.max(30_000, ...[...Object.values(m.serves), ...Object.values(m.commands)].map((op) => op.timeoutMs ?? 5000));
+    const window = `${Math.ceil(slowest / 1000) + 5}s`;
     return {
       name: m.name,
       kind: m.kind,
       permissions: {
         publish: { allow: [...pub].sort() },
         subscribe: { allow: [...sub].sort() },
-        ...(serves && { allow_responses: streams ? { max: STREAM_MAX_RESPONSES, expires: '15m' } : { max: 1, expires: '30s' } }),
+        ...(serves && { allow_responses: streams ? { max: STREAM_MAX_RESPONSES, expires: slowest > 900_000 ? window : '15m' } : { max: 1, expires: window } }),
       },
     };
   });

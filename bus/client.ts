@@ -127,18 +127,38 @@ export class BusClient {
     this.nc.publish(subject, encode(payload));
   }
 
+  /**
+   * Subscribes with a callback (no async iterator between the socket and the handler). Messages are
+   * handled one at a time in arrival order: a handler's returned promise holds the next message back.
+   */
   subscribe(subject: string, onMessage: (msg: Msg) => void | Promise<void>, queue?: string): Subscription {
-    const sub = this.nc.subscribe(subject, queue ? { queue } : {});
-    void (async () => {
-      for await (const m of sub) {
+    const pending: Msg[] = [];
+    let busy = false;
+    const drain = (): void => {
+      busy = true;
+      while (pending.length) {
+        let r: void | Promise<void>;
         try {
-          await onMessage(m);
+          r = onMessage(pending.shift()!);
         } catch {
           // a handler failure is the handler's to report; the subscription goes on
+          continue;
+        }
+        if (r instanceof Promise) {
+          r.then(drain, drain);
+          return;
         }
       }
-    })();
-    return sub;
+      busy = false;
+    };
+    return this.nc.subscribe(subject, {
+      ...(queue && { queue }),
+      callback: (err, m) => {
+        if (err) return;
+        pending.push(m);
+        if (!busy) drain();
+      },
+    });
   }
 
   async close(): Promise<void> {

@@ -56,7 +56,7 @@ export function serveManifest(o: ServeOptions): () => void {
     if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for served op '${op}'`);
     const subject = serveSubject(m.name, op);
     subs.push(o.bus.subscribe(subject, (msg) => {
-      const done = respond(o, msg, spec, async (payload) => {
+      const done = respond(o, msg, spec, (payload) => {
         const req = check(spec.request, payload, `${op} request`);
         if (!spec.stream || !msg.reply) return handler(req, { subject, ...(msg.reply && { replyTo: msg.reply }) });
         const replyTo = msg.reply;
@@ -100,17 +100,30 @@ export function serveManifest(o: ServeOptions): () => void {
   return () => subs.forEach((s) => s.unsubscribe());
 }
 
-async function respond(o: ServeOptions, msg: Msg, spec: OpSpec, run: (payload: unknown) => Promise<unknown>): Promise<void> {
-  let reply: Reply;
+/**
+ * Decodes, runs and replies. A handler that returns a plain value is answered synchronously, inside the
+ * subscription's callback (no promise hops on the hot path); a promise is answered when it settles.
+ */
+function respond(o: ServeOptions, msg: Msg, spec: OpSpec, run: (payload: unknown) => unknown): void | Promise<void> {
+  let result: unknown;
   try {
-    const payload = decode(msg.data, spec.maxBytes ?? DEFAULT_MAX_PAYLOAD);
-    const data = await run(payload);
-    reply = { ok: true, data: data ?? null };
+    result = run(decode(msg.data, spec.maxBytes ?? DEFAULT_MAX_PAYLOAD));
   } catch (err) {
-    const e = toErrorData(err);
-    if (e.code === ErrorCode.INTERNAL) o.log.error({ err, subject: msg.subject }, 'handler failed');
-    reply = { ok: false, error: e };
+    return send(o, msg, failure(o, msg, err));
   }
+  if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+    return Promise.resolve(result).then((data: unknown) => send(o, msg, { ok: true, data: data ?? null }), (err: unknown) => send(o, msg, failure(o, msg, err)));
+  }
+  return send(o, msg, { ok: true, data: result ?? null });
+}
+
+function failure(o: ServeOptions, msg: Msg, err: unknown): Reply {
+  const e = toErrorData(err);
+  if (e.code === ErrorCode.INTERNAL) o.log.error({ err, subject: msg.subject }, 'handler failed');
+  return { ok: false, error: e };
+}
+
+function send(o: ServeOptions, msg: Msg, reply: Reply): void {
   if (!msg.reply) return;
   try {
     msg.respond(encode(reply));

@@ -57,7 +57,8 @@ export const quarantineManifest = defineManifest({
     },
   },
   commands: {
-    import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or a URL (via the airlock) for scanning.', roles: ['operator'] },
+    // A URL import answers once the download is verified: as long as the download limit (6 h by default).
+    import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or a URL (via the airlock) for scanning.', roles: ['operator'], timeoutMs: 21_600_000 },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
   },

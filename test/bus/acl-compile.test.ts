@@ -56,3 +56,20 @@ t.test('acl — permissions follow the manifest exactly', async (t) => {
   t.ok(b!.permissions.subscribe.allow.includes('secai.evt.alpha.happened'));
   t.notOk(b!.permissions.publish.allow.some((x) => x.startsWith('secai.evt.alpha')), 'beta cannot forge alpha events');
 });
+
+t.test('acl — the reply window covers the slowest declared op (a late reply would be dropped by the server)', async (t) => {
+  const window = (ms: ActorManifest[], name: string) => compileAcl(ms).find((i) => i.name === name)?.permissions.allow_responses?.expires;
+  t.equal(window([alpha], 'alpha'), '35s', 'default ops: 30 s floor + 5 s');
+  const slow = beta({ serves: { hash: { request: s.empty(), reply: s.empty(), description: 'x', timeoutMs: 600_000 } } });
+  t.equal(window([slow], 'beta'), '605s');
+  const slowCmd = beta({ commands: { wipe: { request: s.empty(), reply: s.empty(), description: 'x', timeoutMs: 120_000, roles: ['admin'] } } });
+  t.equal(window([slowCmd], 'beta'), '125s', 'commands count too');
+  for (const m of MANIFESTS) {
+    const id = compileAcl(MANIFESTS).find((i) => i.name === m.name)!;
+    const exp = id.permissions.allow_responses?.expires;
+    if (!exp) continue;
+    const longest = Math.max(...[...Object.values(m.serves), ...Object.values(m.commands)].map((o) => o.timeoutMs ?? 5000));
+    const secs = exp.endsWith('m') ? Number(exp.slice(0, -1)) * 60 : Number(exp.slice(0, -1));
+    t.ok(secs * 1000 > longest, `${m.name}: ${exp} outlasts its slowest op (${longest} ms)`);
+  }
+});
