@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, LlamaChat, resolveChatWrapper, type ChatHistoryItem } from 'node-llama-cpp';
-import { physicalCores } from '../workers/cpu.js';
+import { inferenceThreads } from '../workers/cpu.js';
 import { writeTinyLlama } from '../test/fixtures/tiny-llama.js';
 import { startInferenceStack, TEST_POLICY } from '../test/helpers/inference-stack.js';
 import { emit, round, summarize, table } from './stats.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const MAX_TOKENS = Number(process.env.BENCH_TOKENS ?? 96);
 const DIMS = Number(process.env.BENCH_DIMS ?? 768);
 const PROMPTS = ['hello', 'Write one sentence about the sea.', 'What is the capital of France?', 'the world is safe'];
@@ -20,8 +20,8 @@ const dir = mkdtempSync(join(tmpdir(), 'secai-bench-inf-'));
 const modelPath = join(dir, 'bench.gguf');
 console.log(`writing a llama GGUF: dims ${DIMS}, ff ${DIMS * 8 / 3 | 0}, 6 layers, F32 ...`);
 const sha256 = writeTinyLlama(modelPath, { dims: DIMS, ff: (DIMS * 8 / 3) | 0, layers: 6, heads: 12, seed: 7 });
-// BENCH_THREADS: both sides use the same count (default: physical cores, as the appliance does).
-const threads = Number(process.env.BENCH_THREADS ?? 0) || physicalCores();
+// BENCH_THREADS: both sides use the same count (default: the appliance's own, physical cores minus one).
+const threads = Number(process.env.BENCH_THREADS ?? 0) || inferenceThreads();
 
 // Baseline: node-llama-cpp in this process, same settings as the worker (threads, context, chat wrapper).
 const llama = await getLlama({ gpu: 'auto', logLevel: 'error' as never });
@@ -98,14 +98,18 @@ const ot = summarize(o.map((x) => x.ttftMs));
 const baseTps = tps(b);
 const oursTps = tps(o);
 const ratio = oursTps / baseTps;
-const overhead = ot.p50 - bt.p50;
+// Time to first token depends on the prompt (a random tiny model may spend several tokens before its first
+// text), so p50s over a prompt mix jump between prompt groups: the overhead is the median of paired
+// differences, the same prompt through both paths (outputs are identical at temperature 0; checked above).
+const paired = summarize(o.map((x, i) => x.ttftMs - b[i]!.ttftMs));
+const overhead = paired.p50;
 
 console.log(`\nmodel ${round(DIMS)} dims, ${threads} threads, gpu ${String(llama.gpu)}, worker ${loaded['sandboxed'] ? 'sandboxed' : 'UNSANDBOXED'}; ${b.length} generations of ≤ ${MAX_TOKENS} tokens per side; text mismatches ${mismatches}\n`);
 console.log(table([
   ['path', 'tokens/s', 'TTFT p50 ms', 'TTFT p99 ms', 'tokens'],
   ['node-llama-cpp in-process', round(baseTps, 1), round(bt.p50, 2), round(bt.p99, 2), b.reduce((a, x) => a + x.tokens, 0)],
   ['HTTP→gateway→bus→actor→worker', round(oursTps, 1), round(ot.p50, 2), round(ot.p99, 2), o.reduce((a, x) => a + x.tokens, 0)],
-  ['ratio / overhead', round(ratio, 3), `+${round(overhead, 2)}`, '', ''],
+  ['ratio / overhead (median of paired differences)', round(ratio, 3), `${overhead >= 0 ? '+' : ''}${round(overhead, 2)}`, '', ''],
 ]));
 console.log('');
 
@@ -116,7 +120,7 @@ await llama.dispose();
 rmSync(dir, { recursive: true, force: true });
 emit({
   bench: 'inference', gpu: String(llama.gpu), threads, dims: DIMS, base_tps: round(baseTps, 1), ours_tps: round(oursTps, 1), ratio: round(ratio, 3), target: 0.95,
-  base_ttft_p50_ms: round(bt.p50, 2), ours_ttft_p50_ms: round(ot.p50, 2), ttft_overhead_ms: round(overhead, 2), ttft_target_ms: 15,
+  base_ttft_p50_ms: round(bt.p50, 2), ours_ttft_p50_ms: round(ot.p50, 2), ttft_overhead_ms: round(overhead, 2), ttft_overhead_mean_ms: round(paired.mean, 2), ttft_target_ms: 15,
   text_mismatches: mismatches, met: ratio >= 0.95 && overhead < 15,
 });
 process.exit(0);

@@ -19,3 +19,13 @@ export function physicalCores(cpuinfo?: string): number {
   }
   return Math.max(1, Math.min(usable, cores.size || usable));
 }
+
+/**
+ * llama.cpp threads when policy says 0: one per physical core but one, left to the appliance's own processes
+ * (gateway, bus, inference actor) that relay every token. When they preempt a llama.cpp thread mid-graph, the
+ * others spin at the next barrier: on 2 cores, 1 thread generated 60 tokens/s and 2 threads 51
+ * (`npm run bench:inference` with BENCH_THREADS=1 and 2, both in-process).
+ */
+export function inferenceThreads(cpuinfo?: string): number {
+  return Math.max(1, physicalCores(cpuinfo) - 1);
+}

@@ -1,7 +1,7 @@
 // The parent's side of one llm worker: spawn it sandboxed, load a model, stream generations, notice its death.
 import { EventEmitter } from 'node:events';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { physicalCores } from '../cpu.js';
+import { inferenceThreads } from '../cpu.js';
 import type { ChatMessage, FinishReason, FromWorker, GenerateParams, ToWorker, Usage, WorkerInfo } from '../protocol.js';
 import { spawnWorker, type SandboxedWorker, type SandboxOptions } from '../sandbox.js';
 
@@ -128,7 +128,7 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
       };
       try {
         this.send({
-          type: 'load', modelPath: o.modelPath, sha256: o.sha256, threads: o.threads ?? physicalCores(),
+          type: 'load', modelPath: o.modelPath, sha256: o.sha256, threads: o.threads ?? inferenceThreads(),
           contextSize: o.contextSize ?? 2048, gpu: o.gpu ?? 'auto',
         });
       } catch (err) {

@@ -5,7 +5,7 @@ import {
   getLlama, LlamaChat, LlamaCompletion, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaModel,
 } from 'node-llama-cpp';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
-import { physicalCores } from '../cpu.js';
+import { inferenceThreads } from '../cpu.js';
 import { parseToWorker, type ChatMessage, type FromWorker, type ToWorker } from '../protocol.js';
 import { checkHyperparameters } from './hyperparameters.js';
 
@@ -37,7 +37,7 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   // The registry's hash is re-checked here, inside the sandbox, on the very bytes llama.cpp will map.
   if (actual !== m.sha256) throw new SecaiError(ErrorCode.DIGEST_MISMATCH, `model file changed since promotion: sha256 ${actual} != ${m.sha256}`);
   const hp = await checkHyperparameters(m.modelPath);
-  const threads = m.threads > 0 ? m.threads : physicalCores();
+  const threads = m.threads > 0 ? m.threads : inferenceThreads();
   llama = await getLlama({ gpu: m.gpu, logLevel: 'error' as never, logger: (_level: unknown, text: string) => process.stderr.write(text + '\n') } as never);
   model = await llama.loadModel({ modelPath: m.modelPath });
   const contextSize = Math.min(m.contextSize, hp.contextLength);
