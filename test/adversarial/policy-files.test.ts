@@ -18,6 +18,7 @@ const bad: [string, (text: string) => string, RegExp][] = [
   ['a wildcard host', (s) => s.replace('host: huggingface.co', "host: '*.huggingface.co'"), /\/airlock\/destinations\/0\/host must match pattern/],
   ['an unknown PII kind', (s) => s.replace('block: [email,', 'block: [emails,'), /\/airlock\/scan\/block\/0 must be equal to one of the allowed values/],
   ['a duplicate key', (s) => s.replace('  enabled: false\n  # Tests only', '  enabled: false\n  enabled: true\n  # Tests only'), /Map keys must be unique/],
+  ['web search switched on (not built: refused, not ignored)', (s) => s.replace(/^search:\n  enabled: false/m, 'search:\n  enabled: true'), /\/search\/enabled must be equal to constant/],
   ['a zero refill rate', (s) => s.replace('refill_per_sec: 5 }', 'refill_per_sec: 0 }'), /refill_per_sec must be > 0/],
 ];
 
