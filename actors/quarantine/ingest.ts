@@ -1,6 +1,6 @@
 // Takes an incoming file or folder into quarantine/work/<id>/: a private copy, so the user cannot swap it mid-scan.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { SIDECAR_SUFFIXES } from './stages/provenance.js';
@@ -46,6 +46,21 @@ export interface IngestOptions {
   maxFolderBytes: number;
   /** Remove the source after copying (drops in incoming/); imports of a user's path leave it alone. */
   move: boolean;
+  /**
+   * The quarantine wrote `src` itself (a browser upload, an airlock download) in its own 0700 folder: no one
+   * else can hold it open, so it is renamed into work/<id>/ instead of copied (a 70 GB model is not written twice).
+   * Drops in incoming/ are always copied: whoever dropped one may still hold it open and change it mid-scan.
+   */
+  owned?: boolean;
+}
+
+function renameOrCopy(src: string, dest: string): void {
+  try {
+    renameSync(src, dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    copyFileSync(src, dest);
+  }
 }
 
 /** Copies `src` (and its signature sidecars) into work/<id>/. Throws IMPORT_REFUSED and leaves nothing behind. */
@@ -58,7 +73,8 @@ export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id
   const dest = join(dir, name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
-    if (m.kind === 'file') copyFileSync(src, dest);
+    if (m.kind === 'file' && o.owned) renameOrCopy(src, dest);
+    else if (m.kind === 'file') copyFileSync(src, dest);
     // Links inside a folder are copied as links (never followed), so stage 7 sees and rejects them.
     else cpSync(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, dereference: false });
     for (const suffix of SIDECAR_SUFFIXES) {

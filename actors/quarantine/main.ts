@@ -138,8 +138,9 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
   ctx.log.info({ id: r.id, name: r.name, outcome: out.outcome }, `quarantine: ${r.name} ${out.outcome}`);
 }
 
-function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], move: boolean): Report {
-  const { id, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move });
+/** `take`: copy (a user's path), move (a drop in incoming/: copied, then removed) or owned (written by the quarantine: renamed). */
+function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], take: 'copy' | 'move' | 'owned'): Report {
+  const { id, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move: take !== 'copy', owned: take === 'owned' });
   const r: Report = {
     id, name: artifact.name, kind: artifact.kind, origin: { ...artifact.origin }, size: artifact.size, state: 'queued', reason: 'waiting for the scanner',
     results: [], entry: null, queuedAt: new Date().toISOString(), finishedAt: null, location: `quarantine/work/${id}`,
@@ -198,28 +199,28 @@ async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
   if (req.url !== undefined) {
     const path = await download(ctx, req.url);
     try {
-      const r = enqueue(ctx, path, { type: 'url', url: req.url }, true);
+      const r = enqueue(ctx, path, { type: 'url', url: req.url }, 'owned');
       return { id: r.id, name: r.name };
     } finally {
       rmSync(join(path, '..'), { recursive: true, force: true });
     }
   }
   if (!isAbsolute(req.path!)) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');
-  const r = enqueue(ctx, req.path!, { type: 'local' }, false);
+  const r = enqueue(ctx, req.path!, { type: 'local' }, 'copy');
   return { id: r.id, name: r.name };
 }
 
 /** The web UI's imports (only the gateway may request them: ACL): uploads, policy-checked paths, URLs, the source catalog. */
 function browserOps(ctx: Ctx) {
   const queued = (r: Report) => ({ id: r.id, name: r.name });
-  const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: (p) => queued(enqueue(ctx, p, { type: 'upload' }, true)) }));
+  const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: (p) => queued(enqueue(ctx, p, { type: 'upload' }, 'owned')) }));
   const decide = (input: { path: string; access: 'read' }) => ctx.bus.request<PathDecision>('policy', 'decide', { domain: 'path_access', input });
   return {
     upload_begin: (req: { name: string; size: number }, call: CallContext) => up.begin(callerIdentity(call.replyTo), req),
     upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(callerIdentity(call.replyTo), req),
     upload_end: (req: { uploadId: string }, call: CallContext) => up.end(callerIdentity(call.replyTo), req),
     upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
-    import_path: (req: { path: string }) => importByPath({ decide, enqueue: (p) => queued(enqueue(ctx, p, { type: 'local' }, false)) }, req.path),
+    import_path: (req: { path: string }) => importByPath({ decide, enqueue: (p) => queued(enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     sources: () => ({
       sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
@@ -278,7 +279,7 @@ main<typeof quarantineMachine>({
       settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),
       onReady: (path, name) => {
         try {
-          enqueue(ctx, path, { type: 'local' }, true);
+          enqueue(ctx, path, { type: 'local' }, 'move');
         } catch (err) {
           ctx.log.warn({ name, err: (err as Error).message }, 'incoming entry refused');
           void ctx.emit('refused', { name: name.slice(0, 255), reason: (err as Error).message.slice(0, 1024) }).catch(() => {});

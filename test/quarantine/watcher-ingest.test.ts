@@ -105,3 +105,22 @@ t.test('quarantine policy — the shipped files load; an invalid file stops the 
   writeFileSync(join(dir, 'models.lock.yaml'), 'version: 1\nmodels:\n  - name: x\n    sha256: not-a-hash\n');
   t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /models\.lock\.yaml:4/ });
 });
+
+t.test('ingest — the quarantine\'s own files (uploads, downloads) are renamed in; drops are copied to a new inode', async (t) => {
+  const { statSync } = await import('node:fs');
+  const src = join(root, 'own');
+  mkdirSync(src, { recursive: true });
+  const o = { workDir: join(root, 'work-own'), maxFileBytes: 1000, maxFolderBytes: 1000, move: true };
+  writeFileSync(join(src, 'up.gguf'), 'uploaded bytes');
+  const ino = statSync(join(src, 'up.gguf')).ino;
+  const owned = ingest(join(src, 'up.gguf'), { type: 'upload' }, { ...o, owned: true });
+  t.equal(statSync(owned.artifact.path).ino, ino, 'owned: the same file, renamed');
+  t.notOk(existsSync(join(src, 'up.gguf')));
+  t.equal(readFileSync(owned.artifact.path, 'utf8'), 'uploaded bytes');
+  writeFileSync(join(src, 'drop.gguf'), 'dropped bytes');
+  const dropIno = statSync(join(src, 'drop.gguf')).ino;
+  const dropped = ingest(join(src, 'drop.gguf'), { type: 'local' }, o);
+  t.not(statSync(dropped.artifact.path).ino, dropIno, 'a drop: a private copy (whoever dropped it cannot write into the scanned file)');
+  t.notOk(existsSync(join(src, 'drop.gguf')), 'and the drop is removed');
+  t.throws(() => ingest(join(src, 'missing.gguf'), { type: 'upload' }, { ...o, owned: true }), { code: 'SECAI_E_IMPORT_REFUSED' });
+});
