@@ -9,12 +9,15 @@ import { writeTinyLlama } from '../test/fixtures/tiny-llama.js';
 import { startInferenceStack, TEST_POLICY } from '../test/helpers/inference-stack.js';
 import { emit, round, summarize, table } from './stats.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const MAX_TOKENS = Number(process.env.BENCH_TOKENS ?? 96);
 const DIMS = Number(process.env.BENCH_DIMS ?? 768);
-const PROMPTS = ['hello', 'Write one sentence about the sea.', 'What is the capital of France?', 'the world is safe'];
+// TTFT is time to the first token. The random model (seed 7) spends up to 42 tokens of no text on some prompts
+// ('hello', 'the world is safe'), which would make it the time to the 42nd token; these start text within a few
+// tokens (LlamaChat holds back the first one or two while it checks for stop triggers). Checked below: lead.
+const PROMPTS = ['How are you?', 'Write one sentence about the sea.', 'What is 2+2?', 'Name a fruit.'];
 
-interface Run { ttftMs: number; tokens: number; totalMs: number; text: string }
+interface Run { ttftMs: number; tokens: number; totalMs: number; text: string; lead?: number }
 
 const dir = mkdtempSync(join(tmpdir(), 'secai-bench-inf-'));
 const modelPath = join(dir, 'bench.gguf');
@@ -37,12 +40,18 @@ async function base(prompt: string): Promise<Run> {
   let ttft = 0;
   let text = '';
   const outBefore = seq.tokenMeter.usedOutputTokens;
-  await chat.generateResponse(history, { maxTokens: MAX_TOKENS, temperature: 0, onTextChunk: (t) => { if (!ttft) ttft = performance.now() - t0; text += t; } });
+  let seen = 0;
+  let lead = -1;
+  await chat.generateResponse(history, {
+    maxTokens: MAX_TOKENS, temperature: 0,
+    onToken: (t) => { seen += t.length; },
+    onTextChunk: (t) => { if (!ttft) { ttft = performance.now() - t0; lead = seen; } text += t; },
+  });
   const totalMs = performance.now() - t0;
   const tokens = Math.min(MAX_TOKENS, seq.tokenMeter.usedOutputTokens - outBefore);
   chat.dispose({ disposeSequence: false });
   seq.dispose();
-  return { ttftMs: ttft, tokens, totalMs, text };
+  return { ttftMs: ttft, tokens, totalMs, text, lead };
 }
 
 const stack = await startInferenceStack({ ...TEST_POLICY, threads });
@@ -97,19 +106,23 @@ const bt = summarize(b.map((x) => x.ttftMs));
 const ot = summarize(o.map((x) => x.ttftMs));
 const baseTps = tps(b);
 const oursTps = tps(o);
-const ratio = oursTps / baseTps;
+const aggregateRatio = oursTps / baseTps;
+// Judged on the median of per-pair ratios (the same prompt through both paths, back to back): one hiccup of
+// this 2-core machine during a generation moves the aggregate by a few percent; both are printed.
+const ratio = summarize(o.map((x, i) => (x.tokens / x.totalMs) / (b[i]!.tokens / b[i]!.totalMs))).p50;
 // Time to first token depends on the prompt (a random tiny model may spend several tokens before its first
 // text), so p50s over a prompt mix jump between prompt groups: the overhead is the median of paired
 // differences, the same prompt through both paths (outputs are identical at temperature 0; checked above).
 const paired = summarize(o.map((x, i) => x.ttftMs - b[i]!.ttftMs));
 const overhead = paired.p50;
 
-console.log(`\nmodel ${round(DIMS)} dims, ${threads} threads, gpu ${String(llama.gpu)}, worker ${loaded['sandboxed'] ? 'sandboxed' : 'UNSANDBOXED'}; ${b.length} generations of ≤ ${MAX_TOKENS} tokens per side; text mismatches ${mismatches}\n`);
+console.log(`\nmodel ${round(DIMS)} dims, ${threads} threads, gpu ${String(llama.gpu)}, worker ${loaded['sandboxed'] ? 'sandboxed' : 'UNSANDBOXED'}; ${b.length} generations of ≤ ${MAX_TOKENS} tokens per side; text mismatches ${mismatches}; tokens before the first text ≤ ${Math.max(...b.map((x) => x.lead ?? 0))}\n`);
 console.log(table([
   ['path', 'tokens/s', 'TTFT p50 ms', 'TTFT p99 ms', 'tokens'],
   ['node-llama-cpp in-process', round(baseTps, 1), round(bt.p50, 2), round(bt.p99, 2), b.reduce((a, x) => a + x.tokens, 0)],
   ['HTTP→gateway→bus→actor→worker', round(oursTps, 1), round(ot.p50, 2), round(ot.p99, 2), o.reduce((a, x) => a + x.tokens, 0)],
-  ['ratio / overhead (median of paired differences)', round(ratio, 3), `${overhead >= 0 ? '+' : ''}${round(overhead, 2)}`, '', ''],
+  ['ratio (all tokens / all time)', round(aggregateRatio, 3), '', '', ''],
+  ['median paired ratio / TTFT overhead', round(ratio, 3), `${overhead >= 0 ? '+' : ''}${round(overhead, 2)}`, '', ''],
 ]));
 console.log('');
 
@@ -119,8 +132,8 @@ await model.dispose();
 await llama.dispose();
 rmSync(dir, { recursive: true, force: true });
 emit({
-  bench: 'inference', gpu: String(llama.gpu), threads, dims: DIMS, base_tps: round(baseTps, 1), ours_tps: round(oursTps, 1), ratio: round(ratio, 3), target: 0.95,
+  bench: 'inference', gpu: String(llama.gpu), threads, dims: DIMS, base_tps: round(baseTps, 1), ours_tps: round(oursTps, 1), ratio: round(ratio, 3), aggregate_ratio: round(aggregateRatio, 3), target: 0.95,
   base_ttft_p50_ms: round(bt.p50, 2), ours_ttft_p50_ms: round(ot.p50, 2), ttft_overhead_ms: round(overhead, 2), ttft_overhead_mean_ms: round(paired.mean, 2), ttft_target_ms: 15,
-  text_mismatches: mismatches, met: ratio >= 0.95 && overhead < 15,
+  text_mismatches: mismatches, lead_tokens_max: Math.max(...b.map((x) => x.lead ?? 0)), met: ratio >= 0.95 && overhead < 15,
 });
 process.exit(0);
