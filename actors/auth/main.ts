@@ -140,6 +140,19 @@ main<typeof authMachine>({
       if (req.level === 1) return ctx.bus.request('vault', 'panic', args, 60_000);
       return throttled(ctx, () => ctx.bus.request('vault', 'panic', args, 60_000));
     },
+    remove_model: async (req: { sessionId: string; name: string; passphrase: string }) => {
+      // A stolen session cookie alone must not remove models: the passphrase again, through the same throttle as login.
+      const me = session(req.sessionId);
+      try {
+        await throttled(ctx, () => ctx.bus.request('vault', 'verify_passphrase', { passphrase: req.passphrase }, 30_000));
+        // The session may have been revoked (or a panic ended it) during the key derivation: check again.
+        session(req.sessionId);
+        return await ctx.bus.request('registry', 'remove', { name: req.name, session: me.handle }, 30_000);
+      } catch (err) {
+        await ctx.emit('model_removal_refused', { handle: me.handle, name: req.name, code: toErrorData(err).code, at: Date.now() }).catch(() => {});
+        throw err;
+      }
+    },
   }),
   start: (ctx) => {
     // Any panic ends every session: the person at the keyboard may not be the owner.

@@ -1,6 +1,7 @@
 // The auth actor's bus contract: first-run setup, login (throttled), sessions with CSRF tokens, and the passphrase ops.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { registryEntry } from '../registry/manifest.js';
 
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
@@ -40,6 +41,11 @@ export const authManifest = defineManifest({
       reply: s.object({ level: s.integer(), removed: s.array(s.string({ maxLength: 4096 }), 64) }), timeoutMs: 60_000,
       description: 'Panic from a session (the HTTP API); passphrase attempts are throttled like login.',
     },
+    remove_model: {
+      request: s.object({ sessionId, name: s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' }), passphrase }),
+      reply: registryEntry, timeoutMs: 60_000,
+      description: 'Removes a registry model for a session that proves the passphrase again (throttled like login); asks registry.remove.',
+    },
   },
   commands: {},
   publishes: {
@@ -50,7 +56,13 @@ export const authManifest = defineManifest({
     session_revoked: s.object({ handle, by: handle, at }),
     sessions_ended: s.object({ count: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 64 }), at }),
     passphrase_changed: s.object({ handle, at }),
+    // A removal from the web UI that was refused (wrong passphrase, throttled, no such model): who, what, why.
+    model_removal_refused: s.object({ handle, name: s.string({ maxLength: 128 }), code: s.string({ maxLength: 64 }), at }),
   },
-  requests: ['vault.status', 'vault.setup', 'vault.unlock', 'vault.change_passphrase', 'vault.panic', 'vault.keepalive'],
+  requests: [
+    'vault.status', 'vault.setup', 'vault.unlock', 'vault.change_passphrase', 'vault.panic', 'vault.keepalive',
+    // Removal from the web UI: the passphrase again (vault), then the registry op only auth may request.
+    'vault.verify_passphrase', 'registry.remove',
+  ],
   subscribes: ['vault.panicked'],
 });

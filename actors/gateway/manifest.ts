@@ -34,6 +34,8 @@ export const gatewayManifest = defineManifest({
     // Sign-in and the vault (issue 4): passphrase-bearing calls go to auth, which throttles them.
     'auth.status', 'auth.setup', 'auth.login', 'auth.validate', 'auth.logout', 'auth.sessions', 'auth.revoke',
     'auth.change_passphrase', 'auth.unlock', 'auth.panic', 'vault.status', 'vault.lock',
+    // Removal from the Models page: auth checks the session and the passphrase again, then asks the registry.
+    'auth.remove_model',
   ],
   subscribes: [],
   watchesState: true,

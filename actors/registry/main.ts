@@ -1,6 +1,7 @@
 // Registry actor process: promotes scanned artifacts (quarantine only), serves and verifies the signed manifest.
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { registryMachine } from '../../machines/registry/registry.machine.js';
+import type { CallContext } from '../../bus/service.js';
 import { main, type ActorContext } from '../host.js';
 import { registryManifest } from './manifest.js';
 import { Registry, type PromoteRequest } from './store.js';
@@ -33,6 +34,19 @@ async function verifyAll(ctx: Ctx, name: string | undefined) {
   return results;
 }
 
+/** Who asked for a removal, as the `removed` event records it (never a secret: a key id or a session handle). */
+type RemovedBy = { by: 'operator'; keyId: string } | { by: 'web session'; session: string };
+
+/** The one removal path: the signed `rm` command and the auth actor's `remove` (re-authenticated web session). */
+async function removeModel(ctx: Ctx, name: string, who: RemovedBy) {
+  return guarded(ctx, async () => {
+    const e = await registry.rm(name);
+    ctx.actor.send({ type: 'registry.changed', models: (await registry.entries()).length, change: `removed ${e.name}` });
+    await ctx.emit('removed', { name: e.name, sha256: e.sha256, ...who });
+    return e;
+  });
+}
+
 main<typeof registryMachine>({
   manifest: registryManifest,
   machine: async (ctx) => {
@@ -53,16 +67,13 @@ main<typeof registryMachine>({
     list: () => guarded(ctx, async () => ({ models: await registry.entries() })),
     get: (req: { name: string }) => guarded(ctx, async () => { const entry = await registry.get(req.name); return { entry, path: registry.pathOf(entry) }; }),
     verify: (req: { name: string }) => guarded(ctx, async () => (await verifyAll(ctx, req.name))[0]!),
+    // Served to the auth actor alone (ACL); auth has checked the session and the passphrase.
+    remove: (req: { name: string; session: string }) => removeModel(ctx, req.name, { by: 'web session', session: req.session }),
   }),
   commands: (ctx) => ({
     list: () => guarded(ctx, async () => ({ models: await registry.entries() })),
     get: (req: { name: string }) => guarded(ctx, async () => { const entry = await registry.get(req.name); return { entry, path: registry.pathOf(entry) }; }),
     verify: (req: { name?: string }) => guarded(ctx, async () => ({ results: await verifyAll(ctx, req.name) })),
-    rm: (req: { name: string }) => guarded(ctx, async () => {
-      const e = await registry.rm(req.name);
-      ctx.actor.send({ type: 'registry.changed', models: (await registry.entries()).length, change: `removed ${e.name}` });
-      await ctx.emit('removed', { name: e.name, sha256: e.sha256 });
-      return e;
-    }),
+    rm: (req: { name: string }, call: CallContext) => removeModel(ctx, req.name, { by: 'operator', keyId: call.operator?.keyId ?? 'unknown' }),
   }),
 });

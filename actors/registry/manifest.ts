@@ -13,6 +13,13 @@ const ref = s.object({ name: s.string({ minLength: 1, maxLength: 128 }) });
 const verifyReply = s.object({ name: s.string({ maxLength: 128 }), ok: s.boolean(), sha256: s.string({ maxLength: 64 }), actual: s.any(), reason: s.string({ maxLength: 1024 }) });
 const listReply = s.object({ models: s.array(registryEntry, 4096) });
 const getReply = s.object({ entry: registryEntry, path: s.string({ maxLength: 4096 }) });
+/** A web session's public handle (actors/auth/sessions.ts): names who removed a model, never the session id. */
+export const sessionHandle = s.string({ minLength: 16, maxLength: 16, pattern: '^[0-9a-f]{16}$' });
+/** Who removed a model: a signed operator command (its key id) or a re-authenticated web session (its handle). */
+const removed = s.object({
+  name, sha256, by: s.string({ enum: ['operator', 'web session'] }),
+  keyId: s.string({ maxLength: 128 }), session: sessionHandle,
+}, ['keyId', 'session']);
 
 export const promoteRequest = s.object({
   jobId: s.string({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }), name, path: s.string({ minLength: 1, maxLength: 4096 }),
@@ -30,6 +37,9 @@ export const registryManifest = defineManifest({
     list: { request: s.empty(), reply: listReply, description: 'Promoted models (from the signed manifest).' },
     get: { request: ref, reply: getReply, description: 'One model\'s entry and absolute path.' },
     verify: { request: ref, reply: verifyReply, timeoutMs: 600_000, description: 'Re-hash a model and check it against the signed manifest (call before loading).' },
+    // Only the auth actor may request this (ACL: no other manifest lists 'registry.remove'), after it has
+    // checked the web session and the passphrase again (auth.remove_model).
+    remove: { request: s.object({ name, session: sessionHandle }), reply: registryEntry, description: 'Remove a model for a re-authenticated web session (the same removal as the signed rm).' },
   },
   commands: {
     list: { request: s.empty(), reply: listReply, description: 'Promoted models.', roles: ['operator', 'auditor'] },
@@ -39,7 +49,7 @@ export const registryManifest = defineManifest({
   },
   publishes: {
     promoted: registryEntry,
-    removed: s.object({ name, sha256 }),
+    removed,
     verify_failed: verifyReply,
   },
   requests: [],

@@ -185,6 +185,13 @@ main({
       return { ok: true };
     },
     unlock: (req: { passphrase: string }) => unlock(ctx, req.passphrase),
+    verify_passphrase: async (req: { passphrase: string }) => {
+      // The same check as panic's: unwrap the data key with the passphrase, then zero it; the vault's state does not move.
+      const file = readVaultFile(vaultFile);
+      if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
+      (await getSodium()).memzero(await unwrapDataKey(file, req.passphrase));
+      return { ok: true };
+    },
     lock: async () => {
       if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.lock', reason: 'requested' }, settled);
       return { ok: true };

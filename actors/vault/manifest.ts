@@ -29,6 +29,8 @@ export const vaultManifest = defineManifest({
     status: { request: s.empty(), reply: status, description: 'Lifecycle state (uninitialized, locked, unlocked …) and why it last locked.' },
     setup: { request: s.object({ passphrase }), reply: ok, description: 'First run: creates the vault under a passphrase and unlocks it (auth only).', timeoutMs: 30_000 },
     unlock: { request: s.object({ passphrase }), reply: ok, description: 'Unlocks (or, when unlocked, verifies the passphrase and keeps alive).', timeoutMs: 30_000 },
+    // Auth alone requests it (ACL), inside its passphrase throttle: re-authentication for a destructive web action.
+    verify_passphrase: { request: s.object({ passphrase }), reply: ok, timeoutMs: 30_000, description: 'Checks the passphrase against the wrapped key (locked or unlocked); changes nothing.' },
     lock: { request: s.empty(), reply: ok, description: 'Locks now: the data key is zeroed in memory.' },
     keepalive: { request: s.empty(), reply: ok, description: 'Restarts the idle timer of an unlocked vault.' },
     change_passphrase: {

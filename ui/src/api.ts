@@ -23,6 +23,14 @@ export function onUnauthorized(f: () => void): () => void {
   return () => unauthorizedListeners.delete(f);
 }
 
+/**
+ * A 401 means the session is gone, except a refused passphrase (re-authentication for unlock, panic,
+ * model removal): the session is still good, and the page shows the error instead of signing out.
+ */
+function sessionLost(status: number, code: string | undefined): boolean {
+  return status === 401 && code !== 'SECAI_E_WRONG_PASSPHRASE';
+}
+
 export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -37,7 +45,7 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: st
   try { data = text ? JSON.parse(text) : {}; } catch { data = {}; }
   if (!r.ok) {
     const e = (data as { error?: Partial<ErrorData> }).error;
-    if (r.status === 401) unauthorizedListeners.forEach((f) => f());
+    if (sessionLost(r.status, e?.code)) unauthorizedListeners.forEach((f) => f());
     throw new ApiError(r.status, e?.code ?? `HTTP_${r.status}`, e?.message ?? r.statusText);
   }
   return data as T;
@@ -60,7 +68,7 @@ export function uploadFile<T>(path: string, file: Blob, onProgress?: (sent: numb
       let data: { error?: Partial<ErrorData> } = {};
       try { data = JSON.parse(x.responseText || '{}') as typeof data; } catch { /* not JSON */ }
       if (x.status >= 200 && x.status < 300) { resolve(data as T); return; }
-      if (x.status === 401) unauthorizedListeners.forEach((f) => f());
+      if (sessionLost(x.status, data.error?.code)) unauthorizedListeners.forEach((f) => f());
       reject(new ApiError(x.status, data.error?.code ?? `HTTP_${x.status}`, data.error?.message ?? x.statusText));
     };
     x.send(file);

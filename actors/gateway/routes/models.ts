@@ -1,9 +1,14 @@
-// The web UI's Models page: promoted models (registry list, verify) and quarantine jobs with their reports. Read-only.
+// The web UI's Models page: promoted models (registry list, verify, removal with the passphrase) and quarantine jobs.
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { sendJson, type Route } from '../http.js';
+import { mapStatus, readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
+import { sessionCookie } from '../auth-guard.js';
+
+mapStatus(ErrorCode.MODEL_NOT_FOUND, 404);
 
 const NAME = /^[^\0/\\]{1,128}$/;
+/** A registry name exactly as the registry's manifest schema allows it: anything else is refused before the bus. */
+const REGISTRY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function modelsRoutes(d: GatewayDeps): Route[] {
@@ -16,6 +21,20 @@ export function modelsRoutes(d: GatewayDeps): Route[] {
         const name = params.name ?? '';
         if (!NAME.test(name)) throw new SecaiError(ErrorCode.USAGE, 'not a model name');
         sendJson(res, 200, await d.bus.request('registry', 'verify', { name }, 600_000));
+      },
+    },
+    {
+      // Removal needs the passphrase again (auth.remove_model: throttled like login): a session cookie alone is not enough.
+      method: 'DELETE', path: '/api/models/:name', access: 'session',
+      handler: async ({ req, res, params }) => {
+        const name = params.name ?? '';
+        if (!REGISTRY_NAME.test(name)) throw new SecaiError(ErrorCode.USAGE, 'not a model name (A-Z a-z 0-9 . _ : -, at most 128, starting with a letter or digit)');
+        const b = await readJson<{ passphrase?: unknown }>(req, 8192);
+        if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'expected a JSON object { passphrase }');
+        if (typeof b.passphrase !== 'string' || !b.passphrase) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'passphrase is required: removing a model needs it again');
+        const sessionId = (sessionCookie(req) ?? '').slice(0, 64);
+        const removed = await d.bus.request('auth', 'remove_model', { sessionId, name, passphrase: b.passphrase }, 60_000);
+        sendJson(res, 200, { removed });
       },
     },
     { method: 'GET', path: '/api/quarantine/jobs', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('quarantine', 'list')) },

@@ -1,5 +1,5 @@
 // Models: the registry (promoted models, verify) and the quarantine runs, stage by stage with evidence, live from the audit chain.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError, uploadFile } from '../api.js';
 import { recentAudit, subscribeLive } from '../live.js';
 import { emptyRun, foldRun, stepsFromResults, type Run } from '../quarantine-runs.js';
@@ -132,10 +132,56 @@ function Catalog() {
   );
 }
 
+/**
+ * The confirmation for removing a model: a modal dialog (focus moves in, Tab stays in, Escape cancels,
+ * focus goes back to the Remove button) that asks for the passphrase again, like the panic confirmation.
+ */
+function RemoveDialog({ name, onRemoved, onClose }: { name: string; onRemoved: (name: string) => void; onClose: () => void }) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const pass = useRef<HTMLInputElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    const d = dialog.current;
+    if (d && !d.open) d.showModal();
+    pass.current?.focus();
+  }, []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (busy) return;
+    setBusy(true); setError('');
+    try {
+      await api('DELETE', `/api/models/${encodeURIComponent(name)}`, { passphrase: pass.current?.value ?? '' });
+      dialog.current?.close();
+      onRemoved(name);
+    } catch (err) {
+      setError(describeError(err));
+      if (pass.current) { pass.current.value = ''; pass.current.focus(); }
+    } finally { setBusy(false); }
+  };
+  return (
+    <dialog ref={dialog} class="confirm remove-dialog" aria-labelledby="rm-h" aria-describedby="rm-d" onClose={onClose}>
+      <form onSubmit={submit}>
+        <h3 id="rm-h">Remove {name}?</h3>
+        <p id="rm-d">Its files and its entry in the signed registry manifest are deleted; to use it again, import it again. The removal is recorded in the audit chain. Enter the passphrase to confirm.</p>
+        <label for="rm-pass">Passphrase</label>
+        <input id="rm-pass" ref={pass} type="password" autocomplete="current-password" required />
+        {error && <p role="alert" class="error" data-testid="rm-error">{error}</p>}
+        <div class="row">
+          <button type="submit" class="danger" disabled={busy}>{busy ? 'Removing…' : `Yes, remove ${name}`}</button>
+          <button type="button" class="secondary" onClick={() => dialog.current?.close()}>Cancel</button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
 function Registry() {
   const [models, setModels] = useState<RegistryEntry[] | null>(null);
   const [error, setError] = useState('');
   const [verdicts, setVerdicts] = useState<Record<string, string>>({});
+  const [removing, setRemoving] = useState<string | null>(null);
+  const [removed, setRemoved] = useState('');
   const load = () => api<{ models: RegistryEntry[] }>('GET', '/api/models').then((r) => setModels(r.models), (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
   const verify = async (name: string) => {
@@ -148,24 +194,39 @@ function Registry() {
   return (
     <div class="card" aria-labelledby="registry-h">
       <h2 id="registry-h">Registry</h2>
-      <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest. Removing one is a signed operator command: run the command shown next to it.</p>
+      <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest. Removing one asks for the passphrase again.</p>
       {error && <p role="alert" class="error">{error}</p>}
+      <p role="status" class="ok" data-testid="rm-done">{removed}</p>
       {models && models.length === 0 && <p>No promoted model yet.</p>}
       {models && models.length > 0 && (
         <table>
-          <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th><th scope="col">remove (operator)</th></tr></thead>
+          <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
           <tbody>
             {models.map((m) => (
               <tr key={m.name} data-model={m.name}>
                 <th scope="row">{m.name}</th>
                 <td><code>{m.sha256.slice(0, 16)}…</code></td>
                 <td>{m.size ?? '–'}</td>
-                <td><button type="button" class="secondary" onClick={() => verify(m.name)} aria-label={`Verify ${m.name}`}>Verify</button> <span role="status">{verdicts[m.name] ?? ''}</span></td>
-                <td><code data-testid="rm-command">securectl models rm {m.name}</code></td>
+                <td>
+                  <div class="row">
+                    <button type="button" class="secondary" onClick={() => verify(m.name)} aria-label={`Verify ${m.name}`}>Verify</button>
+                    <button type="button" class="danger" onClick={() => { setRemoved(''); setRemoving(m.name); }} aria-label={`Remove ${m.name}`} aria-haspopup="dialog">Remove…</button>
+                    <span role="status">{verdicts[m.name] ?? ''}</span>
+                  </div>
+                  <small class="muted">or, as a signed operator command: <code data-testid="rm-command">securectl models rm {m.name}</code></small>
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
+      )}
+      {removing && (
+        <RemoveDialog
+          key={removing}
+          name={removing}
+          onClose={() => setRemoving(null)}
+          onRemoved={(name) => { setRemoved(`${name} removed from the registry.`); void load(); }}
+        />
       )}
     </div>
   );
