@@ -1,8 +1,9 @@
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { disposeAppliance, startAppliance, type Appliance } from '../helpers/appliance.js';
 import { fastPolicyDir, cleanup } from '../helpers/vault-actor.js';
+import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
 
 const P = 'the owner passphrase';
 
@@ -21,7 +22,8 @@ async function call(a: Appliance, method: string, path: string, o: { cookie?: st
 
 t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, panic (real appliance)', async (t) => {
   // A 60 s first delay: the throttle check after a restart must not depend on how fast the restart is.
-  const policy = fastPolicyDir((y) => y.replace(/base_delay_seconds: 1$/m, 'base_delay_seconds: 60'));
+  // The behavioral stage (minutes on a loaded machine) is covered by the quarantine's own tests; off here.
+  const policy = fastPolicyDir((y) => y.replace(/base_delay_seconds: 1$/m, 'base_delay_seconds: 60').replace(/^(\s*behavioral_test:) optional$/m, '$1 off'));
   const a = await startAppliance({ env: { SECAI_CONFIG: policy } });
   t.teardown(async () => { await disposeAppliance(a); cleanup(policy); });
 
@@ -68,6 +70,53 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.same((await call(a, 'GET', '/api/quarantine/jobs', { cookie: s1.id })).body.jobs, [], 'no job was queued');
   });
 
+  t.test('model removal over HTTP: a session, its CSRF token and the passphrase again; strict names; nothing removed on a refusal', async (t) => {
+    const dir = join(a.home, 'user-files');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'tiny-rm.gguf'), encodeTinyLlama());
+    const imp = a.ctl(['models', 'import', join(dir, 'tiny-rm.gguf'), '--json'], { timeoutMs: 180_000 });
+    t.equal(imp.code, 0, imp.stdout + imp.stderr);
+    const listed = async () => ((await call(a, 'GET', '/api/models', { cookie: s1.id })).body.models as { name: string }[]).map((m) => m.name);
+    t.same(await listed(), ['tiny-rm']);
+    const del = (path: string, o: { cookie?: string; csrf?: string; body?: unknown }) => call(a, 'DELETE', path, o);
+
+    r = await del('/api/models/tiny-rm', { csrf: s1.csrf, body: { passphrase: P } });
+    t.equal(r.status, 401, 'no session: 401, even with a token and the passphrase');
+    t.equal(r.body.error.code, 'SECAI_E_UNAUTHORIZED');
+    t.equal((await del('/api/models/tiny-rm', { cookie: s1.id, body: { passphrase: P } })).status, 403, 'no CSRF token: 403');
+    t.equal((await del('/api/models/tiny-rm', { cookie: s1.id, csrf: 'A'.repeat(43), body: { passphrase: P } })).status, 403, 'a wrong CSRF token: 403');
+    r = await del('/api/models/tiny-rm', { cookie: s1.id, csrf: s1.csrf });
+    t.equal(r.status, 400, 'a session cookie and its token alone are not enough: the passphrase is required');
+    t.match(r.body.error.message, /passphrase/);
+    for (const bad of ['..%2Fx', '.hidden', 'a%00b', 'a%20b', '-x', `${'a'.repeat(129)}`, 'tiny%2Frm', '%E2%80%AEx']) {
+      r = await del(`/api/models/${bad}`, { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
+      t.equal(r.status, 400, `name ${bad} refused`);
+      t.equal(r.body.error.code, 'SECAI_E_USAGE');
+    }
+    t.not((await del('/api/models/tiny-rm/x', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } })).status, 200, 'a nested path is not a model');
+    t.same(await listed(), ['tiny-rm'], 'nothing removed so far');
+
+    r = await del('/api/models/tiny-rm', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: 'not the passphrase' } });
+    t.equal(r.status, 401, 'a wrong passphrase is refused');
+    t.equal(r.body.error.code, 'SECAI_E_WRONG_PASSPHRASE');
+    t.same(await listed(), ['tiny-rm'], 'and removes nothing');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).status, 200, 'the session itself is still good');
+    r = await del('/api/models/no-such-model', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
+    t.equal(r.status, 404, 'an unknown model with the right passphrase: 404');
+    t.equal(r.body.error.code, 'SECAI_E_MODEL_NOT_FOUND');
+
+    r = await del('/api/models/tiny-rm', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
+    t.equal(r.status, 200, JSON.stringify(r.body));
+    t.match(r.body, { removed: { name: 'tiny-rm' } });
+    t.same(await listed(), [], 'gone from the registry');
+    t.same(a.ctl(['models', 'list', '--json']).json().models, [], 'securectl agrees');
+    const tail = a.ctl(['audit', 'tail', '-n', '500', '--json']);
+    const recs = tail.json().records as { subject: string; payload: any }[];
+    t.match(recs.find((x) => x.subject === 'secai.evt.registry.removed')?.payload, { name: 'tiny-rm', by: 'web session', session: /^[0-9a-f]{16}$/ }, 'the audit chain says a web session removed it');
+    t.match(recs.filter((x) => x.subject === 'secai.evt.auth.model_removal_refused').map((x) => x.payload.code), ['SECAI_E_WRONG_PASSPHRASE', 'SECAI_E_MODEL_NOT_FOUND']);
+    t.notOk(tail.stdout.includes(P), 'no passphrase in the audit chain');
+  });
+
   let s2 = { id: '', csrf: '' };
   t.test('session fixation: login ignores a presented cookie and always issues a new id', async (t) => {
     const planted = 'A'.repeat(43);
@@ -107,10 +156,17 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
   });
 
   t.test('brute force: wrong passphrases are throttled, and the throttle survives a kill -9 of the auth actor', async (t) => {
+    // A session from before the guesses: the throttle covers its passphrase-bearing calls (model removal) too.
+    r = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
+    t.equal(r.status, 200, JSON.stringify(r.body));
+    const s3 = { id: r.cookie!, csrf: r.body.csrf as string };
     for (let i = 0; i < 3; i++) t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: `wrong guess ${i}` } })).status, 401, `free attempt ${i + 1}`);
     t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: 'wrong guess 3' } })).status, 401, 'the 4th failure is answered too');
     r = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
     t.equal(r.status, 429, 'even the right passphrase waits for the delay');
+    t.equal(r.body.error.code, 'SECAI_E_RATE_LIMITED');
+    r = await call(a, 'DELETE', '/api/models/any-model', { cookie: s3.id, csrf: s3.csrf, body: { passphrase: P } });
+    t.equal(r.status, 429, 'model removal waits for the same delay');
     t.equal(r.body.error.code, 'SECAI_E_RATE_LIMITED');
     const ping = a.ctl(['ping', 'auth', '--json']);
     t.equal(ping.code, 0, ping.stderr);
