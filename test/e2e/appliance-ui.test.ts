@@ -1,6 +1,7 @@
 // E2E on the real appliance with its real auth: first run, the visualizer and audit tap watching a signed command,
 // a model uploaded from the browser and watched stage by stage until promoted, a chat with it saved in the vault
-// (after a reload, and unavailable while the vault is locked), settings (sessions, vault lock), sign out and in again.
+// (after a reload, and unavailable while the vault is locked), the model removed from the browser with the passphrase
+// (a wrong one first), settings (sessions, vault lock), sign out and in again.
 import t from 'tap';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,7 +108,7 @@ t.test('appliance ui — models: a GGUF uploaded from the browser is watched sta
   await row.getByRole('button', { name: 'Verify tiny-ui' }).click();
   await row.getByText('intact').waitFor({ timeout: 60_000 });
   t.pass('the registry copy verifies');
-  t.equal(await row.getByTestId('rm-command').textContent(), 'securectl models rm tiny-ui', 'removal is shown as the signed command to run');
+  t.equal(await row.getByTestId('rm-command').textContent(), 'securectl models rm tiny-ui', 'the signed command to remove it is shown too');
   const report = a.ctl(['models', 'jobs', '--json']).json().jobs.find((j: { name: string }) => j.name === 'tiny-ui.gguf');
   t.match(a.ctl(['models', 'report', report.id, '--json']).json(), { origin: { type: 'upload' } }, 'the job records its origin: upload');
 });
@@ -167,6 +168,46 @@ t.test('appliance ui — chat: a conversation with the real model is saved in th
   await page.getByRole('link', { name: 'Chat' }).click();
   await listed.waitFor();
   t.pass('unlocked: the conversation is back');
+});
+
+t.test('appliance ui — models: removal from the browser asks for the passphrase again; a wrong one removes nothing', async (t) => {
+  const inRegistry = () => (a.ctl(['models', 'list', '--json']).json().models as { name: string }[]).some((m) => m.name === 'tiny-ui');
+  await page.getByRole('link', { name: 'Models' }).click();
+  await page.getByRole('heading', { name: 'Models' }).waitFor();
+  const row = page.locator('tr[data-model="tiny-ui"]');
+  await row.waitFor();
+  // By keyboard: Enter on the row's Remove button opens the dialog with focus in the passphrase field; Escape cancels.
+  await row.getByRole('button', { name: 'Remove tiny-ui' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Remove tiny-ui?' });
+  await dialog.waitFor();
+  t.equal(await page.evaluate('document.activeElement.id'), 'rm-pass', 'focus moves to the passphrase field');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  t.equal(await page.evaluate('document.activeElement.getAttribute("aria-label")'), 'Remove tiny-ui', 'cancelled: focus is back on the Remove button');
+  t.ok(inRegistry(), 'cancelled: nothing removed');
+
+  await page.keyboard.press('Enter');
+  await dialog.waitFor();
+  await page.keyboard.type('not the passphrase');
+  await page.keyboard.press('Enter');
+  await dialog.getByRole('alert').getByText(/SECAI_E_WRONG_PASSPHRASE/).waitFor({ timeout: 30_000 });
+  t.pass(`a wrong passphrase is refused in the dialog: ${await dialog.getByRole('alert').textContent()}`);
+  await b.shot('models-remove-refused');
+  t.ok(inRegistry(), 'the model stays in the registry');
+  t.equal(await row.count(), 1, 'and in the list');
+  t.equal(await page.getByRole('heading', { name: 'Models' }).count(), 1, 'still signed in on the Models page');
+
+  await dialog.getByLabel('Passphrase').fill(PASS);
+  await dialog.getByRole('button', { name: 'Yes, remove tiny-ui' }).click();
+  await dialog.waitFor({ state: 'hidden', timeout: 30_000 });
+  await page.getByTestId('rm-done').getByText('tiny-ui removed from the registry.').waitFor();
+  await row.waitFor({ state: 'detached' });
+  t.pass('the list no longer shows it');
+  t.notOk(inRegistry(), 'gone from the registry (securectl models list)');
+  const recs = a.ctl(['audit', 'tail', '-n', '500', '--subject', 'secai.evt.registry.removed', '--json']).json().records as { payload: unknown }[];
+  t.match(recs.at(-1)?.payload, { name: 'tiny-ui', by: 'web session', session: /^[0-9a-f]{16}$/ }, 'the audit chain records that a web session removed it');
+  await b.shot('models-removed');
 });
 
 t.test('appliance ui — security: actors healthy; panic asks for confirmation before anything happens', async (t) => {
