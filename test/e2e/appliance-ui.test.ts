@@ -204,6 +204,7 @@ t.test('appliance ui — models: removal from the browser asks for the passphras
   await page.getByTestId('rm-done').getByText('tiny-ui removed from the registry.').waitFor();
   await row.waitFor({ state: 'detached' });
   t.pass('the list no longer shows it');
+  t.equal(await page.evaluate('document.activeElement.id'), 'registry-h', 'focus goes to the Registry heading (the row is gone)');
   t.notOk(inRegistry(), 'gone from the registry (securectl models list)');
   const recs = a.ctl(['audit', 'tail', '-n', '500', '--subject', 'secai.evt.registry.removed', '--json']).json().records as { payload: unknown }[];
   t.match(recs.at(-1)?.payload, { name: 'tiny-ui', by: 'web session', session: /^[0-9a-f]{16}$/ }, 'the audit chain records that a web session removed it');

@@ -182,6 +182,7 @@ function Registry() {
   const [verdicts, setVerdicts] = useState<Record<string, string>>({});
   const [removing, setRemoving] = useState<string | null>(null);
   const [removed, setRemoved] = useState('');
+  const heading = useRef<HTMLHeadingElement>(null);
   const load = () => api<{ models: RegistryEntry[] }>('GET', '/api/models').then((r) => setModels(r.models), (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
   const verify = async (name: string) => {
@@ -193,11 +194,11 @@ function Registry() {
   };
   return (
     <div class="card" aria-labelledby="registry-h">
-      <h2 id="registry-h">Registry</h2>
+      <h2 id="registry-h" ref={heading} tabIndex={-1}>Registry</h2>
       <p class="muted">Promoted models only: read-only copies, recorded in the signed registry manifest. Removing one asks for the passphrase again.</p>
       {error && <p role="alert" class="error">{error}</p>}
       <p role="status" class="ok" data-testid="rm-done">{removed}</p>
-      {models && models.length === 0 && <p>No promoted model yet.</p>}
+      {models && models.length === 0 && <p>No model in the registry.</p>}
       {models && models.length > 0 && (
         <table>
           <thead><tr><th scope="col">name</th><th scope="col">SHA-256</th><th scope="col">size</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
@@ -225,7 +226,8 @@ function Registry() {
           key={removing}
           name={removing}
           onClose={() => setRemoving(null)}
-          onRemoved={(name) => { setRemoved(`${name} removed from the registry.`); void load(); }}
+          // Its row (and Remove button) is gone: focus goes to the section heading, next to the status line.
+          onRemoved={(name) => { setRemoved(`${name} removed from the registry.`); void load(); heading.current?.focus(); }}
         />
       )}
     </div>
