@@ -74,10 +74,18 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     const dir = join(a.home, 'user-files');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'tiny-rm.gguf'), encodeTinyLlama());
-    const imp = a.ctl(['models', 'import', join(dir, 'tiny-rm.gguf'), '--json'], { timeoutMs: 180_000 });
-    t.equal(imp.code, 0, imp.stdout + imp.stderr);
-    const listed = async () => ((await call(a, 'GET', '/api/models', { cookie: s1.id })).body.models as { name: string }[]).map((m) => m.name);
+    writeFileSync(join(dir, 'tiny-op.gguf'), encodeTinyLlama());
+    for (const f of ['tiny-rm.gguf', 'tiny-op.gguf']) {
+      const imp = a.ctl(['models', 'import', join(dir, f), '--json'], { timeoutMs: 180_000 });
+      t.equal(imp.code, 0, imp.stdout + imp.stderr);
+    }
+    const listed = async () => ((await call(a, 'GET', '/api/models', { cookie: s1.id })).body.models as { name: string }[]).map((m) => m.name).sort();
+    t.same(await listed(), ['tiny-op', 'tiny-rm']);
+    // The signed command takes the same removal path; the same bytes stay stored for the other name.
+    const rm = a.ctl(['models', 'rm', 'tiny-op', '--json']);
+    t.equal(rm.code, 0, rm.stdout + rm.stderr);
     t.same(await listed(), ['tiny-rm']);
+    t.equal((await call(a, 'POST', '/api/models/tiny-rm/verify', { cookie: s1.id, csrf: s1.csrf })).body.ok, true, 'the shared copy is still there');
     const del = (path: string, o: { cookie?: string; csrf?: string; body?: unknown }) => call(a, 'DELETE', path, o);
 
     r = await del('/api/models/tiny-rm', { csrf: s1.csrf, body: { passphrase: P } });
@@ -112,7 +120,9 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.same(a.ctl(['models', 'list', '--json']).json().models, [], 'securectl agrees');
     const tail = a.ctl(['audit', 'tail', '-n', '500', '--json']);
     const recs = tail.json().records as { subject: string; payload: any }[];
-    t.match(recs.find((x) => x.subject === 'secai.evt.registry.removed')?.payload, { name: 'tiny-rm', by: 'web session', session: /^[0-9a-f]{16}$/ }, 'the audit chain says a web session removed it');
+    const removed = recs.filter((x) => x.subject === 'secai.evt.registry.removed').map((x) => x.payload);
+    t.match(removed, [{ name: 'tiny-op', by: 'operator', keyId: /^op-[0-9a-f]{16}$/ }, { name: 'tiny-rm', by: 'web session', session: /^[0-9a-f]{16}$/ }], 'the audit chain says who removed each: the operator key, then a web session');
+    t.notOk('session' in removed[0] || 'keyId' in removed[1], 'each names only its own kind of caller');
     t.match(recs.filter((x) => x.subject === 'secai.evt.auth.model_removal_refused').map((x) => x.payload.code), ['SECAI_E_WRONG_PASSPHRASE', 'SECAI_E_MODEL_NOT_FOUND']);
     t.notOk(tail.stdout.includes(P), 'no passphrase in the audit chain');
   });
