@@ -1,5 +1,6 @@
 // Removal from the web UI on a real bus with the real vault, auth and registry actors: a live session and the
-// passphrase again (throttled like login), then registry.remove; the audited `removed` event names the session.
+// passphrase again (throttled like login; the vault may be locked), then registry.remove; the audited `removed`
+// event names the session.
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -58,6 +59,7 @@ const names = async () => (await w.request<{ models: { name: string }[] }>('regi
 
 const alpha = await promote('alpha');
 await promote('beta');
+await promote('gamma');
 const me = await gateway.request<Issued>('auth', 'setup', { passphrase: P }, 30_000);
 const remove = (o: { sessionId?: string; name: string; passphrase: string }) =>
   gateway.request<{ name: string; sha256: string }>('auth', 'remove_model', { sessionId: o.sessionId ?? me.sessionId, name: o.name, passphrase: o.passphrase }, 60_000);
@@ -65,14 +67,14 @@ const remove = (o: { sessionId?: string; name: string; passphrase: string }) =>
 t.test('auth remove_model — an invalid or missing session is refused before any passphrase check', async (t) => {
   await t.rejects(remove({ sessionId: 'A'.repeat(43), name: 'alpha', passphrase: P }), { code: 'SECAI_E_UNAUTHORIZED' });
   await t.rejects(remove({ sessionId: '', name: 'alpha', passphrase: P }), { code: 'SECAI_E_UNAUTHORIZED' });
-  t.same(await names(), ['alpha', 'beta'], 'nothing removed');
+  t.same(await names(), ['alpha', 'beta', 'gamma'], 'nothing removed');
   t.notOk(events.some((e) => e.subject === 'secai.evt.auth.login_failed'), 'not counted as a passphrase failure');
 });
 
 t.test('auth remove_model — the right passphrase removes the model; the audited event says who (a session handle, no secret)', async (t) => {
   const r = await remove({ name: 'alpha', passphrase: P });
   t.match(r, { name: 'alpha', sha256: alpha.sha256 });
-  t.same(await names(), ['beta']);
+  t.same(await names(), ['beta', 'gamma']);
   t.notOk(existsSync(join(bus.paths.registry, alpha.sha256)), 'the stored copy is gone');
   const ev = await until(() => events.find((e) => e.subject === 'secai.evt.registry.removed'), 'removed event');
   t.same(ev.data, { name: 'alpha', sha256: alpha.sha256, by: 'web session', session: me.handle });
@@ -86,6 +88,14 @@ t.test('auth remove_model — an unknown model with the right passphrase is MODE
   const ev = await until(() => events.find((e) => e.subject === 'secai.evt.auth.model_removal_refused' && e.data.code === 'SECAI_E_MODEL_NOT_FOUND'), 'refusal event');
   t.match(ev.data, { handle: me.handle, name: 'alpha' });
   await t.rejects(remove({ name: 'no good/name', passphrase: P }), { code: 'SECAI_E_SCHEMA' }, 'a name outside the registry\'s pattern fails the schema');
+});
+
+t.test('auth remove_model — works while the vault is locked, and leaves it locked (the check unwraps and forgets the key)', async (t) => {
+  await gateway.request('vault', 'lock');
+  t.equal((await gateway.request<{ state: string }>('vault', 'status')).state, 'locked');
+  t.match(await remove({ name: 'gamma', passphrase: P }), { name: 'gamma' });
+  t.equal((await gateway.request<{ state: string }>('vault', 'status')).state, 'locked', 'still locked');
+  t.same(await names(), ['beta']);
 });
 
 t.test('auth remove_model — wrong passphrases are refused and throttled like login; nothing is removed', async (t) => {
