@@ -147,7 +147,7 @@ main<typeof authMachine>({
         await throttled(ctx, () => ctx.bus.request('vault', 'verify_passphrase', { passphrase: req.passphrase }, 30_000));
         // The session may have been revoked (or a panic ended it) during the key derivation: check again.
         session(req.sessionId);
-        return await ctx.bus.request('registry', 'remove', { name: req.name, session: me.handle }, 30_000);
+        return await ctx.bus.request('registry', 'remove', { name: req.name, session: me.handle }, 60_000);
       } catch (err) {
         await ctx.emit('model_removal_refused', { handle: me.handle, name: req.name, code: toErrorData(err).code, at: Date.now() }).catch(() => {});
         throw err;

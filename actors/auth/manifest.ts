@@ -43,7 +43,7 @@ export const authManifest = defineManifest({
     },
     remove_model: {
       request: s.object({ sessionId, name: s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' }), passphrase }),
-      reply: registryEntry, timeoutMs: 60_000,
+      reply: registryEntry, timeoutMs: 120_000,
       description: 'Removes a registry model for a session that proves the passphrase again (throttled like login); asks registry.remove.',
     },
   },

@@ -39,7 +39,7 @@ export const registryManifest = defineManifest({
     verify: { request: ref, reply: verifyReply, timeoutMs: 600_000, description: 'Re-hash a model and check it against the signed manifest (call before loading).' },
     // Only the auth actor may request this (ACL: no other manifest lists 'registry.remove'), after it has
     // checked the web session and the passphrase again (auth.remove_model).
-    remove: { request: s.object({ name, session: sessionHandle }), reply: registryEntry, description: 'Remove a model for a re-authenticated web session (the same removal as the signed rm).' },
+    remove: { request: s.object({ name, session: sessionHandle }), reply: registryEntry, timeoutMs: 60_000, description: 'Remove a model for a re-authenticated web session (the same removal as the signed rm).' },
   },
   commands: {
     list: { request: s.empty(), reply: listReply, description: 'Promoted models.', roles: ['operator', 'auditor'] },

@@ -33,7 +33,7 @@ export function modelsRoutes(d: GatewayDeps): Route[] {
         if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'expected a JSON object { passphrase }');
         if (typeof b.passphrase !== 'string' || !b.passphrase) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'passphrase is required: removing a model needs it again');
         const sessionId = (sessionCookie(req) ?? '').slice(0, 64);
-        const removed = await d.bus.request('auth', 'remove_model', { sessionId, name, passphrase: b.passphrase }, 60_000);
+        const removed = await d.bus.request('auth', 'remove_model', { sessionId, name, passphrase: b.passphrase }, 120_000);
         sendJson(res, 200, { removed });
       },
     },
