@@ -1,6 +1,5 @@
 // The tool firewall and the airlock as processes on a real bus, asking the real policy actor.
-import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import t from 'tap';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,28 +9,14 @@ import { policyManifest } from '../../actors/policy/manifest.js';
 import { toolFirewallManifest } from '../../actors/tool-firewall/manifest.js';
 import { airlockManifest } from '../../actors/airlock/manifest.js';
 import { supervisorManifest } from '../../actors/supervisor/manifest.js';
-import { startTestBus, type TestBus } from '../helpers/bus.js';
+import { startActor } from '../helpers/actor-process.js';
+import { startTestBus } from '../helpers/bus.js';
 import { ROOT } from '../helpers/appliance.js';
 
 const agent = defineManifest({
   name: 'testagent', kind: 'client', description: 'test', serves: {}, commands: {}, publishes: {},
   requests: ['tool-firewall.check', 'airlock.fetch', 'airlock.status'], subscribes: ['tool-firewall.*', 'airlock.*'],
 });
-
-function startActor(bus: TestBus, name: string, config: string, t: Test): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'actors', name, 'main.ts')], {
-    env: { ...process.env, SECAI_BUS_URL: bus.url, SECAI_HOME: bus.paths.home, SECAI_CONFIG: config, SECAI_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${name} not ready:\n${stderr}`)), 120_000);
-    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') { clearTimeout(timer); res(child); } });
-    child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`${name} exited ${c}:\n${stderr}`)); });
-  });
-}
 
 t.test('tool firewall and airlock actors — checks and egress go through the policy actor', async (t) => {
   const bus = await startTestBus([supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, agent], { streams: true });

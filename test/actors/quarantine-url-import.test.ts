@@ -1,7 +1,6 @@
 // URL imports as processes on a real bus: quarantine → airlock (streamed download) → a local HTTPS model server.
 // The airlock runs in its test mode (loopback switch + SECAI_TEST=1) with models.test mapped to the local server.
-import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import t from 'tap';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,8 @@ import { decode } from '../../bus/codec.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { ensureOperatorKey } from '../../bus/operator-keys.js';
 import { ROOT } from '../helpers/appliance.js';
-import { startTestBus, type TestBus } from '../helpers/bus.js';
+import { startActor } from '../helpers/actor-process.js';
+import { startTestBus } from '../helpers/bus.js';
 import { MiB, startModelServer } from '../helpers/download-server.js';
 import { policyText } from '../policy/helpers.js';
 
@@ -24,21 +24,6 @@ const operator = defineManifest({
   requests: ['airlock.download', 'airlock.download_next', 'airlock.download_cancel'], subscribes: ['airlock.*', 'quarantine.*'],
   sends: ['quarantine.import'],
 });
-
-function startActor(bus: TestBus, name: string, config: string, t: Test, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'actors', name, 'main.ts')], {
-    env: { ...process.env, SECAI_BUS_URL: bus.url, SECAI_HOME: bus.paths.home, SECAI_CONFIG: config, SECAI_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${name} not ready:\n${stderr}`)), 120_000);
-    child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') { clearTimeout(timer); res(child); } });
-    child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`${name} exited ${c}:\n${stderr}`)); });
-  });
-}
 
 const server = await startModelServer({ tls: { host: 'models.test' } });
 t.teardown(() => server.stop());
