@@ -6,6 +6,7 @@ import { main } from '../host.js';
 import { inferenceManifest } from './manifest.js';
 import { ModelHost, type InferencePolicy } from './models.js';
 import { inferenceCommands, inferenceOps } from './ops.js';
+import { unloadRemovedModels } from './on-removed.js';
 import { registryResolver } from './resolve.js';
 
 let host: ModelHost | undefined;
@@ -28,6 +29,7 @@ main({
     const st = host.status();
     if (st['warning']) ctx.log.warn(String(st['warning']));
     ctx.actor.send(changed());
+    unloadRemovedModels(ctx.bus, () => host, ctx.log);
   },
   ops: () => inferenceOps(need),
   commands: () => inferenceCommands(need),

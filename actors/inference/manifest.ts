@@ -48,12 +48,13 @@ export const inferenceManifest = defineManifest({
   },
   publishes: {
     model_loaded: loaded,
-    model_unloaded: s.object({ name }),
+    model_unloaded: s.object({ name, reason: s.string({ maxLength: 256 }) }, ['reason']),
     /** A model was refused: its file changed since promotion, or its header is invalid. */
     model_refused: refused,
     worker_crashed: s.object({ name, code: s.string({ maxLength: 64 }), reason: s.string({ maxLength: 1024 }) }),
   },
   // The registry answers where a promoted model lives and its signed SHA-256; nothing else is reachable.
   requests: ['registry.get'],
-  subscribes: [],
+  // A model removed from the registry is unloaded at once (actors/inference/on-removed.ts).
+  subscribes: ['registry.removed'],
 });

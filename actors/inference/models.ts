@@ -153,7 +153,7 @@ export class ModelHost {
     return this.describe(m);
   }
 
-  async unload(name: string): Promise<boolean> {
+  async unload(name: string, reason?: string): Promise<boolean> {
     const m = this.models.get(name);
     if (!m) return false;
     m.actor.send({ type: 'worker.unload' });
@@ -161,7 +161,7 @@ export class ModelHost {
     m.worker?.kill();
     m.actor.stop();
     this.models.delete(name);
-    await this.o.emit('model_unloaded', { name }).catch(() => {});
+    await this.o.emit('model_unloaded', { name, ...(reason && { reason }) }).catch(() => {});
     this.o.onChange?.();
     return true;
   }

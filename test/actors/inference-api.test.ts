@@ -159,3 +159,29 @@ t.test('securectl chat — one message over the HTTP API; the session end restar
   writeFileSync(join(home, 'run', 'http.url'), 'http://203.0.113.9:80\n');
   await t.rejects(runChat({ message: 'x', json: true, env: { SECAI_HOME: home }, output: out }), { code: 'SECAI_E_CONFIG_INVALID' }, 'a non-loopback URL is refused');
 });
+
+t.test('inference — a model removed from the registry is unloaded at once; a malformed event changes nothing', async (t) => {
+  const { unloadRemovedModels } = await import('../../actors/inference/on-removed.js');
+  const { encode } = await import('../../bus/codec.js');
+  const { createLogger } = await import('../../common/log.js');
+  stack.registry.set('doomed', { name: 'doomed', path: modelPath, sha256 });
+  await stack.host.load('doomed');
+  const inference = await stack.bus.connect('inference');
+  const registry = await stack.bus.connect('registry');
+  t.teardown(async () => { await inference.close(); await registry.close(); });
+  unloadRemovedModels(inference, () => stack.host, createLogger('test', 'silent'));
+  await inference.nc.flush();
+  const names = () => stack.host.list().map((m) => m['name']).sort();
+  const until = async (ok: () => boolean) => { for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50)); };
+
+  // Handled one at a time in order: by the time the valid event has unloaded 'doomed', the malformed
+  // ones naming 'tiny' (and one for a model that is not loaded) have been judged.
+  registry.nc.publish('secai.evt.registry.removed', encode({ name: 'tiny', sha256: 'not-a-digest', by: 'operator', keyId: 'k' }));
+  registry.nc.publish('secai.evt.registry.removed', encode({ name: 'tiny', by: 'someone' }));
+  registry.nc.publish('secai.evt.registry.removed', encode({ name: 'tiny', sha256, by: 'operator', keyId: 'k', extra: true }));
+  registry.nc.publish('secai.evt.registry.removed', encode({ name: 'other', sha256, by: 'operator', keyId: 'k' }));
+  registry.nc.publish('secai.evt.registry.removed', encode({ name: 'doomed', sha256, by: 'operator', keyId: 'k' }));
+  await until(() => !names().includes('doomed'));
+  t.same(names(), ['tiny'], 'only the removed model is unloaded; malformed events changed nothing');
+  t.match(stack.events.find((e) => e.event === 'model_unloaded' && e.payload['name'] === 'doomed')?.payload, { reason: 'removed from the registry' });
+});
