@@ -225,6 +225,8 @@ function browserOps(ctx: Ctx) {
     sources: () => ({
       sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
       ipLiterals: [...policy.source.allowlist.ip_literals],
+      // The same number upload_begin checks: the browser's own check can only be as strict as the server's.
+      maxFileBytes: policy.maxFileBytes,
     }),
   };
 }

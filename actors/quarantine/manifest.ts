@@ -51,9 +51,11 @@ export const quarantineManifest = defineManifest({
       request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000,
       description: 'Queue a URL: source-checked, downloaded through the airlock (fails closed when it is off).',
     },
+    // The upload limit travels with the catalog so that the browser can refuse a file over it before sending a byte.
     sources: {
-      request: s.empty(), reply: s.object({ sources: s.array(source, 1024), ipLiterals: s.array(s.string({ maxLength: 64 }), 1024) }),
-      description: 'The allowlisted model sources in force (sources.allowlist.yaml), for the catalog.',
+      request: s.empty(),
+      reply: s.object({ sources: s.array(source, 1024), ipLiterals: s.array(s.string({ maxLength: 64 }), 1024), maxFileBytes: s.integer({ minimum: 1 }) }),
+      description: 'The allowlisted model sources in force (sources.allowlist.yaml), for the catalog, and the largest file accepted (policy max_file_bytes).',
     },
   },
   commands: {

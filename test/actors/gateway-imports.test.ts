@@ -147,9 +147,16 @@ t.test('gateway imports — by URL: stage-1 rules first, then the airlock (not r
   t.equal(evil.json.error.code, 'SECAI_E_IMPORT_REFUSED', 'a lookalike host is refused before any egress');
 });
 
-t.test('gateway imports — the catalog lists the allowlisted sources', async (t) => {
+t.test('gateway imports — the catalog lists the allowlisted sources and the upload limit in force', async (t) => {
   const r = await json('GET', '/api/models/catalog');
   t.equal(r.status, 200);
+  t.same(Object.keys(r.json).sort(), ['ipLiterals', 'maxFileBytes', 'sources']);
   t.ok(r.json.sources.some((s: { host: string; subdomains: boolean }) => s.host === 'huggingface.co' && s.subdomains === false), 'huggingface.co');
   t.same(r.json.ipLiterals, []);
+  // The number the browser checks before sending is the one the quarantine refuses by (this policy copy's limit).
+  t.equal(r.json.maxFileBytes, MAX, 'maxFileBytes is policy quarantine.max_file_bytes');
+  const atLimit = await upload('at-limit.gguf', Buffer.alloc(0), { length: r.json.maxFileBytes + 1, headersOnly: true });
+  t.equal(atLimit.json?.error?.code, 'SECAI_E_IMPORT_REFUSED', 'one byte over the reported limit is refused by the server too');
+  t.match(atLimit.json?.error?.message, new RegExp(`over the ${MAX}-byte limit`));
+  t.same(readdirSync(uploadsDir), [], 'nothing left');
 });
