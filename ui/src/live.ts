@@ -4,7 +4,8 @@ import type { AuditRecord, Snapshot } from './types.js';
 
 export type { AuditRecord, Snapshot } from './types.js';
 
-type Listener = { state?: (s: Snapshot) => void; audit?: (r: AuditRecord) => void; status?: (connected: boolean) => void };
+/** `gap`: a burst larger than one tail skipped these audit records (the gateway says so rather than hide it). */
+type Listener = { state?: (s: Snapshot) => void; audit?: (r: AuditRecord) => void; gap?: (g: { from: number; to: number }) => void; status?: (connected: boolean) => void };
 
 const listeners = new Set<Listener>();
 let source: EventSource | undefined;
@@ -28,6 +29,10 @@ function open(): void {
     const s = JSON.parse((e as MessageEvent<string>).data) as Snapshot;
     keep(recentStates, s);
     listeners.forEach((l) => l.state?.(s));
+  });
+  source.addEventListener('gap', (e) => {
+    const g = JSON.parse((e as MessageEvent<string>).data) as { from: number; to: number };
+    listeners.forEach((l) => l.gap?.(g));
   });
   source.addEventListener('audit', (e) => {
     const r = JSON.parse((e as MessageEvent<string>).data) as AuditRecord;

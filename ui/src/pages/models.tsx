@@ -3,6 +3,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError, uploadFile } from '../api.js';
 import { recentAudit, subscribeLive } from '../live.js';
 import { emptyRun, foldRun, stepsFromResults, type Run } from '../quarantine-runs.js';
+import { initialWatch, watchRegistry, type LiveEvent } from '../registry-watch.js';
+import { formatBytes, uploadRefusal } from '../upload-limit.js';
 
 /** The pipeline's stages in order (machines/quarantine: PIPELINE_ORDER). */
 export const STAGES = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] as const;
@@ -36,6 +38,10 @@ function RunPath({ run }: { run: Run }) {
 
 interface Source { host: string; subdomains: boolean; note?: string }
 interface Queued { id: string; name: string }
+/** `GET /api/models/catalog`: the allowlisted sources and the upload limit, as the quarantine has them. */
+interface CatalogReply { sources: Source[]; ipLiterals: string[]; maxFileBytes: number }
+/** Changes on the live stream within this long of the first are read with one request. */
+const REGISTRY_REFRESH_MS = 300;
 
 /** One import form's state: what happened last, as text for a status or an alert. */
 function useOutcome() {
@@ -49,7 +55,9 @@ function useOutcome() {
       setDone(`${r.name} queued for quarantine as job ${r.id}: watch its stages below.`);
     } catch (err) { setFailed(describeError(err)); } finally { setBusy(false); }
   };
-  return { busy, done, failed, run };
+  /** A refusal decided here, before anything is sent; null clears it. */
+  const refuse = (why: string | null) => { setDone(''); setFailed(why ?? ''); };
+  return { busy, done, failed, run, refuse };
 }
 
 function Outcome({ o, id }: { o: ReturnType<typeof useOutcome>; id: string }) {
@@ -61,12 +69,21 @@ function Outcome({ o, id }: { o: ReturnType<typeof useOutcome>; id: string }) {
   );
 }
 
-function Import() {
+/** `maxFileBytes`: the quarantine's limit (null until the catalog answers); `limitError`: why it could not be read. */
+function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; limitError: string }) {
   const [file, setFile] = useState<File | null>(null);
   const [path, setPath] = useState('');
   const [progress, setProgress] = useState<number | null>(null);
   const up = useOutcome();
-  const send = (f: File) => up.run(async () => {
+  const limitKnown = maxFileBytes !== null || limitError !== '';
+  // Checked when the file is chosen and again on submit: a file over the limit is never sent (the server refuses it too).
+  const check = (f: File | null) => (f && limitKnown ? uploadRefusal(f, maxFileBytes) : null);
+  const send = (f: File) => {
+    const refused = uploadRefusal(f, maxFileBytes);
+    if (refused) { up.refuse(refused); return; }
+    void upload(f);
+  };
+  const upload = (f: File) => up.run(async () => {
     setProgress(0);
     try {
       return await uploadFile<Queued>(`/api/models/upload?name=${encodeURIComponent(f.name)}`, f, (sent, total) => setProgress(total ? Math.floor((100 * sent) / total) : null));
@@ -77,11 +94,14 @@ function Import() {
     <div class="card" aria-labelledby="import-h">
       <h2 id="import-h">Import</h2>
       <p>Every model is untrusted until every quarantine stage passes; its progress shows below as it happens.</p>
-      <form onSubmit={(e) => { e.preventDefault(); if (file) void send(file); }}>
+      <form onSubmit={(e) => { e.preventDefault(); if (file) send(file); }}>
         <label for="upload-file">Upload a model file (GGUF or safetensors) from this browser</label>
+        <p class="muted" id="upload-limit" data-testid="upload-limit">
+          {maxFileBytes !== null ? `Largest file: ${formatBytes(maxFileBytes)} (policy quarantine.max_file_bytes).` : limitError ? `Uploads are unavailable: the size limit could not be read (${limitError}).` : 'Reading the size limit…'}
+        </p>
         <div class="import-row">
-          <input id="upload-file" type="file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
-          <button type="submit" disabled={!file || up.busy}>{up.busy ? 'Uploading…' : 'Upload'}</button>
+          <input id="upload-file" type="file" aria-describedby="upload-limit" onChange={(e) => { const f = (e.target as HTMLInputElement).files?.[0] ?? null; setFile(f); up.refuse(check(f)); }} />
+          <button type="submit" disabled={!file || up.busy || !limitKnown}>{up.busy ? 'Uploading…' : 'Upload'}</button>
           {progress !== null && <progress max={100} value={progress} aria-label="Upload progress">{progress}%</progress>}
         </div>
         <Outcome o={up} id="upload" />
@@ -99,14 +119,9 @@ function Import() {
   );
 }
 
-function Catalog() {
-  const [sources, setSources] = useState<Source[] | null>(null);
-  const [error, setError] = useState('');
+function Catalog({ sources, error }: { sources: Source[] | null; error: string }) {
   const [url, setUrl] = useState('');
   const byUrl = useOutcome();
-  useEffect(() => {
-    api<{ sources: Source[] }>('GET', '/api/models/catalog').then((r) => setSources(r.sources), (e: unknown) => setError(describeError(e)));
-  }, []);
   return (
     <div class="card" aria-labelledby="catalog-h">
       <h2 id="catalog-h">Catalog</h2>
@@ -176,15 +191,24 @@ function RemoveDialog({ name, onRemoved, onClose }: { name: string; onRemoved: (
   );
 }
 
-function Registry() {
+/** `version` changes when the live stream says the registry changed: the list is read again, the page's state kept. */
+function Registry({ version }: { version: number }) {
   const [models, setModels] = useState<RegistryEntry[] | null>(null);
   const [error, setError] = useState('');
   const [verdicts, setVerdicts] = useState<Record<string, string>>({});
   const [removing, setRemoving] = useState<string | null>(null);
   const [removed, setRemoved] = useState('');
   const heading = useRef<HTMLHeadingElement>(null);
-  const load = () => api<{ models: RegistryEntry[] }>('GET', '/api/models').then((r) => setModels(r.models), (e: unknown) => setError(describeError(e)));
-  useEffect(() => { void load(); }, []);
+  // Only the latest request's answer is shown: an earlier one that arrives late would bring back a removed model.
+  const latest = useRef(0);
+  const load = () => {
+    const n = ++latest.current;
+    return api<{ models: RegistryEntry[] }>('GET', '/api/models').then(
+      (r) => { if (n === latest.current) { setModels(r.models); setError(''); } },
+      (e: unknown) => { if (n === latest.current) setError(describeError(e)); },
+    );
+  };
+  useEffect(() => { void load(); }, [version]);
   const verify = async (name: string) => {
     setVerdicts((v) => ({ ...v, [name]: 'verifying…' }));
     try {
@@ -238,8 +262,10 @@ export function ModelsPage() {
   const [runs, setRuns] = useState<Run[]>([]);
   const [error, setError] = useState('');
   const [open, setOpen] = useState<string | null>(null);
-  // Bumped when a run ends, so the registry list reloads and shows a newly promoted model.
+  // Bumped when the live stream says the registry changed (a promotion, a removal here or elsewhere): the list reloads.
   const [registryVersion, setRegistryVersion] = useState(0);
+  const [catalog, setCatalog] = useState<CatalogReply | null>(null);
+  const [catalogError, setCatalogError] = useState('');
   const map = useState(() => new Map<string, Run>())[0];
   const publish = () => setRuns([...map.values()].sort((a, b) => b.lastSeq - a.lastSeq || b.id.localeCompare(a.id)).map((r) => ({ ...r })));
   useEffect(() => {
@@ -251,16 +277,30 @@ export function ModelsPage() {
       }
       publish();
     }, (e: unknown) => setError(describeError(e)));
+    api<CatalogReply>('GET', '/api/models/catalog').then(setCatalog, (e: unknown) => setCatalogError(describeError(e)));
     recentAudit.forEach((r) => foldRun(map, r));
     publish();
-    return subscribeLive({
+    // A burst of changes (several removals, a promotion and its verdict) is read once, shortly after the first.
+    let watch = initialWatch;
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const hear = (e: LiveEvent) => {
+      const step = watchRegistry(watch, e);
+      watch = step.state;
+      if (step.stale && pending === undefined) {
+        pending = setTimeout(() => { pending = undefined; setRegistryVersion((v) => v + 1); }, REGISTRY_REFRESH_MS);
+      }
+    };
+    const unsubscribe = subscribeLive({
       audit: (r) => {
-        if (!r.subject.startsWith('secai.evt.quarantine.') && r.subject !== 'secai.evt.registry.promoted') return;
+        hear({ type: 'audit', record: r });
+        if (!r.subject.startsWith('secai.evt.quarantine.')) return;
         foldRun(map, r);
         publish();
-        if (r.subject === 'secai.evt.registry.promoted' || r.subject === 'secai.evt.quarantine.verdict') setRegistryVersion((v) => v + 1);
       },
+      gap: () => hear({ type: 'gap' }),
+      status: (connected) => hear({ type: 'status', connected }),
     });
+    return () => { unsubscribe(); clearTimeout(pending); };
   }, []);
   const showReport = async (id: string) => {
     setOpen(open === id ? null : id);
@@ -275,7 +315,7 @@ export function ModelsPage() {
   return (
     <section aria-labelledby="models-h">
       <h1 id="models-h" tabIndex={-1}>Models</h1>
-      <Import />
+      <Import maxFileBytes={catalog?.maxFileBytes ?? null} limitError={catalogError} />
       <div class="card" aria-labelledby="runs-h">
         <h2 id="runs-h">Quarantine runs</h2>
         {error && <p role="alert" class="error">{error}</p>}
@@ -294,8 +334,8 @@ export function ModelsPage() {
           </article>
         ))}
       </div>
-      <Registry key={registryVersion} />
-      <Catalog />
+      <Registry version={registryVersion} />
+      <Catalog sources={catalog?.sources ?? null} error={catalogError} />
     </section>
   );
 }
