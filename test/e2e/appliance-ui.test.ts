@@ -1,9 +1,10 @@
 // E2E on the real appliance with its real auth: first run, the visualizer and audit tap watching a signed command,
 // a model uploaded from the browser and watched stage by stage until promoted, a chat with it saved in the vault
-// (after a reload, and unavailable while the vault is locked), the model removed from the browser with the passphrase
-// (a wrong one first), settings (sessions, vault lock), sign out and in again.
+// (after a reload, and unavailable while the vault is locked), a second model removed with the signed `securectl models rm`
+// leaving the open page by itself, the model removed from the browser with the passphrase (a wrong one first), a file
+// over the upload limit refused before it is sent, settings (sessions, vault lock), sign out and in again.
 import t from 'tap';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { disposeAppliance, ROOT, startAppliance } from '../helpers/appliance.js';
@@ -11,6 +12,8 @@ import { openBrowser } from '../helpers/browser.js';
 import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
 
 const PASS = 'correct horse battery staple';
+// A small upload limit for this appliance (the tiny model is under 0.5 MiB), so a file over it is cheap to make.
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 // A whole session of a real appliance: Argon2id, a quarantine run with the behavioral stage, a browser.
 t.setTimeout(600_000);
 // The behavioral stage (a model run in the sandbox) is covered by the quarantine's own e2e test; on a loaded
@@ -18,7 +21,8 @@ t.setTimeout(600_000);
 const config = mkdtempSync(join(tmpdir(), 'secai-ui-config-'));
 cpSync(join(ROOT, 'policy'), config, { recursive: true });
 const policyFile = join(config, 'policy.yaml');
-writeFileSync(policyFile, readFileSync(policyFile, 'utf8').replace(/^(\s*behavioral_test:) optional$/m, '$1 off'));
+writeFileSync(policyFile, readFileSync(policyFile, 'utf8').replace(/^(\s*behavioral_test:) optional$/m, '$1 off').replace(/^(\s*max_file_bytes:) \d+$/m, `$1 ${MAX_FILE_BYTES}`));
+t.match(readFileSync(policyFile, 'utf8'), new RegExp(`max_file_bytes: ${MAX_FILE_BYTES}\n`), 'the policy copy has the small upload limit');
 const a = await startAppliance({ headless: false, env: { SECAI_QUARANTINE_SETTLE_MS: '200', SECAI_CONFIG: config }, timeoutMs: 60_000 });
 const b = await openBrowser();
 t.teardown(async () => { await b.close(); await disposeAppliance(a); rmSync(config, { recursive: true, force: true }); });
@@ -111,6 +115,10 @@ t.test('appliance ui — models: a GGUF uploaded from the browser is watched sta
   t.equal(await row.getByTestId('rm-command').textContent(), 'securectl models rm tiny-ui', 'the signed command to remove it is shown too');
   const report = a.ctl(['models', 'jobs', '--json']).json().jobs.find((j: { name: string }) => j.name === 'tiny-ui.gguf');
   t.match(a.ctl(['models', 'report', report.id, '--json']).json(), { origin: { type: 'upload' } }, 'the job records its origin: upload');
+  // A second model for the signed removal later: dropped into incoming/ now, it is scanned while the next tests run.
+  const staged = join(a.home, 'tiny-op.gguf');
+  writeFileSync(staged, encodeTinyLlama());
+  renameSync(staged, join(a.home, 'quarantine', 'incoming', 'tiny-op.gguf'));
 });
 
 t.test('appliance ui — models: a path the policy does not allow, and a URL while the airlock is off, are refused clearly', async (t) => {
@@ -124,6 +132,16 @@ t.test('appliance ui — models: a path the policy does not allow, and a URL whi
   await page.getByRole('button', { name: 'Import URL' }).click();
   await page.getByTestId('url-error').getByText(/SECAI_E_EGRESS_DENIED|SECAI_E_AIRLOCK_UNAVAILABLE/).waitFor({ timeout: 30_000 });
   t.pass(`a URL import with the airlock off says so: ${await page.getByTestId('url-error').textContent()}`);
+
+  // The page knows the quarantine's limit and refuses a bigger file itself: not one byte of it is sent.
+  await page.getByTestId('upload-limit').getByText('Largest file: 4.0 MiB (policy quarantine.max_file_bytes).').waitFor();
+  const uploadsBefore = b.requests.filter((u) => u.includes('/api/models/upload')).length;
+  await page.setInputFiles('#upload-file', { name: 'too-big.gguf', mimeType: 'application/octet-stream', buffer: Buffer.alloc(MAX_FILE_BYTES + 1, 7) });
+  await page.getByTestId('upload-error').getByText(/too-big\.gguf is 4\.0 MiB \(4194305 bytes\), over the upload limit/).waitFor();
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  t.match(await page.getByTestId('upload-error').textContent(), /4194304 bytes, policy quarantine\.max_file_bytes\): nothing was sent/, 'Upload says so again');
+  t.equal(b.requests.filter((u) => u.includes('/api/models/upload')).length, uploadsBefore, 'no upload request was made');
+  t.notOk((a.ctl(['models', 'jobs', '--json']).json().jobs as { name: string }[]).some((j) => j.name === 'too-big.gguf'), 'no job for it');
   await b.shot('models-import-refused');
 });
 
@@ -176,6 +194,15 @@ t.test('appliance ui — models: removal from the browser asks for the passphras
   await page.getByRole('heading', { name: 'Models' }).waitFor();
   const row = page.locator('tr[data-model="tiny-ui"]');
   await row.waitFor();
+  // Removed elsewhere (the signed operator command), the model leaves the open page by itself: no reload, no click.
+  const other = page.locator('tr[data-model="tiny-op"]');
+  await other.waitFor({ timeout: 120_000 });
+  await page.evaluate('window.__sameDocument = true');
+  const rmOp = a.ctl(['models', 'rm', 'tiny-op', '--json']);
+  t.equal(rmOp.code, 0, rmOp.stdout + rmOp.stderr);
+  await other.waitFor({ state: 'detached', timeout: 15_000 });
+  t.equal(await page.evaluate('window.__sameDocument'), true, 'securectl models rm: the row left the open page without a reload');
+  t.equal(await row.count(), 1, 'the other model stays listed');
   // By keyboard: Enter on the row's Remove button opens the dialog with focus in the passphrase field; Escape cancels.
   await row.getByRole('button', { name: 'Remove tiny-ui' }).focus();
   await page.keyboard.press('Enter');
