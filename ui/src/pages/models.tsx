@@ -75,9 +75,9 @@ function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; lim
   const [path, setPath] = useState('');
   const [progress, setProgress] = useState<number | null>(null);
   const up = useOutcome();
-  const limitKnown = maxFileBytes !== null || limitError !== '';
   // Checked when the file is chosen and again on submit: a file over the limit is never sent (the server refuses it too).
-  const check = (f: File | null) => (f && limitKnown ? uploadRefusal(f, maxFileBytes) : null);
+  // Without the limit (still reading it, or it could not be read) nothing can be sent: fail closed.
+  const check = (f: File | null) => (f && maxFileBytes !== null ? uploadRefusal(f, maxFileBytes) : null);
   const send = (f: File) => {
     const refused = uploadRefusal(f, maxFileBytes);
     if (refused) { up.refuse(refused); return; }
@@ -97,11 +97,11 @@ function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; lim
       <form onSubmit={(e) => { e.preventDefault(); if (file) send(file); }}>
         <label for="upload-file">Upload a model file (GGUF or safetensors) from this browser</label>
         <p class="muted" id="upload-limit" data-testid="upload-limit">
-          {maxFileBytes !== null ? `Largest file: ${formatBytes(maxFileBytes)} (policy quarantine.max_file_bytes).` : limitError ? `Uploads are unavailable: the size limit could not be read (${limitError}).` : 'Reading the size limit…'}
+          {maxFileBytes !== null ? `Largest file: ${formatBytes(maxFileBytes)} (policy quarantine.max_file_bytes).` : limitError ? `Uploads are unavailable: the size limit could not be read (${limitError}); reload the page to try again.` : 'Reading the size limit…'}
         </p>
         <div class="import-row">
           <input id="upload-file" type="file" aria-describedby="upload-limit" onChange={(e) => { const f = (e.target as HTMLInputElement).files?.[0] ?? null; setFile(f); up.refuse(check(f)); }} />
-          <button type="submit" disabled={!file || up.busy || !limitKnown}>{up.busy ? 'Uploading…' : 'Upload'}</button>
+          <button type="submit" disabled={!file || up.busy || maxFileBytes === null}>{up.busy ? 'Uploading…' : 'Upload'}</button>
           {progress !== null && <progress max={100} value={progress} aria-label="Upload progress">{progress}%</progress>}
         </div>
         <Outcome o={up} id="upload" />
@@ -280,7 +280,7 @@ export function ModelsPage() {
     api<CatalogReply>('GET', '/api/models/catalog').then(setCatalog, (e: unknown) => setCatalogError(describeError(e)));
     recentAudit.forEach((r) => foldRun(map, r));
     publish();
-    // A burst of changes (several removals, a promotion and its verdict) is read once, shortly after the first.
+    // A burst of changes (several removals, a gap, a reconnection) is read once, shortly after the first.
     let watch = initialWatch;
     let pending: ReturnType<typeof setTimeout> | undefined;
     const hear = (e: LiveEvent) => {
