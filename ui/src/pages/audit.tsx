@@ -27,6 +27,9 @@ export function AuditPage() {
   const refresh = () => api<Status>('GET', '/api/audit/status').then(setStatus, (e: unknown) => setError(describeError(e)));
   useEffect(() => {
     void refresh();
+    // Records that arrived between the first render and this effect are in recentAudit, not yet in state:
+    // take them now, in the same turn as subscribing, so none falls between the two.
+    setRecords([...recentAudit]);
     return subscribeLive({
       audit: (r) => setRecords((rs) => [...rs, r].slice(-500)),
       status: setConnected,
