@@ -96,9 +96,15 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
       await b.page.locator('button.secondary[disabled]', { hasText: 'Stop' }).waitFor();
       continue;
     }
-    await stop.click({ timeout: 5_000 }).catch(() => {});
-    stopped = await reply.locator('.error', { hasText: 'stopped' }).waitFor({ timeout: 10_000 }).then(() => true, () => false);
-    if (!stopped) t.comment(`attempt ${attempt}: not stopped; the page shows ${JSON.stringify(await b.page.locator('ol.messages').textContent())}`);
+    // The bubble re-renders with every token, so Playwright's "stable for two frames" check can keep a
+    // normal click waiting on a loaded machine: the button was just seen enabled, so click it as it is.
+    await stop.click({ force: true, timeout: 5_000 }).catch(() => {});
+    stopped = await reply.locator('.error', { hasText: 'stopped' }).waitFor({ timeout: 15_000 }).then(() => true, () => false);
+    if (!stopped) {
+      t.comment(`attempt ${attempt}: not stopped; the page shows ${JSON.stringify(await b.page.locator('ol.messages').textContent())}`);
+      // The next attempt starts from a finished turn, whatever this one did.
+      await b.page.locator('button.secondary[disabled]', { hasText: 'Stop' }).waitFor({ timeout: 120_000 });
+    }
   }
   t.ok(stopped, 'a long reply was cut off by Stop');
   // The stopped reply was still streaming: its bubble showed several texts as it grew (a one-token answer
