@@ -1,4 +1,5 @@
 // Models: the registry (promoted models, verify) and the quarantine runs, stage by stage with evidence, live from the audit chain.
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError, uploadFile } from '../api.js';
 import { recentAudit, subscribeLive } from '../live.js';
@@ -72,7 +73,6 @@ function Outcome({ o, id }: { o: ReturnType<typeof useOutcome>; id: string }) {
 /** `maxFileBytes`: the quarantine's limit (null until the catalog answers); `limitError`: why it could not be read. */
 function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; limitError: string }) {
   const [file, setFile] = useState<File | null>(null);
-  const [path, setPath] = useState('');
   const [progress, setProgress] = useState<number | null>(null);
   const up = useOutcome();
   // Checked when the file is chosen and again on submit: a file over the limit is never sent (the server refuses it too).
@@ -89,7 +89,6 @@ function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; lim
       return await uploadFile<Queued>(`/api/models/upload?name=${encodeURIComponent(f.name)}`, f, (sent, total) => setProgress(total ? Math.floor((100 * sent) / total) : null));
     } finally { setProgress(null); }
   });
-  const byPath = useOutcome();
   return (
     <div class="card" aria-labelledby="import-h">
       <h2 id="import-h">Import</h2>
@@ -106,22 +105,31 @@ function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; lim
         </div>
         <Outcome o={up} id="upload" />
       </form>
-      <form onSubmit={(e) => { e.preventDefault(); if (path.trim()) void byPath.run(() => api<Queued>('POST', '/api/models/import', { path: path.trim() })); }}>
-        <label for="import-path">Import a file or folder on this machine (absolute path; policy <code>paths</code> must allow reading it)</label>
-        <div class="import-row">
-          <input id="import-path" type="text" value={path} placeholder="/var/lib/secure-ai/workspace/model.gguf" onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
-          <button type="submit" disabled={!path.trim() || byPath.busy}>Import path</button>
-        </div>
-        <Outcome o={byPath} id="path" />
-      </form>
+      <ImportField field="path" label={<>Import a file or folder on this machine (absolute path; policy <code>paths</code> must allow reading it)</>}
+        placeholder="/var/lib/secure-ai/workspace/model.gguf" button="Import path" />
       <p class="muted">Or drop it into <code>$SECAI_HOME/quarantine/incoming/</code>, or run <code>securectl models import PATH|URL</code> (a signed command).</p>
     </div>
   );
 }
 
+/** One import form: a path or a URL, posted to /api/models/import as { path } or { url }, with its outcome. */
+function ImportField({ field, label, placeholder, button }: { field: 'path' | 'url'; label: ComponentChildren; placeholder: string; button: string }) {
+  const [value, setValue] = useState('');
+  const outcome = useOutcome();
+  const input = { id: `import-${field}`, value, placeholder, onInput: (e: Event) => setValue((e.target as HTMLInputElement).value) };
+  return (
+    <form onSubmit={(e) => { e.preventDefault(); if (value.trim()) void outcome.run(() => api<Queued>('POST', '/api/models/import', { [field]: value.trim() })); }}>
+      <label for={`import-${field}`}>{label}</label>
+      <div class="import-row">
+        {field === 'url' ? <input type="url" {...input} /> : <input type="text" {...input} />}
+        <button type="submit" disabled={!value.trim() || outcome.busy}>{button}</button>
+      </div>
+      <Outcome o={outcome} id={field} />
+    </form>
+  );
+}
+
 function Catalog({ sources, error }: { sources: Source[] | null; error: string }) {
-  const [url, setUrl] = useState('');
-  const byUrl = useOutcome();
   return (
     <div class="card" aria-labelledby="catalog-h">
       <h2 id="catalog-h">Catalog</h2>
@@ -135,14 +143,8 @@ function Catalog({ sources, error }: { sources: Source[] | null; error: string }
           </tbody>
         </table>
       )}
-      <form onSubmit={(e) => { e.preventDefault(); if (url.trim()) void byUrl.run(() => api<Queued>('POST', '/api/models/import', { url: url.trim() })); }}>
-        <label for="import-url">Import from a URL (https, an allowlisted host)</label>
-        <div class="import-row">
-          <input id="import-url" type="url" value={url} placeholder="https://huggingface.co/…/resolve/main/model.gguf" onInput={(e) => setUrl((e.target as HTMLInputElement).value)} />
-          <button type="submit" disabled={!url.trim() || byUrl.busy}>Import URL</button>
-        </div>
-        <Outcome o={byUrl} id="url" />
-      </form>
+      <ImportField field="url" label="Import from a URL (https, an allowlisted host)"
+        placeholder="https://huggingface.co/…/resolve/main/model.gguf" button="Import URL" />
     </div>
   );
 }
