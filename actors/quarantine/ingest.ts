@@ -1,6 +1,6 @@
 // Takes an incoming file or folder into quarantine/work/<id>/: a private copy, so the user cannot swap it mid-scan.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, cpSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { SIDECAR_SUFFIXES } from './stages/provenance.js';
@@ -54,6 +54,35 @@ export interface IngestOptions {
   owned?: boolean;
 }
 
+/**
+ * Copies one regular file from a descriptor opened with O_NOFOLLOW and checked with fstat, so the bytes
+ * copied are the file that was checked: swapping it for a link (or a FIFO) after the lstat is refused.
+ * (Links in the folders above it are resolved by the kernel; the policy checked the real path.)
+ */
+export function copyRegularFile(src: string, dest: string): void {
+  let fd: number;
+  try {
+    fd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SecaiError(ErrorCode.IMPORT_REFUSED, code === 'ELOOP' ? `${basename(src)} is a symbolic link: links are never followed` : `${basename(src)} cannot be opened: ${code ?? (err as Error).message}`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(src)} is not a regular file`);
+    const out = openSync(dest, 'wx', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(4 << 20);
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+        for (let w = 0; w < n;) w += writeSync(out, buf, w, n - w);
+      }
+    } finally {
+      closeSync(out);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function renameOrCopy(src: string, dest: string): void {
   try {
     renameSync(src, dest);
@@ -74,12 +103,12 @@ export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     if (m.kind === 'file' && o.owned) renameOrCopy(src, dest);
-    else if (m.kind === 'file') copyFileSync(src, dest);
+    else if (m.kind === 'file') copyRegularFile(src, dest);
     // Links inside a folder are copied as links (never followed), so stage 7 sees and rejects them.
     else cpSync(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, dereference: false });
     for (const suffix of SIDECAR_SUFFIXES) {
       const side = src + suffix;
-      if (existsSync(side) && lstatSync(side).isFile()) copyFileSync(side, dest + suffix);
+      if (existsSync(side) && lstatSync(side).isFile()) copyRegularFile(side, dest + suffix);
     }
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
