@@ -44,6 +44,8 @@ export function ChatPage() {
   const [messages, setMessages] = useState<Message[]>([]);
   const [draft, setDraft] = useState('');
   const [maxTokens, setMaxTokens] = useState(512);
+  // Sampling temperature, as the OpenAI API takes it (0: always the likeliest token, the same reply every time).
+  const [temperature, setTemperature] = useState(1);
   const [streaming, setStreaming] = useState(false);
   const [error, setError] = useState('');
   const [chatId, setChatId] = useState(newChatId);
@@ -124,7 +126,7 @@ export function ChatPage() {
       const r = await fetch('/v1/chat/completions', {
         method: 'POST', credentials: 'same-origin', signal: ctl.signal,
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ model, stream: true, max_tokens: maxTokens, messages: history.map(({ role, content }) => ({ role, content })) }),
+        body: JSON.stringify({ model, stream: true, max_tokens: maxTokens, temperature, messages: history.map(({ role, content }) => ({ role, content })) }),
       });
       if (!r.ok || !r.body) {
         const body = (await r.json().catch(() => ({}))) as ChatChunk;
@@ -171,6 +173,9 @@ export function ChatPage() {
       <label for="chat-max">Longest reply (tokens)</label>
       <input id="chat-max" type="number" min={1} max={4096} value={maxTokens} disabled={streaming}
         onInput={(e) => { const n = Number((e.target as HTMLInputElement).value); if (Number.isInteger(n) && n >= 1 && n <= 4096) setMaxTokens(n); }} />
+      <label for="chat-temperature">Temperature (0 = the same reply every time)</label>
+      <input id="chat-temperature" type="number" min={0} max={2} step={0.1} value={temperature} disabled={streaming}
+        onInput={(e) => { const n = Number((e.target as HTMLInputElement).value); if (Number.isFinite(n) && n >= 0 && n <= 2) setTemperature(n); }} />
       {/* Stop sits above the conversation: a reply that grows never moves it. */}
       <div class="row"><button type="button" class="secondary" disabled={!streaming} onClick={() => abort.current?.abort()}>Stop</button></div>
       <ol class="messages" aria-live="polite" aria-label="Conversation">
