@@ -1,16 +1,10 @@
 // The gateway's auth guard: session routes need a live session cookie, and state-changing methods its CSRF token.
 import type { BusClient } from '../../bus/client.js';
-import { ErrorCode } from '../../common/errors.js';
-import { mapStatus, type Guard, type RouteContext } from './http.js';
+import type { Guard, RouteContext } from './http.js';
 import type { IncomingMessage } from 'node:http';
 
 export const SESSION_COOKIE = 'secai_session';
 
-mapStatus(ErrorCode.CSRF, 403);
-mapStatus(ErrorCode.RATE_LIMITED, 429);
-mapStatus(ErrorCode.WRONG_PASSPHRASE, 401);
-mapStatus(ErrorCode.VAULT_LOCKED, 423);
-mapStatus(ErrorCode.VAULT_UNINITIALIZED, 409);
 
 /** The session id from the Cookie header, or undefined (never a guess from elsewhere: no query strings). */
 export function sessionCookie(req: IncomingMessage): string | undefined {

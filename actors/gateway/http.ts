@@ -38,22 +38,24 @@ export interface Route {
 
 export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 
-/** HTTP status for each error code that has one; everything else is a 500. */
+/** HTTP status for each error code that has one; everything else is a 500. One table: no route module registers its own. */
 const STATUS: Record<string, number> = {
-  [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400,
-  [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.PERMISSION]: 403,
-  [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503,
-  [ErrorCode.TIMEOUT]: 504, [ErrorCode.INVALID_STATE]: 409,
-  [ErrorCode.METHOD_NOT_ALLOWED]: 405, [ErrorCode.HTTP_HOST]: 421,
+  [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400,
+  [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.WRONG_PASSPHRASE]: 401,
+  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
+  [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,
+  [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404,
+  [ErrorCode.METHOD_NOT_ALLOWED]: 405,
+  [ErrorCode.INVALID_STATE]: 409, [ErrorCode.DIGEST_MISMATCH]: 409, [ErrorCode.VAULT_UNINITIALIZED]: 409,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.HTTP_HOST]: 421, [ErrorCode.MODEL_INVALID]: 422, [ErrorCode.VAULT_LOCKED]: 423,
+  [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.CANCELLED]: 499,
+  [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.EGRESS_FAILED]: 502,
+  [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503, [ErrorCode.SANDBOX_UNAVAILABLE]: 503, [ErrorCode.AIRLOCK_UNAVAILABLE]: 503,
+  [ErrorCode.TIMEOUT]: 504,
 };
 
 export function statusFor(code: string): number {
   return STATUS[code] ?? 500;
-}
-
-/** Registers the HTTP status of a feature's own error code (e.g. a locked vault is 423). */
-export function mapStatus(code: string, status: number): void {
-  STATUS[code] = status;
 }
 
 export const SECURITY_HEADERS: Record<string, string> = {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createServer } from 'node:http';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { createRouter, readJson, sendJson, type Route } from '../../actors/gateway/http.js';
+import { createRouter, readJson, sendJson, statusFor, type Route } from '../../actors/gateway/http.js';
 import { ErrorCode } from '../../common/errors.js';
 
 const routes: Route[] = [
@@ -80,4 +80,18 @@ t.test('gateway http — bad input gets a clear error in the route family\'s sha
   const boom = await call('GET', '/v1/boom');
   t.equal(boom.status, 500);
   t.same(boom.json, { error: { message: 'kaput', type: 'server_error' } });
+});
+
+t.test('gateway http — one status table: feature codes map without their route module loaded; unknown codes are 500', async (t) => {
+  t.equal(statusFor(ErrorCode.VAULT_LOCKED), 423);
+  t.equal(statusFor(ErrorCode.WRONG_PASSPHRASE), 401);
+  t.equal(statusFor(ErrorCode.UPLOAD_NOT_FOUND), 404);
+  t.equal(statusFor(ErrorCode.AIRLOCK_UNAVAILABLE), 503);
+  t.equal(statusFor(ErrorCode.CANCELLED), 499);
+  t.equal(statusFor(ErrorCode.INTERNAL), 500);
+  t.equal(statusFor('SECAI_E_SOMETHING_NEW'), 500);
+  for (const code of Object.values(ErrorCode)) {
+    const s = statusFor(code);
+    t.ok(s >= 400 && s <= 599, `${code} → ${s}`);
+  }
 });

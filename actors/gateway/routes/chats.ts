@@ -1,12 +1,9 @@
 // Chat history: each conversation is an encrypted vault record in the gateway's own namespace; a locked vault refuses (423).
 import { check, s } from '../../../bus/schema.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { mapStatus, readJson, sendJson, type Route } from '../http.js';
+import { readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 
-mapStatus(ErrorCode.CHAT_NOT_FOUND, 404);
-mapStatus(ErrorCode.VAULT_LOCKED, 423);
-mapStatus(ErrorCode.VAULT_UNINITIALIZED, 409);
 
 /** The UI makes ids (random, url-safe); anything else is refused before the vault is asked. */
 export const CHAT_ID = /^[A-Za-z0-9_-]{8,64}$/;

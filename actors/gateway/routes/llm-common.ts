@@ -5,14 +5,7 @@ import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import type { ChatMessage } from '../../../workers/protocol.js';
 import type { GatewayDeps } from '../deps.js';
 import type { GenerateRequest } from '../../inference/serve-generate.js';
-import { mapStatus } from '../http.js';
 
-mapStatus(ErrorCode.MODEL_NOT_LOADED, 404);
-mapStatus(ErrorCode.MODEL_INVALID, 422);
-mapStatus(ErrorCode.DIGEST_MISMATCH, 409);
-mapStatus(ErrorCode.SANDBOX_UNAVAILABLE, 503);
-mapStatus(ErrorCode.WORKER_CRASHED, 502);
-mapStatus(ErrorCode.CANCELLED, 499);
 
 /** The inference actor's generate request (its wire type), without the id the gateway adds per call. */
 export type GenerateCall = Omit<GenerateRequest, 'requestId' | 'client'> & { client: string };

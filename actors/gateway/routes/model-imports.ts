@@ -1,16 +1,9 @@
 // The web UI's model imports: a browser upload streamed to the quarantine in bus-sized chunks, a policy-checked path, a URL, the catalog.
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import { UPLOAD_CHUNK_BYTES } from '../../quarantine/manifest.js';
-import { mapStatus, readJson, sendJson, type Route } from '../http.js';
+import { readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 
-mapStatus(ErrorCode.IMPORT_REFUSED, 400);
-mapStatus(ErrorCode.UPLOAD_NOT_FOUND, 404);
-mapStatus(ErrorCode.JOB_NOT_FOUND, 404);
-mapStatus(ErrorCode.POLICY_DENIED, 403);
-mapStatus(ErrorCode.EGRESS_DENIED, 403);
-mapStatus(ErrorCode.EGRESS_FAILED, 502);
-mapStatus(ErrorCode.AIRLOCK_UNAVAILABLE, 503);
 
 /** A stalled browser gives up its upload slot after this long without a byte. */
 const UPLOAD_IDLE_MS = 60_000;

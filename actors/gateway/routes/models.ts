@@ -1,10 +1,9 @@
 // The web UI's Models page: promoted models (registry list, verify, removal with the passphrase) and quarantine jobs.
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { mapStatus, readJson, sendJson, type Route } from '../http.js';
+import { readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { sessionCookie } from '../auth-guard.js';
 
-mapStatus(ErrorCode.MODEL_NOT_FOUND, 404);
 
 const NAME = /^[^\0/\\]{1,128}$/;
 /** A registry name exactly as the registry's manifest schema allows it: anything else is refused before the bus. */
