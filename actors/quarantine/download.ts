@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BusClient } from '../../bus/client.js';
+import { compile } from '../../bus/schema.js';
+import { airlockManifest } from '../airlock/manifest.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { newJobId } from './ingest.js';
 import { checkSource, type SourcesAllowlist } from './stages/source.js';
@@ -24,6 +26,12 @@ export interface DownloadOptions {
 
 interface Start { status: number; headers: Record<string, string>; id?: string; length?: number; limit: number }
 interface Chunk { seq: number; data: Uint8Array; done: boolean; bytes: number; sha256?: string }
+
+/** The airlock's replies are checked against its own manifest's schemas: this side trusts their shape to nothing else. */
+function airlockReply<T>(op: 'download' | 'download_next', value: unknown): T {
+  if (!compile(airlockManifest.serves[op].reply)(value)) throw new SecaiError(ErrorCode.BAD_MESSAGE, `malformed ${op === 'download' ? 'download start' : 'download chunk'} from the airlock: nothing imported`);
+  return value as T;
+}
 
 const MAX_REDIRECTS = 3;
 const DEFAULT_MAX_MS = 6 * 3600_000;
@@ -60,7 +68,7 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const d = checkSource(current, o.allowlist);
     if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${current.slice(0, 200)}: ${d.reason}`);
-    const start = await o.bus.request<Start>('airlock', 'download', { url: d.url, maxBytes: o.maxBytes, maxMs: o.maxMs }, requestMs).catch(unavailable);
+    const start = airlockReply<Start>('download', await o.bus.request('airlock', 'download', { url: d.url, maxBytes: o.maxBytes, maxMs: o.maxMs }, requestMs).catch(unavailable));
     if (start.status >= 300 && start.status < 400 && start.headers.location) {
       current = new URL(start.headers.location, d.url).href;
       continue;
@@ -82,8 +90,7 @@ async function receive(o: DownloadOptions, id: string, url: string, limit: numbe
   try {
     fd = openSync(path, 'wx', 0o600);
     for (let seq = 0; ; seq++) {
-      const c = await o.bus.request<Chunk>('airlock', 'download_next', { id }, requestMs).catch(unavailable);
-      if (typeof c !== 'object' || c === null || !(c.data instanceof Uint8Array) || typeof c.done !== 'boolean') throw new SecaiError(ErrorCode.BAD_MESSAGE, 'malformed download chunk from the airlock: nothing imported');
+      const c = airlockReply<Chunk>('download_next', await o.bus.request('airlock', 'download_next', { id }, requestMs).catch(unavailable));
       if (c.seq !== seq) throw new SecaiError(ErrorCode.EGRESS_FAILED, `download chunk ${c.seq} arrived where ${seq} was expected: nothing imported`);
       if (c.done) {
         finished = true;
