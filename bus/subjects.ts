@@ -22,6 +22,13 @@ export const commandSubject = (actor: string, op: string) => `secai.cmd.${token(
 export const stateSubject = (actor: string) => `secai.state.${token(actor, 'actor')}`;
 /** Reply inbox prefix: no identity may subscribe another's. */
 export const inboxPrefix = (actor: string) => `_INBOX.${token(actor, 'actor')}`;
+/**
+ * The identity whose inbox a reply subject is in (`_INBOX.<identity>.…`), or undefined. Only that identity
+ * may READ replies there (ACL); NATS does not check it on publish, so it names who will read the answer.
+ */
+export function inboxIdentity(replyTo: string | undefined): string | undefined {
+  return /^_INBOX\.([a-z][a-z0-9_-]{0,47})\./.exec(replyTo ?? '')?.[1];
+}
 
 export const ALL_EVENTS = 'secai.evt.>';
 export const ALL_COMMANDS = 'secai.cmd.>';

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { inboxIdentity } from '../../bus/subjects.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { UPLOAD_CHUNK_BYTES, UPLOAD_ID_PATTERN, UPLOAD_NAME_PATTERN } from './manifest.js';
 
@@ -19,9 +20,9 @@ const DISK_RESERVE_BYTES = 256 * 1024 * 1024;
  * may read replies there (ACL), so a forged inbox only sends the answer to someone who did not ask.
  */
 export function callerIdentity(replyTo: string | undefined): string {
-  const m = /^_INBOX\.([a-z][a-z0-9_-]{0,47})\./.exec(replyTo ?? '');
-  if (!m) throw new SecaiError(ErrorCode.PERMISSION, 'uploads need a request with a reply inbox');
-  return m[1]!;
+  const who = inboxIdentity(replyTo);
+  if (!who) throw new SecaiError(ErrorCode.PERMISSION, 'uploads need a request with a reply inbox');
+  return who;
 }
 
 interface Upload {
