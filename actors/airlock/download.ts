@@ -10,8 +10,8 @@ import { authorize, origin, pinnedAgent, type EgressDeps, type EgressEvidence } 
 /** Chunks read ahead of the caller; past that the airlock stops reading and TCP pushes back on the server. */
 export const DOWNLOAD_READ_AHEAD = 4;
 /**
- * Longest a pull waits for data before it answers an empty chunk: nats-server lets a responder answer a
- * request only within 30 s of receiving it (allow_responses), so a pull must never take that long.
+ * Longest a pull waits for data before it answers an empty chunk: a pull answers well inside the caller's
+ * request timeout and the airlock's allow_responses window (bus/acl.ts), however slow the server is.
  */
 export const PULL_WAIT_MS = 10_000;
 /** For the same reason, the start (connect and response headers) gets at most this long. */

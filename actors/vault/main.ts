@@ -104,6 +104,13 @@ async function unlock(ctx: Ctx, passphrase: string) {
   return { ok: true };
 }
 
+/** Proves a passphrase by unwrapping the data key with it, then zeroes the key: the vault's state does not move. */
+async function provePassphrase(passphrase: string, noVault: string): Promise<void> {
+  const file = readVaultFile(vaultFile);
+  if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, noVault);
+  (await getSodium()).memzero(await unwrapDataKey(file, passphrase));
+}
+
 async function panic(ctx: Ctx, req: { level: number; passphrase?: string; confirm?: boolean }, by: string) {
   const refuse = async (code: string, message: string): Promise<never> => {
     await ctx.emit('panic_refused', { level: req.level, code, by, at: Date.now() }).catch(() => {});
@@ -116,10 +123,8 @@ async function panic(ctx: Ctx, req: { level: number; passphrase?: string; confir
   }
   if (req.confirm !== true) await refuse(ErrorCode.USAGE, `panic level ${req.level} destroys data: it needs confirm`);
   if (!req.passphrase) await refuse(ErrorCode.USAGE, `panic level ${req.level} needs the passphrase`);
-  const file = readVaultFile(vaultFile);
-  if (!file) await refuse(ErrorCode.VAULT_UNINITIALIZED, 'no vault to destroy');
   try {
-    (await getSodium()).memzero(await unwrapDataKey(file!, req.passphrase!));
+    await provePassphrase(req.passphrase!, 'no vault to destroy');
   } catch (err) {
     await refuse(toErrorData(err).code, toErrorData(err).message);
   }
@@ -185,10 +190,7 @@ main({
     },
     unlock: (req: { passphrase: string }) => unlock(ctx, req.passphrase),
     verify_passphrase: async (req: { passphrase: string }) => {
-      // The same check as panic's: unwrap the data key with the passphrase, then zero it; the vault's state does not move.
-      const file = readVaultFile(vaultFile);
-      if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
-      (await getSodium()).memzero(await unwrapDataKey(file, req.passphrase));
+      await provePassphrase(req.passphrase, 'no vault');
       return { ok: true };
     },
     lock: async () => {
