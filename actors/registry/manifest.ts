@@ -2,7 +2,9 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 
-const name = s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' });
+/** A registry name (exported: the gateway refuses anything else before it asks). */
+export const registryName = s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' });
+const name = registryName;
 const sha256 = s.string({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$' });
 const stage = s.object({ stage: s.string({ maxLength: 32 }), verdict: s.string({ maxLength: 8 }), reason: s.string({ maxLength: 4096 }) });
 export const registryEntry = s.object({

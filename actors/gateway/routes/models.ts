@@ -3,11 +3,12 @@ import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import { readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { sessionCookie } from '../auth-guard.js';
-
+import { compile } from '../../../bus/schema.js';
+import { registryName } from '../../registry/manifest.js';
 
 const NAME = /^[^\0/\\]{1,128}$/;
 /** A registry name exactly as the registry's manifest schema allows it: anything else is refused before the bus. */
-const REGISTRY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const isRegistryName = compile(registryName);
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function modelsRoutes(d: GatewayDeps): Route[] {
@@ -27,7 +28,7 @@ export function modelsRoutes(d: GatewayDeps): Route[] {
       method: 'DELETE', path: '/api/models/:name', access: 'session',
       handler: async ({ req, res, params }) => {
         const name = params.name ?? '';
-        if (!REGISTRY_NAME.test(name)) throw new SecaiError(ErrorCode.USAGE, 'not a model name (A-Z a-z 0-9 . _ : -, at most 128, starting with a letter or digit)');
+        if (!isRegistryName(name)) throw new SecaiError(ErrorCode.USAGE, 'not a model name (A-Z a-z 0-9 . _ : -, at most 128, starting with a letter or digit)');
         const b = await readJson<{ passphrase?: unknown }>(req, 8192);
         if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'expected a JSON object { passphrase }');
         if (typeof b.passphrase !== 'string' || !b.passphrase) throw new SecaiError(ErrorCode.BAD_MESSAGE, 'passphrase is required: removing a model needs it again');
