@@ -68,7 +68,7 @@ async function overBus() {
     const server = await bus.connect('policy');
     const echo = await bus.connect('benchraw');
     const client = await bus.connect('benchpolicy');
-    echo.nc.subscribe('secai.benchraw.raw', { callback: (_err, m) => m.respond(m.data) });
+    echo.nc.subscribe('secai.benchraw.raw', { callback: (_err, m) => { m.respond(m.data); } });
     await echo.nc.flush();
     const noop = () => ({});
     // The engine's own decide handler shape: validate, decide, reply (allows are aggregated, not evented).
