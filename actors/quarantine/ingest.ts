@@ -1,10 +1,14 @@
 // Takes an incoming file or folder into quarantine/work/<id>/: a private copy, so the user cannot swap it mid-scan.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, copyFileSync, cpSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { SIDECAR_SUFFIXES } from './stages/provenance.js';
+import { fdPath, NoFollowError, openAt, openDirNoFollow } from '../../common/no-follow.js';
+import { MAX_SIDECAR, SIDECAR_SUFFIXES } from './stages/provenance.js';
 import type { Artifact, ArtifactOrigin } from './stages/types.js';
+
+const MAX_DEPTH = 8;
+const MAX_ENTRIES = 10_000;
 
 export const newJobId = (): string => `q${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
 
@@ -26,11 +30,11 @@ export function measure(path: string): { kind: 'file' | 'folder'; size: number; 
   if (!st.isDirectory()) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is not a regular file or folder`);
   let size = 0, newestMs = st.mtimeMs, count = 0;
   const walk = (dir: string, depth: number) => {
-    if (depth > 8) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is nested deeper than 8 levels`);
+    if (depth > MAX_DEPTH) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} is nested deeper than ${MAX_DEPTH} levels`);
     for (const e of readdirSync(dir)) {
       const s = lstatSync(join(dir, e));
       count++;
-      if (count > 10_000) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} holds more than 10000 entries`);
+      if (count > MAX_ENTRIES) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(path)} holds more than ${MAX_ENTRIES} entries`);
       newestMs = Math.max(newestMs, s.mtimeMs);
       if (s.isDirectory()) walk(join(dir, e), depth + 1);
       else size += s.size;
@@ -54,33 +58,119 @@ export interface IngestOptions {
   owned?: boolean;
 }
 
-/**
- * Copies one regular file from a descriptor opened with O_NOFOLLOW and checked with fstat, so the bytes
- * copied are the file that was checked: swapping it for a link (or a FIFO) after the lstat is refused.
- * (Links in the folders above it are resolved by the kernel; the policy checked the real path.)
- */
-export function copyRegularFile(src: string, dest: string): void {
-  let fd: number;
+const COPY_BUFFER = 4 << 20;
+
+/** What a copy may still write: the byte limit holds while copying too, since a source can grow after measure(). */
+interface Budget { bytes: number; entries: number; readonly limit: number; readonly what: string }
+
+const budgetOf = (limit: number, what: string): Budget => ({ bytes: 0, entries: 0, limit, what });
+
+/** Copies the open regular file `fd` to a new file `dest` (0600, never an existing one). */
+function copyFd(fd: number, dest: string, budget: Budget): void {
+  const out = openSync(dest, 'wx', 0o600);
   try {
-    fd = openSync(src, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SecaiError(ErrorCode.IMPORT_REFUSED, code === 'ELOOP' ? `${basename(src)} is a symbolic link: links are never followed` : `${basename(src)} cannot be opened: ${code ?? (err as Error).message}`);
-  }
-  try {
-    if (!fstatSync(fd).isFile()) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(src)} is not a regular file`);
-    const out = openSync(dest, 'wx', 0o600);
-    try {
-      const buf = Buffer.allocUnsafe(4 << 20);
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
-        for (let w = 0; w < n;) w += writeSync(out, buf, w, n - w);
-      }
-    } finally {
-      closeSync(out);
+    const buf = Buffer.allocUnsafe(COPY_BUFFER);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+      budget.bytes += n;
+      if (budget.bytes > budget.limit) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it grew past the ${budget.limit}-byte limit (${budget.what}) while being copied`);
+      for (let w = 0; w < n;) w += writeSync(out, buf, w, n - w);
     }
   } finally {
-    closeSync(fd);
+    closeSync(out);
   }
+}
+
+/**
+ * Copies the open folder `dirFd` into the new folder `dest`, every name reached through the folder already
+ * open (common/no-follow.ts): a sub-folder swapped for a link mid-copy is refused, not followed. Links
+ * inside are copied as links, for stage 7 to judge; anything else that is not a file or folder is refused.
+ */
+function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): void {
+  if (depth > MAX_DEPTH) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it is nested deeper than ${MAX_DEPTH} levels`);
+  for (const name of readdirSync(fdPath(dirFd))) {
+    if (++budget.entries > MAX_ENTRIES) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it holds more than ${MAX_ENTRIES} entries`);
+    const at = join(dest, name);
+    if (lstatSync(fdPath(dirFd, name)).isSymbolicLink()) {
+      symlinkSync(readlinkSync(fdPath(dirFd, name)), at);
+      continue;
+    }
+    const fd = openAt(dirFd, name, 'any');
+    try {
+      if (fstatSync(fd).isDirectory()) {
+        mkdirSync(at, { mode: 0o700 });
+        copyTree(fd, at, budget, depth + 1);
+      } else {
+        copyFd(fd, at, budget);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Runs `fn` with the folder above `src` opened without following links (NoFollowError becomes IMPORT_REFUSED). */
+function withParent<T>(src: string, fn: (parentFd: number, name: string) => T): T {
+  let parent: number;
+  try {
+    parent = openDirNoFollow(dirname(src));
+  } catch (err) {
+    if (!(err instanceof NoFollowError)) throw err;
+    throw new SecaiError(ErrorCode.IMPORT_REFUSED, `a folder on the path of ${basename(src)} cannot be used: ${err.message}`);
+  }
+  try {
+    return fn(parent, basename(src));
+  } catch (err) {
+    if (err instanceof NoFollowError) throw new SecaiError(ErrorCode.IMPORT_REFUSED, err.message);
+    throw err;
+  } finally {
+    closeSync(parent);
+  }
+}
+
+/** `p` with the folders above it resolved (an operator's path may pass through /home → /var/home); `p` itself is not followed. */
+export function resolveParent(p: string): string {
+  if (!isAbsolute(p) || p.includes('\0')) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');
+  try {
+    return join(realpathSync(dirname(p)), basename(p));
+  } catch (err) {
+    throw new SecaiError(ErrorCode.IMPORT_REFUSED, `the folder of ${basename(p)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * Copies the file or folder at the absolute canonical path `src`, and its signature sidecars, to `dest`
+ * (which must not exist) from descriptors reached without following a link anywhere on the path and
+ * checked with fstat: the bytes copied are the ones at the path that was checked, a file or folder on it
+ * swapped for a link (or a FIFO) afterwards is refused, and `limit` bytes hold while copying.
+ */
+export function copyInto(src: string, kind: 'file' | 'folder', dest: string, limit: number): void {
+  const budget = budgetOf(limit, `quarantine.max_${kind}_bytes`);
+  withParent(src, (parent, name) => {
+    const fd = openAt(parent, name, kind === 'file' ? 'file' : 'dir');
+    try {
+      if (kind === 'file') {
+        copyFd(fd, dest, budget);
+      } else {
+        mkdirSync(dest, { mode: 0o700 });
+        copyTree(fd, dest, budget, 0);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    for (const suffix of SIDECAR_SUFFIXES) {
+      let side: number;
+      try {
+        side = openAt(parent, name + suffix, 'file');
+      } catch {
+        continue; // absent, a link or not a regular file: no signature travels with it
+      }
+      try {
+        copyFd(side, dest + suffix, budgetOf(MAX_SIDECAR, 'signature sidecar size'));
+      } finally {
+        closeSync(side);
+      }
+    }
+  });
 }
 
 function renameOrCopy(src: string, dest: string): void {
@@ -92,7 +182,12 @@ function renameOrCopy(src: string, dest: string): void {
   }
 }
 
-/** Copies `src` (and its signature sidecars) into work/<id>/. Throws IMPORT_REFUSED and leaves nothing behind. */
+/**
+ * Copies `src` (and its signature sidecars) into work/<id>/. Throws IMPORT_REFUSED and leaves nothing behind.
+ * `src` is an absolute canonical path and no link anywhere on it is followed, so the copy reads exactly the
+ * path a policy decided on; a caller holding an operator's path resolves the folders above it first
+ * (resolveParent). Owned files (the quarantine's own uploads and downloads) are renamed in.
+ */
 export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id = newJobId()): { id: string; artifact: Artifact } {
   const m = measure(src);
   const limit = m.kind === 'file' ? o.maxFileBytes : o.maxFolderBytes;
@@ -103,13 +198,7 @@ export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     if (m.kind === 'file' && o.owned) renameOrCopy(src, dest);
-    else if (m.kind === 'file') copyRegularFile(src, dest);
-    // Links inside a folder are copied as links (never followed), so stage 7 sees and rejects them.
-    else cpSync(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, dereference: false });
-    for (const suffix of SIDECAR_SUFFIXES) {
-      const side = src + suffix;
-      if (existsSync(side) && lstatSync(side).isFile()) copyRegularFile(side, dest + suffix);
-    }
+    else copyInto(src, m.kind, dest, limit);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${name} could not be copied into quarantine: ${(err as Error).message}`, { cause: err });

@@ -1,6 +1,6 @@
 // Quarantine actor process: the incoming/ watcher and the import command feed one pipeline at a time; verdicts go to the audit chain.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
@@ -9,7 +9,7 @@ import {
 } from '../../machines/quarantine/quarantine.machine.js';
 import { main, type ActorContext } from '../host.js';
 import { downloadMaxMs, downloadModel } from './download.js';
-import { ingest, modelName } from './ingest.js';
+import { ingest, modelName, resolveParent } from './ingest.js';
 import { quarantineManifest } from './manifest.js';
 import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
 import { behavioralStage, loadBehavioralPolicy } from './stages/behavioral.js';
@@ -205,8 +205,8 @@ async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
       rmSync(join(path, '..'), { recursive: true, force: true });
     }
   }
-  if (!isAbsolute(req.path!)) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');
-  const r = enqueue(ctx, req.path!, { type: 'local' }, 'copy');
+  // A signed command: the operator's path may pass through links above it (/home → /var/home); the entry itself is never followed.
+  const r = enqueue(ctx, resolveParent(req.path!), { type: 'local' }, 'copy');
   return { id: r.id, name: r.name };
 }
 
@@ -281,7 +281,7 @@ main<typeof quarantineMachine>({
       settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),
       onReady: (path, name) => {
         try {
-          enqueue(ctx, path, { type: 'local' }, 'move');
+          enqueue(ctx, resolveParent(path), { type: 'local' }, 'move');
         } catch (err) {
           ctx.log.warn({ name, err: (err as Error).message }, 'incoming entry refused');
           void ctx.emit('refused', { name: name.slice(0, 255), reason: (err as Error).message.slice(0, 1024) }).catch(() => {});

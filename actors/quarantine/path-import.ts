@@ -8,14 +8,16 @@ export interface PathDecision { decision: 'allow' | 'deny' | 'ask'; rule: string
 export interface PathImportDeps {
   /** `policy.decide` in the path_access domain (the policy actor; no answer means no import). */
   decide: (input: { path: string; access: 'read' }) => Promise<PathDecision>;
-  /** Copies the (real) path into quarantine/work/<id>/ and queues it; the original stays. */
+  /** Copies the decided real path into quarantine/work/<id>/ (following no link on it) and queues it; the original stays. */
   enqueue: (path: string) => { id: string; name: string };
 }
 
 /**
  * The gateway holds no operator key, so a browser import is not a signed command: the policy's
  * `paths` section decides what it may read, on the real path (links resolved first, as the tool
- * firewall does), and `ask` counts as no. The entry itself must not be a link (never followed).
+ * firewall does), and `ask` counts as no. The entry itself must not be a link (never followed), and the
+ * copy follows no link anywhere on the decided path (ingest): a folder on it swapped for a link between the
+ * decision and the copy is refused, not read.
  */
 export async function importByPath(deps: PathImportDeps, path: string): Promise<{ id: string; name: string }> {
   if (!isAbsolute(path) || path.includes('\0')) throw new SecaiError(ErrorCode.IMPORT_REFUSED, 'the import path must be absolute');

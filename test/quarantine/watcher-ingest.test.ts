@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, IncomingWatcher } from '../../actors/quarantine/watcher.js';
-import { copyRegularFile, ingest, modelName } from '../../actors/quarantine/ingest.js';
+import { copyInto, ingest, modelName } from '../../actors/quarantine/ingest.js';
 import { loadQuarantinePolicy } from '../../actors/quarantine/policy.js';
 import { projectRoot } from '../../common/paths.js';
 
@@ -130,13 +130,13 @@ t.test('ingest — the copy reads the file it checked: a link or a FIFO put in i
   mkdirSync(d, { recursive: true });
   const bytes = Buffer.from(Array.from({ length: 9 << 20 }, (_, i) => (i * 7) & 0xff));
   writeFileSync(join(d, 'real.gguf'), bytes);
-  copyRegularFile(join(d, 'real.gguf'), join(d, 'copy.gguf'));
+  copyInto(join(d, 'real.gguf'), 'file', join(d, 'copy.gguf'), 1 << 30);
   t.ok(readFileSync(join(d, 'copy.gguf')).equals(bytes), 'a regular file is copied byte for byte (over several buffers)');
   writeFileSync(join(root, 'secret'), 'not a model');
   symlinkSync(join(root, 'secret'), join(d, 'swapped.gguf'));
-  t.throws(() => copyRegularFile(join(d, 'swapped.gguf'), join(d, 'out1')), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
+  t.throws(() => copyInto(join(d, 'swapped.gguf'), 'file', join(d, 'out1'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
   t.notOk(existsSync(join(d, 'out1')));
   execFileSync('mkfifo', [join(d, 'fifo.gguf')]);
-  t.throws(() => copyRegularFile(join(d, 'fifo.gguf'), join(d, 'out2')), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
+  t.throws(() => copyInto(join(d, 'fifo.gguf'), 'file', join(d, 'out2'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
   t.notOk(existsSync(join(d, 'out2')));
 });

@@ -21,7 +21,7 @@ export interface ProvenanceOptions {
 /** Sidecar files next to the artifact that carry its signature. */
 export const SIDECAR_SUFFIXES = ['.sig', '.sigstore.json', '.bundle'] as const;
 
-const MAX_SIDECAR = 1024 * 1024;
+export const MAX_SIDECAR = 1024 * 1024;
 
 interface Key { name: string; key: KeyObject; spki: string }
 
