@@ -14,6 +14,12 @@ export interface OpSpec {
    * (see BusClient.requestStream). Only such identities may answer a request more than once.
    */
   stream?: boolean;
+  /**
+   * Requests are answered as each settles instead of one at a time in arrival order: for ops whose
+   * handler waits on the outside world for one caller (an airlock download waiting on a slow server must
+   * not hold up another's). The handler bounds how many run and orders what must be ordered.
+   */
+  concurrent?: boolean;
 }
 
 export interface CommandSpec extends OpSpec {

@@ -62,8 +62,8 @@ export function serveManifest(o: ServeOptions): () => void {
         const replyTo = msg.reply;
         return handler(req, { subject, replyTo, chunk: (data) => msg.respond(encode({ ok: true, data, more: true })) });
       });
-      // Streams run concurrently (the actor orders them); other ops are answered one at a time.
-      return spec.stream ? undefined : done;
+      // Streams and concurrent ops run side by side (the actor bounds and orders them); others one at a time.
+      return spec.stream || spec.concurrent ? undefined : done;
     }));
   }
 

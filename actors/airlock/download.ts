@@ -5,7 +5,7 @@ import { request, type Agent, type Dispatcher } from 'undici';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
 import { DOWNLOAD_CHUNK_BYTES, MAX_DOWNLOAD_MS } from './manifest.js';
-import { authorize, origin, pinnedAgent, type EgressDeps, type EgressEvidence } from './egress.js';
+import { authorize, origin, pinnedAgent, type Authorized, type EgressDeps, type EgressEvidence } from './egress.js';
 
 /** Chunks read ahead of the caller; past that the airlock stops reading and TCP pushes back on the server. */
 export const DOWNLOAD_READ_AHEAD = 4;
@@ -70,6 +70,8 @@ class Session {
   private ended = false;
   private error: SecaiError | undefined;
   private wakeReader: (() => void) | undefined;
+  /** download_next is served concurrently (one download must not wait on another's server): one pull per download at a time. */
+  private pulling = false;
   private wakePump: (() => void) | undefined;
   private callerTimer: NodeJS.Timeout | undefined;
   private readonly totalTimer: NodeJS.Timeout;
@@ -147,6 +149,16 @@ class Session {
   }
 
   async next(): Promise<DownloadChunk> {
+    if (this.pulling) throw new SecaiError(ErrorCode.INVALID_STATE, 'a pull of this download is already waiting: pull one chunk at a time');
+    this.pulling = true;
+    try {
+      return await this.pull();
+    } finally {
+      this.pulling = false;
+    }
+  }
+
+  private async pull(): Promise<DownloadChunk> {
     clearTimeout(this.callerTimer);
     for (;;) {
       const data = this.queue.shift();
@@ -207,6 +219,8 @@ export class Downloads {
   private readonly sessions = new Map<string, Session>();
   /** Why a download ended, kept a while for a caller who asks after it failed between two pulls. */
   private readonly failed = new Map<string, SecaiError>();
+  /** Downloads waiting for response headers: they hold a slot too, since starts are served concurrently. */
+  private starting = 0;
 
   constructor(private readonly deps: EgressDeps, private readonly o: { pullWaitMs?: number } = {}) {}
 
@@ -218,18 +232,28 @@ export class Downloads {
     const startedAt = Date.now();
     // GET only, no body: a download sends nothing but its URL and headers, all of which are scanned.
     const z = await authorize(this.deps, { method: 'GET', url: req.url, ...(req.headers && { headers: req.headers }) });
-    const a = z.policy.value.airlock;
-    const limit = Math.min(req.maxBytes, z.policy.value.models.max_size_bytes);
-    const maxMs = Math.min(req.maxMs, MAX_DOWNLOAD_MS);
     const evidence: EgressEvidence = {
       decision: 'allow', rule: z.decision.rule, method: 'GET', origin: origin(req.url), findings: z.findings, address: z.pinned.address,
       policyDigest: z.decision.policyDigest, inputHash: z.decision.inputHash, op: 'download',
     };
     const report = (e: EgressEvidence) => this.deps.evidence(e);
-    if (this.sessions.size >= MAX_DOWNLOADS) {
+    if (this.sessions.size + this.starting >= MAX_DOWNLOADS) {
       report({ ...evidence, outcome: 'failed', bytes: 0, reason: `${MAX_DOWNLOADS} downloads already in progress` });
       throw new SecaiError(ErrorCode.RATE_LIMITED, `${MAX_DOWNLOADS} downloads already in progress: try again later`);
     }
+    this.starting++;
+    try {
+      return await this.open(req, z, evidence, report, startedAt);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  /** Sends the GET and, for a 200 within the limits, keeps its body as a session to pull. */
+  private async open(req: DownloadRequest, z: Authorized, evidence: EgressEvidence, report: (e: EgressEvidence) => void, startedAt: number): Promise<DownloadStart> {
+    const a = z.policy.value.airlock;
+    const limit = Math.min(req.maxBytes, z.policy.value.models.max_size_bytes);
+    const maxMs = Math.min(req.maxMs, MAX_DOWNLOAD_MS);
     const agent = pinnedAgent(z.pinned, a);
     const abort = new AbortController();
     const startMs = Math.min(maxMs, START_WAIT_MS);

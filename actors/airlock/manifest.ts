@@ -64,11 +64,11 @@ export const airlockManifest = defineManifest({
   serves: {
     fetch: { request: fetchRequest, reply: fetchReply, description: 'Perform one HTTP request if policy allows it (redirects are returned, not followed).', maxBytes: MAX_BODY + 64 * 1024, timeoutMs: 120_000 },
     download: {
-      request: downloadRequest, reply: downloadReply, timeoutMs: 120_000,
+      request: downloadRequest, reply: downloadReply, timeoutMs: 120_000, concurrent: true,
       description: 'Start a streamed GET (same checks as fetch; redirects are returned, not followed): replies with the status and, for 200, a download id to pull.',
     },
     download_next: {
-      request: s.object({ id: downloadId }), reply: downloadChunk, timeoutMs: 120_000, maxBytes: 4096,
+      request: s.object({ id: downloadId }), reply: downloadChunk, timeoutMs: 120_000, maxBytes: 4096, concurrent: true,
       description: 'The next chunk (at most 512 KiB) of a download; the last one has done, bytes and sha256. Pulling is the flow control.',
     },
     download_cancel: { request: s.object({ id: downloadId }), reply: s.object({ cancelled: s.boolean() }), maxBytes: 4096, description: 'Abort a download and its HTTP request.' },

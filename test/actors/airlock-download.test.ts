@@ -2,7 +2,7 @@
 // refusals, redirects, cancellation and a caller that went away. Small configured limits, no timing assertions.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { Downloads, type DownloadChunk } from '../../actors/airlock/download.js';
+import { Downloads, MAX_DOWNLOADS, type DownloadChunk } from '../../actors/airlock/download.js';
 import { testHostsResolver, type EgressEvidence, type Resolver } from '../../actors/airlock/egress.js';
 import { MANIFESTS } from '../../actors/catalog.js';
 import { compileAcl } from '../../bus/acl.js';
@@ -116,6 +116,26 @@ t.test('airlock download — a server that never sends headers is given up withi
   const { downloads, evidence } = setup();
   await t.rejects(downloads.start(req('/m/silent.gguf', { maxMs: 200 })), { code: 'SECAI_E_EGRESS_FAILED', message: /no response headers within 200 ms/ });
   t.match(evidence.at(-1), { outcome: 'failed', bytes: 0 });
+});
+
+t.test('airlock download — starts waiting for headers hold a slot: a fifth concurrent start is refused at once', async (t) => {
+  const { downloads, evidence } = setup();
+  const silent = Promise.allSettled(Array.from({ length: MAX_DOWNLOADS }, () => downloads.start(req('/m/silent.gguf', { maxMs: 300 }))));
+  await t.rejects(downloads.start(req('/m/big.gguf')), { code: 'SECAI_E_RATE_LIMITED', message: /4 downloads already in progress/ });
+  t.match(evidence.at(-1), { outcome: 'failed', reason: /already in progress/ });
+  for (const r of await silent) t.match(r, { status: 'rejected', reason: { code: 'SECAI_E_EGRESS_FAILED', message: /no response headers/ } });
+  const after = await downloads.start(req('/m/big.gguf'));
+  t.equal(after.status, 200, 'the slots are free again');
+  t.equal((await pullAll(downloads, after.id!)).body.byteLength, 8 * MiB);
+});
+
+t.test('airlock download — one pull per download at a time: a second while one waits is refused, the first still answers', async (t) => {
+  const { downloads } = setup(policy(), undefined, { pullWaitMs: 50 });
+  const start = await downloads.start(req('/m/stall.gguf'));
+  const first = downloads.next(start.id!);
+  await t.rejects(downloads.next(start.id!), { code: 'SECAI_E_INVALID_STATE', message: /already waiting/ });
+  t.match(await first, { seq: 0, done: false }, 'the waiting pull is answered (an empty chunk after pullWaitMs)');
+  t.equal(downloads.cancel(start.id!), true);
 });
 
 t.test('airlock download — the total time limit ends a download that keeps trickling', async (t) => {

@@ -137,3 +137,18 @@ t.test('airlock download over the bus — a cancel, or a caller that goes away, 
   t.notOk((await closed).finished, 'the caller left: after the idle limit the airlock aborted the request');
   await t.rejects(c.request('airlock', 'download_next', { id: s2.id }), { code: 'SECAI_E_CANCELLED', message: /did not ask for more/ });
 });
+
+t.test('airlock download over the bus — a pull waiting on a stalled server does not hold up another download', async (t) => {
+  const open = (path: string) => c.request<{ id: string; status: number }>('airlock', 'download', { url: `https://models.test${path}`, maxBytes: 64 * MiB, maxMs: 60_000 }, 30_000);
+  const pull = (id: string) => c.request<{ seq: number; data: Uint8Array; done: boolean }>('airlock', 'download_next', { id }, 30_000);
+  const stalled = await open('/m/stall.gguf');
+  const big = await open('/m/big.gguf');
+  const order: string[] = [];
+  // The stalled server sent 128 KiB (less than a chunk) and then nothing: this pull waits until the idle limit fails it.
+  const waiting = pull(stalled.id).then(() => order.push('stalled pull answered'), (err: Error) => { order.push('stalled pull failed'); return err; });
+  for (let i = 0; i < 3; i++) t.equal((await pull(big.id)).data.byteLength, 512 * 1024, `big chunk ${i}`);
+  order.push('big pulled 3 chunks');
+  t.same(await c.request('airlock', 'download_cancel', { id: big.id }), { cancelled: true });
+  t.match(await waiting, { code: 'SECAI_E_EGRESS_FAILED', message: /stalled/ });
+  t.same(order, ['big pulled 3 chunks', 'stalled pull failed'], 'the other download went on while one pull waited');
+});

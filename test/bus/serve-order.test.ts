@@ -48,3 +48,40 @@ t.test('serve — async handlers never overlap and see requests in order; a thro
   t.equal(replies.filter((r) => r.status === 'rejected').length, 1, 'only the failing request failed');
   t.same(replies.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ i: number }>).value.i), Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 7));
 });
+
+const gated = defineManifest({
+  name: 'gated', kind: 'actor', description: 'a concurrent op', entry: 'x.js',
+  serves: { wait: { request: s.object({ i: s.integer({ minimum: 0, maximum: 1 }) }), reply: s.any(), description: 'waits', concurrent: true } },
+  commands: {}, publishes: {}, requests: [], subscribes: [],
+});
+const gatedCaller = defineManifest({
+  name: 'gcaller', kind: 'client', description: 'asks', serves: {}, commands: {}, publishes: {}, requests: ['gated.wait'], subscribes: [],
+});
+
+t.test('serve — a concurrent op answers a later request while an earlier one still waits', async (t) => {
+  const bus = await startTestBus([gated, gatedCaller]);
+  t.teardown(() => bus.stop());
+  const server = await bus.connect('gated');
+  const client = await bus.connect('gcaller');
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  const answered: number[] = [];
+  serveManifest({
+    bus: server, manifest: gated, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
+    ops: {
+      // Request 0 waits until request 1 has run: handled one at a time, 0 would never be answered.
+      wait: async (r: { i: number }) => {
+        if (r.i === 0) await gate;
+        else open();
+        answered.push(r.i);
+        return { i: r.i };
+      },
+      ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
+    },
+    commands: { ping: () => ({}) },
+  });
+  await server.nc.flush();
+  const replies = await Promise.all([0, 1].map((i) => client.request('gated', 'wait', { i }, 3000)));
+  t.same(replies, [{ i: 0 }, { i: 1 }]);
+  t.same(answered, [1, 0], 'the later request ran while the earlier waited');
+});
