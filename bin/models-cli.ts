@@ -24,9 +24,11 @@ function bar(ev: StageEvent): string {
 
 const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
 
+const URL_TARGET = /^[a-z][a-z0-9+.-]*:/i;
+
 /** Waits for the job's verdict from the quarantine's events (subscribed before the import, so none is missed). */
 async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: number): Promise<number> {
-  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(target);
+  const isUrl = URL_TARGET.test(target);
   const events: (StageEvent | VerdictEvent)[] = [];
   let wake: (() => void) | undefined;
   const subs = ['stage', 'verdict'].map((e) => s.bus.nc.subscribe(eventSubject('quarantine', e), {
@@ -75,7 +77,9 @@ function report(v: VerdictEvent, o: Opts): number {
 export const modelVerbs: Record<string, ModelVerb> = {
   'models import': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models import needs a path or an https URL');
-    return importAndWait(s, args[0], o, Number(process.env.SECAI_IMPORT_TIMEOUT_MS ?? 60 * 60_000));
+    // A URL import's verdict waits for its download too (the quarantine's limit is 6 h by default).
+    const isUrl = URL_TARGET.test(args[0]);
+    return importAndWait(s, args[0], o, Number(process.env.SECAI_IMPORT_TIMEOUT_MS ?? (isUrl ? 7 : 1) * 60 * 60_000));
   },
   'models list': async (s, _a, o) => {
     const r = await s.bus.command<{ models: Entry[] }>(s.key, 'registry', 'list');

@@ -1,7 +1,7 @@
 // URL imports: pulled through the airlock chunk by chunk into a private file, checked against the airlock's
 // byte count and SHA-256; anything short of a whole, verified file leaves nothing behind.
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BusClient } from '../../bus/client.js';
 import { compile } from '../../bus/schema.js';
@@ -52,17 +52,31 @@ function unavailable(err: unknown): never {
   throw err;
 }
 
-function fileName(url: string): string {
+/** The name a downloaded file gets: the last path segment of its final URL, made safe. */
+export function fileName(url: string): string {
   let last = '';
   try { last = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? ''); } catch { /* a name is only a label */ }
   return (last || 'download').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^\.+/, '') || 'download';
 }
 
+/** A download the airlock has started: its 200 answer arrived, its bytes have yet to be pulled. */
+export interface OpenDownload {
+  /** The airlock's download id. */
+  id: string;
+  /** The final URL (after redirects, each re-checked). */
+  url: string;
+  /** The size limit in force (the smaller of ours and the airlock's). */
+  limit: number;
+  /** Content-Length, when the server declared one. */
+  length?: number;
+}
+
 /**
- * Downloads `url` through the airlock (redirects re-checked against the allowlist, at most 3) and returns
- * the path of the verified file. On any error the partial file and its folder are removed.
+ * Asks the airlock to start `url` (redirects re-checked against the allowlist, at most 3). Returns once a
+ * server answered 200: every refusal before the first byte (source policy, airlock policy, HTTP status,
+ * declared size) is thrown here, so the caller can say so at once.
  */
-export async function downloadModel(o: DownloadOptions): Promise<string> {
+export async function openDownload(o: DownloadOptions): Promise<OpenDownload> {
   const requestMs = o.requestMs ?? 120_000;
   let current = o.url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -74,15 +88,22 @@ export async function downloadModel(o: DownloadOptions): Promise<string> {
       continue;
     }
     if (start.status !== 200 || !start.id) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${d.host} answered HTTP ${start.status}: nothing imported`);
-    return receive(o, start.id, d.url, Math.min(o.maxBytes, start.limit), requestMs);
+    return { id: start.id, url: d.url, limit: Math.min(o.maxBytes, start.limit), ...(start.length !== undefined && { length: start.length }) };
   }
   throw new SecaiError(ErrorCode.IMPORT_REFUSED, `more than ${MAX_REDIRECTS} redirects: nothing imported`);
 }
 
-async function receive(o: DownloadOptions, id: string, url: string, limit: number, requestMs: number): Promise<string> {
+/**
+ * Pulls an open download into a fresh 0700 folder and returns the path of the verified file (byte count and
+ * SHA-256 equal to the airlock's). On any error the airlock's download is cancelled and the partial file and
+ * its folder are removed. `progress` hears the byte count after each chunk.
+ */
+export async function receiveDownload(o: Pick<DownloadOptions, 'bus' | 'workDir' | 'requestMs'>, open: OpenDownload, progress: (bytes: number) => void = () => {}): Promise<string> {
+  const requestMs = o.requestMs ?? 120_000;
+  const { id, limit } = open;
   const dir = join(o.workDir, `dl-${newJobId()}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, fileName(url));
+  const path = join(dir, fileName(open.url));
   const hash = createHash('sha256');
   let fd: number | undefined;
   let bytes = 0;
@@ -108,6 +129,7 @@ async function receive(o: DownloadOptions, id: string, url: string, limit: numbe
       if (bytes > limit) throw new SecaiError(ErrorCode.EGRESS_FAILED, `download exceeds ${limit} bytes (size limit): nothing imported`);
       hash.update(c.data);
       for (let off = 0; off < c.data.byteLength;) off += writeSync(fd, c.data, off);
+      if (c.data.byteLength) progress(bytes);
     }
   } catch (err) {
     if (!finished) await o.bus.request('airlock', 'download_cancel', { id }, 5000).catch(() => {});
@@ -115,4 +137,12 @@ async function receive(o: DownloadOptions, id: string, url: string, limit: numbe
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Removes the `dl-*` folders a previous run left mid-download (its jobs are rejected as interrupted at start). */
+export function removePartialDownloads(workDir: string): string[] {
+  if (!existsSync(workDir)) return [];
+  const left = readdirSync(workDir).filter((n) => n.startsWith('dl-'));
+  for (const n of left) rmSync(join(workDir, n), { recursive: true, force: true });
+  return left;
 }

@@ -8,8 +8,8 @@ import {
   pipelineMachine, quarantineMachine, type PipelineOutput, type StageInput, type StageName, type StageResult,
 } from '../../machines/quarantine/quarantine.machine.js';
 import { main, type ActorContext } from '../host.js';
-import { downloadMaxMs, downloadModel } from './download.js';
-import { ingest, modelName, resolveParent } from './ingest.js';
+import { downloadMaxMs, fileName, openDownload, receiveDownload, removePartialDownloads } from './download.js';
+import { ingest, modelName, newJobId, resolveParent } from './ingest.js';
 import { quarantineManifest } from './manifest.js';
 import { loadQuarantinePolicy, type QuarantinePolicy } from './policy.js';
 import { behavioralStage, loadBehavioralPolicy } from './stages/behavioral.js';
@@ -25,7 +25,7 @@ import { callerIdentity, Uploads } from './upload.js';
 import { importByPath, type PathDecision } from './path-import.js';
 import type { CallContext } from '../../bus/service.js';
 
-type State = 'queued' | 'scanning' | 'promoted' | 'rejected' | 'held';
+type State = 'downloading' | 'queued' | 'scanning' | 'promoted' | 'rejected' | 'held';
 interface Report {
   id: string;
   name: string;
@@ -139,18 +139,23 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
 }
 
 /** `take`: copy (a user's path), move (a drop in incoming/: copied, then removed) or owned (written by the quarantine: renamed). */
-function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], take: 'copy' | 'move' | 'owned'): Report {
-  const { id, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move: take !== 'copy', owned: take === 'owned' });
+function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], take: 'copy' | 'move' | 'owned', id?: string): Report {
+  const { id: jobId, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move: take !== 'copy', owned: take === 'owned' }, id);
   const r: Report = {
-    id, name: artifact.name, kind: artifact.kind, origin: { ...artifact.origin }, size: artifact.size, state: 'queued', reason: 'waiting for the scanner',
-    results: [], entry: null, queuedAt: new Date().toISOString(), finishedAt: null, location: `quarantine/work/${id}`,
+    id: jobId, name: artifact.name, kind: artifact.kind, origin: { ...artifact.origin }, size: artifact.size, state: 'queued', reason: 'waiting for the scanner',
+    results: [], entry: null, queuedAt: new Date().toISOString(), finishedAt: null, location: `quarantine/work/${jobId}`,
   };
-  reports.set(id, r);
+  track(ctx, r);
+  ctx.actor.send({ type: 'quarantine.enqueue', job: { id: jobId, artifact, policy: policy.pipeline, behavioralAvailable: loadBehavioralPolicy(ctx.configDir).enabled } });
+  return r;
+}
+
+/** A job's report from now on: kept (the latest 1000), written, and announced with `job_queued`. */
+function track(ctx: Ctx, r: Report): void {
+  reports.set(r.id, r);
   while (reports.size > 1000) reports.delete(reports.keys().next().value!);
   persist(ctx, r);
-  void ctx.emit('job_queued', { id, name: r.name, kind: r.kind, size: r.size, origin: r.origin }).catch(() => {});
-  ctx.actor.send({ type: 'quarantine.enqueue', job: { id, artifact, policy: policy.pipeline, behavioralAvailable: loadBehavioralPolicy(ctx.configDir).enabled } });
-  return r;
+  void ctx.emit('job_queued', { id: r.id, name: r.name, kind: r.kind, size: r.size, origin: r.origin }).catch(() => {});
 }
 
 function loadReports(ctx: Pick<Ctx, 'paths' | 'log'>): void {
@@ -159,9 +164,10 @@ function loadReports(ctx: Pick<Ctx, 'paths' | 'log'>): void {
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort().slice(-1000)) {
     try {
       const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Report;
-      // A job that was queued or scanning when the appliance stopped did not finish: it is not promoted.
-      if (r.state === 'queued' || r.state === 'scanning') {
-        Object.assign(r, { state: 'rejected', reason: 'interrupted: the appliance stopped during the scan; import it again', finishedAt: new Date().toISOString() });
+      // A job that was downloading, queued or scanning when the appliance stopped did not finish: it is not promoted.
+      if (r.state === 'downloading' || r.state === 'queued' || r.state === 'scanning') {
+        const during = r.state === 'downloading' ? 'download' : 'scan';
+        Object.assign(r, { state: 'rejected', reason: `interrupted: the appliance stopped during the ${during}; import it again`, finishedAt: new Date().toISOString() });
         // Its private copy is kept with the rejected ones, never left half-scanned in work/.
         const work = join(dirs(ctx).work, r.id);
         const dest = join(dirs(ctx).rejected, r.id);
@@ -186,25 +192,60 @@ function get(req: { id: string }) {
   return { ...r, results: boundedResults(r.results) };
 }
 
-/** Streams the URL through the airlock into a private folder under work/ (actors/quarantine/download.ts). */
-function download(ctx: Ctx, url: string): Promise<string> {
-  return downloadModel({
+/** Download progress as `source` stage events: every 10 % of a declared length, or every 64 MiB without one. */
+function downloadProgress(ctx: Ctx, id: string, length: number | undefined): (bytes: number) => void {
+  let next = 0;
+  return (bytes) => {
+    const percent = length ? Math.min(99, Math.floor((100 * bytes) / length)) : 0;
+    const mark = length ? percent : Math.floor(bytes / (64 << 20));
+    if (mark < next) return;
+    next = mark + (length ? 10 : 1);
+    void ctx.emit('stage', { id, stage: 'source', percent, note: `downloading: ${bytes} bytes received${length ? ` of ${length}` : ''}` }).catch(() => {});
+  };
+}
+
+/**
+ * A URL import: the airlock starts the download (every refusal before the first byte is thrown to the caller),
+ * then the job exists, in state `downloading`, while its bytes arrive in the background; a verified file is
+ * queued for the pipeline under the same id, a failed download ends the job rejected with the reason.
+ * The caller is not held for the transfer (a 70 GB model takes longer than any request should wait).
+ */
+async function importUrl(ctx: Ctx, url: string): Promise<{ id: string; name: string }> {
+  const o = {
     bus: ctx.bus, url, allowlist: policy.source.allowlist, workDir: dirs(ctx).work, maxBytes: policy.maxFileBytes,
     maxMs: downloadMaxMs(process.env.SECAI_QUARANTINE_DOWNLOAD_MAX_MS),
-  });
+  };
+  const open = await openDownload(o);
+  const origin = { type: 'url', url } as const;
+  const r: Report = {
+    // Its size is the declared one (0 if none) until the file is queued with the size it has.
+    id: newJobId(), name: fileName(open.url), kind: 'file', origin: { ...origin }, size: open.length ?? 0, state: 'downloading',
+    reason: `downloading through the airlock from ${new URL(open.url).origin}`, results: [], entry: null,
+    queuedAt: new Date().toISOString(), finishedAt: null, location: null,
+  };
+  track(ctx, r);
+  const started = Date.now();
+  const progress = downloadProgress(ctx, r.id, open.length);
+  let received = 0;
+  void (async () => {
+    let path: string | undefined;
+    try {
+      path = await receiveDownload(o, open, (bytes) => { received = bytes; progress(bytes); });
+      enqueue(ctx, path, origin, 'owned', r.id);
+    } catch (err) {
+      const reason = `download failed: ${(err as Error).message}`.slice(0, 4096);
+      const evidence = { url: open.url, bytes: received, code: (err as SecaiError).code ?? ErrorCode.INTERNAL };
+      await finish(ctx, { id: r.id, outcome: 'rejected', reason, entry: null, results: [{ stage: 'source', verdict: 'fail', reason, evidence, durationMs: Date.now() - started }] });
+    } finally {
+      if (path) rmSync(join(path, '..'), { recursive: true, force: true });
+    }
+  })().catch((err: unknown) => ctx.log.error({ id: r.id, err: (err as Error).message }, 'URL import failed to settle'));
+  return { id: r.id, name: r.name };
 }
 
 async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
   if ((req.path === undefined) === (req.url === undefined)) throw new SecaiError(ErrorCode.USAGE, 'import needs exactly one of path or url');
-  if (req.url !== undefined) {
-    const path = await download(ctx, req.url);
-    try {
-      const r = enqueue(ctx, path, { type: 'url', url: req.url }, 'owned');
-      return { id: r.id, name: r.name };
-    } finally {
-      rmSync(join(path, '..'), { recursive: true, force: true });
-    }
-  }
+  if (req.url !== undefined) return importUrl(ctx, req.url);
   // A signed command: the operator's path may pass through links above it (/home → /var/home); the entry itself is never followed.
   const r = enqueue(ctx, resolveParent(req.path!), { type: 'local' }, 'copy');
   return { id: r.id, name: r.name };
@@ -276,6 +317,8 @@ main<typeof quarantineMachine>({
     get,
   }),
   start: (ctx) => {
+    const partial = removePartialDownloads(dirs(ctx).work);
+    if (partial.length) ctx.log.warn({ removed: partial }, 'removed partial downloads of an interrupted run');
     watcher = new IncomingWatcher({
       dir: ctx.paths.incoming,
       settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),

@@ -11,7 +11,7 @@ export const UPLOAD_ID_PATTERN = '^[0-9a-f]{32}$';
 const id = s.string({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const stageName = s.string({ enum: ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] });
 const verdict = s.string({ enum: ['pass', 'warn', 'fail', 'error'] });
-const outcome = s.string({ enum: ['queued', 'scanning', 'promoted', 'rejected', 'held'] });
+const outcome = s.string({ enum: ['downloading', 'queued', 'scanning', 'promoted', 'rejected', 'held'] });
 const report = s.object({
   id, name: s.string({ maxLength: 255 }), kind: s.string({ enum: ['file', 'folder'] }), origin: s.record(), size: s.integer({ minimum: 0 }),
   state: outcome, reason: s.string({ maxLength: 4096 }), results: s.array(s.record(), 16), entry: s.any(),
@@ -47,9 +47,10 @@ export const quarantineManifest = defineManifest({
       request: s.object({ path: s.string({ minLength: 1, maxLength: 4096 }) }), reply: importReply, timeoutMs: 600_000,
       description: 'Queue a local path (copied first) if policy path_access allows reading it.',
     },
+    // Concurrent: starting one download (up to 4 redirect hops) must not wait behind another's start.
     import_url: {
-      request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000,
-      description: 'Queue a URL: source-checked, downloaded through the airlock (fails closed when it is off).',
+      request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000, concurrent: true,
+      description: 'Start a URL import: source-checked, started through the airlock (fails closed when it is off); replies once the server answered, then the job downloads in the background (state downloading).',
     },
     // The upload limit travels with the catalog so that the browser can refuse a file over it before sending a byte.
     sources: {
@@ -59,8 +60,7 @@ export const quarantineManifest = defineManifest({
     },
   },
   commands: {
-    // A URL import answers once the download is verified: as long as the download limit (6 h by default).
-    import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or a URL (via the airlock) for scanning.', roles: ['operator'], timeoutMs: 21_600_000 },
+    import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or start a URL import (via the airlock; the job downloads in the background) for scanning.', roles: ['operator'], timeoutMs: 600_000 },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
   },

@@ -22,7 +22,7 @@ import { policyText } from '../policy/helpers.js';
 const operator = defineManifest({
   name: 'testop', kind: 'client', description: 'test operator and a stand-in airlock caller', serves: {}, commands: {}, publishes: {},
   requests: ['airlock.download', 'airlock.download_next', 'airlock.download_cancel'], subscribes: ['airlock.*', 'quarantine.*'],
-  sends: ['quarantine.import'],
+  sends: ['quarantine.import', 'quarantine.list'],
 });
 
 const server = await startModelServer({ tls: { host: 'models.test' } });
@@ -91,18 +91,30 @@ t.test('quarantine URL import — a redirect is re-checked against the allowlist
   t.equal(queued.data.size, 8 * MiB);
 });
 
-t.test('quarantine URL import — over max_file_bytes is refused mid-stream and leaves no file', async (t) => {
+const verdictOf = (id: string) => until(() => events.find((e) => e.subject === 'secai.evt.quarantine.verdict' && e.data.id === id), `verdict of ${id}`);
+const jobs = () => c.command<{ jobs: { id: string; state: string; reason: string }[] }>(key, 'quarantine', 'list');
+
+t.test('quarantine URL import — over max_file_bytes is refused mid-stream: the job ends rejected and leaves no file', async (t) => {
   const closed = server.closed('/m/huge.gguf');
-  await t.rejects(importUrl('https://models.test/m/huge.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /exceeds 12582912 bytes \(size limit\)/ });
+  const r = await importUrl('https://models.test/m/huge.gguf');
+  const v = await verdictOf(r.id);
+  t.match(v.data, { outcome: 'rejected', reason: /^download failed: .*exceeds 12582912 bytes \(size limit\)/, sha256: null });
+  t.match(v.data.results, [{ stage: 'source', verdict: 'fail', evidence: { url: 'https://models.test/m/huge.gguf', code: 'SECAI_E_EGRESS_FAILED' } }], 'the source result says why, in the audit chain');
   t.notOk((await closed).finished, 'the server-side response was cut');
   t.same(downloadsLeft(), [], 'the partial file is gone');
+  t.notOk(existsSync(join(work, r.id)), 'nothing was queued for scanning');
   await until(() => events.find((e) => e.subject === 'secai.evt.airlock.egress' && e.data.outcome === 'failed' && /size limit/.test(e.data.reason)), 'failed egress event');
 });
 
-t.test('quarantine URL import — a stalled server times out, an early hang-up is a clear error; neither leaves a file', async (t) => {
-  await t.rejects(importUrl('https://models.test/m/stall.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /sent nothing for 1000 ms after 131072 bytes \(stalled\)/ });
+t.test('quarantine URL import — the job is listed as downloading until its transfer ends; a stall or an early hang-up rejects it', async (t) => {
+  const stalled = await importUrl('https://models.test/m/stall.gguf');
+  // The server sent 128 KiB and then nothing: the import has answered, the transfer is still open (1000 ms idle limit).
+  t.match((await jobs()).jobs.find((j) => j.id === stalled.id), { state: 'downloading', reason: /downloading through the airlock from https:\/\/models\.test/ });
+  t.match((await verdictOf(stalled.id)).data, { outcome: 'rejected', reason: /download failed: .*sent nothing for 1000 ms after 131072 bytes \(stalled\)/ });
+  t.match((await jobs()).jobs.find((j) => j.id === stalled.id), { state: 'rejected' });
   t.same(downloadsLeft(), []);
-  await t.rejects(importUrl('https://models.test/m/short.gguf'), { code: 'SECAI_E_EGRESS_FAILED', message: /closed the connection after \d+ of 4194304 bytes: download incomplete/ });
+  const short = await importUrl('https://models.test/m/short.gguf');
+  t.match((await verdictOf(short.id)).data, { outcome: 'rejected', reason: /closed the connection after \d+ of 4194304 bytes: download incomplete/ });
   t.same(downloadsLeft(), []);
 });
 

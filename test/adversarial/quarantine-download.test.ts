@@ -2,12 +2,12 @@
 // download checks sequence, size, byte count and SHA-256 itself, and keeps nothing that fails.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { airlockManifest } from '../../actors/airlock/manifest.js';
 import { policyManifest } from '../../actors/policy/manifest.js';
-import { downloadMaxMs, downloadModel } from '../../actors/quarantine/download.js';
+import { downloadMaxMs, openDownload, receiveDownload, removePartialDownloads } from '../../actors/quarantine/download.js';
 import { quarantineManifest } from '../../actors/quarantine/manifest.js';
 import { registryManifest } from '../../actors/registry/manifest.js';
 import { serveManifest } from '../../bus/service.js';
@@ -48,10 +48,11 @@ serve();
 await airlock.nc.flush();
 
 const dlFolders = () => readdirSync(work).filter((n) => n.startsWith('dl-'));
-const run = (s: Script, o: { maxBytes?: number; url?: string } = {}) => {
+const run = async (s: Script, o: { maxBytes?: number; url?: string } = {}) => {
   script = s;
   pulled = 0;
-  return downloadModel({ bus: q, url: o.url ?? 'https://models.test/m/a.gguf', allowlist, workDir: work, maxBytes: o.maxBytes ?? 1 << 20, maxMs: 60_000, requestMs: 5000 });
+  const d = { bus: q, url: o.url ?? 'https://models.test/m/a.gguf', allowlist, workDir: work, maxBytes: o.maxBytes ?? 1 << 20, maxMs: 60_000, requestMs: 5000 };
+  return receiveDownload(d, await openDownload(d));
 };
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 const sha = (...parts: Uint8Array[]) => { const h = createHash('sha256'); for (const p of parts) h.update(p); return h.digest('hex'); };
@@ -104,4 +105,15 @@ t.test('quarantine download — the total time setting is validated (fail closed
   t.equal(downloadMaxMs(undefined), 6 * 3600_000);
   t.equal(downloadMaxMs('250'), 250);
   for (const bad of ['abc', '1e9', '-5', '99', '86400001', '1.5']) t.throws(() => downloadMaxMs(bad), { code: 'SECAI_E_CONFIG_INVALID' }, bad);
+});
+
+t.test('quarantine download — partial downloads a crashed run left are removed at start; jobs are not touched', async (t) => {
+  const w = mkdtempSync(join(tmpdir(), 'secai-dl-left-'));
+  t.teardown(() => rmSync(w, { recursive: true, force: true }));
+  mkdirSync(join(w, 'dl-qabc'));
+  writeFileSync(join(w, 'dl-qabc', 'half.gguf'), 'half a model');
+  mkdirSync(join(w, 'qjob1'));
+  t.same(removePartialDownloads(w), ['dl-qabc']);
+  t.same(readdirSync(w), ['qjob1']);
+  t.same(removePartialDownloads(join(w, 'missing')), [], 'no work folder yet: nothing to do');
 });
