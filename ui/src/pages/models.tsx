@@ -45,7 +45,7 @@ interface CatalogReply { sources: Source[]; ipLiterals: string[]; maxFileBytes: 
 const REGISTRY_REFRESH_MS = 300;
 
 /** One import form's state: what happened last, as text for a status or an alert. */
-function useOutcome() {
+function useOutcome(what = 'queued for quarantine') {
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState('');
   const [failed, setFailed] = useState('');
@@ -53,7 +53,7 @@ function useOutcome() {
     setBusy(true); setDone(''); setFailed('');
     try {
       const r = await f();
-      setDone(`${r.name} queued for quarantine as job ${r.id}: watch its stages below.`);
+      setDone(`${r.name} ${what} as job ${r.id}: watch its stages below.`);
     } catch (err) { setFailed(describeError(err)); } finally { setBusy(false); }
   };
   /** A refusal decided here, before anything is sent; null clears it. */
@@ -115,7 +115,8 @@ function Import({ maxFileBytes, limitError }: { maxFileBytes: number | null; lim
 /** One import form: a path or a URL, posted to /api/models/import as { path } or { url }, with its outcome. */
 function ImportField({ field, label, placeholder, button }: { field: 'path' | 'url'; label: ComponentChildren; placeholder: string; button: string }) {
   const [value, setValue] = useState('');
-  const outcome = useOutcome();
+  // A URL import answers when the server did: the job then downloads before its stages run.
+  const outcome = useOutcome(field === 'url' ? 'downloading into quarantine' : 'queued for quarantine');
   const input = { id: `import-${field}`, value, placeholder, onInput: (e: Event) => setValue((e.target as HTMLInputElement).value) };
   return (
     <form onSubmit={(e) => { e.preventDefault(); if (value.trim()) void outcome.run(() => api<Queued>('POST', '/api/models/import', { [field]: value.trim() })); }}>
