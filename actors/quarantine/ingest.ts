@@ -1,6 +1,7 @@
 // Takes an incoming file or folder into quarantine/work/<id>/: a private copy, so the user cannot swap it mid-scan.
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, read, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { fdPath, NoFollowError, openAt, openDirNoFollow } from '../../common/no-follow.js';
@@ -59,21 +60,26 @@ export interface IngestOptions {
 }
 
 const COPY_BUFFER = 4 << 20;
+const readAsync = promisify(read);
+const writeAsync = promisify(write) as (fd: number, buf: Buffer, offset: number, length: number) => Promise<{ bytesWritten: number }>;
 
 /** What a copy may still write: the byte limit holds while copying too, since a source can grow after measure(). */
 interface Budget { bytes: number; entries: number; readonly limit: number; readonly what: string }
 
 const budgetOf = (limit: number, what: string): Budget => ({ bytes: 0, entries: 0, limit, what });
 
-/** Copies the open regular file `fd` to a new file `dest` (0600, never an existing one). */
-function copyFd(fd: number, dest: string, budget: Budget): void {
+/**
+ * Copies the open regular file `fd` to a new file `dest` (0600, never an existing one). Reads and writes go
+ * through the thread pool: a 70 GB copy must not stop the actor answering its other requests meanwhile.
+ */
+async function copyFd(fd: number, dest: string, budget: Budget): Promise<void> {
   const out = openSync(dest, 'wx', 0o600);
   try {
     const buf = Buffer.allocUnsafe(COPY_BUFFER);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) {
+    for (let n; (n = (await readAsync(fd, buf, 0, buf.length, null)).bytesRead) > 0;) {
       budget.bytes += n;
       if (budget.bytes > budget.limit) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it grew past the ${budget.limit}-byte limit (${budget.what}) while being copied`);
-      for (let w = 0; w < n;) w += writeSync(out, buf, w, n - w);
+      for (let w = 0; w < n;) w += (await writeAsync(out, buf, w, n - w)).bytesWritten;
     }
   } finally {
     closeSync(out);
@@ -85,7 +91,7 @@ function copyFd(fd: number, dest: string, budget: Budget): void {
  * open (common/no-follow.ts): a sub-folder swapped for a link mid-copy is refused, not followed. Links
  * inside are copied as links, for stage 7 to judge; anything else that is not a file or folder is refused.
  */
-function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): void {
+async function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): Promise<void> {
   if (depth > MAX_DEPTH) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it is nested deeper than ${MAX_DEPTH} levels`);
   for (const name of readdirSync(fdPath(dirFd))) {
     if (++budget.entries > MAX_ENTRIES) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it holds more than ${MAX_ENTRIES} entries`);
@@ -98,9 +104,9 @@ function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): v
     try {
       if (fstatSync(fd).isDirectory()) {
         mkdirSync(at, { mode: 0o700 });
-        copyTree(fd, at, budget, depth + 1);
+        await copyTree(fd, at, budget, depth + 1);
       } else {
-        copyFd(fd, at, budget);
+        await copyFd(fd, at, budget);
       }
     } finally {
       closeSync(fd);
@@ -109,7 +115,7 @@ function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): v
 }
 
 /** Runs `fn` with the folder above `src` opened without following links (NoFollowError becomes IMPORT_REFUSED). */
-function withParent<T>(src: string, fn: (parentFd: number, name: string) => T): T {
+async function withParent<T>(src: string, fn: (parentFd: number, name: string) => Promise<T>): Promise<T> {
   let parent: number;
   try {
     parent = openDirNoFollow(dirname(src));
@@ -118,7 +124,7 @@ function withParent<T>(src: string, fn: (parentFd: number, name: string) => T): 
     throw new SecaiError(ErrorCode.IMPORT_REFUSED, `a folder on the path of ${basename(src)} cannot be used: ${err.message}`);
   }
   try {
-    return fn(parent, basename(src));
+    return await fn(parent, basename(src));
   } catch (err) {
     if (err instanceof NoFollowError) throw new SecaiError(ErrorCode.IMPORT_REFUSED, err.message);
     throw err;
@@ -143,16 +149,16 @@ export function resolveParent(p: string): string {
  * checked with fstat: the bytes copied are the ones at the path that was checked, a file or folder on it
  * swapped for a link (or a FIFO) afterwards is refused, and `limit` bytes hold while copying.
  */
-export function copyInto(src: string, kind: 'file' | 'folder', dest: string, limit: number): void {
+export async function copyInto(src: string, kind: 'file' | 'folder', dest: string, limit: number): Promise<void> {
   const budget = budgetOf(limit, `quarantine.max_${kind}_bytes`);
-  withParent(src, (parent, name) => {
+  await withParent(src, async (parent, name) => {
     const fd = openAt(parent, name, kind === 'file' ? 'file' : 'dir');
     try {
       if (kind === 'file') {
-        copyFd(fd, dest, budget);
+        await copyFd(fd, dest, budget);
       } else {
         mkdirSync(dest, { mode: 0o700 });
-        copyTree(fd, dest, budget, 0);
+        await copyTree(fd, dest, budget, 0);
       }
     } finally {
       closeSync(fd);
@@ -165,7 +171,7 @@ export function copyInto(src: string, kind: 'file' | 'folder', dest: string, lim
         continue; // absent, a link or not a regular file: no signature travels with it
       }
       try {
-        copyFd(side, dest + suffix, budgetOf(MAX_SIDECAR, 'signature sidecar size'));
+        await copyFd(side, dest + suffix, budgetOf(MAX_SIDECAR, 'signature sidecar size'));
       } finally {
         closeSync(side);
       }
@@ -188,7 +194,7 @@ function renameOrCopy(src: string, dest: string): void {
  * path a policy decided on; a caller holding an operator's path resolves the folders above it first
  * (resolveParent). Owned files (the quarantine's own uploads and downloads) are renamed in.
  */
-export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id = newJobId()): { id: string; artifact: Artifact } {
+export async function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id = newJobId()): Promise<{ id: string; artifact: Artifact }> {
   const m = measure(src);
   const limit = m.kind === 'file' ? o.maxFileBytes : o.maxFolderBytes;
   if (m.size > limit) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${basename(src)} is ${m.size} bytes, over the ${limit}-byte limit (quarantine.max_${m.kind}_bytes)`);
@@ -198,7 +204,7 @@ export function ingest(src: string, origin: ArtifactOrigin, o: IngestOptions, id
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     if (m.kind === 'file' && o.owned) renameOrCopy(src, dest);
-    else copyInto(src, m.kind, dest, limit);
+    else await copyInto(src, m.kind, dest, limit);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new SecaiError(ErrorCode.IMPORT_REFUSED, `${name} could not be copied into quarantine: ${(err as Error).message}`, { cause: err });

@@ -139,8 +139,8 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
 }
 
 /** `take`: copy (a user's path), move (a drop in incoming/: copied, then removed) or owned (written by the quarantine: renamed). */
-function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], take: 'copy' | 'move' | 'owned', id?: string): Report {
-  const { id: jobId, artifact } = ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move: take !== 'copy', owned: take === 'owned' }, id);
+async function enqueue(ctx: Ctx, src: string, origin: Artifact['origin'], take: 'copy' | 'move' | 'owned', id?: string): Promise<Report> {
+  const { id: jobId, artifact } = await ingest(src, origin, { workDir: dirs(ctx).work, maxFileBytes: policy.maxFileBytes, maxFolderBytes: policy.maxFolderBytes, move: take !== 'copy', owned: take === 'owned' }, id);
   const r: Report = {
     id: jobId, name: artifact.name, kind: artifact.kind, origin: { ...artifact.origin }, size: artifact.size, state: 'queued', reason: 'waiting for the scanner',
     results: [], entry: null, queuedAt: new Date().toISOString(), finishedAt: null, location: `quarantine/work/${jobId}`,
@@ -231,7 +231,7 @@ async function importUrl(ctx: Ctx, url: string): Promise<{ id: string; name: str
     let path: string | undefined;
     try {
       path = await receiveDownload(o, open, (bytes) => { received = bytes; progress(bytes); });
-      enqueue(ctx, path, origin, 'owned', r.id);
+      await enqueue(ctx, path, origin, 'owned', r.id);
     } catch (err) {
       const reason = `download failed: ${(err as Error).message}`.slice(0, 4096);
       const evidence = { url: open.url, bytes: received, code: (err as SecaiError).code ?? ErrorCode.INTERNAL };
@@ -247,21 +247,21 @@ async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
   if ((req.path === undefined) === (req.url === undefined)) throw new SecaiError(ErrorCode.USAGE, 'import needs exactly one of path or url');
   if (req.url !== undefined) return importUrl(ctx, req.url);
   // A signed command: the operator's path may pass through links above it (/home → /var/home); the entry itself is never followed.
-  const r = enqueue(ctx, resolveParent(req.path!), { type: 'local' }, 'copy');
+  const r = await enqueue(ctx, resolveParent(req.path!), { type: 'local' }, 'copy');
   return { id: r.id, name: r.name };
 }
 
 /** The web UI's imports (only the gateway may request them: ACL): uploads, policy-checked paths, URLs, the source catalog. */
 function browserOps(ctx: Ctx) {
   const queued = (r: Report) => ({ id: r.id, name: r.name });
-  const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: (p) => queued(enqueue(ctx, p, { type: 'upload' }, 'owned')) }));
+  const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'upload' }, 'owned')) }));
   const decide = (input: { path: string; access: 'read' }) => ctx.bus.request<PathDecision>('policy', 'decide', { domain: 'path_access', input });
   return {
     upload_begin: (req: { name: string; size: number }, call: CallContext) => up.begin(callerIdentity(call.replyTo), req),
     upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(callerIdentity(call.replyTo), req),
     upload_end: (req: { uploadId: string }, call: CallContext) => up.end(callerIdentity(call.replyTo), req),
     upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
-    import_path: (req: { path: string }) => importByPath({ decide, enqueue: (p) => queued(enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
+    import_path: (req: { path: string }) => importByPath({ decide, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     sources: () => ({
       sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
@@ -323,11 +323,14 @@ main<typeof quarantineMachine>({
       dir: ctx.paths.incoming,
       settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),
       onReady: (path, name) => {
-        try {
-          enqueue(ctx, resolveParent(path), { type: 'local' }, 'move');
-        } catch (err) {
+        const refused = (err: unknown) => {
           ctx.log.warn({ name, err: (err as Error).message }, 'incoming entry refused');
           void ctx.emit('refused', { name: name.slice(0, 255), reason: (err as Error).message.slice(0, 1024) }).catch(() => {});
+        };
+        try {
+          enqueue(ctx, resolveParent(path), { type: 'local' }, 'move').catch(refused);
+        } catch (err) {
+          refused(err);
         }
       },
       onRefused: (name, reason) => {

@@ -9,7 +9,7 @@ export interface PathImportDeps {
   /** `policy.decide` in the path_access domain (the policy actor; no answer means no import). */
   decide: (input: { path: string; access: 'read' }) => Promise<PathDecision>;
   /** Copies the decided real path into quarantine/work/<id>/ (following no link on it) and queues it; the original stays. */
-  enqueue: (path: string) => { id: string; name: string };
+  enqueue: (path: string) => Promise<{ id: string; name: string }>;
 }
 
 /**

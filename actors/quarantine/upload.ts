@@ -49,7 +49,7 @@ export interface UploadsOptions {
   /** Free bytes on the folder's disk (statfs by default). */
   freeBytes?: (dir: string) => number;
   /** Queues the complete file like an import (the quarantine copies it into work/<id>/ and removes it). */
-  enqueue: (path: string) => { id: string; name: string };
+  enqueue: (path: string) => Promise<{ id: string; name: string }>;
 }
 
 const freeBytesOf = (dir: string): number => {
@@ -117,13 +117,13 @@ export class Uploads {
     return { received: u.received };
   }
 
-  end(owner: string, req: { uploadId: string }): { id: string; name: string } {
+  async end(owner: string, req: { uploadId: string }): Promise<{ id: string; name: string }> {
     const u = this.find(owner, req.uploadId);
     if (u.received !== u.size) this.refuse(u, `${u.received} of the declared ${u.size} bytes arrived: nothing imported`);
     this.uploads.delete(u.id);
     try {
       try { fsyncSync(u.fd); } finally { closeSync(u.fd); }
-      return this.o.enqueue(u.path);
+      return await this.o.enqueue(u.path);
     } finally {
       rmSync(u.dir, { recursive: true, force: true });
     }

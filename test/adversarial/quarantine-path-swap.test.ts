@@ -63,7 +63,7 @@ function setup(name: string) {
   const work = join(base, 'work');
   const o = { workDir: work, maxFileBytes: 1 << 20, maxFolderBytes: 1 << 20, move: false };
   const copied: string[] = [];
-  const enqueue = (p: string) => { const r = ingest(p, { type: 'local' }, o); copied.push(r.artifact.path); return { id: r.id, name: r.artifact.name }; };
+  const enqueue = async (p: string) => { const r = await ingest(p, { type: 'local' }, o); copied.push(r.artifact.path); return { id: r.id, name: r.artifact.name }; };
   /** Puts a link to the secret folder where the allowed one was: what an attacker does after the decision. */
   const swap = () => { renameSync(allowed, join(base, 'moved-away')); symlinkSync(secret, allowed); };
   return { base, allowed, work, enqueue, swap, copied };
@@ -103,14 +103,14 @@ t.test('copyInto — a sub-folder swapped for a link is refused; links found ins
   mkdirSync(join(d, 'sd', 'unet'), { recursive: true });
   writeFileSync(join(d, 'sd', 'unet', 'w.safetensors'), 'weights');
   symlinkSync('/etc/passwd', join(d, 'sd', 'evil.json'));
-  copyInto(join(d, 'sd'), 'folder', join(d, 'copy1'), 1 << 20);
+  await copyInto(join(d, 'sd'), 'folder', join(d, 'copy1'), 1 << 20);
   t.equal(readFileSync(join(d, 'copy1', 'unet', 'w.safetensors'), 'utf8'), 'weights');
   t.equal(realpathSync.native(join(d, 'copy1', 'evil.json')), '/etc/passwd', 'a link inside is copied as the same link (stage 7 rejects it)');
-  t.throws(() => copyInto(join(d, 'sd'), 'folder', join(d, 'copy2'), 3), { code: 'SECAI_E_IMPORT_REFUSED', message: /grew past the 3-byte limit/ });
+  await t.rejects(copyInto(join(d, 'sd'), 'folder', join(d, 'copy2'), 3), { code: 'SECAI_E_IMPORT_REFUSED', message: /grew past the 3-byte limit/ });
   // The folder itself, reached through a link on its path, is refused (the copy must read the decided path).
   symlinkSync(join(d, 'sd'), join(d, 'sd-alias'));
-  t.throws(() => copyInto(join(d, 'sd-alias', 'unet'), 'folder', join(d, 'copy3'), 1 << 20), { code: 'SECAI_E_IMPORT_REFUSED', message: /sd-alias is a symbolic link/ });
+  await t.rejects(copyInto(join(d, 'sd-alias', 'unet'), 'folder', join(d, 'copy3'), 1 << 20), { code: 'SECAI_E_IMPORT_REFUSED', message: /sd-alias is a symbolic link/ });
   t.notOk(existsSync(join(d, 'copy3')));
   execFileSync('mkfifo', [join(d, 'sd', 'unet', 'pipe')]);
-  t.throws(() => copyInto(join(d, 'sd'), 'folder', join(d, 'copy4'), 1 << 20), { code: 'SECAI_E_IMPORT_REFUSED', message: /pipe is not a regular file or folder/ });
+  await t.rejects(copyInto(join(d, 'sd'), 'folder', join(d, 'copy4'), 1 << 20), { code: 'SECAI_E_IMPORT_REFUSED', message: /pipe is not a regular file or folder/ });
 });

@@ -20,7 +20,7 @@ function uploads(o: { max?: number; concurrent?: number; free?: number } = {}) {
   const u = new Uploads({
     dir: join(dir, 'uploads'), maxBytes: () => o.max ?? 1024 * 1024, maxConcurrent: o.concurrent ?? 2, idleMs: 60_000,
     now: () => clock, freeBytes: () => o.free ?? 64 * 1024 ** 3,
-    enqueue: (path) => { queued.push({ path, bytes: readFileSync(path) }); return { id: `q${queued.length}`, name: 'x' }; },
+    enqueue: async (path) => { queued.push({ path, bytes: readFileSync(path) }); return { id: `q${queued.length}`, name: 'x' }; },
   });
   return { u, dir: join(dir, 'uploads'), queued, tick: (ms: number) => { clock += ms; }, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -38,7 +38,7 @@ t.test('quarantine upload — in order, exactly the declared size, into a privat
   const file = join(x.dir, uploadId, 'tiny.gguf');
   t.equal(statSync(file).mode & 0o777, 0o600, 'the partial file is private');
   t.same(x.u.chunk('gateway', { uploadId, offset: 6, data: bytes(4, 2) }), { received: 10 });
-  t.same(x.u.end('gateway', { uploadId }), { id: 'q1', name: 'x' });
+  t.same(await x.u.end('gateway', { uploadId }), { id: 'q1', name: 'x' });
   t.same([...x.queued[0]!.bytes], [1, 1, 1, 1, 1, 1, 2, 2, 2, 2], 'the queued file holds the bytes in order');
   t.same(leftovers(x.dir), [], 'nothing left behind after the job took its copy');
   t.equal(x.u.active, 0);
@@ -57,7 +57,7 @@ t.test('quarantine upload — a wrong offset, a repeat, too many bytes or too fe
   ];
   for (const [what, run] of cases) {
     const { uploadId } = x.u.begin('gateway', { name: 'm.gguf', size: what === 'a chunk over 512 KiB' ? UPLOAD_CHUNK_BYTES + 1 : 10 });
-    t.throws(() => run(uploadId), { code: 'SECAI_E_IMPORT_REFUSED' }, `${what}: refused`);
+    await t.rejects(async () => run(uploadId), { code: 'SECAI_E_IMPORT_REFUSED' }, `${what}: refused`);
     t.throws(() => x.u.chunk('gateway', { uploadId, offset: 0, data: bytes(1) }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' }, `${what}: the upload is gone`);
     t.same(leftovers(x.dir), [], `${what}: its partial file is deleted`);
   }
@@ -91,13 +91,13 @@ t.test('quarantine upload — bound to the identity that began it; unknown and m
   t.teardown(x.done);
   const { uploadId } = x.u.begin('gateway', { name: 'm.gguf', size: 4 });
   t.throws(() => x.u.chunk('mallory', { uploadId, offset: 0, data: bytes(4) }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' }, 'another identity cannot write into it');
-  t.throws(() => x.u.end('mallory', { uploadId }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' });
+  await t.rejects(x.u.end('mallory', { uploadId }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' });
   t.same(x.u.abort('mallory', { uploadId }), { aborted: false }, 'nor abort it');
   t.throws(() => x.u.chunk('gateway', { uploadId: 'f'.repeat(32), offset: 0, data: bytes(1) }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' });
   t.throws(() => x.u.chunk('gateway', { uploadId: '../../etc', offset: 0, data: bytes(1) }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' });
   t.same(x.u.chunk('gateway', { uploadId, offset: 0, data: bytes(4) }), { received: 4 }, 'the owner still can');
   t.same(x.u.abort('gateway', { uploadId }), { aborted: true }, 'abort');
-  t.throws(() => x.u.end('gateway', { uploadId }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' }, 'an aborted upload cannot end');
+  await t.rejects(x.u.end('gateway', { uploadId }), { code: 'SECAI_E_UPLOAD_NOT_FOUND' }, 'an aborted upload cannot end');
   t.same(leftovers(x.dir), []);
 });
 
@@ -126,7 +126,7 @@ t.test('quarantine upload — leftovers of a previous run are discarded at start
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'uploads', 'abc'), { recursive: true });
   writeFileSync(join(dir, 'uploads', 'abc', 'half.gguf'), 'half');
-  new Uploads({ dir: join(dir, 'uploads'), maxBytes: () => 10, enqueue: () => ({ id: 'x', name: 'x' }) });
+  new Uploads({ dir: join(dir, 'uploads'), maxBytes: () => 10, enqueue: async () => ({ id: 'x', name: 'x' }) });
   t.same(readdirSync(join(dir, 'uploads')), []);
 });
 

@@ -57,27 +57,27 @@ t.test('ingest — a private copy with sidecars; the source is moved only for dr
   writeFileSync(join(src, 'a.gguf'), 'model bytes');
   writeFileSync(join(src, 'a.gguf.sig'), 'c2ln');
   const o = { workDir: work, maxFileBytes: 1000, maxFolderBytes: 1000, move: false };
-  const { id, artifact } = ingest(join(src, 'a.gguf'), { type: 'local' }, o);
+  const { id, artifact } = await ingest(join(src, 'a.gguf'), { type: 'local' }, o);
   t.equal(artifact.path, join(work, id, 'a.gguf'));
   t.equal(readFileSync(artifact.path, 'utf8'), 'model bytes');
   t.ok(existsSync(`${artifact.path}.sig`), 'the signature travels with it');
   t.ok(existsSync(join(src, 'a.gguf')), 'an import leaves the user file');
   writeFileSync(join(src, 'a.gguf'), 'swapped after ingest');
   t.equal(readFileSync(artifact.path, 'utf8'), 'model bytes', 'swapping the original changes nothing');
-  ingest(join(src, 'a.gguf'), { type: 'local' }, { ...o, move: true });
+  await ingest(join(src, 'a.gguf'), { type: 'local' }, { ...o, move: true });
   t.notOk(existsSync(join(src, 'a.gguf')) || existsSync(join(src, 'a.gguf.sig')), 'a drop is moved out of incoming/');
   writeFileSync(join(src, 'big.gguf'), Buffer.alloc(2000));
-  t.throws(() => ingest(join(src, 'big.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /over the 1000-byte limit/ });
+  await t.rejects(ingest(join(src, 'big.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /over the 1000-byte limit/ });
   symlinkSync(join(src, 'big.gguf'), join(src, 'l.gguf'));
-  t.throws(() => ingest(join(src, 'l.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
-  t.throws(() => ingest(join(src, 'missing.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED' });
+  await t.rejects(ingest(join(src, 'l.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
+  await t.rejects(ingest(join(src, 'missing.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED' });
   execFileSync('mkfifo', [join(src, 'pipe.gguf')]);
-  t.throws(() => ingest(join(src, 'pipe.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
+  await t.rejects(ingest(join(src, 'pipe.gguf'), { type: 'local' }, o), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
   // A folder keeps its inner links as links, for stage 7 to judge.
   mkdirSync(join(src, 'sd', 'unet'), { recursive: true });
   writeFileSync(join(src, 'sd', 'model_index.json'), '{}');
   symlinkSync('/etc/passwd', join(src, 'sd', 'unet', 'evil.json'));
-  const f = ingest(join(src, 'sd'), { type: 'local' }, o);
+  const f = await ingest(join(src, 'sd'), { type: 'local' }, o);
   t.equal(f.artifact.kind, 'folder');
   t.equal(readFileSync(join(f.artifact.path, 'model_index.json'), 'utf8'), '{}');
   t.equal((await import('node:fs')).lstatSync(join(f.artifact.path, 'unet', 'evil.json')).isSymbolicLink(), true);
@@ -113,16 +113,16 @@ t.test('ingest — the quarantine\'s own files (uploads, downloads) are renamed 
   const o = { workDir: join(root, 'work-own'), maxFileBytes: 1000, maxFolderBytes: 1000, move: true };
   writeFileSync(join(src, 'up.gguf'), 'uploaded bytes');
   const ino = statSync(join(src, 'up.gguf')).ino;
-  const owned = ingest(join(src, 'up.gguf'), { type: 'upload' }, { ...o, owned: true });
+  const owned = await ingest(join(src, 'up.gguf'), { type: 'upload' }, { ...o, owned: true });
   t.equal(statSync(owned.artifact.path).ino, ino, 'owned: the same file, renamed');
   t.notOk(existsSync(join(src, 'up.gguf')));
   t.equal(readFileSync(owned.artifact.path, 'utf8'), 'uploaded bytes');
   writeFileSync(join(src, 'drop.gguf'), 'dropped bytes');
   const dropIno = statSync(join(src, 'drop.gguf')).ino;
-  const dropped = ingest(join(src, 'drop.gguf'), { type: 'local' }, o);
+  const dropped = await ingest(join(src, 'drop.gguf'), { type: 'local' }, o);
   t.not(statSync(dropped.artifact.path).ino, dropIno, 'a drop: a private copy (whoever dropped it cannot write into the scanned file)');
   t.notOk(existsSync(join(src, 'drop.gguf')), 'and the drop is removed');
-  t.throws(() => ingest(join(src, 'missing.gguf'), { type: 'upload' }, { ...o, owned: true }), { code: 'SECAI_E_IMPORT_REFUSED' });
+  await t.rejects(ingest(join(src, 'missing.gguf'), { type: 'upload' }, { ...o, owned: true }), { code: 'SECAI_E_IMPORT_REFUSED' });
 });
 
 t.test('ingest — the copy reads the file it checked: a link or a FIFO put in its place is refused, nothing is written', async (t) => {
@@ -130,13 +130,28 @@ t.test('ingest — the copy reads the file it checked: a link or a FIFO put in i
   mkdirSync(d, { recursive: true });
   const bytes = Buffer.from(Array.from({ length: 9 << 20 }, (_, i) => (i * 7) & 0xff));
   writeFileSync(join(d, 'real.gguf'), bytes);
-  copyInto(join(d, 'real.gguf'), 'file', join(d, 'copy.gguf'), 1 << 30);
+  await copyInto(join(d, 'real.gguf'), 'file', join(d, 'copy.gguf'), 1 << 30);
   t.ok(readFileSync(join(d, 'copy.gguf')).equals(bytes), 'a regular file is copied byte for byte (over several buffers)');
   writeFileSync(join(root, 'secret'), 'not a model');
   symlinkSync(join(root, 'secret'), join(d, 'swapped.gguf'));
-  t.throws(() => copyInto(join(d, 'swapped.gguf'), 'file', join(d, 'out1'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
+  await t.rejects(copyInto(join(d, 'swapped.gguf'), 'file', join(d, 'out1'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /symbolic link/ });
   t.notOk(existsSync(join(d, 'out1')));
   execFileSync('mkfifo', [join(d, 'fifo.gguf')]);
-  t.throws(() => copyInto(join(d, 'fifo.gguf'), 'file', join(d, 'out2'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
+  await t.rejects(copyInto(join(d, 'fifo.gguf'), 'file', join(d, 'out2'), 1 << 30), { code: 'SECAI_E_IMPORT_REFUSED', message: /not a regular file/ });
   t.notOk(existsSync(join(d, 'out2')));
+});
+
+t.test('ingest — a copy leaves the event loop free between reads (the actor keeps answering during a big import)', async (t) => {
+  const d = join(root, 'loop');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'big.gguf'), Buffer.alloc(24 << 20, 7));
+  let turns = 0;
+  const timer = setInterval(() => { turns++; }, 0);
+  try {
+    const { artifact } = await ingest(join(d, 'big.gguf'), { type: 'local' }, { workDir: join(root, 'work-loop'), maxFileBytes: 1 << 30, maxFolderBytes: 1 << 30, move: false });
+    t.equal(artifact.size, 24 << 20);
+  } finally {
+    clearInterval(timer);
+  }
+  t.ok(turns > 0, `timers ran while the file was copied (${turns} turns)`);
 });
