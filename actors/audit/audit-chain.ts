@@ -1,8 +1,8 @@
 // The hash-chained audit log: one JSON line per record, each holding the previous record's hash.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { canonicalJson } from '../../common/canonical-json.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
@@ -200,11 +200,16 @@ export async function verifyChain(dir: string, hmacKey?: Uint8Array): Promise<Ve
     }
     if (hmacKey && !safeEqualHex(headMac(hmacKey, head), head.hmac)) return { ok: false, records: 0, brokenAt: head.seq, line: 0, reason: 'chain head has a bad HMAC' };
   }
+  // The chain as it is now: the writer appends while this reads, and bytes it is still writing must not be read as a
+  // broken record. In the audit actor appends are synchronous, so this size ends on a whole record; every record the
+  // head signed is inside it (the head is written after its records).
+  const size = statSync(file).size;
   let prev = GENESIS;
   let n = 0;
   let lineNo = 0;
   const broken = (reason: string): VerifyResult => ({ ok: false, records: n, brokenAt: n + 1, line: lineNo, reason });
-  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const input = size > 0 ? createReadStream(file, { encoding: 'utf8', start: 0, end: size - 1 }) : Readable.from([]);
+  const rl = createInterface({ input, crlfDelay: Infinity });
   for await (const line of rl) {
     lineNo++;
     if (!line) return broken(`line ${lineNo} is empty`);

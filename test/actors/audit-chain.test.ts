@@ -116,3 +116,21 @@ t.test('audit chain — undecodable payloads are kept as raw bytes', async (t) =
   t.same(r!.payload, { $raw: Buffer.from([0xc1, 0xff]).toString('base64') });
   t.match(await verifyChain(dir, KEY), { ok: true });
 });
+
+t.test('audit chain — a verification while the writer appends reads the chain as it was when it began (no false alarm)', async (t) => {
+  const { dir, chain } = chainWith(4000);
+  t.teardown(() => rmSync(dir, { recursive: true }));
+  let next = 4001;
+  let appending = true;
+  // The audit actor appends between the verifier's reads (same process, as in the actor).
+  const pump = () => { if (!appending) return; chain.append([input(next++)]); setImmediate(pump); };
+  setImmediate(pump);
+  const r = await verifyChain(dir, KEY);
+  appending = false;
+  t.ok(next > 4001, `records were appended during the verification (${next - 4001})`);
+  t.match(r, { ok: true, records: 4000 }, 'the 4000 records there when it began, all intact');
+  t.match(await verifyChain(dir, KEY), { ok: true, records: next - 1 }, 'and the appended ones verify next time');
+  // A torn last line in what it reads is still reported (tampering, or a writer in another process mid-write).
+  appendFileSync(join(dir, 'chain.jsonl'), '{"seq":');
+  t.match(await verifyChain(dir, KEY), { ok: false, reason: /not valid JSON/ });
+});
