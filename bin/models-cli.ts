@@ -111,6 +111,13 @@ export const modelVerbs: Record<string, ModelVerb> = {
     }
     return r.state === 'promoted' ? Exit.OK : Exit.FOUND;
   },
+  'models cancel': async (s, args, o) => {
+    if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models cancel needs a job id');
+    const r = await s.bus.command<{ cancelled: boolean }>(s.key, 'quarantine', 'cancel', { id: args[0] });
+    if (o.json) printJson(r);
+    else process.stdout.write(`cancelled the download of job ${args[0]}\n`);
+    return Exit.OK;
+  },
   'models jobs': async (s, _a, o) => {
     const r = await s.bus.command<{ jobs: { id: string; name: string; state: string; reason: string }[] }>(s.key, 'quarantine', 'list');
     if (o.json) printJson(r);
@@ -124,4 +131,5 @@ export const MODEL_USAGE = `  models import <path|url>   scan a model in quarant
   models verify [name]       re-hash promoted models against the signed manifest (exit 0 ok, 1 mismatch)
   models rm <name>           remove a model from the registry
   models report <id>         a quarantine job's report (every stage with its evidence)
-  models jobs                quarantine jobs and their state`;
+  models jobs                quarantine jobs and their state
+  models cancel <id>         cancel a URL import still downloading (the job ends rejected)`;

@@ -26,7 +26,7 @@ export const gatewayManifest = defineManifest({
     'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
     // Imports from the browser (upload, a policy-checked path, a URL) and the catalog of allowlisted sources.
     'quarantine.upload_begin', 'quarantine.upload_chunk', 'quarantine.upload_end', 'quarantine.upload_abort',
-    'quarantine.import_path', 'quarantine.import_url', 'quarantine.sources',
+    'quarantine.import_path', 'quarantine.import_url', 'quarantine.cancel', 'quarantine.sources',
     // Chat history: vault records in the gateway's own namespace (put → ticket → commit).
     'vault.put', 'vault.commit', 'vault.get', 'vault.list', 'vault.delete',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).

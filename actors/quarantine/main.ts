@@ -227,13 +227,21 @@ async function importUrl(ctx: Ctx, url: string): Promise<{ id: string; name: str
   const started = Date.now();
   const progress = downloadProgress(ctx, r.id, open.length);
   let received = 0;
+  let cancelledBy: string | undefined;
+  // Cancelling aborts the airlock's download: the pull waiting on it fails, and the job ends below.
+  downloading.set(r.id, (who) => {
+    cancelledBy = who;
+    return ctx.bus.request('airlock', 'download_cancel', { id: open.id }, 5000).then(() => undefined);
+  });
   void (async () => {
     let path: string | undefined;
     try {
       path = await receiveDownload(o, open, (bytes) => { received = bytes; progress(bytes); });
+      downloading.delete(r.id);
       await enqueue(ctx, path, origin, 'owned', r.id);
     } catch (err) {
-      const reason = `download failed: ${(err as Error).message}`.slice(0, 4096);
+      downloading.delete(r.id);
+      const reason = (cancelledBy ? `download cancelled by ${cancelledBy} after ${received} bytes` : `download failed: ${(err as Error).message}`).slice(0, 4096);
       const evidence = { url: open.url, bytes: received, code: (err as SecaiError).code ?? ErrorCode.INTERNAL };
       await finish(ctx, { id: r.id, outcome: 'rejected', reason, entry: null, results: [{ stage: 'source', verdict: 'fail', reason, evidence, durationMs: Date.now() - started }] });
     } finally {
@@ -241,6 +249,20 @@ async function importUrl(ctx: Ctx, url: string): Promise<{ id: string; name: str
     }
   })().catch((err: unknown) => ctx.log.error({ id: r.id, err: (err as Error).message }, 'URL import failed to settle'));
   return { id: r.id, name: r.name };
+}
+
+/** URL imports still downloading, by job id: each cancels its download, naming who asked. */
+const downloading = new Map<string, (who: string) => Promise<void>>();
+
+/** Cancels a job's download; a job past its download (or unknown) is refused, nothing else changes. */
+async function cancelJob(req: { id: string }, who: string): Promise<{ cancelled: boolean }> {
+  const r = reports.get(req.id);
+  if (!r) throw new SecaiError(ErrorCode.JOB_NOT_FOUND, `no quarantine job '${req.id}'`);
+  const cancel = downloading.get(req.id);
+  if (!cancel) throw new SecaiError(ErrorCode.INVALID_STATE, `job ${req.id} is ${r.state}: only a download in progress can be cancelled`);
+  downloading.delete(req.id);
+  await cancel(who);
+  return { cancelled: true };
 }
 
 async function importCommand(ctx: Ctx, req: { path?: string; url?: string }) {
@@ -263,6 +285,7 @@ function browserOps(ctx: Ctx) {
     upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
     import_path: (req: { path: string }) => importByPath({ decide, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
+    cancel: (req: { id: string }) => cancelJob(req, 'the web UI'),
     sources: () => ({
       sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
       ipLiterals: [...policy.source.allowlist.ip_literals],
@@ -313,6 +336,7 @@ main<typeof quarantineMachine>({
   ops: (ctx) => ({ list, get, ...browserOps(ctx) }),
   commands: (ctx) => ({
     import: (req: { path?: string; url?: string }) => importCommand(ctx, req),
+    cancel: (req: { id: string }, call: CallContext) => cancelJob(req, `operator ${call.operator?.keyId ?? 'unknown'}`),
     list,
     get,
   }),

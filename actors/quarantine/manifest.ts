@@ -52,6 +52,7 @@ export const quarantineManifest = defineManifest({
       request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000, concurrent: true,
       description: 'Start a URL import: source-checked, started through the airlock (fails closed when it is off); replies once the server answered, then the job downloads in the background (state downloading).',
     },
+    cancel: { request: s.object({ id }), reply: s.object({ cancelled: s.boolean() }), description: 'Cancel a URL import still downloading (its job ends rejected, the partial file removed).' },
     // The upload limit travels with the catalog so that the browser can refuse a file over it before sending a byte.
     sources: {
       request: s.empty(),
@@ -61,6 +62,7 @@ export const quarantineManifest = defineManifest({
   },
   commands: {
     import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or start a URL import (via the airlock; the job downloads in the background) for scanning.', roles: ['operator'], timeoutMs: 600_000 },
+    cancel: { request: s.object({ id }), reply: s.object({ cancelled: s.boolean() }), description: 'Cancel a URL import still downloading (securectl models cancel).', roles: ['operator'] },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
   },

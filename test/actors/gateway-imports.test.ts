@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { MANIFESTS } from '../../actors/catalog.js';
 import { modelImportRoutes, uploadName } from '../../actors/gateway/routes/model-imports.js';
+import { modelsRoutes } from '../../actors/gateway/routes/models.js';
 import { createLogger } from '../../common/log.js';
 import { startTestBus } from '../helpers/bus.js';
 import { serveRoutes } from '../helpers/route-server.js';
@@ -19,7 +20,8 @@ const quarantine = await startActorProcess(bus, 'quarantine', policy);
 const policyActor = await startActorProcess(bus, 'policy', policy);
 const gw = await bus.connect('gateway');
 const session = standInSession();
-const srv = await serveRoutes([session.statusRoute, ...modelImportRoutes({ bus: gw, log: createLogger('test'), paths: bus.paths, configDir: policy })], session.guard);
+const deps = { bus: gw, log: createLogger('test'), paths: bus.paths, configDir: policy };
+const srv = await serveRoutes([session.statusRoute, ...modelImportRoutes(deps), ...modelsRoutes(deps)], session.guard);
 t.teardown(async () => { await srv.close(); await killHard(quarantine); await killHard(policyActor); await bus.stop(); cleanup(policy); });
 const token = ((await (await fetch(`${srv.url}/api/auth/status`, { headers: { cookie: `secai_test=${session.cookie.value}` } })).json()) as { csrfToken: string }).csrfToken;
 const uploadsDir = join(bus.paths.quarantineWork, 'uploads');
@@ -159,4 +161,18 @@ t.test('gateway imports — the catalog lists the allowlisted sources and the up
   t.equal(atLimit.json?.error?.code, 'SECAI_E_IMPORT_REFUSED', 'one byte over the reported limit is refused by the server too');
   t.match(atLimit.json?.error?.message, new RegExp(`over the ${MAX}-byte limit`));
   t.same(readdirSync(uploadsDir), [], 'nothing left');
+});
+
+t.test('gateway imports — cancel: only a download in progress; other jobs 409, unknown 404, bad ids 400, guarded', async (t) => {
+  const up = await upload('cancel-me.gguf', Buffer.from('not a download'));
+  t.equal(up.status, 200);
+  const done = await json('POST', `/api/quarantine/jobs/${up.json.id}/cancel`);
+  t.equal(done.status, 409, 'an upload is no download');
+  t.equal(done.json.error.code, 'SECAI_E_INVALID_STATE');
+  t.match(done.json.error.message, /only a download in progress can be cancelled/);
+  t.equal((await json('POST', '/api/quarantine/jobs/qnope123/cancel')).json.error.code, 'SECAI_E_JOB_NOT_FOUND');
+  t.equal((await json('POST', '/api/quarantine/jobs/a.b/cancel')).status, 400);
+  // The session guard (CSRF on every POST) is the real one in test/adversarial/auth-http.test.ts; here a stand-in.
+  const noCsrf = await fetch(`${srv.url}/api/quarantine/jobs/${up.json.id}/cancel`, { method: 'POST', headers: { cookie: `secai_test=${session.cookie.value}` } });
+  t.not(noCsrf.status, 200, 'the guard runs on this route: without the CSRF token it is refused');
 });

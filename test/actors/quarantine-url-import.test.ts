@@ -22,7 +22,7 @@ import { policyText } from '../policy/helpers.js';
 const operator = defineManifest({
   name: 'testop', kind: 'client', description: 'test operator and a stand-in airlock caller', serves: {}, commands: {}, publishes: {},
   requests: ['airlock.download', 'airlock.download_next', 'airlock.download_cancel'], subscribes: ['airlock.*', 'quarantine.*'],
-  sends: ['quarantine.import', 'quarantine.list'],
+  sends: ['quarantine.import', 'quarantine.list', 'quarantine.cancel'],
 });
 
 const server = await startModelServer({ tls: { host: 'models.test' } });
@@ -163,4 +163,19 @@ t.test('airlock download over the bus — a pull waiting on a stalled server doe
   t.same(await c.request('airlock', 'download_cancel', { id: big.id }), { cancelled: true });
   t.match(await waiting, { code: 'SECAI_E_EGRESS_FAILED', message: /stalled/ });
   t.same(order, ['big pulled 3 chunks', 'stalled pull failed'], 'the other download went on while one pull waited');
+});
+
+t.test('quarantine URL import — an operator cancels a download in progress; other jobs cannot be cancelled', async (t) => {
+  const closed = server.closed('/m/trickle.gguf');
+  const before = events.length;
+  // 1 KiB every 50 ms, never idle: only a cancel (or the 6 h limit) ends it.
+  const r = await importUrl('https://models.test/m/trickle.gguf');
+  t.match((await jobs()).jobs.find((j) => j.id === r.id), { state: 'downloading' });
+  t.same(await c.command(key, 'quarantine', 'cancel', { id: r.id }), { cancelled: true });
+  t.match((await verdictOf(r.id)).data, { outcome: 'rejected', reason: /^download cancelled by operator [A-Za-z0-9_-]+ after \d+ bytes/ });
+  t.notOk((await closed).finished, 'the server saw the request aborted');
+  t.same(downloadsLeft(), [], 'the partial file is gone');
+  await until(() => events.slice(before).find((e) => e.subject === 'secai.evt.airlock.egress' && e.data.outcome === 'cancelled'), 'cancelled egress event');
+  await t.rejects(c.command(key, 'quarantine', 'cancel', { id: r.id }), { code: 'SECAI_E_INVALID_STATE', message: /is rejected: only a download in progress/ }, 'a finished job');
+  await t.rejects(c.command(key, 'quarantine', 'cancel', { id: 'qnope' }), { code: 'SECAI_E_JOB_NOT_FOUND' });
 });

@@ -29,3 +29,17 @@ t.test('ui runs — queued, stage progress and verdicts, final verdict with evid
   foldRun(runs, rec(9, 'secai.evt.quarantine.stage', { stage: 'x', verdict: 'pass' }));
   t.same([...runs.keys()], ['j1', 'j2']);
 });
+
+t.test('quarantine runs — a URL import is downloading (cancellable) until its source progress stops saying so', async (t) => {
+  const runs = new Map<string, Run>();
+  foldRun(runs, rec(1, 'secai.evt.quarantine.job_queued', { id: 'd1', name: 'big.gguf', kind: 'file', size: 0, origin: { type: 'url' } }));
+  t.equal(runs.get('d1')!.downloading, false, 'queued, not yet receiving');
+  foldRun(runs, rec(2, 'secai.evt.quarantine.stage', { id: 'd1', stage: 'source', percent: 40, note: 'downloading: 400 bytes received of 1000' }));
+  t.equal(runs.get('d1')!.downloading, true);
+  t.equal(runs.get('d1')!.percent, 40);
+  foldRun(runs, rec(3, 'secai.evt.quarantine.stage', { id: 'd1', stage: 'source', percent: 0, note: 'started' }));
+  t.equal(runs.get('d1')!.downloading, false, 'the pipeline took it over');
+  foldRun(runs, rec(4, 'secai.evt.quarantine.stage', { id: 'd2', stage: 'source', percent: 10, note: 'downloading: 1 bytes received' }));
+  foldRun(runs, rec(5, 'secai.evt.quarantine.verdict', { id: 'd2', name: 'x.gguf', outcome: 'rejected', reason: 'download cancelled by the web UI after 1 bytes', sha256: null, results: [] }));
+  t.match(runs.get('d2'), { downloading: false, outcome: 'rejected', reason: /cancelled by the web UI/ });
+});

@@ -2,12 +2,13 @@
 import type { AuditRecord } from './types.js';
 
 export interface StageStep { stage: string; verdict: string; reason: string; evidence: unknown; seq: number }
-export interface Run { id: string; name: string; steps: StageStep[]; current: string | null; percent: number | null; outcome: string | null; reason: string; lastSeq: number }
+/** `downloading`: a URL import still receiving its file (it can be cancelled). */
+export interface Run { id: string; name: string; steps: StageStep[]; current: string | null; percent: number | null; outcome: string | null; reason: string; lastSeq: number; downloading: boolean }
 
 const OUTCOMES = new Set(['promoted', 'rejected', 'held']);
 
 export function emptyRun(id: string): Run {
-  return { id, name: '', steps: [], current: null, percent: null, outcome: null, reason: '', lastSeq: 0 };
+  return { id, name: '', steps: [], current: null, percent: null, outcome: null, reason: '', lastSeq: 0, downloading: false };
 }
 
 /** A stage result as the quarantine reports it (`results[]` of a verdict or a job report). */
@@ -33,6 +34,8 @@ export function foldRun(runs: Map<string, Run>, r: AuditRecord): void {
   const run = runs.get(p.id) ?? emptyRun(p.id);
   if (typeof p.name === 'string' && p.name) run.name = p.name;
   if (m[1] === 'stage' && typeof p.stage === 'string') {
+    // The quarantine reports a download as `source` progress with a note that says so.
+    run.downloading = p.stage === 'source' && typeof p.verdict !== 'string' && typeof p.note === 'string' && p.note.startsWith('downloading');
     if (typeof p.verdict === 'string') {
       run.steps = [...run.steps.filter((s) => s.stage !== p.stage), { stage: p.stage, verdict: p.verdict, reason: String(p.note ?? ''), evidence: null, seq: r.seq }];
       run.current = null;
@@ -44,6 +47,7 @@ export function foldRun(runs: Map<string, Run>, r: AuditRecord): void {
   }
   if (m[1] === 'verdict' && typeof p.outcome === 'string' && OUTCOMES.has(p.outcome)) {
     run.outcome = p.outcome;
+    run.downloading = false;
     run.reason = String(p.reason ?? '');
     const steps = stepsFromResults(p.results, r.seq);
     if (steps.length) run.steps = steps;

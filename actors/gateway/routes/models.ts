@@ -46,5 +46,14 @@ export function modelsRoutes(d: GatewayDeps): Route[] {
         sendJson(res, 200, await d.bus.request('quarantine', 'get', { id }));
       },
     },
+    {
+      // Stops a URL import still downloading; any other job answers 409 (SECAI_E_INVALID_STATE).
+      method: 'POST', path: '/api/quarantine/jobs/:id/cancel', access: 'session',
+      handler: async ({ res, params }) => {
+        const id = params.id ?? '';
+        if (!JOB_ID.test(id)) throw new SecaiError(ErrorCode.USAGE, 'not a job id');
+        sendJson(res, 200, await d.bus.request('quarantine', 'cancel', { id }));
+      },
+    },
   ];
 }

@@ -276,7 +276,7 @@ export function ModelsPage() {
     api<{ jobs: JobSummary[] }>('GET', '/api/quarantine/jobs').then((r) => {
       for (const j of r.jobs) {
         if (map.has(j.id)) continue;
-        map.set(j.id, { ...emptyRun(j.id), name: j.name, outcome: ['promoted', 'rejected', 'held'].includes(j.state) ? j.state : null, reason: j.reason });
+        map.set(j.id, { ...emptyRun(j.id), name: j.name, outcome: ['promoted', 'rejected', 'held'].includes(j.state) ? j.state : null, reason: j.reason, downloading: j.state === 'downloading' });
       }
       publish();
     }, (e: unknown) => setError(describeError(e)));
@@ -305,6 +305,12 @@ export function ModelsPage() {
     });
     return () => { unsubscribe(); clearTimeout(pending); };
   }, []);
+  // The run ends through its verdict on the live stream (rejected, "download cancelled by the web UI").
+  const cancelDownload = async (id: string) => {
+    try {
+      await api('POST', `/api/quarantine/jobs/${encodeURIComponent(id)}/cancel`);
+    } catch (e) { setError(describeError(e)); }
+  };
   const showReport = async (id: string) => {
     setOpen(open === id ? null : id);
     const run = map.get(id);
@@ -328,6 +334,7 @@ export function ModelsPage() {
             <h3 id={`run-${run.id}`}>{run.name || run.id} <span class={`badge outcome ${run.outcome ?? 'running'}`} data-testid="outcome">{run.outcome ?? 'running'}</span></h3>
             {run.reason && <p>{run.reason}</p>}
             <RunPath run={run} />
+            {run.downloading && !run.outcome && <button type="button" class="secondary" onClick={() => void cancelDownload(run.id)}>Cancel download</button>}
             {run.outcome && <button type="button" class="secondary" aria-expanded={open === run.id} onClick={() => showReport(run.id)}>{open === run.id ? 'Hide evidence' : 'Show evidence'}</button>}
             {open === run.id && (
               <ul class="evidence-list">
