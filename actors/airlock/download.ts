@@ -236,21 +236,21 @@ export class Downloads {
       decision: 'allow', rule: z.decision.rule, method: 'GET', origin: origin(req.url), findings: z.findings, address: z.pinned.address,
       policyDigest: z.decision.policyDigest, inputHash: z.decision.inputHash, op: 'download',
     };
-    const report = (e: EgressEvidence) => this.deps.evidence(e);
     if (this.sessions.size + this.starting >= MAX_DOWNLOADS) {
-      report({ ...evidence, outcome: 'failed', bytes: 0, reason: `${MAX_DOWNLOADS} downloads already in progress` });
+      this.deps.evidence({ ...evidence, outcome: 'failed', bytes: 0, reason: `${MAX_DOWNLOADS} downloads already in progress` });
       throw new SecaiError(ErrorCode.RATE_LIMITED, `${MAX_DOWNLOADS} downloads already in progress: try again later`);
     }
     this.starting++;
     try {
-      return await this.open(req, z, evidence, report, startedAt);
+      return await this.open(req, z, evidence, startedAt);
     } finally {
       this.starting--;
     }
   }
 
   /** Sends the GET and, for a 200 within the limits, keeps its body as a session to pull. */
-  private async open(req: DownloadRequest, z: Authorized, evidence: EgressEvidence, report: (e: EgressEvidence) => void, startedAt: number): Promise<DownloadStart> {
+  private async open(req: DownloadRequest, z: Authorized, evidence: EgressEvidence, startedAt: number): Promise<DownloadStart> {
+    const report = (e: EgressEvidence) => this.deps.evidence(e);
     const a = z.policy.value.airlock;
     const limit = Math.min(req.maxBytes, z.policy.value.models.max_size_bytes);
     const maxMs = Math.min(req.maxMs, MAX_DOWNLOAD_MS);

@@ -1,7 +1,7 @@
 // The auth actor's bus contract: first-run setup, login (throttled), sessions with CSRF tokens, and the passphrase ops.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
-import { registryEntry } from '../registry/manifest.js';
+import { registryEntry, registryName } from '../registry/manifest.js';
 
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
@@ -42,7 +42,7 @@ export const authManifest = defineManifest({
       description: 'Panic from a session (the HTTP API); passphrase attempts are throttled like login.',
     },
     remove_model: {
-      request: s.object({ sessionId, name: s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' }), passphrase }),
+      request: s.object({ sessionId, name: registryName, passphrase }),
       reply: registryEntry, timeoutMs: 120_000,
       description: 'Removes a registry model for a session that proves the passphrase again (throttled like login); asks registry.remove.',
     },

@@ -343,24 +343,17 @@ main<typeof quarantineMachine>({
   start: (ctx) => {
     const partial = removePartialDownloads(dirs(ctx).work);
     if (partial.length) ctx.log.warn({ removed: partial }, 'removed partial downloads of an interrupted run');
+    const refuse = (name: string, reason: string) => {
+      ctx.log.warn({ name, reason }, 'incoming entry refused');
+      void ctx.emit('refused', { name: name.slice(0, 255), reason: reason.slice(0, 1024) }).catch(() => {});
+    };
     watcher = new IncomingWatcher({
       dir: ctx.paths.incoming,
       settleMs: Number(process.env.SECAI_QUARANTINE_SETTLE_MS ?? 1000),
       onReady: (path, name) => {
-        const refused = (err: unknown) => {
-          ctx.log.warn({ name, err: (err as Error).message }, 'incoming entry refused');
-          void ctx.emit('refused', { name: name.slice(0, 255), reason: (err as Error).message.slice(0, 1024) }).catch(() => {});
-        };
-        try {
-          enqueue(ctx, resolveParent(path), { type: 'local' }, 'move').catch(refused);
-        } catch (err) {
-          refused(err);
-        }
+        (async () => enqueue(ctx, resolveParent(path), { type: 'local' }, 'move'))().catch((err: unknown) => refuse(name, (err as Error).message));
       },
-      onRefused: (name, reason) => {
-        ctx.log.warn({ name, reason }, 'incoming entry refused');
-        void ctx.emit('refused', { name: name.slice(0, 255), reason: reason.slice(0, 1024) }).catch(() => {});
-      },
+      onRefused: refuse,
     });
     watcher.start();
     sweeper = setInterval(() => uploads?.sweep(), 5000).unref();

@@ -20,6 +20,7 @@ const report = s.object({
 const summary = s.object({ id, name: s.string({ maxLength: 255 }), state: outcome, reason: s.string({ maxLength: 4096 }), queuedAt: s.string({ maxLength: 64 }), sha256: s.any() });
 const importRequest = s.object({ path: s.string({ minLength: 1, maxLength: 4096 }), url: s.string({ minLength: 1, maxLength: 2048 }) }, ['path', 'url']);
 const importReply = s.object({ id, name: s.string({ maxLength: 255 }) });
+const cancelReply = s.object({ cancelled: s.boolean() });
 const uploadId = s.string({ minLength: 32, maxLength: 32, pattern: UPLOAD_ID_PATTERN });
 const source = s.object({ host: s.string({ maxLength: 253 }), subdomains: s.boolean(), note: s.string({ maxLength: 1024 }) }, ['note']);
 
@@ -52,7 +53,7 @@ export const quarantineManifest = defineManifest({
       request: s.object({ url: s.string({ minLength: 1, maxLength: 2048 }) }), reply: importReply, timeoutMs: 600_000, concurrent: true,
       description: 'Start a URL import: source-checked, started through the airlock (fails closed when it is off); replies once the server answered, then the job downloads in the background (state downloading).',
     },
-    cancel: { request: s.object({ id }), reply: s.object({ cancelled: s.boolean() }), description: 'Cancel a URL import still downloading (its job ends rejected, the partial file removed).' },
+    cancel: { request: s.object({ id }), reply: cancelReply, description: 'Cancel a URL import still downloading (its job ends rejected, the partial file removed).' },
     // The upload limit travels with the catalog so that the browser can refuse a file over it before sending a byte.
     sources: {
       request: s.empty(),
@@ -62,7 +63,7 @@ export const quarantineManifest = defineManifest({
   },
   commands: {
     import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or start a URL import (via the airlock; the job downloads in the background) for scanning.', roles: ['operator'], timeoutMs: 600_000 },
-    cancel: { request: s.object({ id }), reply: s.object({ cancelled: s.boolean() }), description: 'Cancel a URL import still downloading (securectl models cancel).', roles: ['operator'] },
+    cancel: { request: s.object({ id }), reply: cancelReply, description: 'Cancel a URL import still downloading (securectl models cancel).', roles: ['operator'] },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
   },
