@@ -1,5 +1,6 @@
 // The actor host: runs one XState machine as a bus actor in this process, with its identity and manifest.
 import { createActor, type AnyActorRef, type AnyStateMachine, type SnapshotFrom } from 'xstate';
+import { loadCallers } from '../bus/callers-file.js';
 import { BusClient } from '../bus/client.js';
 import { loadIdentity } from '../bus/identities.js';
 import type { ActorManifest } from '../bus/manifest.js';
@@ -110,7 +111,7 @@ export async function runActor<M extends AnyStateMachine>(def: ActorDefinition<M
   const ping = () => ({ actor: name, pid: process.pid, uptimeMs: Date.now() - started, state: (actor.getSnapshot() as { value: unknown }).value });
   let description: ReturnType<typeof describeMachine> | undefined;
   const unserve = serveManifest({
-    bus, manifest: def.manifest, log,
+    bus, manifest: def.manifest, log, callers: loadCallers(paths.busCallers),
     operators: new TrustedOperators(paths.trustedOperators),
     ops: {
       ping,

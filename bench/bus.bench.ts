@@ -1,5 +1,6 @@
 // bench:bus — request/reply through our bus layer vs raw @nats-io/transport-node on the same server,
 // interleaved in one run; then cold start of `secai up --headless` and the idle appliance's PSS.
+import { allowedCallers } from '../bus/acl.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ async function rpc(): Promise<{ ours: ReturnType<typeof summarize>; raw: ReturnT
     const client = await bus.connect('benchclient');
     // Our layer serves only `echo`; `raw` is answered below by a bare subscription.
     const { raw: _raw, ...oursOnly } = benchActor.serves;
-    serveManifest({ bus: server, manifest: { ...benchActor, serves: oursOnly }, ops: { echo: (r) => r, ping: () => ({}), describe: () => ({}), snapshot: () => ({}) }, commands: { ping: () => ({}) }, operators: { lookup: () => undefined }, log: createLogger('bench', 'error') });
+    serveManifest({ bus: server, manifest: { ...benchActor, serves: oursOnly }, ops: { echo: (r) => r, ping: () => ({}), describe: () => ({}), snapshot: () => ({}) }, commands: { ping: () => ({}) }, operators: { lookup: () => undefined }, log: createLogger('bench', 'error'), callers: allowedCallers([benchActor, benchClient]) });
     // The raw baseline: the same server, the same permitted subject shape, a responder that echoes bytes.
     const rawSub = server.nc.subscribe('secai.benchecho.raw');
     void (async () => { for await (const m of rawSub) m.respond(m.data); })();

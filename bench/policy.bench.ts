@@ -3,6 +3,7 @@
 // generated 64 MiB corpus, next to a bare byte-class loop over the same bytes (how loaded the machine is).
 // The bus figure is printed next to raw NATS request/reply (an echo responder on a bare subscription, no code
 // of ours) interleaved in the same run: on a VM whose idle vCPUs halt to the host, that floor is the host's.
+import { allowedCallers } from '../bus/acl.js';
 import { encode } from '../bus/codec.js';
 import { defineManifest } from '../bus/manifest.js';
 import { s } from '../bus/schema.js';
@@ -73,7 +74,7 @@ async function overBus() {
     const noop = () => ({});
     // The engine's own decide handler shape: validate, decide, reply (allows are aggregated, not evented).
     serveManifest({
-      bus: server, manifest: policyManifest, log: createLogger('bench', 'error'), operators: { lookup: () => undefined },
+      bus: server, manifest: policyManifest, log: createLogger('bench', 'error'), operators: { lookup: () => undefined }, callers: allowedCallers([policyManifest, rawEcho, benchClient]),
       ops: { decide: (r: { domain: string; input: unknown }) => decide(P, r.domain, r.input), show: noop, ping: noop, describe: noop, snapshot: noop },
       commands: { decide: noop, show: noop, reload: noop, ping: noop },
     });

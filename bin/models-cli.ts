@@ -1,6 +1,7 @@
 // securectl models import|list|verify|rm|report|jobs: the quarantine and the registry from the terminal.
 import { resolve } from 'node:path';
 import { decode } from '../bus/codec.js';
+import { check } from '../bus/schema.js';
 import { eventSubject } from '../bus/subjects.js';
 import { quarantineManifest } from '../actors/quarantine/manifest.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
@@ -31,10 +32,14 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
   const isUrl = URL_TARGET.test(target);
   const events: (StageEvent | VerdictEvent)[] = [];
   let wake: (() => void) | undefined;
-  const subs = ['stage', 'verdict'].map((e) => s.bus.nc.subscribe(eventSubject('quarantine', e), {
+  // Only events that match the quarantine's declared schemas count (the ACL lets only it publish them).
+  const subs = (['stage', 'verdict'] as const).map((e) => s.bus.nc.subscribe(eventSubject('quarantine', e), {
     callback: (err, m) => {
       if (err) return;
-      try { events.push(decode(m.data, 1 << 20) as StageEvent | VerdictEvent); wake?.(); } catch { /* not ours to judge */ }
+      try {
+        events.push(check<StageEvent | VerdictEvent>(quarantineManifest.publishes[e], decode(m.data, 1 << 20), `quarantine.${e}`));
+        wake?.();
+      } catch { /* a malformed event decides nothing */ }
     },
   }));
   await s.bus.nc.flush();

@@ -2,15 +2,13 @@
 import type { ActorManifest } from './manifest.js';
 import { effectiveManifest } from './standard-ops.js';
 import {
-  commandSubject, eventPattern, eventSubject, inboxPrefix, isToken, serveSubject, stateSubject, ALL_STATES,
+  commandSubject, eventPattern, eventSubject, inboxPrefix, isToken, parseSubject, serveSubject, stateSubject, ALL_STATES,
 } from './subjects.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 
 export interface Permissions {
   publish: { allow: string[] };
   subscribe: { allow: string[] };
-  /** Lets a responder answer the reply subject of a request it received, once, within a few seconds. */
-  allow_responses?: { max: number; expires: string };
 }
 
 export interface CompiledIdentity {
@@ -20,8 +18,6 @@ export interface CompiledIdentity {
 }
 
 const JS_API = '$JS.API';
-/** How many messages a streaming responder may send to one reply subject (chunks plus the final reply). */
-export const STREAM_MAX_RESPONSES = 100_000;
 
 function fail(msg: string): never {
   throw new SecaiError(ErrorCode.CONFIG_INVALID, `acl: ${msg}`);
@@ -63,12 +59,37 @@ export function validateManifests(manifests: readonly ActorManifest[]): ActorMan
   return eff;
 }
 
+/**
+ * Who may ask what: for every served and command subject, the identities whose permissions let them
+ * publish to it. A responder answers only into the inbox of one of these (serveManifest checks it, and
+ * the server's permissions let it publish into no other inbox). Read off the compiled ACL, so the
+ * responder's check and the server's permissions cannot disagree.
+ */
+export function allowedCallers(manifests: readonly ActorManifest[]): ReadonlyMap<string, ReadonlySet<string>> {
+  return callersOf(compileAcl(manifests));
+}
+
+/** The subject → askers map of a compiled ACL (what `prepareBus` writes to `bus/callers.json`). */
+export function callersOf(compiled: readonly CompiledIdentity[]): Map<string, Set<string>> {
+  const callers = new Map<string, Set<string>>();
+  for (const id of compiled) {
+    for (const subject of id.permissions.subscribe.allow) {
+      const p = parseSubject(subject);
+      if (p && (p.kind === 'serve' || p.kind === 'command') && !callers.has(subject)) callers.set(subject, new Set());
+    }
+  }
+  for (const id of compiled) {
+    for (const subject of id.permissions.publish.allow) callers.get(subject)?.add(id.name);
+  }
+  return callers;
+}
+
 /** Compiles validated manifests into NATS permissions, one identity each. */
 export function compileAcl(manifests: readonly ActorManifest[]): CompiledIdentity[] {
   const eff = validateManifests(manifests);
   const allCommands = eff.flatMap((m) => Object.keys(m.commands).map((op) => commandSubject(m.name, op)));
 
-  return eff.map((m) => {
+  const compiled: CompiledIdentity[] = eff.map((m) => {
     const pub = new Set<string>();
     const sub = new Set<string>([`${inboxPrefix(m.name)}.>`]);
 
@@ -99,21 +120,16 @@ export function compileAcl(manifests: readonly ActorManifest[]): CompiledIdentit
       pub.add(`$JS.ACK.${stream}.>`);
     }
 
-    const serves = Object.keys(m.serves).length + Object.keys(m.commands).length > 0;
-    // A streaming responder answers one request with many messages (tokens), for as long as a generation runs.
-    const streams = Object.values(m.serves).some((op) => op.stream === true);
-    // The server drops a reply sent after `expires`: the window covers the slowest op the identity declares
-    // (registry.promote hashes a model for up to 10 min), at least 30 s, plus 5 s for the trip back.
-    const slowest = Math.max(30_000, ...[...Object.values(m.serves), ...Object.values(m.commands)].map((op) => op.timeoutMs ?? 5000));
-    const window = `${Math.ceil(slowest / 1000) + 5}s`;
-    return {
-      name: m.name,
-      kind: m.kind,
-      permissions: {
-        publish: { allow: [...pub].sort() },
-        subscribe: { allow: [...sub].sort() },
-        ...(serves && { allow_responses: streams ? { max: STREAM_MAX_RESPONSES, expires: slowest > 900_000 ? window : '15m' } : { max: 1, expires: window } }),
-      },
-    };
+    return { name: m.name, kind: m.kind, permissions: { publish: { allow: [...pub].sort() }, subscribe: { allow: [...sub].sort() } } };
   });
+  // Replies: into the inboxes of the identities that may ask this one something, and nowhere else.
+  // No `allow_responses`: nats-server lets a response go to whatever reply subject the requester
+  // chose, even one the responder's deny list names, so a chosen reply subject became a forged event.
+  const callers = callersOf(compiled);
+  for (const id of compiled) {
+    const inboxes = new Set<string>();
+    for (const subject of id.permissions.subscribe.allow) for (const who of callers.get(subject) ?? []) inboxes.add(`${inboxPrefix(who)}.>`);
+    id.permissions.publish.allow = [...new Set([...id.permissions.publish.allow, ...inboxes])].sort();
+  }
+  return compiled;
 }

@@ -22,12 +22,14 @@ export const commandSubject = (actor: string, op: string) => `secai.cmd.${token(
 export const stateSubject = (actor: string) => `secai.state.${token(actor, 'actor')}`;
 /** Reply inbox prefix: no identity may subscribe another's. */
 export const inboxPrefix = (actor: string) => `_INBOX.${token(actor, 'actor')}`;
+const INBOX = /^_INBOX\.([a-z][a-z0-9_-]{0,47})(?:\.[A-Za-z0-9_-]{1,64}){1,4}$/;
 /**
- * The identity whose inbox a reply subject is in (`_INBOX.<identity>.…`), or undefined. Only that identity
- * may READ replies there (ACL); NATS does not check it on publish, so it names who will read the answer.
+ * The identity whose inbox a reply subject is in (`_INBOX.<identity>.<token>[.<token>…]`, no wildcards),
+ * or undefined for anything else. Only that identity may READ replies there (ACL); NATS does not check
+ * the reply subject on publish, so it names who will read the answer, not who asked.
  */
 export function inboxIdentity(replyTo: string | undefined): string | undefined {
-  return /^_INBOX\.([a-z][a-z0-9_-]{0,47})\./.exec(replyTo ?? '')?.[1];
+  return INBOX.exec(replyTo ?? '')?.[1];
 }
 
 export const ALL_EVENTS = 'secai.evt.>';

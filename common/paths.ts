@@ -29,6 +29,8 @@ export function homePaths(home: string) {
     home,
     bus: join(home, 'bus'),
     busConfig: join(home, 'bus', 'nats.conf'),
+    /** Who may ask what (subject → identities), compiled with the server config: responders read it at start. */
+    busCallers: join(home, 'bus', 'callers.json'),
     busUrlFile: join(home, 'bus', 'url'),
     jetstream: join(home, 'bus', 'jetstream'),
     keys: join(home, 'keys'),

@@ -11,7 +11,7 @@ import { authorize, origin, pinnedAgent, type Authorized, type EgressDeps, type 
 export const DOWNLOAD_READ_AHEAD = 4;
 /**
  * Longest a pull waits for data before it answers an empty chunk: a pull answers well inside the caller's
- * request timeout and the airlock's allow_responses window (bus/acl.ts), however slow the server is.
+ * request timeout, however slow the server is.
  */
 export const PULL_WAIT_MS = 10_000;
 /** For the same reason, the start (connect and response headers) gets at most this long. */

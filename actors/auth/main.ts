@@ -2,11 +2,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authMachine } from '../../machines/auth/auth.machine.js';
-import { eventSubject } from '../../bus/subjects.js';
+import { onEvent } from '../../bus/events.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
 import { main, type ActorContext } from '../host.js';
 import { loadVaultPolicy, type VaultPolicy } from '../vault/vault-policy.js';
+import { vaultManifest } from '../vault/manifest.js';
 import { authManifest } from './manifest.js';
 import { checkAttempt, FRESH, recordFailure, type LimiterState } from './rate-limit.js';
 import { SessionStore } from './sessions.js';
@@ -156,7 +157,8 @@ main<typeof authMachine>({
   }),
   start: (ctx) => {
     // Any panic ends every session: the person at the keyboard may not be the owner.
-    ctx.bus.subscribe(eventSubject('vault', 'panicked'), async () => {
+    // Acted on only when the payload is the vault's declared panicked event (the ACL lets only the vault publish it).
+    onEvent(ctx.bus, 'vault', 'panicked', vaultManifest.publishes.panicked, ctx.log, async () => {
       const n = sessions.revokeAll();
       syncCount(ctx);
       await ctx.emit('sessions_ended', { count: n, reason: 'panic', at: Date.now() }).catch(() => {});

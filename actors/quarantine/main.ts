@@ -21,7 +21,7 @@ import { sourceStage } from './stages/source.js';
 import { staticScanStage } from './stages/static-scan.js';
 import type { Artifact, Progress, StageRunner } from './stages/types.js';
 import { IncomingWatcher } from './watcher.js';
-import { callerIdentity, Uploads } from './upload.js';
+import { Uploads } from './upload.js';
 import { importByPath, type PathDecision } from './path-import.js';
 import type { CallContext } from '../../bus/service.js';
 
@@ -279,10 +279,10 @@ function browserOps(ctx: Ctx) {
   const up = (uploads = new Uploads({ dir: join(dirs(ctx).work, 'uploads'), maxBytes: () => policy.maxFileBytes, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'upload' }, 'owned')) }));
   const decide = (input: { path: string; access: 'read' }) => ctx.bus.request<PathDecision>('policy', 'decide', { domain: 'path_access', input });
   return {
-    upload_begin: (req: { name: string; size: number }, call: CallContext) => up.begin(callerIdentity(call.replyTo), req),
-    upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(callerIdentity(call.replyTo), req),
-    upload_end: (req: { uploadId: string }, call: CallContext) => up.end(callerIdentity(call.replyTo), req),
-    upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
+    upload_begin: (req: { name: string; size: number }, call: CallContext) => up.begin(call.caller, req),
+    upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(call.caller, req),
+    upload_end: (req: { uploadId: string }, call: CallContext) => up.end(call.caller, req),
+    upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(call.caller, req),
     import_path: (req: { path: string }) => importByPath({ decide, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     cancel: (req: { id: string }) => cancelJob(req, 'the web UI'),

@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { inboxIdentity } from '../../bus/subjects.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { UPLOAD_CHUNK_BYTES, UPLOAD_ID_PATTERN, UPLOAD_NAME_PATTERN } from './manifest.js';
 
@@ -14,16 +13,6 @@ export const DEFAULT_MAX_UPLOADS = 4;
 export const DEFAULT_UPLOAD_IDLE_MS = 60_000;
 /** Room left on the disk after every upload in progress would complete. */
 const DISK_RESERVE_BYTES = 256 * 1024 * 1024;
-
-/**
- * The identity that sent a request, from its reply inbox (`_INBOX.<identity>.…`). Only that identity
- * may read replies there (ACL), so a forged inbox only sends the answer to someone who did not ask.
- */
-export function callerIdentity(replyTo: string | undefined): string {
-  const who = inboxIdentity(replyTo);
-  if (!who) throw new SecaiError(ErrorCode.PERMISSION, 'uploads need a request with a reply inbox');
-  return who;
-}
 
 interface Upload {
   id: string;

@@ -6,6 +6,7 @@ import { compileAcl } from '../../bus/acl.js';
 import { ensureIdentity, type Identity } from '../../bus/identities.js';
 import type { ActorManifest } from '../../bus/manifest.js';
 import { renderServerConfig } from '../../bus/server-config.js';
+import { writeCallers } from '../../bus/callers-file.js';
 import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../../bus/subjects.js';
 import type { HomePaths } from '../../common/paths.js';
 
@@ -24,6 +25,7 @@ export function prepareBus(paths: HomePaths, manifests: readonly ActorManifest[]
     identities: compiled.map((c) => ({ ...c, publicKey: ids.get(c.name)!.publicKey })),
   });
   writeFileSync(paths.busConfig, config, { mode: 0o600 });
+  writeCallers(paths.busCallers, compiled);
   return ids;
 }
 

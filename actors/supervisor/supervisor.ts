@@ -8,8 +8,9 @@ import type { ActorManifest } from '../../bus/manifest.js';
 import { TrustedOperators } from '../../bus/operator-keys.js';
 import { pickLoopbackPort, startNatsServer, stopProcess, type NatsProcess } from '../../bus/server.js';
 import { serveManifest } from '../../bus/service.js';
-import { decode } from '../../bus/codec.js';
 import { ALL_STATES } from '../../bus/subjects.js';
+import { parseStateMessage } from '../../bus/state-message.js';
+import { allowedCallers } from '../../bus/acl.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
@@ -79,7 +80,7 @@ export class Supervisor {
     await ensureAuditStreams(this.bus.nc);
     this.watchStates();
     this.unserve = serveManifest({
-      bus: this.bus, manifest: supervisorManifest, log: this.o.log,
+      bus: this.bus, manifest: supervisorManifest, log: this.o.log, callers: allowedCallers(this.o.manifests),
       operators: new TrustedOperators(this.paths.trustedOperators),
       ops: { status: () => this.status() },
       commands: { status: () => this.status() },
@@ -180,11 +181,16 @@ export class Supervisor {
 
   private watchStates(): void {
     this.bus!.subscribe(ALL_STATES, (m) => {
-      const snap = decode(m.data) as { actor?: string; value?: unknown; status?: string; event?: string };
-      // A state message is believed only on the subject of the actor that can publish it (the ACL).
-      const name = m.subject.slice('secai.state.'.length);
-      const slot = this.slots.get(name);
-      if (slot && snap && typeof snap === 'object') slot.state = { value: snap.value, status: String(snap.status), event: String(snap.event) };
+      // Believed only when well formed and on the subject of the actor it names (only it may publish there).
+      let snap;
+      try {
+        snap = parseStateMessage(m.subject, m.data);
+      } catch (err) {
+        this.o.log.warn({ subject: m.subject, err: (err as Error).message }, 'ignored a malformed state message');
+        return;
+      }
+      const slot = this.slots.get(snap.actor);
+      if (slot) slot.state = { value: snap.value, status: snap.status, event: snap.event };
     });
   }
 

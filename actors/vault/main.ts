@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { fromPromise } from 'xstate';
 import { vaultMachine } from '../../machines/vault/vault.machine.js';
 import type { CallContext } from '../../bus/service.js';
-import { inboxIdentity } from '../../bus/subjects.js';
 import { getSodium } from '../../common/sodium.js';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
 import { main, type ActorContext } from '../host.js';
@@ -43,14 +42,13 @@ async function forgetKey(): Promise<void> {
 }
 
 /**
- * The caller's namespace is the identity named by its reply inbox. Only that identity can READ a
- * reply sent there (ACL), so get/list cannot leak to anyone else; because a sender could still name
- * another's inbox, writes go through a ticket that is sent only to that inbox (see commit).
+ * The caller's namespace is the identity named by its reply inbox (serveManifest answers only into the
+ * inbox of an identity that may ask). Only that identity can READ a reply sent there (ACL), so get/list
+ * cannot leak to anyone else; because a sender could still name another's inbox, writes go through a
+ * ticket that is sent only to that inbox (see commit).
  */
 function callerOf(call: CallContext): string {
-  const who = inboxIdentity(call.replyTo);
-  if (!who) throw new SecaiError(ErrorCode.PERMISSION, 'vault records need a request with a reply inbox');
-  return who;
+  return call.caller;
 }
 
 function requireKey(ctx: Ctx): Uint8Array {
@@ -213,7 +211,7 @@ main({
       await ctx.emit('passphrase_changed', { at: Date.now() });
       return { ok: true };
     },
-    panic: (req: { level: number; passphrase?: string; confirm?: boolean }, call: CallContext) => panic(ctx, req, `bus:${inboxIdentity(call.replyTo) ?? 'unknown'}`),
+    panic: (req: { level: number; passphrase?: string; confirm?: boolean }, call: CallContext) => panic(ctx, req, `bus:${call.caller}`),
     put: (req: { key: string; value: Uint8Array }, call: CallContext) => {
       requireKey(ctx);
       return stage({ ns: callerOf(call), op: 'put', key: req.key, value: new Uint8Array(req.value) });

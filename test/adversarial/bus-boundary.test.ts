@@ -82,6 +82,43 @@ t.test('malformed messages — bad msgpack, wrong schema and huge payloads get e
   t.equal(sup.actors.find((x) => x.name === 'audit')!.restarts, 0, 'and never crashed');
 });
 
+t.test('reply forgery — a chosen reply subject forges no vault panic into the audit chain (issue #12.1)', async (t) => {
+  // As the gateway: ask the audit actor for its status, naming the vault's panic event as the reply subject.
+  gateway.nc.publish('secai.audit.status', encode({}), { reply: 'secai.evt.vault.panicked' });
+  gateway.nc.publish('secai.audit.status', encode({}), { reply: 'secai.state.vault' });
+  await gateway.nc.flush();
+  // Answered in order after the forged ones: by now the audit actor has seen them.
+  await gateway.request('audit', 'status');
+  // A signed ping's acceptance is appended after anything the forged requests could have published.
+  const ping = a.ctl(['ping', 'audit', '--json']);
+  t.equal(ping.code, 0, ping.stderr);
+  let recs: { subject: string }[] = [];
+  for (let i = 0; i < 50 && !recs.some((r) => r.subject === 'secai.evt.audit.command_accepted'); i++) {
+    recs = a.ctl(['audit', 'tail', '-n', '500', '--json']).json().records;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(recs.some((r) => r.subject === 'secai.evt.audit.command_accepted'), 'the marker reached the chain');
+  t.notOk(recs.some((r) => r.subject === 'secai.evt.vault.panicked'), 'no vault panic in the chain');
+  t.notOk(a.output().includes('sessions_ended'), 'auth ended no sessions');
+});
+
+t.test('state messages — garbage on secai.state.vault from the vault\'s own identity is not believed', async (t) => {
+  const vault = await BusClient.connect({ url: a.busUrl, identity: loadIdentity(paths.busKeys, 'vault'), reconnect: false });
+  t.teardown(() => vault.close());
+  const before = (await cli.command<{ actors: { name: string; state: unknown }[] }>(key, 'supervisor', 'status')).actors.find((x) => x.name === 'vault')!.state;
+  t.ok(before, `the vault reports a state (${JSON.stringify(before)})`);
+  for (const junk of [{}, 'junk', { actor: 'vault', value: null, status: 'active', event: 'x', seq: 1, at: 1 },
+    { actor: 'audit', value: 'forged', status: 'active', event: 'x', seq: 1, at: 1 },
+    { actor: 'vault', value: { a: { b: { c: { d: { e: { f: { g: { h: { i: 'x' } } } } } } } } }, status: 'active', event: 'x', seq: 1, at: 1 }]) {
+    vault.nc.publish('secai.state.vault', encode(junk));
+  }
+  // Flushed: the server has queued the junk to the supervisor before the status request below reaches it.
+  await vault.nc.flush();
+  const after = (await cli.command<{ actors: { name: string; state: unknown }[] }>(key, 'supervisor', 'status')).actors;
+  t.same(after.find((x) => x.name === 'vault')!.state, before, 'status still shows the vault\'s real state');
+  t.notSame(after.find((x) => x.name === 'audit')!.state, 'forged', 'a snapshot naming another actor changed nothing');
+});
+
 t.test('loopback only — every listening socket of the appliance is on 127.0.0.1 or ::1', async (t) => {
   const st = a.ctl(['status', '--json']).json() as { appliance: { pid: number; bus: { pid: number } }; actors: { pid: number }[] };
   const pids = [st.appliance.pid, st.appliance.bus.pid, ...st.actors.map((x) => x.pid)];

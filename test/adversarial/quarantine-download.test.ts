@@ -1,5 +1,6 @@
 // A lying or vanishing airlock, served under the airlock's identity on a real nats-server: the quarantine's
 // download checks sequence, size, byte count and SHA-256 itself, and keeps nothing that fails.
+import { allowedCallers } from '../../bus/acl.js';
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ let unserve = () => {};
 function serve() {
   unserve = serveManifest({
     bus: airlock, manifest: airlockManifest, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
+    callers: allowedCallers([airlockManifest, quarantineManifest, registryManifest, policyManifest]),
     commands: { status: () => ({}), ping: () => ({}) },
     ops: {
       fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}),

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { compileAcl, validateManifests } from '../../bus/acl.js';
+import { allowedCallers, compileAcl, validateManifests } from '../../bus/acl.js';
+import { effectiveManifest } from '../../bus/standard-ops.js';
 import { defineManifest, type ActorManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 import { MANIFESTS } from '../../actors/catalog.js';
@@ -22,8 +23,10 @@ t.test('acl — the shipped catalog compiles and every identity gets its own inb
     const inboxes = id.permissions.subscribe.allow.filter((x) => x.startsWith('_INBOX.'));
     t.same(inboxes, [`_INBOX.${id.name}.>`], `${id.name} subscribes only its own inbox`);
     for (const p of id.permissions.publish.allow) {
-      t.notOk(p === '>' || p === 'secai.>' || p.startsWith('_INBOX'), `${id.name} has no blanket publish (${p})`);
+      t.notOk(p === '>' || p === 'secai.>' || p === '_INBOX.>' || p === '_INBOX.*.>', `${id.name} has no blanket publish (${p})`);
+      if (p.startsWith('_INBOX.')) t.match(p, /^_INBOX\.[a-z][a-z0-9_-]*\.>$/, `${id.name} publishes only into whole named inboxes (${p})`);
     }
+    t.notOk('allow_responses' in id.permissions, `${id.name}: no allow_responses (it lets a reply go to any subject the asker names)`);
   }
 });
 
@@ -50,26 +53,28 @@ t.test('acl — permissions follow the manifest exactly', async (t) => {
   t.ok(a!.permissions.subscribe.allow.includes('secai.cmd.alpha.ping'), 'standard signed ping');
   t.ok(a!.permissions.publish.allow.includes('secai.evt.alpha.happened'));
   t.ok(a!.permissions.publish.allow.includes('secai.state.alpha'));
-  t.ok(a!.permissions.allow_responses, 'a serving actor may answer');
+  t.ok(a!.permissions.publish.allow.includes('_INBOX.beta.>'), 'alpha may answer into the inbox of beta, which asks it');
+  t.notOk(b!.permissions.publish.allow.some((x) => x.startsWith('_INBOX.')), 'beta serves nothing beta asks: it publishes into no inbox');
   t.ok(b!.permissions.publish.allow.includes('secai.alpha.op'));
   t.notOk(b!.permissions.publish.allow.includes('secai.alpha.ping'), 'not declared, not allowed');
   t.ok(b!.permissions.subscribe.allow.includes('secai.evt.alpha.happened'));
   t.notOk(b!.permissions.publish.allow.some((x) => x.startsWith('secai.evt.alpha')), 'beta cannot forge alpha events');
 });
 
-t.test('acl — the reply window covers the slowest declared op (a late reply would be dropped by the server)', async (t) => {
-  const window = (ms: ActorManifest[], name: string) => compileAcl(ms).find((i) => i.name === name)?.permissions.allow_responses?.expires;
-  t.equal(window([alpha], 'alpha'), '35s', 'default ops: 30 s floor + 5 s');
-  const slow = beta({ serves: { hash: { request: s.empty(), reply: s.empty(), description: 'x', timeoutMs: 600_000 } } });
-  t.equal(window([slow], 'beta'), '605s');
-  const slowCmd = beta({ commands: { wipe: { request: s.empty(), reply: s.empty(), description: 'x', timeoutMs: 120_000, roles: ['admin'] } } });
-  t.equal(window([slowCmd], 'beta'), '125s', 'commands count too');
-  for (const m of MANIFESTS) {
-    const id = compileAcl(MANIFESTS).find((i) => i.name === m.name)!;
-    const exp = id.permissions.allow_responses?.expires;
-    if (!exp) continue;
-    const longest = Math.max(...[...Object.values(m.serves), ...Object.values(m.commands)].map((o) => o.timeoutMs ?? 5000));
-    const secs = exp.endsWith('m') ? Number(exp.slice(0, -1)) * 60 : Number(exp.slice(0, -1));
-    t.ok(secs * 1000 > longest, `${m.name}: ${exp} outlasts its slowest op (${longest} ms)`);
+t.test('acl — a responder may publish into the inboxes of exactly the identities that may ask it something', async (t) => {
+  const eff = MANIFESTS.map(effectiveManifest);
+  const ids = compileAcl(MANIFESTS);
+  for (const m of eff) {
+    // The oracle, from the manifests' meaning: who requests one of m's ops or sends one of its commands.
+    const askers = eff.filter((c) =>
+      c.requests.some((r) => r.split('.')[0] === m.name) ||
+      (c.sends ?? []).some((r) => r === '*.*' ? Object.keys(m.commands).length > 0 : r.split('.')[0] === m.name));
+    const want = askers.map((c) => `_INBOX.${c.name}.>`).sort();
+    const got = ids.find((i) => i.name === m.name)!.permissions.publish.allow.filter((x) => x.startsWith('_INBOX.')).sort();
+    t.same(got, want, `${m.name} answers into: ${want.join(', ') || 'nothing'}`);
   }
+  const callers = allowedCallers(MANIFESTS);
+  t.same([...callers.get('secai.vault.status') ?? []].sort(), eff.filter((c) => c.requests.includes('vault.status')).map((c) => c.name).sort());
+  t.ok(callers.get('secai.cmd.vault.ping')?.has('cli'), 'the CLI sends every command (*.*)');
+  t.notOk(callers.get('secai.audit.status')?.has('registry'), 'registry does not ask audit.status');
 });

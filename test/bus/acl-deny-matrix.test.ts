@@ -24,6 +24,12 @@ function candidateSubjects(): string[] {
 /** The oracle, written from the manifest's meaning rather than from the compiler's output. */
 function mayPublish(m: ActorManifest, subject: string): boolean {
   const [, a, b, c] = subject.split('.');
+  // Replies go into the inbox of an identity that asks m something (a request of one of its ops, a command).
+  if (subject.startsWith('_INBOX.')) {
+    const asker = eff.find((x) => x.name === a);
+    return !!asker && (asker.requests.some((r) => r.split('.')[0] === m.name) ||
+      (asker.sends ?? []).some((r) => (r === '*.*' ? Object.keys(m.commands).length > 0 : r.split('.')[0] === m.name)));
+  }
   if (subject.startsWith('$JS.API.')) return m.jetstream?.admin === true;
   if (subject.startsWith('secai.evt.')) return b === m.name ? c! in m.publishes : false;
   if (subject.startsWith('secai.state.')) return m.kind === 'actor' && b === m.name;

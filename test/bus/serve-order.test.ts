@@ -1,5 +1,6 @@
 // Served requests of one op run one at a time, in arrival order, even when handlers are async; a failing
 // handler does not stop the next request.
+import { allowedCallers } from '../../bus/acl.js';
 import t from 'tap';
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
@@ -25,7 +26,7 @@ t.test('serve — async handlers never overlap and see requests in order; a thro
   let maxInFlight = 0;
   const seen: number[] = [];
   serveManifest({
-    bus: server, manifest: counter, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
+    bus: server, manifest: counter, log: createLogger('test', 'silent'), operators: { lookup: () => undefined }, callers: allowedCallers([counter, caller]),
     ops: {
       add: async (r: { i: number }) => {
         inFlight++;
@@ -67,7 +68,7 @@ t.test('serve — a concurrent op answers a later request while an earlier one s
   const gate = new Promise<void>((r) => { open = r; });
   const answered: number[] = [];
   serveManifest({
-    bus: server, manifest: gated, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
+    bus: server, manifest: gated, log: createLogger('test', 'silent'), operators: { lookup: () => undefined }, callers: allowedCallers([gated, gatedCaller]),
     ops: {
       // Request 0 waits until request 1 has run: handled one at a time, 0 would never be answered.
       wait: async (r: { i: number }) => {

@@ -1,4 +1,5 @@
 // Test helper: the inference actor's ops on a real bus, with the gateway's OpenAI/Ollama routes on a loopback HTTP server.
+import { allowedCallers } from '../../bus/acl.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,7 +47,7 @@ export async function startInferenceStack(policy: InferencePolicy = TEST_POLICY)
     emit: async (event, payload) => { events.push({ event, payload }); },
   });
   const unserve = serveManifest({
-    bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined },
+    bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined }, callers: allowedCallers(MANIFESTS),
     ops: { ...inferenceOps(() => host), ping: () => ({}), describe: () => ({}), snapshot: () => ({}) },
     commands: { ...inferenceCommands(() => host), ping: () => ({}) },
   });

@@ -1,6 +1,6 @@
 // What the web UI watches: every actor's machine definition, live state snapshots and audit records (SSE), audit verification.
 import type { ServerResponse } from 'node:http';
-import { decode } from '../../../bus/codec.js';
+import { parseStateMessage } from '../../../bus/state-message.js';
 import { ALL_STATES } from '../../../bus/subjects.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import { ACTOR_MANIFESTS } from '../../catalog.js';
@@ -78,7 +78,8 @@ export function observeRoutes(d: GatewayDeps): Route[] {
         res.write(': secai events\n\n');
         let closed = false;
         const sub = d.bus.subscribe(ALL_STATES, (msg) => {
-          try { sse(res, 'state', decode(msg.data, 256 * 1024)); } catch { /* a snapshot that does not decode is not forwarded */ }
+          // A malformed snapshot, or one naming another actor than its subject, is not forwarded.
+          try { sse(res, 'state', parseStateMessage(msg.subject, msg.data)); } catch { /* the supervisor logs it */ }
         });
         // Audit records come from the chain itself (what was committed), not from a second tap.
         let lastSeq = -1;
