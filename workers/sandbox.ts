@@ -16,6 +16,8 @@ export interface SandboxOptions {
   allowUnsandboxed?: boolean;
   /** Bind the NVIDIA/DRI device nodes so GPU auto-detect can find them (default: when they exist). */
   gpuDevices?: boolean;
+  /** The device nodes to look for (default GPU_DEVICE_NODES; tests name one they create). */
+  gpuDeviceNodes?: readonly string[];
   /** The bubblewrap binary (tests point it at nothing to prove fail-closed). */
   bwrapPath?: string;
 }
@@ -67,11 +69,21 @@ function systemBinds(): string[] {
   return a;
 }
 
-function gpuBinds(): string[] {
+/** The GPU device nodes llama.cpp's CUDA and Vulkan backends open. */
+export const GPU_DEVICE_NODES = ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0', '/dev/nvidia1', '/dev/dri'] as const;
+
+/** The GPU device nodes present on this host. */
+export function gpuDeviceNodes(nodes: readonly string[] = GPU_DEVICE_NODES): string[] {
+  return nodes.filter((d) => existsSync(d));
+}
+
+/**
+ * Binds of the GPU device nodes. They must come AFTER `--dev /dev`: bubblewrap mounts a fresh devtmpfs
+ * there, which hides any device bound before it (the worker then silently ran on the CPU).
+ */
+function gpuBinds(nodes: readonly string[] = GPU_DEVICE_NODES): string[] {
   const a: string[] = [];
-  for (const d of ['/dev/nvidiactl', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0', '/dev/nvidia1', '/dev/dri']) {
-    if (existsSync(d)) a.push('--dev-bind', d, d);
-  }
+  for (const d of gpuDeviceNodes(nodes)) a.push('--dev-bind', d, d);
   // The driver's own libraries live in /usr/lib (bound above); the CUDA runtime comes with node-llama-cpp's prebuilt.
   if (a.length && existsSync('/sys')) a.push('--ro-bind', '/sys', '/sys');
   return a;
@@ -124,9 +136,9 @@ export function spawnWorker(o: SandboxOptions = {}): SandboxedWorker {
     ...systemBinds(),
     ...codeBinds(entry),
     ...(o.readOnly ?? []).flatMap((p) => ['--ro-bind', p, p]),
-    ...((o.gpuDevices ?? true) ? gpuBinds() : []),
     '--proc', '/proc',
     '--dev', '/dev',
+    ...((o.gpuDevices ?? true) ? gpuBinds(o.gpuDeviceNodes) : []),
     '--chdir', fromSource ? projectRoot : dirname(entry),
     node, ...nodeArgs,
   ];

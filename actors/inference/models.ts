@@ -5,7 +5,7 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { workerMachine, type WorkerModel } from '../../machines/worker/worker.machine.js';
 import { LlmWorker, type GenerateInput, type GenerateResult } from '../../workers/llm/client.js';
-import { probeSandbox } from '../../workers/sandbox.js';
+import { gpuDeviceNodes, probeSandbox } from '../../workers/sandbox.js';
 
 export interface InferencePolicy {
   allow_unsandboxed: boolean;
@@ -14,7 +14,7 @@ export interface InferencePolicy {
   threads: number;
   context_size: number;
   max_tokens: number;
-  gpu: 'auto' | 'off';
+  gpu: 'auto' | 'required' | 'off';
 }
 
 /** Where a promoted model lives and the SHA-256 its signed registry manifest records. */
@@ -55,6 +55,14 @@ class LoadedModel {
           });
           try {
             const info = await w.load({ modelPath: input.model.path, sha256: input.model.sha256, contextSize: o.policy.context_size, ...(o.policy.threads > 0 && { threads: o.policy.threads }), gpu: o.policy.gpu === 'off' ? false : 'auto' });
+            // The backend the worker really got, not the one asked for: a GPU that never reached the sandbox is a CPU run.
+            if (o.policy.gpu !== 'off' && !info.gpu) {
+              const visible = gpuDeviceNodes();
+              if (o.policy.gpu === 'required') {
+                throw new SecaiError(ErrorCode.GPU_UNAVAILABLE, `policy inference.gpu is required, but the worker found no GPU backend (device nodes on the host: ${visible.join(', ') || 'none'})`);
+              }
+              if (visible.length) o.log.warn({ model: model.name, devices: visible }, 'GPU devices exist on this host, but the worker runs on the CPU');
+            }
             return { ...info, sandboxed: w.sandboxed } as Record<string, unknown>;
           } catch (err) {
             if (this.worker === w) this.worker = undefined;
