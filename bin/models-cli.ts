@@ -49,6 +49,7 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
     const tty = process.stderr.isTTY;
     const deadline = Date.now() + timeoutMs;
     let seen = 0;
+    let lastStage = '';
     for (;;) {
       while (seen < events.length) {
         const ev = events[seen++]!;
@@ -57,7 +58,10 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
           if (tty && !o.json) process.stderr.write('\n');
           return report(ev, o);
         }
-        if (!o.json) process.stderr.write(tty ? `\r${bar(ev).padEnd(70)}` : `${bar(ev)}${ev.verdict ? `  ${ev.note}` : ''}\n`);
+        // On a terminal the bar redraws in place; in a log, one line per stage start and per stage verdict.
+        if (!o.json && tty) process.stderr.write(`\r${bar(ev).padEnd(70)}`);
+        else if (!o.json && (ev.verdict || ev.stage !== lastStage)) process.stderr.write(`${bar(ev)}${ev.verdict ? `  ${ev.note}` : ''}\n`);
+        lastStage = ev.stage;
       }
       // The appliance went away: no verdict will come.
       if (s.bus.nc.isClosed()) throw new SecaiError(ErrorCode.NOT_RUNNING, `the connection to the appliance closed before the verdict for ${job.id}`);

@@ -90,9 +90,11 @@ async function run(argv: string[]): Promise<number> {
   const two = positionals.slice(0, 2).join(' ');
   const [name, rest] = verbs[two] ? [two, positionals.slice(2)] : [positionals[0] ?? '', positionals.slice(1)];
   const verb = verbs[name];
+  // `securectl help`, `--help` and a bare `securectl` print the usage; an unknown verb is an error.
   if (!verb || values.help) {
-    process.stderr.write(USAGE + '\n');
-    return values.help ? Exit.OK : Exit.ERROR;
+    const asked = values.help === true || name === 'help' || name === '';
+    (asked ? process.stdout : process.stderr).write(USAGE + '\n');
+    return asked ? Exit.OK : Exit.ERROR;
   }
   let session: CliSession | undefined;
   try {

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the appliance and its tests run for real (see ../docs/architecture.md).
 apt_packages=(nats-server bubblewrap nftables shellcheck cryptsetup-bin)
+# Chromium only drives the UI tests: `npm start` sets SECAI_SETUP_BROWSER=0 and does not install it.
 [ "${SECAI_SETUP_BROWSER:-1}" = 1 ] && apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do

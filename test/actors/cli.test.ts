@@ -23,3 +23,15 @@ t.test('cli — unknown verbs and bad arguments are usage errors (exit 2)', asyn
   t.equal(spawnSync(process.execPath, [SECAI_BIN, 'sideways'], { env }).status, 2);
   t.equal(spawnSync(process.execPath, [SECURECTL_BIN, '--help'], { env }).status, 0);
 });
+
+t.test('cli — a bare securectl and securectl help print the usage and exit 0 (npx securectl --help is npm\'s own)', async (t) => {
+  const home = tempHome();
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const env = { ...process.env, SECAI_HOME: home };
+  for (const args of [[], ['help']]) {
+    const r = spawnSync(process.execPath, [SECURECTL_BIN, ...args], { env, encoding: 'utf8' });
+    t.equal(r.status, 0, `securectl ${args.join(' ')}`);
+    t.match(r.stdout, /^usage: securectl <verb>/, 'usage on stdout');
+    t.match(r.stdout, /audit verify/);
+  }
+});

@@ -88,6 +88,9 @@ t.test('quarantine e2e — securectl models import exits 0 promoted, 1 rejected,
   t.equal(ok.code, 0, ok.stdout + ok.stderr);
   t.match(ok.stdout, /good-model\.gguf: PROMOTED/);
   t.match(ok.stderr, /\[#+-*\]\s+\d+%/, 'a progress bar from the stage events');
+  // Not a terminal: one line per stage start and per stage verdict (7 stages), not one per percent.
+  const barLines = ok.stderr.split('\n').filter((l) => /^\[[#-]+\]/.test(l));
+  t.ok(barLines.length <= 14, `${barLines.length} progress lines without a TTY`);
   t.ok(existsSync(join(dir, 'good-model.gguf')), 'an import copies; the user file stays');
   const bad = app.ctl(['models', 'import', join(dir, 'bad-model.gguf'), '--json'], { timeoutMs: 120_000 });
   t.equal(bad.code, 1);
