@@ -1,0 +1,115 @@
+// Issue #12 items 6 and 7 from the attacker's side: a local guesser cannot lock the owner out, and cannot claim a fresh appliance.
+import t from 'tap';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { disposeAppliance, setupCode, startAppliance, type Appliance } from '../helpers/appliance.js';
+import { cleanup, fastPolicyDir } from '../helpers/vault-actor.js';
+
+const P = 'the owner passphrase';
+
+interface Res { status: number; body: any; setCookie: string }
+
+async function call(a: Appliance, method: string, path: string, o: { cookie?: string; body?: unknown } = {}): Promise<Res> {
+  const headers: Record<string, string> = { ...(o.cookie !== undefined && { cookie: o.cookie }), ...(o.body !== undefined && { 'content-type': 'application/json' }) };
+  const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
+  return { status: r.status, body: await r.json().catch(() => null), setCookie: r.headers.getSetCookie().join('\n') };
+}
+
+const initialized = async (a: Appliance) => (await call(a, 'GET', '/api/auth/status')).body.initialized as boolean;
+const vaultState = (a: Appliance) => a.ctl(['vault', 'status', '--json']).json().state as string;
+
+// No delays before the lockout: ten guesses go through at once, and the eleventh meets the 15-minute lockout.
+// The behavioral stage is off: no model is imported here, and it would only slow the start.
+const policy = fastPolicyDir((y) => y.replace(/free_attempts: 3$/m, 'free_attempts: 10').replace(/^(\s*behavioral_test:) optional$/m, '$1 off'));
+let a = await startAppliance({ env: { SECAI_CONFIG: policy } });
+t.teardown(async () => { await disposeAppliance(a); cleanup(policy); });
+const code = setupCode(a);
+const codeFile = join(a.home, 'run', 'setup-code');
+let device = '';
+
+t.test('first run — setup over HTTP without the setup code, or with a wrong one, is refused and creates nothing', async (t) => {
+  t.ok(existsSync(codeFile), 'the code is also in SECAI_HOME/run/setup-code');
+  t.equal(statSync(codeFile).mode & 0o777, 0o600, 'readable by the operator alone');
+  t.equal(readFileSync(codeFile, 'utf8').trim(), code, 'the file holds the code secai up printed');
+  let r = await call(a, 'POST', '/api/auth/setup', { body: { passphrase: 'an attacker passphrase' } });
+  t.equal(r.status, 401, 'no code: refused');
+  t.equal(r.body?.error?.code, 'SECAI_E_SETUP_CODE');
+  t.notMatch(r.setCookie, /secai_session=[^;]/, 'no session issued');
+  const wrong = code.startsWith('A') ? 'BBBBB-BBBBB' : 'AAAAA-AAAAA';
+  r = await call(a, 'POST', '/api/auth/setup', { body: { passphrase: 'an attacker passphrase', setupCode: wrong } });
+  t.equal(r.status, 401, 'a wrong code: refused');
+  t.equal(r.body?.error?.code, 'SECAI_E_SETUP_CODE');
+  t.equal(await initialized(a), false, 'the vault is still uninitialized');
+  t.notOk(existsSync(join(a.home, 'vault', 'vault.json')), 'no vault file was written');
+});
+
+t.test('first run — the code printed by secai up sets the vault up, and dies with it', async (t) => {
+  const r = await call(a, 'POST', '/api/auth/setup', { body: { passphrase: P, setupCode: code.toLowerCase() } });
+  t.equal(r.status, 200, JSON.stringify(r.body));
+  t.equal(await initialized(a), true);
+  t.notOk(existsSync(codeFile), 'the code file is gone');
+  const m = /secai_device=([^;]+); HttpOnly; SameSite=Strict; Path=\/api\/auth;/.exec(r.setCookie);
+  t.ok(m, `a device cookie for the owner's browser: ${r.setCookie}`);
+  device = `secai_device=${m?.[1] ?? ''}`;
+});
+
+t.test('lockout — ten wrong guesses from one client stop neither the owner\'s signed unlock nor a known browser\'s login', async (t) => {
+  t.equal(a.ctl(['vault', 'lock']).code, 0);
+  t.equal(vaultState(a), 'locked');
+  for (let i = 0; i < 10; i++) t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: `wrong guess ${i}` } })).status, 401, `guess ${i + 1}`);
+  let r = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
+  t.equal(r.status, 429, 'the guesser\'s ladder is locked out, even for the right passphrase');
+  t.match(r.body.error.message, /locked out after 10 failed attempts/);
+  r = await call(a, 'POST', '/api/auth/login', { cookie: device, body: { passphrase: P } });
+  t.equal(r.status, 200, `the owner's browser (device cookie) signs in: ${JSON.stringify(r.body)}`);
+  t.equal(vaultState(a), 'unlocked');
+  const forged = await call(a, 'POST', '/api/auth/login', { cookie: `secai_device=${'A'.repeat(16)}.${'B'.repeat(43)}`, body: { passphrase: P } });
+  t.equal(forged.status, 429, 'a forged device token is the anonymous ladder');
+
+  t.equal(a.ctl(['vault', 'lock']).code, 0);
+  a.env.SECAI_PASSPHRASE = 'not the passphrase';
+  let c = a.ctl(['vault', 'unlock', '--json']);
+  t.equal(c.code, 2, 'a wrong passphrase on the CLI is refused');
+  t.match(c.json(), { ok: false, error: { code: 'SECAI_E_WRONG_PASSPHRASE' } });
+  a.env.SECAI_PASSPHRASE = P;
+  c = a.ctl(['vault', 'unlock', '--json']);
+  t.equal(c.code, 0, `the signed unlock is outside the web throttle: ${c.stdout}${c.stderr}`);
+  t.equal(vaultState(a), 'unlocked');
+
+  const tail = a.ctl(['audit', 'tail', '-n', '500', '--json']);
+  const bursts = tail.json().records.filter((x: { subject: string }) => x.subject === 'secai.evt.auth.guess_burst').map((x: { payload: unknown }) => x.payload);
+  // total counts every client's failures in the window: the wrong setup code above was one.
+  t.match(bursts, [{ client: 'anonymous', scope: 'client', failures: 10, total: 11 }], 'one guess burst, for the incident actor');
+  t.notOk(tail.stdout.includes(P), 'no passphrase in the audit chain');
+});
+
+t.test('lockout — after a restart the vault is locked, the guesser still locked out, and the CLI unlocks it', async (t) => {
+  const home = a.home;
+  await a.stop();
+  a = await startAppliance({ home, env: { SECAI_CONFIG: policy } });
+  t.notMatch(a.output(), /secai setup code:/, 'a set-up vault gets no setup code');
+  t.notOk(existsSync(codeFile));
+  t.equal(vaultState(a), 'locked');
+  t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } })).status, 429, 'the lockout survived the restart');
+  a.env.SECAI_PASSPHRASE = P;
+  const c = a.ctl(['vault', 'unlock']);
+  t.equal(c.code, 0, c.stdout + c.stderr);
+  t.equal(vaultState(a), 'unlocked');
+});
+
+t.test('first run — a used code cannot set up the vault again; the signed securectl vault setup needs none', async (t) => {
+  a.env.SECAI_PASSPHRASE = P;
+  const c = a.ctl(['panic', '2', '--confirm', '--json']);
+  t.equal(c.code, 0, c.stdout + c.stderr);
+  t.equal(await initialized(a), false, 'panic 2 left no vault');
+  // From the owner's browser (its own ladder, so the lockout above is not what refuses it).
+  const r = await call(a, 'POST', '/api/auth/setup', { cookie: device, body: { passphrase: 'an attacker passphrase', setupCode: code } });
+  t.equal(r.status, 401, 'the old code is refused');
+  t.equal(r.body?.error?.code, 'SECAI_E_SETUP_CODE');
+  t.equal(await initialized(a), false, 'still no vault');
+  a.env.SECAI_PASSPHRASE = 'a new owner passphrase';
+  const s = a.ctl(['vault', 'setup', '--json']);
+  t.equal(s.code, 0, s.stdout + s.stderr);
+  t.equal(vaultState(a), 'unlocked', 'the signed setup created and unlocked the vault');
+  t.equal((await call(a, 'POST', '/api/auth/login', { cookie: device, body: { passphrase: 'a new owner passphrase' } })).status, 200, 'and its passphrase signs in');
+});
