@@ -39,7 +39,7 @@ export interface Recorded {
   /** This client's consecutive failures and everyone's within the window, for the event. */
   failures: number;
   total: number;
-  /** Set when this failure reached a lockout: the client's own, or the global ceiling. */
+  /** Set when this failure reached a lockout: the client's own, or the global ceiling (once, as it is reached). */
   burst?: 'client' | 'global';
 }
 
@@ -53,7 +53,8 @@ export function recordClientFailure(s: ThrottleState, client: string, p: Throttl
     const drop = keys.filter((k) => k !== client).sort((a, b) => clients[a]!.lastFailureAt - clients[b]!.lastFailureAt).slice(0, keys.length - MAX_CLIENTS);
     clients = Object.fromEntries(Object.entries(clients).filter(([k]) => !drop.includes(k)));
   }
-  const burst = recent.length === p.global_max_failures ? 'global' as const : mine.failures === p.lockout_after ? 'client' as const : undefined;
+  // Every failure that (re)enters a lockout is a burst: the first at lockout_after, then each one after a lockout ends.
+  const burst = recent.length === p.global_max_failures ? 'global' as const : mine.failures >= p.lockout_after ? 'client' as const : undefined;
   return { state: { clients, recent }, failures: mine.failures, total: recent.length, ...(burst && { burst }) };
 }
 

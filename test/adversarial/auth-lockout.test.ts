@@ -63,6 +63,18 @@ t.test('lockout — ten wrong guesses from one client stop neither the owner\'s 
   r = await call(a, 'POST', '/api/auth/login', { cookie: device, body: { passphrase: P } });
   t.equal(r.status, 200, `the owner's browser (device cookie) signs in: ${JSON.stringify(r.body)}`);
   t.equal(vaultState(a), 'unlocked');
+  // Panic 1 is never throttled: not by the anonymous lockout, not by this session's own locked-out ladder.
+  const session = (/secai_session=([^;]+)/.exec(r.setCookie) ?? [])[1] ?? '';
+  const csrf = r.body.csrf as string;
+  const withCsrf = async (path: string, body: unknown) => {
+    const x = await fetch(a.httpUrl + path, { method: 'POST', headers: { cookie: `secai_session=${session}`, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: x.status, body: await x.json().catch(() => null) };
+  };
+  for (let i = 0; i < 10; i++) t.equal((await withCsrf('/api/vault/unlock', { passphrase: `session guess ${i}` })).status, 401, `session guess ${i + 1}`);
+  t.equal((await withCsrf('/api/vault/unlock', { passphrase: P })).status, 429, 'the session\'s own ladder is locked out now');
+  const p1 = await withCsrf('/api/emergency/panic', { level: 1 });
+  t.equal(p1.status, 200, `panic 1 still locks: ${JSON.stringify(p1.body)}`);
+  t.equal(vaultState(a), 'locked');
   const forged = await call(a, 'POST', '/api/auth/login', { cookie: `secai_device=${'A'.repeat(16)}.${'B'.repeat(43)}`, body: { passphrase: P } });
   t.equal(forged.status, 429, 'a forged device token is the anonymous ladder');
 
@@ -79,7 +91,11 @@ t.test('lockout — ten wrong guesses from one client stop neither the owner\'s 
   const tail = a.ctl(['audit', 'tail', '-n', '500', '--json']);
   const bursts = tail.json().records.filter((x: { subject: string }) => x.subject === 'secai.evt.auth.guess_burst').map((x: { payload: unknown }) => x.payload);
   // total counts every client's failures in the window: the wrong setup code above was one.
-  t.match(bursts, [{ client: 'anonymous', scope: 'client', failures: 10, total: 11 }], 'one guess burst, for the incident actor');
+  t.match(bursts, [
+    { client: 'anonymous', scope: 'client', failures: 10, total: 11 },
+    { client: /^session:[0-9a-f]{16}$/, scope: 'client', failures: 10, total: 21 },
+  ], 'a guess burst per locked-out ladder, for the incident actor');
+  t.equal(bursts.length, 2);
   t.notOk(tail.stdout.includes(P), 'no passphrase in the audit chain');
 });
 

@@ -36,7 +36,7 @@ export function SetupPage(p: { onDone: () => void }) {
       <form onSubmit={submit} aria-describedby={error ? 'setup-err' : undefined}>
         <label for="setup-code">Setup code</label>
         <p id="setup-code-hint" >Printed by <code>secai up</code> on its terminal (also in <code>run/setup-code</code> under its state folder): it proves you run this machine.</p>
-        <input id="setup-code" ref={code} type="text" autocomplete="off" spellcheck={false} aria-describedby="setup-code-hint" required autoFocus />
+        <input id="setup-code" ref={code} type="text" autocomplete="off" spellcheck={false} aria-describedby="setup-code-hint" autoFocus />
         <label for="setup-pass">Passphrase</label>
         <input id="setup-pass" ref={a} type="password" autocomplete="new-password" required />
         <label for="setup-pass2">Repeat passphrase</label>
