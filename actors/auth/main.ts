@@ -52,7 +52,12 @@ function saveLimiter(ctx: Ctx, s: ThrottleState): void {
 /** Runs a passphrase check through the client's throttle: refused early when too soon, failures recorded before replying. */
 function throttled<T>(ctx: Ctx, client: string, attempt: () => Promise<T>): Promise<T> {
   const run = gate.then(async () => {
-    checkClient(limiter, client, policy.login, Date.now());
+    try {
+      checkClient(limiter, client, policy.login, Date.now());
+    } catch (err) {
+      // Whoever is refused may be the owner: say which path no local guesser can block.
+      throw new SecaiError(ErrorCode.RATE_LIMITED, `${toErrorData(err).message} (the operator can still run: securectl vault unlock)`, { cause: err });
+    }
     try {
       const r = await attempt();
       if (limiter.clients[client]) saveLimiter(ctx, recordClientSuccess(limiter, client));

@@ -1,6 +1,7 @@
 // Issue #12 items 6 and 7 from the attacker's side: a local guesser cannot lock the owner out, and cannot claim a fresh appliance.
 import t from 'tap';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { disposeAppliance, setupCode, startAppliance, type Appliance } from '../helpers/appliance.js';
 import { cleanup, fastPolicyDir } from '../helpers/vault-actor.js';
@@ -9,10 +10,31 @@ const P = 'the owner passphrase';
 
 interface Res { status: number; body: any; setCookie: string }
 
-async function call(a: Appliance, method: string, path: string, o: { cookie?: string; body?: unknown } = {}): Promise<Res> {
-  const headers: Record<string, string> = { ...(o.cookie !== undefined && { cookie: o.cookie }), ...(o.body !== undefined && { 'content-type': 'application/json' }) };
-  const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
-  return { status: r.status, body: await r.json().catch(() => null), setCookie: r.headers.getSetCookie().join('\n') };
+/**
+ * One fresh connection per request (agent: false): a.ctl() runs securectl with spawnSync, which
+ * blocks this event loop, so a kept-alive socket can be closed by the server's keep-alive timeout
+ * without the client noticing, and a POST on it fails ("fetch failed": POSTs are not retried).
+ */
+function call(a: Appliance, method: string, path: string, o: { cookie?: string; csrf?: string; body?: unknown } = {}): Promise<Res> {
+  const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+  const headers: Record<string, string> = {
+    ...(o.cookie !== undefined && { cookie: o.cookie }), ...(o.csrf !== undefined && { 'x-csrf-token': o.csrf }),
+    ...(body !== undefined && { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(a.httpUrl + path, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => {
+        let parsed: unknown = null;
+        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed, setCookie: (res.headers['set-cookie'] ?? []).join('\n') });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 const initialized = async (a: Appliance) => (await call(a, 'GET', '/api/auth/status')).body.initialized as boolean;
@@ -59,17 +81,14 @@ t.test('lockout — ten wrong guesses from one client stop neither the owner\'s 
   for (let i = 0; i < 10; i++) t.equal((await call(a, 'POST', '/api/auth/login', { body: { passphrase: `wrong guess ${i}` } })).status, 401, `guess ${i + 1}`);
   let r = await call(a, 'POST', '/api/auth/login', { body: { passphrase: P } });
   t.equal(r.status, 429, 'the guesser\'s ladder is locked out, even for the right passphrase');
-  t.match(r.body.error.message, /locked out after 10 failed attempts/);
+  t.match(r.body.error.message, /locked out after 10 failed attempts: try again in \d+ s \(the operator can still run: securectl vault unlock\)/, 'and it names the path that cannot be blocked');
   r = await call(a, 'POST', '/api/auth/login', { cookie: device, body: { passphrase: P } });
   t.equal(r.status, 200, `the owner's browser (device cookie) signs in: ${JSON.stringify(r.body)}`);
   t.equal(vaultState(a), 'unlocked');
   // Panic 1 is never throttled: not by the anonymous lockout, not by this session's own locked-out ladder.
   const session = (/secai_session=([^;]+)/.exec(r.setCookie) ?? [])[1] ?? '';
   const csrf = r.body.csrf as string;
-  const withCsrf = async (path: string, body: unknown) => {
-    const x = await fetch(a.httpUrl + path, { method: 'POST', headers: { cookie: `secai_session=${session}`, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: x.status, body: await x.json().catch(() => null) };
-  };
+  const withCsrf = (path: string, body: unknown) => call(a, 'POST', path, { cookie: `secai_session=${session}`, csrf, body });
   for (let i = 0; i < 10; i++) t.equal((await withCsrf('/api/vault/unlock', { passphrase: `session guess ${i}` })).status, 401, `session guess ${i + 1}`);
   t.equal((await withCsrf('/api/vault/unlock', { passphrase: P })).status, 429, 'the session\'s own ladder is locked out now');
   const p1 = await withCsrf('/api/emergency/panic', { level: 1 });
