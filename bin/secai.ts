@@ -30,6 +30,8 @@ async function up(headless: boolean): Promise<number> {
     const { startMs } = await sup.start();
     const http = existsSync(join(sup.paths.run, 'http.url')) ? readFileSync(join(sup.paths.run, 'http.url'), 'utf8').trim() : '';
     const where = http ? `, ${headless ? 'API' : 'web UI and API'} on ${http}` : '';
+    // Only the operator sees this terminal (or, headless, this log): the code proves them to the web setup form.
+    if (sup.setupCode) process.stdout.write(`secai setup code: ${sup.setupCode} (first-run setup in the web UI asks for it; also in ${join(sup.paths.run, 'setup-code')}; or run: securectl vault setup)\n`);
     process.stdout.write(`secai ready: ${ACTOR_MANIFESTS.length} actors on ${sup.url}${where}, state in ${sup.paths.home}${headless ? ', headless' : ''} (${startMs} ms)\n`);
     return -1; // keep running until a signal
   } catch (err) {

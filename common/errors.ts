@@ -48,6 +48,7 @@ export const ErrorCode = {
   RATE_LIMITED: 'SECAI_E_RATE_LIMITED',
   CSRF: 'SECAI_E_CSRF',
   CHAT_NOT_FOUND: 'SECAI_E_CHAT_NOT_FOUND',
+  SETUP_CODE: 'SECAI_E_SETUP_CODE',
   // policy engine, tool firewall, airlock (issue 5)
   EGRESS_DENIED: 'SECAI_E_EGRESS_DENIED',
   EGRESS_FAILED: 'SECAI_E_EGRESS_FAILED',

@@ -6,7 +6,10 @@ import { registryEntry, registryName } from '../registry/manifest.js';
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
 const handle = s.string({ maxLength: 32 });
-const issued = s.object({ sessionId, csrf: s.string({ maxLength: 64 }), handle, expiresAt: s.number() });
+const device = s.string({ maxLength: 128 });
+/** `device`: the token that gives this browser its own throttle ladder (docs/vault.md); the gateway keeps it in a cookie. */
+const issued = s.object({ sessionId, csrf: s.string({ maxLength: 64 }), handle, expiresAt: s.number(), device });
+const client = s.string({ maxLength: 64 });
 const ok = s.object({ ok: s.boolean() });
 const at = s.number();
 
@@ -21,8 +24,11 @@ export const authManifest = defineManifest({
       reply: s.object({ initialized: s.boolean(), loggedIn: s.boolean(), vault: s.string({ maxLength: 32 }), csrf: s.string({ maxLength: 64 }) }, ['csrf']),
       description: 'Whether a vault exists and whether this session is live (its CSRF token if so).',
     },
-    setup: { request: s.object({ passphrase }), reply: issued, description: 'First run only: creates the vault and a session.', timeoutMs: 30_000 },
-    login: { request: s.object({ passphrase }), reply: issued, description: 'Throttled; always issues a NEW session id.', timeoutMs: 30_000 },
+    setup: {
+      request: s.object({ passphrase, setupCode: s.string({ maxLength: 64 }), device }, ['setupCode', 'device']), reply: issued, timeoutMs: 30_000,
+      description: 'First run only, with the one-time setup code from `secai up`: creates the vault and a session. Throttled per client.',
+    },
+    login: { request: s.object({ passphrase, device }, ['device']), reply: issued, description: 'Throttled per client (device token, else the shared anonymous ladder); always issues a NEW session id.', timeoutMs: 30_000 },
     validate: {
       request: s.object({ sessionId, csrf: s.string({ maxLength: 128 }), needCsrf: s.boolean() }, ['sessionId', 'csrf']),
       reply: s.object({ handle }), description: 'The gateway guard: is this cookie a live session, and is the CSRF token right?',
@@ -51,7 +57,12 @@ export const authManifest = defineManifest({
   publishes: {
     setup_completed: s.object({ handle, at }),
     login_succeeded: s.object({ handle, at }),
-    login_failed: s.object({ code: s.string({ maxLength: 64 }), failures: s.integer({ minimum: 0 }), at }),
+    login_failed: s.object({ code: s.string({ maxLength: 64 }), failures: s.integer({ minimum: 0 }), client, at }),
+    // A client's ladder reached its lockout, or all clients together the global ceiling: for the incident actor.
+    guess_burst: s.object({
+      client, scope: s.string({ enum: ['client', 'global'] }), failures: s.integer({ minimum: 0 }), total: s.integer({ minimum: 0 }),
+      windowMs: s.integer({ minimum: 0 }), at,
+    }),
     logged_out: s.object({ handle, at }),
     session_revoked: s.object({ handle, by: handle, at }),
     sessions_ended: s.object({ count: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 64 }), at }),

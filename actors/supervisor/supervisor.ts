@@ -17,6 +17,7 @@ import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js';
 import { ensureAuditStreams, prepareBus } from './bus-setup.js';
 import { supervisorManifest } from './manifest.js';
+import { issueSetupCode } from '../auth/setup-code.js';
 
 export interface SupervisorOptions {
   home: string;
@@ -59,6 +60,8 @@ export class Supervisor {
   private ids = new Map<string, Identity>();
   private stopping = false;
   private started = Date.now();
+  /** The one-time first-run setup code, while no vault exists (`secai up` prints it). */
+  setupCode: string | undefined;
   private unserve?: () => void;
 
   constructor(private readonly o: SupervisorOptions) {
@@ -148,6 +151,8 @@ export class Supervisor {
     }
     mkdirSync(this.paths.run, { recursive: true, mode: 0o700 });
     prepareRunDir(this.paths);
+    // Before any actor starts: from the first moment auth serves setup, a pending setup needs this code.
+    this.setupCode = issueSetupCode(this.paths.run, existsSync(join(this.paths.vault, 'vault.json')));
     writeFileSync(pidFile, String(process.pid), { mode: 0o600 });
   }
 

@@ -12,6 +12,7 @@ import { loadVaultPolicy, type VaultPolicy } from './vault-policy.js';
 import { createVault, readVaultFile, rewrapDataKey, unwrapDataKey, writeVaultFile } from './vault-crypto.js';
 import { RecordStore } from './record-store.js';
 import { wipeAll, wipeKeys } from './wipe.js';
+import { consumeSetupCode } from '../auth/setup-code.js';
 
 type Ctx = ActorContext<typeof vaultMachine>;
 
@@ -102,6 +103,16 @@ async function unlock(ctx: Ctx, passphrase: string) {
   return { ok: true };
 }
 
+async function setup(ctx: Ctx, passphrase: string) {
+  if (!ctx.actor.getSnapshot().matches('uninitialized')) throw new SecaiError(ErrorCode.INVALID_STATE, 'the vault is already set up');
+  const after = await ctx.sendAndWait({ type: 'vault.setup', passphrase }, settled, 60_000);
+  if (!after.matches('unlocked')) {
+    const e = after.context.lastError ?? { code: ErrorCode.INTERNAL, message: 'setup failed' };
+    throw new SecaiError(e.code, e.message);
+  }
+  return { ok: true };
+}
+
 /** Proves a passphrase by unwrapping the data key with it, then zeroes the key: the vault's state does not move. */
 async function provePassphrase(passphrase: string, noVault: string): Promise<void> {
   const file = readVaultFile(vaultFile);
@@ -153,6 +164,8 @@ main({
           mkdirSync(ctx.paths.vault, { recursive: true, mode: 0o700 });
           const made = await createVault(input.passphrase, policy.argon2);
           writeVaultFile(vaultFile, made.file);
+          // The first-run code dies with the first vault, whichever path created it (web form or signed command).
+          consumeSetupCode(ctx.paths.run);
           await forgetKey();
           dataKey = made.dataKey;
           await ctx.emit('initialized', { at: Date.now() });
@@ -177,15 +190,7 @@ main({
   publicContext: (c) => ({ initialized: c.initialized, lockReason: c.lockReason, idleMs }),
   ops: (ctx) => ({
     status: () => status(ctx),
-    setup: async (req: { passphrase: string }) => {
-      if (!ctx.actor.getSnapshot().matches('uninitialized')) throw new SecaiError(ErrorCode.INVALID_STATE, 'the vault is already set up');
-      const after = await ctx.sendAndWait({ type: 'vault.setup', passphrase: req.passphrase }, settled, 60_000);
-      if (!after.matches('unlocked')) {
-        const e = after.context.lastError ?? { code: ErrorCode.INTERNAL, message: 'setup failed' };
-        throw new SecaiError(e.code, e.message);
-      }
-      return { ok: true };
-    },
+    setup: (req: { passphrase: string }) => setup(ctx, req.passphrase),
     unlock: (req: { passphrase: string }) => unlock(ctx, req.passphrase),
     verify_passphrase: async (req: { passphrase: string }) => {
       await provePassphrase(req.passphrase, 'no vault');
@@ -250,6 +255,9 @@ main({
       if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.relock', reason: `forced: ${req.reason ?? 'incident'}`.slice(0, 200) }, settled);
       return { ok: true };
     },
+    // The signed path of an owner whom web guesses have locked out: proof of the operator key, no throttle.
+    unlock: async (req: { sealedPassphrase: Uint8Array }) => unlock(ctx, await unseal(new Uint8Array(req.sealedPassphrase))),
+    setup: async (req: { sealedPassphrase: Uint8Array }) => setup(ctx, await unseal(new Uint8Array(req.sealedPassphrase))),
     panic: async (req: { level: number; sealedPassphrase?: Uint8Array; confirm?: boolean }, call: CallContext) => {
       const by = `operator:${call.operator?.keyId ?? 'unknown'}`;
       const passphrase = req.sealedPassphrase ? await unseal(new Uint8Array(req.sealedPassphrase)) : undefined;

@@ -17,6 +17,7 @@ const panicReply = s.object({ level: s.integer(), removed: s.array(s.string({ ma
  * seals it (crypto_box_seal) to the vault process's in-memory key from `status` (gone at restart).
  */
 const panicCommand = s.object({ level: s.integer({ minimum: 1, maximum: 3 }), sealedPassphrase: s.bytes(2048), confirm: s.boolean() }, ['sealedPassphrase', 'confirm']);
+const sealed = s.object({ sealedPassphrase: s.bytes(2048) });
 const ticket = s.object({ ticket: s.string({ maxLength: 64 }) });
 const level = s.integer({ minimum: 1, maximum: 3 });
 
@@ -50,6 +51,10 @@ export const vaultManifest = defineManifest({
     lock: { request: s.empty(), reply: ok, description: 'Locks now.', roles: ['admin'] },
     relock: { request: s.object({ reason: s.string({ maxLength: 200 }) }, ['reason']), reply: ok, description: 'Forced relock (incident recorder).', roles: ['admin', 'incident'] },
     panic: { request: panicCommand, reply: panicReply, description: 'Panic, as a signed operator command (securectl panic; passphrase sealed).', roles: ['admin'], timeoutMs: 60_000 },
+    // Outside the web login throttle on purpose: a local process that cannot sign cannot block the owner (issue #12 item 6).
+    unlock: { request: sealed, reply: ok, description: 'Unlocks with a sealed passphrase (securectl vault unlock); not throttled by web guesses.', roles: ['admin'], timeoutMs: 60_000 },
+    // The signature proves the operator: no setup code needed. Consumes any pending code.
+    setup: { request: sealed, reply: ok, description: 'First run: creates the vault under a sealed passphrase (securectl vault setup).', roles: ['admin'], timeoutMs: 60_000 },
   },
   publishes: {
     initialized: s.object({ at: s.number() }),

@@ -7,7 +7,7 @@ import t from 'tap';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { disposeAppliance, ROOT, startAppliance } from '../helpers/appliance.js';
+import { disposeAppliance, ROOT, setupCode, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
 import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
 
@@ -39,6 +39,7 @@ t.test('appliance ui — first run: the passphrase creates the vault and signs i
   t.pass('a short passphrase is refused in the page');
   await page.getByLabel('Passphrase', { exact: true }).fill(PASS);
   await page.getByLabel('Repeat passphrase').fill(PASS);
+  await page.getByLabel('Setup code').fill(setupCode(a));
   await page.getByRole('button', { name: 'Create vault' }).click();
   await page.getByRole('heading', { name: 'Machines' }).waitFor();
   t.pass('signed in after setup');

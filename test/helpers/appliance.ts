@@ -58,6 +58,13 @@ export async function startAppliance(o: { home?: string; env?: Record<string, st
   };
 }
 
+/** The one-time first-run setup code, read the way an operator does: from the line `secai up` printed. */
+export function setupCode(a: Appliance): string {
+  const m = /^secai setup code: ([A-Z2-7]{5}-[A-Z2-7]{5}) /m.exec(a.output());
+  if (!m) throw new Error(`secai up printed no setup code:\n${a.output()}`);
+  return m[1]!;
+}
+
 /** For t.teardown: stop the appliance and remove its home. */
 export async function disposeAppliance(a: Appliance): Promise<void> {
   await a.stop();

@@ -4,7 +4,22 @@ import type { GatewayDeps } from '../deps.js';
 import { clearSessionCookie, sessionCookie, setSessionCookie } from '../auth-guard.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 
-interface Issued { sessionId: string; csrf: string; handle: string; expiresAt: number }
+interface Issued { sessionId: string; csrf: string; handle: string; expiresAt: number; device: string }
+
+/**
+ * The device cookie gives a browser that once signed in its own login throttle ladder (docs/vault.md):
+ * HttpOnly, SameSite=Strict, sent only to the sign-in routes. 400 days: the longest browsers keep one.
+ */
+const DEVICE_COOKIE = 'secai_device';
+const deviceCookie = (c: RouteContext) => {
+  for (const part of (c.req.headers.cookie ?? '').split(/;\s*/)) if (part.startsWith(`${DEVICE_COOKIE}=`)) return part.slice(DEVICE_COOKIE.length + 1).slice(0, 128);
+  return undefined;
+};
+function addDeviceCookie(c: RouteContext, token: string): void {
+  const prev = c.res.getHeader('set-cookie');
+  const list = prev === undefined ? [] : Array.isArray(prev) ? prev : [String(prev)];
+  c.res.setHeader('set-cookie', [...list, `${DEVICE_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/api/auth; Max-Age=${400 * 86_400}`]);
+}
 
 function str(v: unknown, what: string): string {
   if (typeof v !== 'string' || !v) throw new SecaiError(ErrorCode.BAD_MESSAGE, `${what} is required`);
@@ -16,9 +31,15 @@ const sid = (c: RouteContext) => (sessionCookie(c.req) ?? '').slice(0, 64);
 export function authRoutes(d: GatewayDeps): Route[] {
   // Setup and login set a fresh cookie; the reply body carries the CSRF token, never the session id.
   const issue = async (c: RouteContext, op: 'setup' | 'login') => {
-    const body = await readJson<{ passphrase?: unknown }>(c.req, 8192);
-    const r = await d.bus.request<Issued>('auth', op, { passphrase: str(body.passphrase, 'passphrase') }, 30_000);
+    const body = await readJson<{ passphrase?: unknown; setupCode?: unknown }>(c.req, 8192);
+    const device = deviceCookie(c);
+    const r = await d.bus.request<Issued>('auth', op, {
+      passphrase: str(body.passphrase, 'passphrase'),
+      ...(op === 'setup' && typeof body.setupCode === 'string' && { setupCode: body.setupCode.slice(0, 64) }),
+      ...(device && { device }),
+    }, 30_000);
     setSessionCookie(c, r.sessionId, r.expiresAt);
+    if (r.device !== device) addDeviceCookie(c, r.device);
     sendJson(c.res, 200, { csrf: r.csrf, expiresAt: r.expiresAt });
   };
   return [
