@@ -1,6 +1,7 @@
 // Adversarial safetensors headers: a name given twice (two loaders, two tensors) and the packed/8-bit float dtypes.
 import t, { type Test } from 'tap';
 import { DEFAULT_FORMAT_OPTIONS, formatStage } from '../../actors/quarantine/stages/format.js';
+import { DEFAULT_STATIC_SCAN_OPTIONS, staticScanStage } from '../../actors/quarantine/stages/static-scan.js';
 import { duplicateKey } from '../../actors/quarantine/scan/json-duplicate-keys.js';
 import { gaussian } from '../fixtures/ggml-quantize.js';
 import { encodeSafetensors, floatTensor, type SafeTensor } from '../fixtures/safetensors-writer.js';
@@ -58,4 +59,18 @@ t.test('safetensors — a dtype spelled otherwise is refused with the spelling m
     t.equal(r.evidence.rule, 'bad_dtype', dtype);
     t.match(r.reason, meant, `${dtype}: ${r.reason}`);
   }
+});
+
+t.test('safetensors — packed tensors are measured in 32-element blocks: ordinary FP4/FP6 weights pass the static scan', async (t) => {
+  let x = 12345;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 16) & 0xff;
+  const noise = (n: number) => Uint8Array.from({ length: n }, rnd);
+  const file = writeTo(tempDir(t), 'mx.safetensors', encodeSafetensors({ tensors: [
+    { name: 'a.weight', dtype: 'F4', shape: [64, 64], data: noise(2048) },
+    { name: 'b.weight', dtype: 'F6_E2M3', shape: [64, 64], data: noise(3072) },
+    { name: 'c.scales', dtype: 'F8_E8M0', shape: [128], data: noise(128) },
+  ] }));
+  const r = await staticScanStage(artifact(file), DEFAULT_STATIC_SCAN_OPTIONS, noProgress);
+  t.equal(r.verdict, 'pass', `${r.reason} (one-byte blocks would all look repeated)`);
+  t.equal(r.evidence.tensorCount, 3);
 });

@@ -122,8 +122,9 @@ export function parseSafetensorsFd(fd: number, size: number, L: SafetensorsLimit
     if (bits % 8 !== 0 && (elements * bits) % 8 !== 0) reject('bad_offsets', `tensor ${name}: ${elements} ${dtype} elements of ${bits} bits are not a whole number of bytes`);
     const bytes = bits % 8 === 0 ? elements * (bits / 8) : (elements * bits) / 8;
     if (end < begin || end - begin !== bytes) reject('bad_offsets', `tensor ${name}: ${end - begin} bytes for ${elements} ${dtype} elements`);
-    // A packed dtype is described as ggml describes its blocks: blockSize elements in typeSize bytes.
-    const [blockSize, esize] = bits % 8 === 0 ? [1, bits / 8] : bits === 4 ? [2, 1] : [4, 3];
+    // A packed dtype is described as ggml describes its blocks, blockSize elements in typeSize bytes: 32
+    // elements (an MX block), so that the static scan fingerprints 16- or 24-byte blocks, not single bytes.
+    const [blockSize, esize] = bits % 8 === 0 ? [1, bits / 8] : [32, (32 * bits) / 8];
     if (dataStart + end > size) reject('out_of_bounds', `tensor ${name} ends at ${dataStart + end}, past the end of the ${size}-byte file`);
     tensors.push({
       name, typeName: dtype, dims: (shape as number[]).slice(), elements, offset: dataStart + begin, byteLength: end - begin, blockSize, typeSize: esize,
