@@ -1,5 +1,14 @@
 // Finds a repeated member name in a JSON text: JSON.parse keeps the last one silently, other loaders the first.
 
+/** The index of the quote that closes the string opened at `open` (a quote preceded by an odd run of backslashes is escaped). */
+function closingQuote(text: string, open: number): number {
+  for (let j = text.indexOf('"', open + 1); ; j = text.indexOf('"', j + 1)) {
+    let k = j - 1;
+    while (text.charCodeAt(k) === 0x5c) k--;
+    if ((j - 1 - k) % 2 === 0) return j;
+  }
+}
+
 /**
  * The first member name that occurs twice in one object of `text` (compared after unescaping, so `"a"` and
  * `"\u0061"` are the same name), with the path of that object; null if there is none. `text` must already
@@ -8,27 +17,30 @@
 export function duplicateKey(text: string): { key: string; at: string } | null {
   // One frame per open object or array; an object remembers its names and whether a name comes next.
   const stack: { names: Set<string> | null; path: string; expectName: boolean; last: string }[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+  const syntax = /["{}[\],]/g;
+  for (let m = syntax.exec(text); m; m = syntax.exec(text)) {
+    const i = m.index;
+    const c = m[0];
     if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const j = closingQuote(text, i);
       const top = stack.at(-1);
       if (top?.names && top.expectName) {
-        const name = JSON.parse(text.slice(i, j + 1)) as string;
+        const raw = text.slice(i + 1, j);
+        // Unescaped only when it holds an escape: most names are plain, and this runs once per tensor.
+        const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
         if (top.names.has(name)) return { key: name, at: top.path || '(top level)' };
         top.names.add(name);
         top.last = name;
         top.expectName = false;
       }
-      i = j;
+      syntax.lastIndex = j + 1;
     } else if (c === '{' || c === '[') {
       const top = stack.at(-1);
       const path = top ? (top.names ? `${top.path}${top.path ? '.' : ''}${top.last}` : `${top.path}[]`) : '';
       stack.push({ names: c === '{' ? new Set() : null, path, expectName: c === '{', last: '' });
     } else if (c === '}' || c === ']') {
       stack.pop();
-    } else if (c === ',') {
+    } else {
       const top = stack.at(-1);
       if (top?.names) top.expectName = true;
     }
