@@ -3,7 +3,7 @@
 // name through /proc/self/fd/<fd>/<name>: the kernel resolves that against the folder already open, not
 // against the path as it reads now. A folder on the path swapped for a link after a policy check fails
 // with ELOOP instead of being followed.
-import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync } from 'node:fs';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 // O_NONBLOCK: opening a FIFO put in a file's place must not hang; fstat then refuses it.
@@ -92,4 +92,54 @@ export function openDirNoFollow(path: string): number {
     closeSync(fd);
     throw err;
   }
+}
+
+/**
+ * Why a regular file with more than one name is refused where a path decides access: a hard link is a second
+ * name for the same inode, so a link placed inside an allowed root can reach a file whose other name is in a
+ * denied place (keys/), and no path resolution can see it. Folders (whose nlink counts sub-folders) pass.
+ */
+export function hardLinkReason(name: string, st: { nlink: number; isFile(): boolean }): string | null {
+  if (!st.isFile() || st.nlink <= 1) return null;
+  return `${name} has ${st.nlink} hard links: the same file may also live outside the allowed root, so it is refused`;
+}
+
+// No O_TRUNC: a file is emptied only after fstat has shown it is a regular file with one name.
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Opens the file at the absolute, canonical `path` for a tool, following no link anywhere on it, and refuses
+ * what fstat on the open descriptor shows to be anything but a regular file with one name (hard links:
+ * hardLinkReason). 'write' creates the file (mode 0600) if absent and empties it only after those checks, so a
+ * hard link to a file outside the root is neither written nor truncated. Throws NoFollowError (errno
+ * EMLINK for a hard link); the caller closes the descriptor.
+ */
+export function openFileNoFollow(path: string, access: 'read' | 'write'): number {
+  const parts = components(path);
+  const name = parts.pop();
+  if (name === undefined) throw new NoFollowError('/ is a folder, not a file', 'EISDIR');
+  const dir = openDirNoFollow(parts.length ? `/${parts.join('/')}` : '/');
+  let fd: number;
+  try {
+    if (access === 'read') {
+      fd = openAt(dir, name, 'file');
+    } else {
+      try {
+        fd = openSync(fdPath(dir, name), WRITE_FLAGS, 0o600);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new NoFollowError(why(code, name, 'file'), code ?? 'EIO');
+      }
+    }
+  } finally {
+    closeSync(dir);
+  }
+  const st = fstatSync(fd);
+  const linked = hardLinkReason(name, st);
+  if (!st.isFile() || linked) {
+    closeSync(fd);
+    throw linked ? new NoFollowError(linked, 'EMLINK') : new NoFollowError(`${name} is not a regular file`, 'EINVAL');
+  }
+  if (access === 'write') ftruncateSync(fd, 0);
+  return fd;
 }

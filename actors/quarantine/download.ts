@@ -80,7 +80,8 @@ export async function openDownload(o: DownloadOptions): Promise<OpenDownload> {
   const requestMs = o.requestMs ?? 120_000;
   let current = o.url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const d = checkSource(current, o.allowlist);
+    // Every hop is judged; `redirect_only` sources (CDNs) only as where an allowed URL led.
+    const d = checkSource(current, o.allowlist, hop === 0 ? 'origin' : 'redirect');
     if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${current.slice(0, 200)}: ${d.reason}`);
     const start = airlockReply<Start>('download', await o.bus.request('airlock', 'download', { url: d.url, maxBytes: o.maxBytes, maxMs: o.maxMs }, requestMs).catch(unavailable));
     if (start.status >= 300 && start.status < 400 && start.headers.location) {

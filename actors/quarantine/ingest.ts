@@ -4,7 +4,7 @@ import { closeSync, copyFileSync, fstatSync, lstatSync, mkdirSync, openSync, rea
 import { promisify } from 'node:util';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { fdPath, NoFollowError, openAt, openDirNoFollow } from '../../common/no-follow.js';
+import { fdPath, hardLinkReason, NoFollowError, openAt, openDirNoFollow } from '../../common/no-follow.js';
 import { MAX_SIDECAR, SIDECAR_SUFFIXES } from './stages/provenance.js';
 import type { Artifact, ArtifactOrigin } from './stages/types.js';
 
@@ -72,7 +72,11 @@ const budgetOf = (limit: number, what: string): Budget => ({ bytes: 0, entries: 
  * Copies the open regular file `fd` to a new file `dest` (0600, never an existing one). Reads and writes go
  * through the thread pool: a 70 GB copy must not stop the actor answering its other requests meanwhile.
  */
-async function copyFd(fd: number, dest: string, budget: Budget): Promise<void> {
+async function copyFd(fd: number, dest: string, budget: Budget, label: string): Promise<void> {
+  // Checked on the descriptor being read: a hard link is a second name for a file that may live anywhere
+  // (keys/ included), and the copy would turn it into an ordinary file that stage 7 could no longer tell.
+  const linked = hardLinkReason(label, fstatSync(fd));
+  if (linked) throw new SecaiError(ErrorCode.IMPORT_REFUSED, linked);
   const out = openSync(dest, 'wx', 0o600);
   try {
     const buf = Buffer.allocUnsafe(COPY_BUFFER);
@@ -89,9 +93,10 @@ async function copyFd(fd: number, dest: string, budget: Budget): Promise<void> {
 /**
  * Copies the open folder `dirFd` into the new folder `dest`, every name reached through the folder already
  * open (common/no-follow.ts): a sub-folder swapped for a link mid-copy is refused, not followed. Links
- * inside are copied as links, for stage 7 to judge; anything else that is not a file or folder is refused.
+ * inside are copied as links, for stage 7 to judge; a file with hard links refuses the import (copyFd);
+ * anything else that is not a file or folder is refused.
  */
-async function copyTree(dirFd: number, dest: string, budget: Budget, depth: number): Promise<void> {
+async function copyTree(dirFd: number, dest: string, budget: Budget, depth: number, rel: string): Promise<void> {
   if (depth > MAX_DEPTH) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it is nested deeper than ${MAX_DEPTH} levels`);
   for (const name of readdirSync(fdPath(dirFd))) {
     if (++budget.entries > MAX_ENTRIES) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `it holds more than ${MAX_ENTRIES} entries`);
@@ -104,9 +109,9 @@ async function copyTree(dirFd: number, dest: string, budget: Budget, depth: numb
     try {
       if (fstatSync(fd).isDirectory()) {
         mkdirSync(at, { mode: 0o700 });
-        await copyTree(fd, at, budget, depth + 1);
+        await copyTree(fd, at, budget, depth + 1, `${rel}/${name}`);
       } else {
-        await copyFd(fd, at, budget);
+        await copyFd(fd, at, budget, `${rel}/${name}`);
       }
     } finally {
       closeSync(fd);
@@ -155,10 +160,10 @@ export async function copyInto(src: string, kind: 'file' | 'folder', dest: strin
     const fd = openAt(parent, name, kind === 'file' ? 'file' : 'dir');
     try {
       if (kind === 'file') {
-        await copyFd(fd, dest, budget);
+        await copyFd(fd, dest, budget, name);
       } else {
         mkdirSync(dest, { mode: 0o700 });
-        await copyTree(fd, dest, budget, 0);
+        await copyTree(fd, dest, budget, 0, name);
       }
     } finally {
       closeSync(fd);
@@ -171,7 +176,7 @@ export async function copyInto(src: string, kind: 'file' | 'folder', dest: strin
         continue; // absent, a link or not a regular file: no signature travels with it
       }
       try {
-        await copyFd(side, dest + suffix, budgetOf(MAX_SIDECAR, 'signature sidecar size'));
+        await copyFd(side, dest + suffix, budgetOf(MAX_SIDECAR, 'signature sidecar size'), name + suffix);
       } finally {
         closeSync(side);
       }

@@ -17,7 +17,7 @@ import { diffusionStage } from './stages/diffusion.js';
 import { formatStage } from './stages/format.js';
 import { integrityStage } from './stages/integrity.js';
 import { provenanceStage } from './stages/provenance.js';
-import { sourceStage } from './stages/source.js';
+import { entryLabel, sourceStage } from './stages/source.js';
 import { staticScanStage } from './stages/static-scan.js';
 import type { Artifact, Progress, StageRunner } from './stages/types.js';
 import { IncomingWatcher } from './watcher.js';
@@ -287,7 +287,10 @@ function browserOps(ctx: Ctx) {
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     cancel: (req: { id: string }) => cancelJob(req, 'the web UI'),
     sources: () => ({
-      sources: policy.source.allowlist.sources.map((e) => ({ host: e.host, subdomains: e.subdomains, ...(e.note && { note: e.note }) })),
+      sources: policy.source.allowlist.sources.map((e) => ({
+        host: e.host, subdomains: e.subdomains, label: entryLabel(e),
+        ...(e.path_prefix !== undefined && { pathPrefix: e.path_prefix }), ...(e.redirect_only && { redirectOnly: true }), ...(e.note && { note: e.note }),
+      })),
       ipLiterals: [...policy.source.allowlist.ip_literals],
       // The same number upload_begin checks: the browser's own check can only be as strict as the server's.
       maxFileBytes: policy.maxFileBytes,

@@ -22,7 +22,10 @@ const importRequest = s.object({ path: s.string({ minLength: 1, maxLength: 4096 
 const importReply = s.object({ id, name: s.string({ maxLength: 255 }) });
 const cancelReply = s.object({ cancelled: s.boolean() });
 const uploadId = s.string({ minLength: 32, maxLength: 32, pattern: UPLOAD_ID_PATTERN });
-const source = s.object({ host: s.string({ maxLength: 253 }), subdomains: s.boolean(), note: s.string({ maxLength: 1024 }) }, ['note']);
+const source = s.object({
+  host: s.string({ maxLength: 253 }), subdomains: s.boolean(), pathPrefix: s.string({ maxLength: 512 }), redirectOnly: s.boolean(),
+  label: s.string({ maxLength: 1024 }), note: s.string({ maxLength: 1024 }),
+}, ['note', 'pathPrefix', 'redirectOnly']);
 
 export const quarantineManifest = defineManifest({
   name: 'quarantine',

@@ -1,4 +1,6 @@
 // The tool firewall's check: tool rule and arguments, rate limit, then every path argument on its real path.
+import { lstatSync } from 'node:fs';
+import { hardLinkReason } from '../../common/no-follow.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { mountOf } from './mounts.js';
@@ -16,6 +18,8 @@ export interface PathVerdict {
   decision: 'allow' | 'deny' | 'ask';
   rule: string;
   reason?: string;
+  /** The file's link count, when more than one name refused it (paths.hard_link). */
+  nlink?: number;
 }
 
 export interface ToolCheckResult extends DecisionResult {
@@ -55,6 +59,12 @@ export async function checkTool(deps: CheckDeps, req: ToolCheckRequest): Promise
     const v: PathVerdict = { arg, realPath: real.path, decision: d.decision, rule: d.rule, ...(d.reason !== undefined && { reason: d.reason }) };
     paths.push(v);
     if (d.decision !== 'allow') return denyWith(tool, d.rule, `${arg}: ${d.reason ?? d.decision}`, paths);
+    // Real-path resolution cannot see a hard link: a second name inside the root for a file outside it.
+    const linked = hardLinks(real.path);
+    if (linked) {
+      Object.assign(v, { decision: 'deny', rule: 'paths.hard_link', reason: linked.reason, nlink: linked.nlink });
+      return denyWith(tool, 'paths.hard_link', `${arg}: ${linked.reason}`, paths);
+    }
     const root = policy.value.paths.allow.find((a) => a.id === d.rule);
     if (root && !policy.value.paths.cross_mounts) {
       const mounts = deps.mounts();
@@ -66,4 +76,22 @@ export async function checkTool(deps: CheckDeps, req: ToolCheckRequest): Promise
     }
   }
   return { ...tool, paths };
+}
+
+/**
+ * The refusal for a file with more than one name, or null. A path that does not exist yet (a new file to
+ * write) has none; the tool's own open (openFileNoFollow) checks again on the descriptor, since a link can
+ * be made between this check and that open.
+ */
+function hardLinks(path: string): { reason: string; nlink: number } | null {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Absent: a new file. Anything else (EACCES, ELOOP after a swap) cannot be shown to have one name.
+    return code === 'ENOENT' ? null : { reason: `${path} cannot be examined for hard links: ${code ?? 'error'}`, nlink: 0 };
+  }
+  const reason = hardLinkReason(path, st);
+  return reason ? { reason, nlink: st.nlink } : null;
 }

@@ -129,6 +129,8 @@ t.test('appliance ui — models: a path the policy does not allow, and a URL whi
   t.match(await page.getByTestId('path-error').textContent(), /no-keys/, 'the rule that denied it is named');
   await page.locator('tr[data-source="huggingface.co"]').waitFor();
   t.pass('the catalog lists the allowlisted sources');
+  t.match(await page.locator('tr[data-source="huggingface.co"]').textContent(), /the whole host/, 'a host-only entry says it covers the whole host');
+  t.match(await page.locator('tr[data-source="cdn-lfs.hf.co"]').textContent(), /only when an allowed URL redirects there/, 'a redirect-only entry says so');
   await page.getByLabel(/Import from a URL/).fill('https://huggingface.co/org/m/resolve/main/m.gguf');
   await page.getByRole('button', { name: 'Import URL' }).click();
   await page.getByTestId('url-error').getByText(/SECAI_E_EGRESS_DENIED|SECAI_E_AIRLOCK_UNAVAILABLE/).waitFor({ timeout: 30_000 });

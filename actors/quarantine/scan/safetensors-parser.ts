@@ -1,6 +1,7 @@
 // A hardened safetensors parser: bounded JSON header, known dtypes, offsets that tile the data region exactly.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readAt } from './file-reader.js';
+import { duplicateKey } from './json-duplicate-keys.js';
 import { reject } from './parse-error.js';
 import type { ModelLayout, TensorLayout } from './tensor-layout.js';
 
@@ -18,10 +19,30 @@ export const DEFAULT_SAFETENSORS_LIMITS: SafetensorsLimits = Object.freeze({
   maxNameLength: 1024,
 });
 
-/** dtype → bytes per element; the analysable ones share ggml's names. */
-export const SAFETENSORS_DTYPES: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+/**
+ * dtype → bits per element, as the reference implementation (huggingface/safetensors `Dtype::bitsize`) has
+ * them; the analysable ones share ggml's names. The sub-byte floats (F4 = FP4 E2M1, F6_*) are packed: a
+ * tensor's element count times its bits must be a whole number of bytes.
+ */
+export const SAFETENSORS_DTYPE_BITS: Record<string, number> = {
+  BOOL: 8, F4: 4, F6_E2M3: 6, F6_E3M2: 6, U8: 8, I8: 8, F8_E4M3: 8, F8_E5M2: 8, F8_E8M0: 8,
+  I16: 16, U16: 16, F16: 16, BF16: 16, I32: 32, U32: 32, F32: 32, F64: 64, I64: 64, U64: 64,
 };
+
+/** Names people write for a dtype the format spells otherwise: refused, but the reason says what was meant. */
+const DTYPE_HINTS: Record<string, string> = {
+  F8: 'an 8-bit float is F8_E4M3, F8_E5M2 or F8_E8M0 in safetensors',
+  FP8: 'an 8-bit float is F8_E4M3, F8_E5M2 or F8_E8M0 in safetensors',
+  FP4: 'a 4-bit float (E2M1) is F4 in safetensors',
+  F4_E2M1: 'a 4-bit float (E2M1) is F4 in safetensors',
+  F6: 'a 6-bit float is F6_E2M3 or F6_E3M2 in safetensors',
+};
+
+function unknownDtype(name: string, dtype: unknown): never {
+  const d = String(dtype).slice(0, 32);
+  const hint = typeof dtype === 'string' ? DTYPE_HINTS[dtype.toUpperCase()] : undefined;
+  return reject('bad_dtype', `tensor ${name} has unknown dtype ${d}${hint ? ` (${hint})` : ''}; known: ${Object.keys(SAFETENSORS_DTYPE_BITS).join(' ')}`);
+}
 
 /** Cheap content test: a plausible 8-byte header length followed by `{`. */
 export function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
@@ -61,6 +82,9 @@ export function parseSafetensorsFd(fd: number, size: number, L: SafetensorsLimit
     return reject('bad_header', `header is not valid JSON: ${(e as Error).message}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) reject('bad_header', 'header is not a JSON object');
+  // JSON.parse keeps the last of two equal names; another loader may keep the first and read other bytes.
+  const dup = duplicateKey(text);
+  if (dup) reject('duplicate_key', `header names ${JSON.stringify(dup.key.slice(0, 128))} twice in ${dup.at.slice(0, 128)}`);
   const dataStart = 8 + n;
   const metadata: ModelLayout['metadata'] = {};
   const templates: Record<string, string> = {};
@@ -81,7 +105,7 @@ export function parseSafetensorsFd(fd: number, size: number, L: SafetensorsLimit
     if (typeof v !== 'object' || v === null || Array.isArray(v)) reject('bad_tensor', `tensor ${name} is not an object`);
     const { dtype, shape, data_offsets: offs, ...rest } = v as Record<string, unknown>;
     if (Object.keys(rest).length) reject('bad_tensor', `tensor ${name} has unknown fields: ${Object.keys(rest).join(', ')}`);
-    if (typeof dtype !== 'string' || !(dtype in SAFETENSORS_DTYPES)) reject('bad_dtype', `tensor ${name} has unknown dtype ${String(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BITS, dtype)) unknownDtype(name, dtype);
     if (!Array.isArray(shape) || shape.length > L.maxRank) reject('bad_rank', `tensor ${name} shape must be an array of at most ${L.maxRank} dims`);
     let elements = 1;
     for (const d of shape) {
@@ -93,11 +117,17 @@ export function parseSafetensorsFd(fd: number, size: number, L: SafetensorsLimit
       reject('bad_offsets', `tensor ${name} data_offsets must be two non-negative integers`);
     }
     const [begin, end] = offs as [number, number];
-    const esize = SAFETENSORS_DTYPES[dtype]!;
-    if (end < begin || end - begin !== elements * esize) reject('bad_offsets', `tensor ${name}: ${end - begin} bytes for ${elements} ${dtype} elements`);
+    const bits = SAFETENSORS_DTYPE_BITS[dtype]!;
+    // Whole-byte dtypes multiply by bytes (elements ≤ 2^50 keeps it exact); packed ones by bits (≤ 6).
+    if (bits % 8 !== 0 && (elements * bits) % 8 !== 0) reject('bad_offsets', `tensor ${name}: ${elements} ${dtype} elements of ${bits} bits are not a whole number of bytes`);
+    const bytes = bits % 8 === 0 ? elements * (bits / 8) : (elements * bits) / 8;
+    if (end < begin || end - begin !== bytes) reject('bad_offsets', `tensor ${name}: ${end - begin} bytes for ${elements} ${dtype} elements`);
+    // A packed dtype is described as ggml describes its blocks, blockSize elements in typeSize bytes: 32
+    // elements (an MX block), so that the static scan fingerprints 16- or 24-byte blocks, not single bytes.
+    const [blockSize, esize] = bits % 8 === 0 ? [1, bits / 8] : [32, (32 * bits) / 8];
     if (dataStart + end > size) reject('out_of_bounds', `tensor ${name} ends at ${dataStart + end}, past the end of the ${size}-byte file`);
     tensors.push({
-      name, typeName: dtype, dims: (shape as number[]).slice(), elements, offset: dataStart + begin, byteLength: end - begin, blockSize: 1, typeSize: esize,
+      name, typeName: dtype, dims: (shape as number[]).slice(), elements, offset: dataStart + begin, byteLength: end - begin, blockSize, typeSize: esize,
     });
   }
   tensors.sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);

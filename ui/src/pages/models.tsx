@@ -37,7 +37,8 @@ function RunPath({ run }: { run: Run }) {
   );
 }
 
-interface Source { host: string; subdomains: boolean; note?: string }
+/** One allowlist entry; `label` is how it matches (`huggingface.co/org/`, `*.hf.co`), as stage 1 cites it. */
+interface Source { host: string; subdomains: boolean; pathPrefix?: string; redirectOnly?: boolean; label: string; note?: string }
 interface Queued { id: string; name: string }
 /** `GET /api/models/catalog`: the allowlisted sources and the upload limit, as the quarantine has them. */
 interface CatalogReply { sources: Source[]; ipLiterals: string[]; maxFileBytes: number }
@@ -138,9 +139,15 @@ function Catalog({ sources, error }: { sources: Source[] | null; error: string }
       {error && <p role="alert" class="error">{error}</p>}
       {sources && (
         <table>
-          <thead><tr><th scope="col">host</th><th scope="col">subdomains</th><th scope="col">note</th></tr></thead>
+          <thead><tr><th scope="col">source</th><th scope="col">covers</th><th scope="col">subdomains</th><th scope="col">note</th></tr></thead>
           <tbody>
-            {sources.map((s) => <tr key={s.host} data-source={s.host}><th scope="row"><code>{s.host}</code></th><td>{s.subdomains ? 'yes' : 'no'}</td><td>{s.note ?? ''}</td></tr>)}
+            {sources.map((s, i) => (
+              <tr key={i} data-source={s.label}>
+                <th scope="row"><code>{s.label}</code></th>
+                <td>{s.pathPrefix === undefined ? 'the whole host' : 'only this path'}{s.redirectOnly ? ', only when an allowed URL redirects there' : ''}</td>
+                <td>{s.subdomains ? 'yes' : 'no'}</td><td>{s.note ?? ''}</td>
+              </tr>
+            ))}
           </tbody>
         </table>
       )}
