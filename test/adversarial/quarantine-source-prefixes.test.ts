@@ -1,6 +1,7 @@
 // Adversarial: sources allowlisted by path prefix (organisation or repository), not only by host. Look-alike
 // organisations, encodings, dot and empty segments, case, and direct links to a CDN that paths cannot bind.
 import t from 'tap';
+import { allowedCallers } from '../../bus/acl.js';
 import { readFileSync } from 'node:fs';
 import { airlockManifest } from '../../actors/airlock/manifest.js';
 import { openDownload } from '../../actors/quarantine/download.js';
@@ -107,6 +108,7 @@ t.test('source prefixes — URL import: a redirect to the CDN is followed, a dir
   const asked: string[] = [];
   serveManifest({
     bus: airlock, manifest: airlockManifest, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
+    callers: allowedCallers([airlockManifest, quarantineManifest, registryManifest, policyManifest]),
     commands: { status: () => ({}), ping: () => ({}) },
     ops: {
       fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
