@@ -125,6 +125,8 @@ export const pipelineMachine = setup({
       return !!last && acceptable(last, context.job.policy);
     },
     isFolder: ({ context }) => context.job.artifact.kind === 'folder',
+    /** Stage 2 said what the file is: only a GGUF language model can be run by the behavioral test. */
+    notGguf: ({ context }) => context.results.find((r) => r.stage === 'format')?.evidence['container'] !== 'gguf',
     isFile: ({ context }) => context.job.artifact.kind === 'file',
     behavioralOff: ({ context }) => context.job.policy.behavioral === 'off',
     behavioralMissingRequired: ({ context }) => context.job.policy.behavioral === 'required' && !context.job.behavioralAvailable,
@@ -181,6 +183,10 @@ function pipelineConfig(): any {
       // Decided before entering a stage state, so a skipped stage's runner is never started.
       deciding_behavioral: { always: [
         { guard: 'isFolder', ...skip('behavioral', 'not applicable: the behavioral test runs language models (GGUF files) only', 'deciding_diffusion') },
+        {
+          guard: 'notGguf',
+          ...skip('behavioral', 'not applicable: the file is not a GGUF language model (a safetensors file has no chat template and llama.cpp cannot run it); the behavioral test runs GGUF files only', 'deciding_diffusion'),
+        },
         { guard: 'behavioralOff', ...skip('behavioral', 'skipped: policy quarantine.stages.behavioral_test is off', 'deciding_diffusion') },
         { guard: 'behavioralMissingOptional', ...skip('behavioral', 'skipped: no behavioral runner in this build and policy makes it optional', 'deciding_diffusion') },
         {

@@ -12,7 +12,9 @@ const job = (o: Partial<PipelineJob> = {}, kind: 'file' | 'folder' = 'file'): Pi
   behavioralAvailable: false,
   ...o,
 });
-const r = (stage: StageName, verdict: Verdict): StageResult => ({ stage, verdict, reason: `${stage} ${verdict}`, evidence: {}, durationMs: 1 });
+const r = (stage: StageName, verdict: Verdict, evidence: Record<string, unknown> = {}): StageResult => ({ stage, verdict, reason: `${stage} ${verdict}`, evidence, durationMs: 1 });
+/** What stage 2 reports a file to be, as the real format stage does (`container`). */
+const containerOf = (j: PipelineJob) => (j.artifact.kind === 'folder' ? 'folder' : j.artifact.name.endsWith('.safetensors') ? 'safetensors' : 'gguf');
 const done = (stage: string, output: unknown) => ({ type: `xstate.done.actor.${stage}`, output }) as never;
 const fail = (stage: string, error: unknown) => ({ type: `xstate.error.actor.${stage}`, error }) as never;
 
@@ -32,7 +34,8 @@ function drive(j: PipelineJob, verdicts: Partial<Record<StageName, Verdict | 'th
     const stage = String(snap.value) as StageName | 'promoting';
     if (stage === 'promoting') { [snap, actions] = transition(pipelineMachine, snap, done('promote', { sha256: 'ab' })); note(actions); continue; }
     const v = verdicts[stage] ?? 'pass';
-    [snap, actions] = transition(pipelineMachine, snap, v === 'throw' ? fail(stage, new Error('boom')) : done(stage, r(stage, v)));
+    const evidence = stage === 'format' ? { container: containerOf(j) } : {};
+    [snap, actions] = transition(pipelineMachine, snap, v === 'throw' ? fail(stage, new Error('boom')) : done(stage, r(stage, v, evidence)));
     note(actions);
   }
   return { snap, invoked, recorded };
@@ -102,6 +105,18 @@ t.test('quarantine machine — behavioral: held when required and unavailable, r
   t.match(off.snap.context.results.find((x) => x.stage === 'behavioral'), { reason: /off/ });
 });
 
+t.test('quarantine machine — a lone safetensors file: behavioral not applicable (says why), never held or blamed', async (t) => {
+  const st = (o: Partial<PipelineJob>) => job({ ...o, artifact: { path: '/q/work/j1/w.safetensors', kind: 'file', name: 'w.safetensors', origin: { type: 'local' }, size: 10 } });
+  for (const behavioral of ['required', 'optional'] as const) {
+    const d = drive(st({ policy: { allowWarn: [], behavioral }, behavioralAvailable: true }), {});
+    t.equal(d.snap.value, 'promoted', `behavioral ${behavioral}: promoted`);
+    t.notOk(d.invoked.includes('behavioral'), 'stage 6 is not started');
+    t.match(d.snap.context.results.find((x) => x.stage === 'behavioral'), { verdict: 'pass', evidence: { skipped: true }, reason: /not applicable: the file is not a GGUF language model/ });
+  }
+  const held = drive(st({ policy: { allowWarn: [], behavioral: 'required' }, behavioralAvailable: false }), {});
+  t.equal(held.snap.value, 'promoted', 'not held for a runner it could never use');
+});
+
 t.test('quarantine machine — folders: behavioral not applicable, diffusion stage runs and can reject', async (t) => {
   const ok = drive(job({ policy: { allowWarn: [], behavioral: 'required' } }, 'folder'), {});
   t.equal(ok.snap.value, 'promoted', 'behavioral required does not hold a diffusers folder');
@@ -114,7 +129,8 @@ t.test('quarantine machine — graph: every simple path ends promoted, rejected 
   const verdicts: Verdict[] = ['pass', 'warn', 'fail', 'error'];
   const stages: StageName[] = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion'];
   const events = [
-    ...stages.flatMap((st) => verdicts.map((v) => done(st, r(st, v)))),
+    // Stage 2 says the file is a GGUF model, so stage 6 applies to file jobs.
+    ...stages.flatMap((st) => verdicts.map((v) => done(st, r(st, v, st === 'format' ? { container: 'gguf' } : {})))),
     ...stages.map((st) => fail(st, new Error('x'))),
     done('promote', { sha256: 'ab' }), fail('promote', new Error('x')),
   ];

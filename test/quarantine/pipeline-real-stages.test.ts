@@ -15,13 +15,14 @@ import type { Artifact, StageRunner } from '../../actors/quarantine/stages/types
 import { encodeZip } from '../fixtures/archive-writers.js';
 import { writeDiffusersFolder } from '../fixtures/diffusers-writer.js';
 import { encodeGguf } from '../fixtures/gguf-writer.js';
+import { encodeSafetensors, floatTensor } from '../fixtures/safetensors-writer.js';
 import { llamaSpec } from '../fixtures/llama-builder.js';
 import { tempDir } from './helpers.js';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const pem = key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
-interface Opts { pins?: Map<string, string>; requirePin?: boolean; provenance?: Partial<ProvenanceOptions>; behavioral?: 'required' | 'optional' | 'off' }
+interface Opts { pins?: Map<string, string>; requirePin?: boolean; provenance?: Partial<ProvenanceOptions>; behavioral?: 'required' | 'optional' | 'off'; behavioralAvailable?: boolean }
 
 async function run(a: Artifact, o: Opts = {}): Promise<PipelineOutput & { promotedWith?: StageInput }> {
   let promotedWith: StageInput | undefined;
@@ -33,12 +34,13 @@ async function run(a: Artifact, o: Opts = {}): Promise<PipelineOutput & { promot
       integrityStage: wrap(integrityStage, { pins: o.pins ?? new Map(), requirePin: o.requirePin ?? false }),
       provenanceStage: wrap(provenanceStage, { trustedKeys: [{ name: 'release', pem }], requireSignature: false, ...o.provenance }),
       staticScanStage: wrap(staticScanStage, DEFAULT_STATIC_SCAN_OPTIONS),
-      behavioralStage: fromPromise<StageResult, StageInput>(async () => { throw new Error('not in this build'); }),
+      // As the real runner does for anything but a GGUF model: it cannot load it.
+      behavioralStage: fromPromise<StageResult, StageInput>(async () => { throw new Error('not a GGUF v2/v3 file'); }),
       diffusionStage: wrap(diffusionStage, DEFAULT_DIFFUSION_OPTIONS),
       promote: fromPromise<Record<string, unknown>, StageInput>(async ({ input }) => { promotedWith = input; return { ok: true }; }),
     },
   });
-  const job: PipelineJob = { id: 'j', artifact: a, policy: { allowWarn: ['source', 'integrity', 'provenance'], behavioral: o.behavioral ?? 'optional' }, behavioralAvailable: false };
+  const job: PipelineJob = { id: 'j', artifact: a, policy: { allowWarn: ['source', 'integrity', 'provenance'], behavioral: o.behavioral ?? 'optional' }, behavioralAvailable: o.behavioralAvailable ?? false };
   const out = await toPromise(createActor(m, { input: job }).start());
   return { ...out, ...(promotedWith && { promotedWith }) };
 }
@@ -75,6 +77,18 @@ t.test('pipeline with real stages — a wrong pin, a missing required signature,
   t.same(stages(pr).at(-1), 'format:fail', pr.reason);
   const held = await run(file(p), { behavioral: 'required' });
   t.equal(held.outcome, 'held');
+});
+
+t.test('pipeline with real stages — a lone safetensors file is promoted under the default policy; stage 6 says why it does not apply', async (t) => {
+  const dir = tempDir(t);
+  const p = join(dir, 'weights.safetensors');
+  const values = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 0.02);
+  writeFileSync(p, encodeSafetensors({ tensors: [floatTensor('model.layers.0.mlp.up_proj.weight', 'F32', [8, 8], values)] }));
+  const out = await run(file(p), { behavioral: 'required', behavioralAvailable: true });
+  t.equal(out.outcome, 'promoted', out.reason);
+  t.match(out.results.find((r) => r.stage === 'format'), { verdict: 'pass', evidence: { container: 'safetensors' } });
+  t.match(out.results.find((r) => r.stage === 'behavioral'), { verdict: 'pass', evidence: { skipped: true }, reason: /not applicable: the file is not a GGUF language model/ });
+  t.notMatch(out.reason, /GGUF v2\/v3/, 'the file is never blamed for what stage 6 cannot run');
 });
 
 t.test('pipeline with real stages — a diffusers folder is promoted; a link inside it is rejected', async (t) => {
