@@ -37,7 +37,7 @@ export interface PathsPolicy {
 export const PII_KINDS = [
   'email', 'phone', 'card', 'iban', 'ssn', 'ipv4', 'ipv6',
   'aws_key', 'github_token', 'openai_key', 'slack_token', 'google_api_key', 'stripe_key',
-  'bearer_token', 'private_key', 'high_entropy',
+  'bearer_token', 'private_key', 'high_entropy', 'named_credential', 'url_credential',
 ] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
 
