@@ -71,8 +71,8 @@ function runOf(b: Uint8Array, i: number, ok: (c: number) => boolean, max: number
 
 const TAB = 9, LF = 10, CR = 13, PCT = 37, NBSP_0 = 0xc2, NBSP_1 = 0xa0;
 const MAX_GROUPS = 20;
-/** Bytes one numeric run may span: a 19-digit card with separators of up to three spaces each fits. */
-const MAX_RUN = 96;
+/** Bytes one numeric run may span: a 19-digit card with separators of three `%20` or NBSP units each fits. */
+const MAX_RUN = 192;
 
 /** Width of one whitespace unit at `j`: space, tab, line ends, NBSP, and URL/form-encoded spaces (`+`, `%20`). */
 function spaceWidth(b: Uint8Array, j: number): number {
@@ -202,6 +202,11 @@ export class Scanner {
 
   /** Detectors that begin at the first byte of an alphanumeric run. Returns the end of a finding, or -1. */
   private wordStart(b: Uint8Array, i: number, c: number, k: number, out: Finding[]): number {
+    // `%20` or `%3A` right before a number (URL- or form-encoded text): the number starts after the escape.
+    if (b[i - 1] === PCT && (k & HEX) && (cls(b[i + 1]) & HEX) && isDigit(b[i + 2])) {
+      const e = this.numeric(b, i + 2, out, false);
+      if (e > 0) return e;
+    }
     if (k & DIGIT) {
       const e = this.numeric(b, i, out, false);
       if (e > 0) return e;
@@ -368,7 +373,8 @@ export class Scanner {
     if (digits >= 13 && digits <= 19 && first >= 2 && first <= 6 && (n === 1 || this.allSep(s, e, SP) || this.allSep(s, e, DASH)) && this.luhn(b, s, e)) {
       return this.push(out, 'card', from, to);
     }
-    if (s === 0 && b[from - 1] === PLUS && digits >= 8 && digits <= 15 && n <= 6 && (n === 1 || !this.allSep(s, e, DOT))) return this.push(out, 'phone', from - 1, to);
+    // `+44 20 7946 0958`; a `+` between two numbers (`10+20`) is arithmetic.
+    if (b[from - 1] === PLUS && !isDigit(b[from - 2]) && digits >= 8 && digits <= 15 && n <= 6 && (n === 1 || !this.allSep(s, e, DOT))) return this.push(out, 'phone', from - 1, to);
     // NANP (+1) numbers: area code and exchange start with 2–9, so "100 200 3000" in a table is no phone.
     if (n === 3 && gLen[s] === 3 && gLen[s + 1] === 3 && gLen[e] === 4 && this.phoneSeps(s, e) && b[from]! >= 50 && b[gStart[s + 1]!]! >= 50) {
       return this.push(out, 'phone', s === 0 && b[from - 1] === LPAREN ? from - 1 : from, to);
@@ -481,7 +487,12 @@ export class Scanner {
     if (colons < 2 || alnum(b[j] ?? 0)) return -1;
     let s = '';
     for (let k = i; k < j; k++) s += String.fromCharCode(b[k]!);
-    return isIPv6(s) ? this.push(out, 'ipv6', i, j) : -1;
+    if (!isIPv6(s)) return -1;
+    this.push(out, 'ipv6', i, j);
+    // A last group of decimal digits may open a number of its own (`::4111 1111 1111 1111`): scan it again.
+    let t = j;
+    while (t > i && isDigit(b[t - 1])) t--;
+    return b[t - 1] === COLON && t < j ? t : j;
   }
 
   /** High-entropy tokens: mixed upper, lower and digits, entropy at or above the threshold. */
