@@ -14,6 +14,9 @@ const NOT_CREDENTIAL: ReadonlySet<string> = new Set(
 
 export const MAX_KEY_NAME = 64;
 
+/** Every name that can match (suffixes and exact names), for the scanner's quick gate on name endings. */
+export const CREDENTIAL_NAMES: readonly string[] = [...SUFFIXES, ...EXACT];
+
 /** `privateKey` → `privatekey`, `api-token` → `apitoken`; undefined for names we never judge (too long, odd bytes). */
 export function normalizeKeyName(name: string): string | undefined {
   if (name.length === 0 || name.length > MAX_KEY_NAME) return undefined;

@@ -1,6 +1,6 @@
 // Credentials known by their context rather than their shape: a value after a credential key name
 // (`api_key=…`, `password: …`, `"privateKey": "…"`) and the user:password part of a URL.
-import { isCredentialKey, isPlaceholderValue, MAX_KEY_NAME, normalizeKeyName } from './credential-names.js';
+import { CREDENTIAL_NAMES, isCredentialKey, isPlaceholderValue, MAX_KEY_NAME } from './credential-names.js';
 
 const SP = 32, TAB = 9, DQ = 34, SQ = 39, BSL = 92, EQ = 61, COLON = 58, SLASH = 47, AT = 64, LF = 10, CR = 13;
 const MAX_VALUE = 4096;
@@ -10,19 +10,34 @@ const blank = (c: number | undefined) => c === SP || c === TAB;
 
 export interface Span { start: number; end: number; next: number }
 
-/** The key name that ends just before the separator at `p` (skipping blanks and a closing quote), or undefined. */
+/** The last two letters of every credential name (`rd` of password, `ey` of apikey): a 26×26 table. */
+const ENDINGS = new Uint8Array(26 * 26);
+for (const name of CREDENTIAL_NAMES) ENDINGS[(name.charCodeAt(name.length - 2) - 97) * 26 + name.charCodeAt(name.length - 1) - 97] = 1;
+
+const lower = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+
+/**
+ * The normalized key name that ends just before the separator at `p` (skipping blanks and a closing
+ * quote), or undefined. Every `:` and `=` of JSON and code comes here, so a table of name endings
+ * turns most keys away before a string is built.
+ */
 function keyBefore(b: Uint8Array, p: number): string | undefined {
   let k = p - 1;
   for (let n = 0; n < 4 && blank(b[k]); n++) k--;
   if (b[k] === DQ || b[k] === SQ) { k--; if (b[k] === BSL) k--; }
   const e = k + 1;
+  // The last two letters, `_ - .` skipped as normalization does (`API_KEY_` is odd but still a key).
+  let q = e - 1;
+  while (q >= 0 && (b[q] === 95 || b[q] === 45 || b[q] === 46)) q--;
+  const z = lower(b[q] ?? 0) - 97, y = lower(b[q - 1] ?? 0) - 97;
+  if (z < 0 || z > 25 || y < 0 || y > 25 || ENDINGS[y * 26 + z] === 0) return undefined;
   while (k >= 0 && e - k <= MAX_KEY_NAME + 1 && keyByte(b[k]!)) k--;
   const s = k + 1;
   // A name longer than we judge, or none at all.
   if (s === e || e - s > MAX_KEY_NAME) return undefined;
   let name = '';
-  for (let q = s; q < e; q++) name += String.fromCharCode(b[q]!);
-  return normalizeKeyName(name);
+  for (let r = s; r < e; r++) { const c = b[r]!; if (c !== 95 && c !== 45 && c !== 46) name += String.fromCharCode(lower(c)); }
+  return name;
 }
 
 const SCHEMES = ['basic', 'bearer', 'digest', 'token', 'negotiate', 'apikey'];
@@ -71,7 +86,11 @@ export function namedValue(b: Uint8Array, p: number): Span | undefined {
     s = j;
     e = s;
     const lim = Math.min(b.length, s + MAX_VALUE);
-    while (e < lim && !endsUnquoted(b[e]!)) e++;
+    while (e < lim && !endsUnquoted(b[e]!)) {
+      // `const token = next(b)` is code, not a credential: a call in an unquoted value.
+      if (b[e] === 40) return undefined;
+      e++;
+    }
     // `Authorization: Basic dXNlcjpwYXNz`: the scheme alone is no secret, the word after it is.
     if (isScheme(b, s, e) && b[e] === SP && !endsUnquoted(b[e + 1] ?? 0)) {
       e++;

@@ -153,9 +153,13 @@ export class Scanner {
           if (end < 0) {
             // Only digit runs start inside an alphanumeric run (`ssn078-05-1120`): skip to its last byte,
             // stopping where a digit follows a letter (all of it is token too).
-            while (i + 1 < n && (CLS[b[i + 1]!]! & ALNUM)) {
+            let was = k;
+            while (i + 1 < n) {
+              const k2 = CLS[b[i + 1]!]!;
+              if (!(k2 & ALNUM)) break;
               i++;
-              if ((CLS[b[i]!]! & DIGIT) && !(CLS[b[i - 1]!]! & DIGIT) && (end = this.numeric(b, i, out, true)) > 0) break;
+              if ((k2 & DIGIT) && !(was & DIGIT) && (end = this.numeric(b, i, out, true)) > 0) break;
+              was = k2;
             }
           }
         }
@@ -298,6 +302,8 @@ export class Scanner {
     const gStart = this.gStart, gLen = this.gLen, seps = this.seps;
     let g = 0;
     let digits = 0;
+    let dot = false;
+    let plus = b[i - 1] === PLUS;
     let j = i;
     const lim = Math.min(b.length, i + MAX_RUN);
     gStart[0] = i;
@@ -309,20 +315,25 @@ export class Scanner {
       if (g === MAX_GROUPS || j >= lim) break;
       const w = sepWidth(b, j);
       if (w === 0 || !isDigit(b[j + w])) break;
-      seps[g - 1] = sepKind(b[j]!);
+      const kind = sepKind(b[j]!);
+      seps[g - 1] = kind;
+      if (kind === DOT) dot = true;
+      if (b[j + w - 1] === PLUS) plus = true;
       j += w;
       gStart[g] = j;
     }
-    // Every shape needs three groups or eight digits: most numbers in text leave here.
-    if (g < 3 && digits < 8) return -1;
+    // What any window could be: SSN 9 digits, NANP 10, card 13; a `+` phone 8; IPv4 four dotted groups.
+    // Dates, times and most numbers in text leave here.
+    if (digits < 9 && !(g >= 4 && dot) && !(digits === 8 && plus)) return -1;
+    const fraction = b[i - 1] === DOT && isDigit(b[i - 2]);
+    if (g === 1 && fraction) return -1;
     const sameTo = this.sameTo, before = this.before;
     sameTo[g - 1] = g - 1;
     for (let q = g - 2; q >= 0; q--) sameTo[q] = q + 1 < g - 1 && seps[q + 1] === seps[q] ? sameTo[q + 1]! : q + 1;
     before[0] = 0;
     for (let q = 0; q < g; q++) before[q + 1] = before[q]! + gLen[q]!;
     const gluedEnd = j < b.length && (CLS[b[j]!]! & ALNUM) !== 0;
-    // A digit run right after `<digit>.` is a decimal fraction or the tail of a version, not an identifier.
-    const fraction = b[i - 1] === DOT && isDigit(b[i - 2]);
+    // (`fraction`: a digit run right after `<digit>.` is a decimal fraction or the tail of a version, not an identifier.)
     // Entered again at a later group of a run that had no finding (the outer loop does that): the windows
     // that end inside that run were all examined then, in the same context, so only longer ones are new.
     // `+` and `(` before the first group change what it may be, so they get a full look.
@@ -335,7 +346,11 @@ export class Scanner {
         // A lone group glued to letters is part of a word (hex digests); after a dot it is a fraction.
         if (e === s && ((s === 0 && glued) || (e === g - 1 && gluedEnd) || afterDot)) continue;
         const end = this.window(b, s, e, out);
-        if (end > 0) { if (end > last) last = end; break; }
+        if (end > 0) {
+          // A window inside one already found adds nothing (`+1 415 555 2671` holds `415 555 2671`).
+          if (end <= last) out.pop(); else last = end;
+          break;
+        }
       }
       if (out.length >= this.max) break;
     }

@@ -83,7 +83,7 @@ t.test('pii evasion — credentials named by their key or sitting in a URL are f
     t.ok(scan(text).some((f) => f.kind === kind || (f.start <= at && f.end >= at + Buffer.byteLength(secret))), `${kind}: ${text}`);
     t.notOk(redact(text).includes(secret), `redacted: ${text} → ${redact(text)}`);
   }
-  for (const text of ['bos_token: "<s>"', 'max_token: 512', 'password: ********', 'if (token == other)', '"tokens": 3', 'https://example.com:8443/a:b', 'ssh://git@github.com/x.git']) {
+  for (const text of ['bos_token: "<s>"', 'max_token: 512', 'const token = a.network(b, 76);', 'password: ********', 'if (token == other)', '"tokens": 3', 'https://example.com:8443/a:b', 'ssh://git@github.com/x.git']) {
     t.notOk(scan(text).some((f) => f.kind === 'named_credential' || f.kind === 'url_credential'), `not a credential: ${text}`);
   }
 });
