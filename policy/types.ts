@@ -37,7 +37,7 @@ export interface PathsPolicy {
 export const PII_KINDS = [
   'email', 'phone', 'card', 'iban', 'ssn', 'ipv4', 'ipv6',
   'aws_key', 'github_token', 'openai_key', 'slack_token', 'google_api_key', 'stripe_key',
-  'bearer_token', 'private_key', 'high_entropy',
+  'bearer_token', 'private_key', 'high_entropy', 'named_credential', 'url_credential',
 ] as const;
 export type PiiKind = (typeof PII_KINDS)[number];
 
@@ -79,10 +79,11 @@ export type RiskLevel = 'low' | 'medium' | 'high' | 'critical';
 export const RISK_LEVELS: readonly RiskLevel[] = ['low', 'medium', 'high', 'critical'];
 
 export interface AgentRiskPolicy {
-  /** The highest risk allowed without asking, and the highest asked about; above is denied. */
+  /** The highest rated risk allowed without asking, and the highest asked about; above is denied. An unrated action is denied. */
   allow_up_to: RiskLevel | 'none';
   ask_up_to: RiskLevel | 'none';
-  actions: readonly { id: string; action: string; decision: Decision }[];
+  /** Each rule either decides the action outright or rates its risk (then the thresholds decide). */
+  actions: readonly { id: string; action: string; decision?: Decision; risk?: RiskLevel }[];
 }
 
 export interface SensitivityPolicy {

@@ -2,7 +2,15 @@
 import type { PolicyDoc } from '../types.js';
 import { lexicalPath } from './path-lexical.js';
 
+/**
+ * Rules are compared with canonical file paths, never with URLs or globs: `?` (a query string or a
+ * one-character wildcard), `#` (a fragment) and `*` would make a rule that looks broad and matches nothing.
+ */
+const NOT_A_PATH = /[?#*]/;
+
 function expand(p: string, home: string): string {
+  const bad = NOT_A_PATH.exec(p);
+  if (bad) throw new Error(`policy path '${p}': contains '${bad[0]}' (rules are plain paths, not URLs or globs, and would never match)`);
   const raw = p.startsWith('$SECAI_HOME') ? home + p.slice('$SECAI_HOME'.length) : p;
   const l = lexicalPath(raw);
   // A root that is not canonical could never match a canonical path (allow) or would silently miss (deny).

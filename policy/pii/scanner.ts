@@ -2,7 +2,8 @@
 // word starts or on trigger bytes (`@`, `-`, `:`), every detector is bounded, and there are no regexes.
 import { isIPv6 } from 'node:net';
 import type { PiiKind } from '../types.js';
-import { ibanValid, luhnValid } from './checksums.js';
+import { ibanValid } from './checksums.js';
+import { namedValue, urlUserinfo } from './named-secrets.js';
 
 export interface Finding {
   kind: PiiKind;
@@ -68,6 +69,45 @@ function runOf(b: Uint8Array, i: number, ok: (c: number) => boolean, max: number
   return j - i;
 }
 
+const TAB = 9, LF = 10, CR = 13, PCT = 37, NBSP_0 = 0xc2, NBSP_1 = 0xa0;
+const MAX_GROUPS = 20;
+/** Bytes one numeric run may span: a 19-digit card with separators of three `%20` or NBSP units each fits. */
+const MAX_RUN = 192;
+
+/** Width of one whitespace unit at `j`: space, tab, line ends, NBSP, and URL/form-encoded spaces (`+`, `%20`). */
+function spaceWidth(b: Uint8Array, j: number): number {
+  const c = b[j];
+  if (c === SP || c === TAB || c === LF || c === CR || c === PLUS) return 1;
+  if (c === NBSP_0 && b[j + 1] === NBSP_1) return 2;
+  if (c === PCT && b[j + 1] === 50 && b[j + 2] === 48) return 3;
+  return 0;
+}
+
+/** Width of the separator between two digit groups at `j` (0: none): `-`, `.`, `)` and up to three whitespace units. */
+function sepWidth(b: Uint8Array, j: number): number {
+  const c = b[j];
+  if (c === DASH || c === DOT) return 1;
+  if (c === RPAREN) return 1 + spaceWidth(b, j + 1);
+  let w = 0;
+  for (let u = 0; u < 3; u++) { const x = spaceWidth(b, j + w); if (x === 0) break; w += x; }
+  return w;
+}
+
+/** The class of a separator by its first byte: every kind of whitespace counts as a space. */
+const sepKind = (c: number) => (c === DASH || c === DOT || c === RPAREN ? c : SP);
+
+/** Key-name and URL findings already covered by a finding with a shape of its own are dropped. */
+function dropCovered(out: Finding[]): Finding[] {
+  const byContext = (f: Finding) => f.kind === 'named_credential' || f.kind === 'url_credential';
+  // Sorted by start, shape findings first on a tie: one sweep with the furthest end of shapes so far.
+  out.sort((x, y) => x.start - y.start || Number(byContext(x)) - Number(byContext(y)));
+  let reach = -1;
+  return out.filter((f) => {
+    if (!byContext(f)) { reach = Math.max(reach, f.end); return true; }
+    return f.end > reach;
+  });
+}
+
 const upperOrDigit = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
 const keyChar = (c: number) => (CLS[c]! & ALNUM) !== 0 || c === DASH || c === UNDERSCORE;
 const alnum = (c: number) => (CLS[c]! & ALNUM) !== 0;
@@ -89,6 +129,9 @@ export class Scanner {
 
   scan(b: Uint8Array): Finding[] {
     const out: Finding[] = [];
+    this.named = false;
+    this.namedEnd = -1;
+    this.runFrom = this.runEnd = -1;
     const n = b.length;
     const minLen = this.minLen;
     const max = this.max;
@@ -108,8 +151,16 @@ export class Scanner {
         if (!prevAlnum) {
           end = this.wordStart(b, i, c, k, out);
           if (end < 0) {
-            // Nothing starts inside an alphanumeric run: skip to its last byte (all of it is token too).
-            while (i + 1 < n && (CLS[b[i + 1]!]! & ALNUM)) i++;
+            // Only digit runs start inside an alphanumeric run (`ssn078-05-1120`): skip to its last byte,
+            // stopping where a digit follows a letter (all of it is token too).
+            let was = k;
+            while (i + 1 < n) {
+              const k2 = CLS[b[i + 1]!]!;
+              if (!(k2 & ALNUM)) break;
+              i++;
+              if ((k2 & DIGIT) && !(was & DIGIT) && (end = this.numeric(b, i, out, true)) > 0) break;
+              was = k2;
+            }
           }
         }
         prevAlnum = true;
@@ -117,7 +168,7 @@ export class Scanner {
         prevAlnum = false;
         if (c === AT) end = this.email(b, i, out);
         else if (c === DASH && b[i + 1] === DASH) end = this.pem(b, i, out);
-        else if (c === COLON && b[i + 1] === COLON && !(cls(b[i - 1]) & HEX)) end = this.ipv6(b, i, out);
+        else if (c === COLON || c === EQ) end = this.separator(b, i, c, out);
       }
       if (end > i) {
         if (out.length >= max) break;
@@ -127,13 +178,41 @@ export class Scanner {
       }
     }
     if (tokStart >= 0 && n - tokStart >= minLen && out.length < max) this.entropy(b, tokStart, n, out);
-    return out.sort((x, y) => x.start - y.start);
+    out.sort((x, y) => x.start - y.start);
+    return this.named ? dropCovered(out) : out;
+  }
+
+  /** Whether this scan found a credential by its key name (then `dropCovered` runs). */
+  private named = false;
+  private namedEnd = -1;
+  /** The digit run last examined without a finding: re-entering it at a later group checks only new windows. */
+  private runFrom = -1;
+  private runEnd = -1;
+
+  /** At `:` or `=`: IPv6 (`::1`), URL userinfo (`://user:pass@`), or the value of a credential key. */
+  private separator(b: Uint8Array, i: number, c: number, out: Finding[]): number {
+    if (c === COLON) {
+      if (b[i + 1] === COLON && !(cls(b[i - 1]) & HEX)) return this.ipv6(b, i, out);
+      const u = urlUserinfo(b, i);
+      if (u) { this.named = true; this.push(out, 'url_credential', u.start, u.end); return u.next; }
+    }
+    // Inside a value already found (`password=a=b`) there is nothing more to find by name.
+    if (i < this.namedEnd) return -1;
+    const v = namedValue(b, i);
+    // No skip: the value is scanned on, so a token with a shape of its own keeps its precise kind.
+    if (v) { this.named = true; this.namedEnd = v.end; this.push(out, 'named_credential', v.start, v.end); }
+    return -1;
   }
 
   /** Detectors that begin at the first byte of an alphanumeric run. Returns the end of a finding, or -1. */
   private wordStart(b: Uint8Array, i: number, c: number, k: number, out: Finding[]): number {
+    // `%20` or `%3A` right before a number (URL- or form-encoded text): the number starts after the escape.
+    if (b[i - 1] === PCT && (k & HEX) && (cls(b[i + 1]) & HEX) && isDigit(b[i + 2])) {
+      const e = this.numeric(b, i + 2, out, false);
+      if (e > 0) return e;
+    }
     if (k & DIGIT) {
-      const e = this.numeric(b, i, out);
+      const e = this.numeric(b, i, out, false);
       if (e > 0) return e;
       return this.maybeIpv6(b, i, out);
     }
@@ -193,75 +272,149 @@ export class Scanner {
     return end;
   }
 
-  /** Digit runs: IPv4, SSN (ddd-dd-dddd), card numbers (Luhn), phone numbers. */
-  private readonly groups = new Int32Array(16);
-  private readonly seps = new Int32Array(16);
+  /** Digit groups of the run at hand: where each starts, its length, and the separator after it. */
+  private readonly gStart = new Int32Array(MAX_GROUPS);
+  private readonly gLen = new Int32Array(MAX_GROUPS);
+  private readonly seps = new Int32Array(MAX_GROUPS);
 
-  /** Whether every separator so far equals `sep`. */
-  private allSep(g: number, sep: number): boolean {
-    for (let q = 0; q < g - 1; q++) if (this.seps[q] !== sep) return false;
+  /** `sameTo[q]`: the last group r such that the separators after groups q..r-1 all equal the one after q. */
+  private readonly sameTo = new Int32Array(MAX_GROUPS);
+  /** `before[q]`: digits in groups 0..q-1. */
+  private readonly before = new Int32Array(MAX_GROUPS + 1);
+
+  /** Whether every separator inside groups s..e equals `sep` (O(1) on the tables `numeric` fills). */
+  private allSep(s: number, e: number, sep: number): boolean {
+    return s === e || (this.seps[s] === sep && this.sameTo[s]! >= e);
+  }
+
+  private phoneSeps(s: number, e: number): boolean {
+    for (let q = s; q < e; q++) { const x = this.seps[q]; if (x !== SP && x !== DASH && x !== DOT && x !== RPAREN) return false; }
     return true;
   }
 
-  private phoneSeps(g: number): boolean {
-    for (let q = 0; q < g - 1; q++) { const x = this.seps[q]; if (x !== SP && x !== DASH && x !== DOT && x !== RPAREN) return false; }
-    return true;
-  }
-
-  /** Digit runs: IPv4, SSN (ddd-dd-dddd), card numbers (Luhn), phone numbers. */
-  private numeric(b: Uint8Array, i: number, out: Finding[]): number {
-    const groups = this.groups;
-    const seps = this.seps;
+  /**
+   * Digit runs: IPv4, SSN (ddd-dd-dddd), card numbers (Luhn), phone numbers. The run is cut into digit groups
+   * at separators; every window of whole groups is a candidate, and from each first group the longest valid
+   * window is a finding, so digits or text before or after a value never hide it. `glued`: a letter
+   * comes right before `i`. Returns the end of the last finding, or -1.
+   */
+  private numeric(b: Uint8Array, i: number, out: Finding[], glued: boolean): number {
+    const gStart = this.gStart, gLen = this.gLen, seps = this.seps;
     let g = 0;
-    let glen = 0;
     let digits = 0;
+    let dot = false;
+    let plus = b[i - 1] === PLUS;
     let j = i;
-    const lim = Math.min(b.length, i + 32);
-    while (j < lim) {
-      const c = b[j]!;
-      if (c >= 48 && c <= 57) { glen++; digits++; j++; continue; }
-      if (glen > 0 && g < 15 && (c === SP || c === DASH || c === DOT || c === RPAREN)) {
-        const w = c === RPAREN && b[j + 1] === SP ? 2 : 1;
-        if (!isDigit(b[j + w])) break;
-        groups[g] = glen; seps[g] = c; g++; glen = 0; j += w;
-        continue;
-      }
-      break;
+    const lim = Math.min(b.length, i + MAX_RUN);
+    gStart[0] = i;
+    for (;;) {
+      while (j < lim && isDigit(b[j])) j++;
+      gLen[g] = j - gStart[g]!;
+      digits += gLen[g]!;
+      g++;
+      if (g === MAX_GROUPS || j >= lim) break;
+      const w = sepWidth(b, j);
+      if (w === 0 || !isDigit(b[j + w])) break;
+      const kind = sepKind(b[j]!);
+      seps[g - 1] = kind;
+      if (kind === DOT) dot = true;
+      if (b[j + w - 1] === PLUS) plus = true;
+      j += w;
+      gStart[g] = j;
     }
-    groups[g++] = glen;
-    if (j < b.length && (CLS[b[j]!]! & ALNUM)) return -1;
-    // A digit run right after a dot is a decimal fraction or the tail of a version, not an identifier.
-    if (b[i - 1] === DOT) return -1;
-    if (g === 4 && this.allSep(g, DOT)) {
-      let p = i;
-      for (let q = 0; q < 4; q++) {
-        const len = groups[q]!;
+    // What any window could be: SSN 9 digits, NANP 10, card 13; a `+` phone 8; IPv4 four dotted groups.
+    // Dates, times and most numbers in text leave here.
+    if (digits < 9 && !(g >= 4 && dot) && !(digits === 8 && plus)) return -1;
+    const fraction = b[i - 1] === DOT && isDigit(b[i - 2]);
+    if (g === 1 && fraction) return -1;
+    const sameTo = this.sameTo, before = this.before;
+    sameTo[g - 1] = g - 1;
+    for (let q = g - 2; q >= 0; q--) sameTo[q] = q + 1 < g - 1 && seps[q + 1] === seps[q] ? sameTo[q + 1]! : q + 1;
+    before[0] = 0;
+    for (let q = 0; q < g; q++) before[q + 1] = before[q]! + gLen[q]!;
+    const gluedEnd = j < b.length && (CLS[b[j]!]! & ALNUM) !== 0;
+    // (`fraction`: a digit run right after `<digit>.` is a decimal fraction or the tail of a version, not an identifier.)
+    // Entered again at a later group of a run that had no finding (the outer loop does that): the windows
+    // that end inside that run were all examined then, in the same context, so only longer ones are new.
+    // `+` and `(` before the first group change what it may be, so they get a full look.
+    const seen = i > this.runFrom && i < this.runEnd && b[i - 1] !== PLUS && b[i - 1] !== LPAREN ? this.runEnd : -1;
+    let last = -1;
+    for (let s = 0; s < g; s++) {
+      const afterDot = s === 0 ? fraction : seps[s - 1] === DOT;
+      for (let e = g - 1; e >= s; e--) {
+        if (gStart[e]! + gLen[e]! <= seen) break;
+        // A lone group glued to letters is part of a word (hex digests); after a dot it is a fraction.
+        if (e === s && ((s === 0 && glued) || (e === g - 1 && gluedEnd) || afterDot)) continue;
+        const end = this.window(b, s, e, out);
+        if (end > 0) {
+          // A window inside one already found adds nothing (`+1 415 555 2671` holds `415 555 2671`).
+          if (end <= last) out.pop(); else last = end;
+          break;
+        }
+      }
+      if (out.length >= this.max) break;
+    }
+    if (last < 0) { this.runFrom = i; this.runEnd = j; }
+    return last;
+  }
+
+  /** Whether groups s..e form a value; pushes it and returns its end, or -1. */
+  private window(b: Uint8Array, s: number, e: number, out: Finding[]): number {
+    const gStart = this.gStart, gLen = this.gLen;
+    const n = e - s + 1;
+    // Only a card spans more than six groups (`4 1 1 1 …`), and it has at most 19 digits.
+    if (n > 6 && this.before[e + 1]! - this.before[s]! > 19) return -1;
+    const from = gStart[s]!;
+    const to = gStart[e]! + gLen[e]!;
+    if (n === 4 && this.allSep(s, e, DOT)) {
+      for (let q = s; q <= e; q++) {
+        const len = gLen[q]!, p = gStart[q]!;
         let v = 0;
         for (let r = 0; r < len; r++) v = v * 10 + (b[p + r]! - 48);
         if (len > 3 || v > 255 || (len > 1 && b[p] === 48)) return -1;
-        p += len + 1;
       }
-      return this.push(out, 'ipv4', i, j);
+      return this.push(out, 'ipv4', from, to);
     }
-    if (g === 3 && groups[0] === 3 && groups[1] === 2 && groups[2] === 4 && (this.allSep(g, DASH) || this.allSep(g, SP))) {
-      const area = (b[i]! - 48) * 100 + (b[i + 1]! - 48) * 10 + (b[i + 2]! - 48);
-      const grp = (b[i + 4]! - 48) * 10 + (b[i + 5]! - 48);
-      const serial = b[i + 7] === 48 && b[i + 8] === 48 && b[i + 9] === 48 && b[i + 10] === 48;
-      if (area !== 0 && area !== 666 && area < 900 && grp !== 0 && !serial) return this.push(out, 'ssn', i, j);
+    if (n === 3 && gLen[s] === 3 && gLen[s + 1] === 2 && gLen[e] === 4 && (this.allSep(s, e, DASH) || this.allSep(s, e, SP))) {
+      const a = from, m = gStart[s + 1]!, z = gStart[e]!;
+      const area = (b[a]! - 48) * 100 + (b[a + 1]! - 48) * 10 + (b[a + 2]! - 48);
+      const grp = (b[m]! - 48) * 10 + (b[m + 1]! - 48);
+      const serial = b[z] === 48 && b[z + 1] === 48 && b[z + 2] === 48 && b[z + 3] === 48;
+      if (area !== 0 && area !== 666 && area < 900 && grp !== 0 && !serial) return this.push(out, 'ssn', from, to);
       return -1;
     }
-    const first = b[i]! - 48;
-    if (digits >= 13 && digits <= 19 && first >= 2 && first <= 6 && (g === 1 || this.allSep(g, SP) || this.allSep(g, DASH)) && luhnValid(b, i, j)) {
-      return this.push(out, 'card', i, j);
+    const digits = this.before[e + 1]! - this.before[s]!;
+    const first = b[from]! - 48;
+    if (digits >= 13 && digits <= 19 && first >= 2 && first <= 6 && (n === 1 || this.allSep(s, e, SP) || this.allSep(s, e, DASH)) && this.luhn(b, s, e)) {
+      return this.push(out, 'card', from, to);
     }
-    if (b[i - 1] === PLUS && digits >= 8 && digits <= 15 && g <= 6 && (g === 1 || !this.allSep(g, DOT))) return this.push(out, 'phone', i - 1, j);
-    if (g === 3 && groups[0] === 3 && groups[1] === 3 && groups[2] === 4 && this.phoneSeps(g)) {
-      return this.push(out, 'phone', b[i - 1] === LPAREN ? i - 1 : i, j);
+    // `+44 20 7946 0958`; a `+` between two numbers (`10+20`) is arithmetic.
+    if (b[from - 1] === PLUS && !isDigit(b[from - 2]) && digits >= 8 && digits <= 15 && n <= 6 && (n === 1 || !this.allSep(s, e, DOT))) return this.push(out, 'phone', from - 1, to);
+    // NANP (+1) numbers: area code and exchange start with 2–9, so "100 200 3000" in a table is no phone.
+    if (n === 3 && gLen[s] === 3 && gLen[s + 1] === 3 && gLen[e] === 4 && this.phoneSeps(s, e) && b[from]! >= 50 && b[gStart[s + 1]!]! >= 50) {
+      return this.push(out, 'phone', s === 0 && b[from - 1] === LPAREN ? from - 1 : from, to);
     }
-    if (g === 4 && groups[0] === 1 && b[i] === 49 && groups[1] === 3 && groups[2] === 3 && groups[3] === 4 && this.phoneSeps(g)) {
-      return this.push(out, 'phone', i, j);
+    if (n === 4 && gLen[s] === 1 && b[from] === 49 && gLen[s + 1] === 3 && gLen[s + 2] === 3 && gLen[e] === 4 && this.phoneSeps(s, e) &&
+      b[gStart[s + 1]!]! >= 50 && b[gStart[s + 2]!]! >= 50) {
+      return this.push(out, 'phone', from, to);
     }
     return -1;
+  }
+
+  /** Luhn over the digits of groups s..e only: separators such as `%20` hold digits of their own. */
+  private luhn(b: Uint8Array, s: number, e: number): boolean {
+    let sum = 0;
+    let double = false;
+    for (let q = e; q >= s; q--) {
+      const p = this.gStart[q]!;
+      for (let k = p + this.gLen[q]! - 1; k >= p; k--) {
+        let d = b[k]! - 48;
+        if (double) { d *= 2; if (d > 9) d -= 9; }
+        sum += d;
+        double = !double;
+      }
+    }
+    return sum % 10 === 0;
   }
 
   /** IBAN: two letters, two check digits, then up to 30 letters/digits, optionally in groups of four. */
@@ -349,7 +502,12 @@ export class Scanner {
     if (colons < 2 || alnum(b[j] ?? 0)) return -1;
     let s = '';
     for (let k = i; k < j; k++) s += String.fromCharCode(b[k]!);
-    return isIPv6(s) ? this.push(out, 'ipv6', i, j) : -1;
+    if (!isIPv6(s)) return -1;
+    this.push(out, 'ipv6', i, j);
+    // A last group of decimal digits may open a number of its own (`::4111 1111 1111 1111`): scan it again.
+    let t = j;
+    while (t > i && isDigit(b[t - 1])) t--;
+    return b[t - 1] === COLON && t < j ? t : j;
   }
 
   /** High-entropy tokens: mixed upper, lower and digits, entropy at or above the threshold. */

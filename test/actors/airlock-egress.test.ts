@@ -132,6 +132,7 @@ t.test('airlock — requests carrying each PII or credential kind are refused, a
     ['slack_token', 'xoxb-123456789012-abcdefghijkl'], ['google_api_key', 'AIzaSyA1234567890abcdefghijklmnopqrstuv'],
     ['stripe_key', 'sk_live_51H8abcdefghijklmnopqrstuv'], ['bearer_token', 'Bearer eyJhbGciOiJIUzI1NiJ9abcdef'],
     ['private_key', '-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----'], ['high_entropy', 'Q2xhc3NpY1Rva2VuOnZhbHVlOjEyMzQ1Njc4OTA'],
+    ['named_credential', 'password=hunter2-plain'], ['url_credential', 'postgres://app:pw-in-url@db/x'],
   ];
   for (const [kind, secret] of secrets) {
     const places: [string, EgressRequest][] = [

@@ -43,17 +43,24 @@ t.test('tool firewall and airlock actors — checks and egress go through the po
   const smuggle = await c.request<any>('tool-firewall', 'check', { tool: 'web.search', args: { query: `leak ${secret}`, extra: 'x' } });
   t.match(smuggle, { decision: 'deny', rule: 'web-search' });
 
+  // Secrets that only their key names give away, and a padded SSN: none may reach the audit chain.
+  const named = await c.request<any>('tool-firewall', 'check', { tool: 'web.search', args: { query: 'ssn 078-05-1120 12 items', password: 'plainwords', db: 'postgres://admin:pw-4-db@db.internal/app' } });
+  t.match(named, { decision: 'deny', rule: 'web-search' });
+
   const status = await c.request<any>('airlock', 'status');
   t.match(status, { enabled: false, loopbackForTests: false, requests: 0 });
   await t.rejects(c.request('airlock', 'fetch', { method: 'GET', url: 'https://huggingface.co/api/models' }), { code: 'SECAI_E_EGRESS_DENIED', message: /airlock\.disabled/ });
 
-  for (let i = 0; i < 50 && events.filter((e) => e.subject.endsWith('.checked')).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && events.filter((e) => e.subject.endsWith('.checked')).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
   const checked = events.filter((e) => e.subject === 'secai.evt.tool-firewall.checked');
   t.ok(checked.some((e) => e.data.rule === 'no-keys'), 'the denied check is evented');
   const leak = checked.find((e) => e.data.tool === 'web.search');
   t.ok(leak, 'the smuggling attempt is evented');
   t.equal(leak?.data.args.query, 'leak [REDACTED:github_token]', 'with the secret redacted');
   t.notOk(JSON.stringify(events).includes(secret), 'no event carries the secret');
+  const byName = checked.find((e) => e.data.args?.password !== undefined);
+  t.same(byName?.data.args, { query: 'ssn [REDACTED:ssn] 12 items', password: '[REDACTED:named_credential]', db: 'postgres://[REDACTED:url_credential]@db.internal/app' }, 'redacted by key name, URL userinfo and padded content');
+  for (const s of ['078-05-1120', 'plainwords', 'pw-4-db']) t.notOk(JSON.stringify(events).includes(s), `no event carries ${s}`);
   for (let i = 0; i < 50 && !events.some((e) => e.subject === 'secai.evt.airlock.egress'); i++) await new Promise((r) => setTimeout(r, 100));
   t.match(events.find((e) => e.subject === 'secai.evt.airlock.egress')?.data, { decision: 'deny', rule: 'airlock.disabled', origin: 'https://huggingface.co' });
 });

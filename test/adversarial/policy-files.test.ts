@@ -19,6 +19,10 @@ const bad: [string, (text: string) => string, RegExp][] = [
   ['an unknown PII kind', (s) => s.replace('block: [email,', 'block: [emails,'), /\/airlock\/scan\/block\/0 must be equal to one of the allowed values/],
   ['a duplicate key', (s) => s.replace('  enabled: false\n  # Tests only', '  enabled: false\n  enabled: true\n  # Tests only'), /Map keys must be unique/],
   ['web search switched on (not built: refused, not ignored)', (s) => s.replace(/^search:\n  enabled: false/m, 'search:\n  enabled: true'), /\/search\/enabled must be equal to constant/],
+  ['a path rule with a query string (never matches a path)', (s) => s.replace('root: $SECAI_HOME/workspace', 'root: $SECAI_HOME/workspace?mode=ro'), /policy path '\$SECAI_HOME\/workspace\?mode=ro': contains '\?'/],
+  ['a deny rule with a glob (never matches a path)', (s) => s.replace('prefix: $SECAI_HOME/keys', 'prefix: $SECAI_HOME/keys/*'), /contains '\*'/],
+  ['a deny rule with ? standing for one character', (s) => s.replace('prefix: $SECAI_HOME/keys', 'prefix: $SECAI_HOME/key?'), /contains '\?'/],
+  ['an agent action rule with both a decision and a risk', (s) => s.replace('{ id: list-low, action: fs.list, risk: low }', '{ id: list-low, action: fs.list, risk: low, decision: allow }'), /\/agent_risk\/actions\/\d+ must match exactly one schema/],
   ['a zero refill rate', (s) => s.replace('refill_per_sec: 5 }', 'refill_per_sec: 0 }'), /refill_per_sec must be > 0/],
 ];
 

@@ -60,7 +60,9 @@ const rows: Row[] = [
   // agent_risk
   ['agent_risk', { action: 'fs.list', risk: 'low' }, 'allow', 'agent_risk.allow_up_to'],
   ['agent_risk', { action: 'fs.write', risk: 'medium' }, 'ask', 'agent_risk.ask_up_to'],
-  ['agent_risk', { action: 'net.post', risk: 'critical' }, 'deny', 'agent_risk.above_ask'],
+  ['agent_risk', { action: 'fs.write', risk: 'critical' }, 'deny', 'agent_risk.above_ask'],
+  ['agent_risk', { action: 'fs.list' }, 'allow', 'agent_risk.allow_up_to'],
+  ['agent_risk', { action: 'net.post', risk: 'critical' }, 'deny', 'default-deny'],
   ['agent_risk', { action: 'shell.exec', risk: 'low' }, 'deny', 'no-shell'],
   ['agent_risk', { action: 'fs.read', risk: 'high' }, 'allow', 'read-ok'],
   ['agent_risk', { action: 'fs.read', risk: 'extreme' }, 'deny', 'invalid-input'],

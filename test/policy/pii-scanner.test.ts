@@ -43,7 +43,8 @@ const negatives: string[] = [
   'card 4111 1111 1111 1112 (bad Luhn)',
   'iban GB82 WEST 1234 5698 7654 33 (bad mod-97)',
   'ssn 000-12-3456 666-12-3456 912-12-3456 123-00-4567 123-45-0000',
-  'version 1.2.3 and 256.1.1.1 and 1.2.3.4.5',
+  // (1.2.3.4.5 holds the IPv4 1.2.3.4: a value followed by more digits is still found, see pii-evasion.test.ts)
+  'version 1.2.3 and 256.1.1.1 and 10.20.30 and 999.1.2.3',
   'meeting at 12:30:45, mac 00:1a:2b:3c:4d:5e',
   'sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   'pi is 3.14159265358979323846 and the timestamp 1732855555123',
