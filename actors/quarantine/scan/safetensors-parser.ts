@@ -44,11 +44,16 @@ function unknownDtype(name: string, dtype: unknown): never {
   return reject('bad_dtype', `tensor ${name} has unknown dtype ${d}${hint ? ` (${hint})` : ''}; known: ${Object.keys(SAFETENSORS_DTYPE_BITS).join(' ')}`);
 }
 
-/** Cheap content test: a plausible 8-byte header length followed by `{`. */
-export function looksLikeSafetensors(head: Uint8Array, size: number): boolean {
-  if (head.length < 9) return false;
+/**
+ * Cheap content test: an 8-byte header length followed by `{`. The length need not fit the file: a
+ * safetensors file with an absurd length is still one, and the parser then says what it found and the
+ * limit (reported as "an unrecognised format" before). Eight printable bytes before the `{` are text.
+ */
+export function looksLikeSafetensors(head: Uint8Array, _size: number): boolean {
+  if (head.length < 9 || head[8] !== 0x7b) return false;
   const n = Buffer.from(head.buffer, head.byteOffset, 8).readBigUInt64LE(0);
-  return n >= 2n && n <= BigInt(Math.max(0, size - 8)) && head[8] === 0x7b;
+  const printable = head.subarray(0, 8).every((b) => b >= 0x20 && b < 0x7f);
+  return n >= 2n && !printable;
 }
 
 export function parseSafetensorsFile(path: string, limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS): ModelLayout {
