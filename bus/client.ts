@@ -24,8 +24,12 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** One attempt never waits longer than this: a slow attempt (a flooded accept queue) is retried, not awaited. */
-const ATTEMPT_MS = 3000;
+/**
+ * One attempt waits 1 s, then 2 s, then 3 s at most: nats.js does not give up on an attempt the server
+ * refused ("maximum connections exceeded") before its timeout, so a short first attempt makes a
+ * refusal cheap, and later ones leave room for a SYN retransmitted by a flooded accept queue (1 s).
+ */
+const ATTEMPT_MS = { first: 1000, step: 1000, max: 3000 } as const;
 
 export class BusClient {
   readonly js: JetStreamClient;
@@ -52,7 +56,7 @@ export class BusClient {
           inboxPrefix: inboxPrefix(o.identity.name),
           maxReconnectAttempts: o.reconnect === false ? 0 : -1,
           reconnectTimeWait: 100,
-          timeout: Math.max(250, Math.min(ATTEMPT_MS, deadline - Date.now())),
+          timeout: Math.max(250, Math.min(ATTEMPT_MS.first + ATTEMPT_MS.step * (attempts - 1), ATTEMPT_MS.max, deadline - Date.now())),
           noEcho: true,
         });
         return new BusClient(nc, o.identity.name);

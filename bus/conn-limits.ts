@@ -33,7 +33,7 @@ export function hardOpenFileLimit(limitsFile = '/proc/self/limits'): number | un
 }
 
 /** max_connections: as many slots as the fd limit allows (minus a reserve), within the floor and cap above. */
-export function connectionSlots(hardLimit = hardOpenFileLimit()): number {
+export function connectionSlots(hardLimit: number | undefined): number {
   if (hardLimit === undefined) return BUS_LIMITS.minConnections;
   return Math.max(BUS_LIMITS.minConnections, Math.min(BUS_LIMITS.maxConnections, hardLimit - BUS_LIMITS.fdReserve));
 }

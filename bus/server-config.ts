@@ -1,6 +1,6 @@
 // Generates nats-server's config: loopback only, JetStream under SECAI_HOME/bus, one nkey user per identity.
 import type { CompiledIdentity } from './acl.js';
-import { BUS_LIMITS, connectionSlots } from './conn-limits.js';
+import { BUS_LIMITS, connectionSlots, hardOpenFileLimit } from './conn-limits.js';
 
 export interface ServerConfigInput {
   port: number;
@@ -20,7 +20,7 @@ export function renderServerConfig(input: ServerConfigInput): string {
     // No monitoring, cluster, gateway, leafnode or websocket listeners: the client port is the only socket.
     max_payload: input.maxPayload ?? 1024 * 1024,
     // A slot is held from accept until CONNECT or the auth timeout: see bus/conn-limits.ts for the arithmetic.
-    max_connections: input.maxConnections ?? connectionSlots(),
+    max_connections: input.maxConnections ?? connectionSlots(hardOpenFileLimit()),
     ports_file_dir: input.portsDir,
     write_deadline: '10s',
     jetstream: { store_dir: input.storeDir, max_memory_store: 64 * 1024 * 1024, max_file_store: 4 * 1024 * 1024 * 1024 },
