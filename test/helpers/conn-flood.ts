@@ -12,6 +12,8 @@ export interface FloodOptions {
   durationMs: number;
   /** An upper bound on connection attempts, whatever the time. */
   maxAttempts: number;
+  /** Answer the server's INFO with a CONNECT that has no credentials (a failed login: one log line each). */
+  badConnect?: boolean;
 }
 
 export interface FloodStats { attempts: number; refusedOrDropped: number; ms: number }
@@ -58,11 +60,11 @@ function runFlood(o: FloodOptions): void {
   const open = (): void => {
     if (stopping || attempts >= o.maxAttempts || Date.now() - t0 >= o.durationMs) return;
     attempts++;
-    // No CONNECT is ever sent: the socket only occupies a slot until the server gives up on it.
+    // No valid CONNECT is ever sent: the socket only occupies a slot until the server gives up on it.
     const s = connect({ port: o.port, host: '127.0.0.1' });
     live.add(s);
     s.on('error', () => {});
-    s.on('data', () => {});
+    s.on('data', () => { if (o.badConnect) s.write('CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n'); });
     s.on('close', () => {
       live.delete(s);
       dropped++;
