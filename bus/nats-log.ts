@@ -1,5 +1,5 @@
 // nats-server's log, written by the supervisor from the server's stderr: bounded in size, per-connection noise summarised.
-import { closeSync, existsSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
 
 export interface NatsLogOptions {
   file: string;
@@ -108,8 +108,4 @@ export class NatsLog {
 function kindOf(line: string): string {
   const rest = line.split(PER_CONNECTION)[1] ?? line;
   return rest.replace(/'[^']*'|"[^"]*"/g, '…').replace(/\d+/g, 'N').slice(0, 80);
-}
-
-export function natsLogFiles(file: string): string[] {
-  return [file, `${file}.1`].filter((f) => existsSync(f));
 }
