@@ -20,7 +20,7 @@ export async function openCliSession(env: NodeJS.ProcessEnv = process.env): Prom
   }
   const url = readFileSync(paths.busUrlFile, 'utf8').trim();
   const key = await ensureOperatorKey(paths.operatorKey, paths.trustedOperators);
-  const bus = await BusClient.connect({ url, identity: loadIdentity(paths.busKeys, 'cli'), reconnect: false, timeoutMs: 3000 });
+  const bus = await BusClient.connect({ url, identity: loadIdentity(paths.busKeys, 'cli'), reconnect: false, timeoutMs: 10_000 });
   return { bus, key, close: () => bus.close() };
 }
 

@@ -1,7 +1,7 @@
 // A bus connection under one identity: typed requests with deadlines, signed commands, acked events.
 import { connect } from '@nats-io/transport-node';
 import {
-  createInbox, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
+  AuthorizationError, createInbox, NoRespondersError, PermissionViolationError, RequestError, TimeoutError,
   type Msg, type NatsConnection, type Subscription,
 } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
@@ -20,8 +20,16 @@ export interface ConnectOptions {
   identity: Identity;
   /** Keep reconnecting forever (actors) or fail fast (CLI). */
   reconnect?: boolean;
+  /** The deadline for the whole connect, retries included (default 20 s, or 5 s with `reconnect: false`). */
   timeoutMs?: number;
 }
+
+/**
+ * One attempt waits 1 s, then 2 s, then 3 s at most: nats.js does not give up on an attempt the server
+ * refused ("maximum connections exceeded") before its timeout, so a short first attempt makes a
+ * refusal cheap, and later ones leave room for a SYN retransmitted by a flooded accept queue (1 s).
+ */
+const ATTEMPT_MS = { first: 1000, step: 1000, max: 3000 } as const;
 
 export class BusClient {
   readonly js: JetStreamClient;
@@ -30,21 +38,35 @@ export class BusClient {
     this.js = jetstream(nc);
   }
 
+  /**
+   * Connects, retrying with backoff until the deadline: under a connection flood an attempt can be
+   * refused (no free slot) or time out, and the next one gets in. A wrong key is never retried.
+   */
   static async connect(o: ConnectOptions): Promise<BusClient> {
-    try {
-      const nc = await connect({
-        servers: o.url,
-        name: o.identity.name,
-        authenticator: nkeyAuth(o.identity.nkey),
-        inboxPrefix: inboxPrefix(o.identity.name),
-        maxReconnectAttempts: o.reconnect === false ? 0 : -1,
-        reconnectTimeWait: 100,
-        timeout: o.timeoutMs ?? 5000,
-        noEcho: true,
-      });
-      return new BusClient(nc, o.identity.name);
-    } catch (err) {
-      throw new SecaiError(ErrorCode.NOT_RUNNING, `cannot reach the bus at ${o.url} as ${o.identity.name}: ${(err as Error).message}`, { cause: err });
+    const deadline = Date.now() + (o.timeoutMs ?? (o.reconnect === false ? 5000 : 20_000));
+    let delayMs = 50;
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      try {
+        const nc = await connect({
+          servers: o.url,
+          name: o.identity.name,
+          authenticator: nkeyAuth(o.identity.nkey),
+          inboxPrefix: inboxPrefix(o.identity.name),
+          maxReconnectAttempts: o.reconnect === false ? 0 : -1,
+          reconnectTimeWait: 100,
+          timeout: Math.max(250, Math.min(ATTEMPT_MS.first + ATTEMPT_MS.step * (attempts - 1), ATTEMPT_MS.max, deadline - Date.now())),
+          noEcho: true,
+        });
+        return new BusClient(nc, o.identity.name);
+      } catch (err) {
+        if (!retryableConnectError(err, o.reconnect !== false) || Date.now() + delayMs >= deadline) {
+          throw new SecaiError(ErrorCode.NOT_RUNNING, `cannot reach the bus at ${o.url} as ${o.identity.name} (${attempts} attempt${attempts === 1 ? '' : 's'}): ${(err as Error).message}`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(1000, delayMs * 2);
+      }
     }
   }
 
@@ -179,6 +201,20 @@ export function unwrapReply<T>(data: Uint8Array, subject: string): T {
   if (reply.ok) return reply.data;
   const e = reply.error ?? { code: ErrorCode.INTERNAL, message: 'error without detail' };
   throw SecaiError.fromData({ code: String(e.code), message: String(e.message) });
+}
+
+/**
+ * An authorization violation means a wrong or unknown key: retrying cannot help. A refused connect
+ * means no server: an actor waits for the supervisor to restart it, the CLI says so at once. The rest
+ * (a timeout, the auth timeout of a starved client, "maximum connections exceeded") is what a flood
+ * looks like from here, and the next attempt may get a slot.
+ */
+function retryableConnectError(err: unknown, retryRefused: boolean): boolean {
+  const e = err as { message?: string; cause?: { code?: string } };
+  const msg = String(e?.message ?? '').toLowerCase();
+  if (err instanceof AuthorizationError && msg.includes('authorization violation')) return false;
+  if (e?.cause?.code === 'ECONNREFUSED' || msg.includes('connection refused')) return retryRefused;
+  return true;
 }
 
 function mapRequestError(err: unknown, subject: string, timeoutMs: number): SecaiError {

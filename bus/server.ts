@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:f
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, SecaiError } from '../common/errors.js';
+import { NatsLog } from './nats-log.js';
 
 export const NATS_SERVER_BIN = process.env.SECAI_NATS_SERVER ?? 'nats-server';
 
@@ -20,6 +21,20 @@ export function pickLoopbackPort(): Promise<number> {
   });
 }
 
+/**
+ * SECAI_BUS_PORT fixes the bus port (the image does, so that its nftables rule can close the port to
+ * every uid but the appliance's); unset, a free port is picked at start.
+ */
+export function busPortFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SECAI_BUS_PORT;
+  if (raw === undefined || raw === '') return undefined;
+  const port = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new SecaiError(ErrorCode.CONFIG_INVALID, `SECAI_BUS_PORT must be a port number from 1 to 65535, not '${raw}'`);
+  }
+  return port;
+}
+
 export interface NatsProcess {
   child: ChildProcess;
   pid: number;
@@ -27,15 +42,20 @@ export interface NatsProcess {
   url: string;
 }
 
-/** Starts nats-server with `configPath` (which must set ports_file_dir to `portsDir`) and waits for its ports file. */
+/**
+ * Starts nats-server with `configPath` (which must set ports_file_dir to `portsDir`) and waits for its ports file.
+ * `logFile` is written from the server's stderr through NatsLog (bounded, per-connection noise summarised), not
+ * with `-l`: nats-server 2.9 writes one line per refused connection and its own rotation keeps every old file.
+ */
 export async function startNatsServer(opts: { configPath: string; portsDir: string; timeoutMs?: number; logFile?: string }): Promise<NatsProcess> {
   mkdirSync(opts.portsDir, { recursive: true });
   for (const f of readdirSync(opts.portsDir)) if (f.endsWith('.ports')) rmSync(join(opts.portsDir, f), { force: true });
   const args = ['-c', opts.configPath];
-  if (opts.logFile) args.push('-l', opts.logFile);
   const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const log = opts.logFile ? new NatsLog({ file: opts.logFile }) : undefined;
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4096); });
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4096); log?.write(d); });
+  child.stderr?.once('close', () => log?.close());
   const exited = new Promise<never>((_, reject) => {
     child.once('error', (err) => reject(new SecaiError(ErrorCode.BUS_START, `cannot run ${NATS_SERVER_BIN}: ${err.message} (is the Debian package nats-server installed? run npm run setup)`)));
     child.once('exit', (code, sig) => reject(new SecaiError(ErrorCode.BUS_START, `nats-server exited (${code ?? sig}) during start: ${stderr.trim()}`)));

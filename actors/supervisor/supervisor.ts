@@ -6,7 +6,7 @@ import { BusClient } from '../../bus/client.js';
 import type { Identity } from '../../bus/identities.js';
 import type { ActorManifest } from '../../bus/manifest.js';
 import { TrustedOperators } from '../../bus/operator-keys.js';
-import { pickLoopbackPort, startNatsServer, stopProcess, type NatsProcess } from '../../bus/server.js';
+import { busPortFromEnv, pickLoopbackPort, startNatsServer, stopProcess, type NatsProcess } from '../../bus/server.js';
 import { serveManifest } from '../../bus/service.js';
 import { ALL_STATES } from '../../bus/subjects.js';
 import { parseStateMessage } from '../../bus/state-message.js';
@@ -75,7 +75,7 @@ export class Supervisor {
   async start(): Promise<{ startMs: number }> {
     this.started = Date.now();
     this.claimHome();
-    this.natsPort = await pickLoopbackPort();
+    this.natsPort = busPortFromEnv() ?? await pickLoopbackPort();
     this.ids = prepareBus(this.paths, this.o.manifests, this.natsPort);
     await this.startNats();
     writeFileSync(this.paths.busUrlFile, this.url + '\n', { mode: 0o600 });
