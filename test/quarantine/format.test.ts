@@ -135,3 +135,20 @@ t.test('format — a missing file is an error verdict, not a throw', async (t) =
   t.equal(r.verdict, 'error');
   t.match(r.reason, /could not finish/);
 });
+
+t.test('format — an absurd safetensors header length is reported with the length found and the limit (#13.5)', async (t) => {
+  const dir = tempDir(t);
+  const good = encodeSafetensors({ tensors: [floatTensor('w', 'F16', [8, 8], gaussian(64, 0.02, 1))] });
+  for (const n of [2n ** 40n, 2n ** 63n, BigInt(good.length)]) {
+    const bad = Buffer.from(good);
+    bad.writeBigUInt64LE(n, 0);
+    const r = await run(writeTo(dir, `absurd-${n}.safetensors`, bad));
+    t.equal(r.verdict, 'fail');
+    t.equal(r.evidence.detected, 'safetensors', 'still recognised as safetensors');
+    t.match(r.reason, new RegExp(`header of ${n} bytes`), `the reason names the length: ${r.reason}`);
+    t.notMatch(r.reason, /unrecognised/);
+  }
+  // Text that happens to have a { as its ninth byte is not taken for safetensors.
+  const text = await run(writeTo(dir, 'notes.txt', Buffer.from('abcdefgh{"a":1}')));
+  t.not(text.evidence.detected, 'safetensors');
+});
