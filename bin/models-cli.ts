@@ -127,6 +127,12 @@ export const modelVerbs: Record<string, ModelVerb> = {
     else process.stdout.write(`cancelled the download of job ${args[0]}\n`);
     return Exit.OK;
   },
+  'models purge': async (s, args, o) => {
+    const r = await s.bus.command<{ purged: { id: string; bytes: number }[]; freedBytes: number }>(s.key, 'quarantine', 'purge', args[0] ? { id: args[0] } : {}, 120_000);
+    if (o.json) printJson(r);
+    else process.stdout.write(`dropped ${r.purged.length} rejected payload(s), ${human(r.freedBytes)} freed; their reports stay (securectl models report <id>)\n`);
+    return Exit.OK;
+  },
   'models jobs': async (s, _a, o) => {
     const r = await s.bus.command<{ jobs: { id: string; name: string; state: string; reason: string }[] }>(s.key, 'quarantine', 'list');
     if (o.json) printJson(r);
@@ -141,4 +147,5 @@ export const MODEL_USAGE = `  models import <path|url>   scan a model in quarant
   models rm <name>           remove a model from the registry
   models report <id>         a quarantine job's report (every stage with its evidence)
   models jobs                quarantine jobs and their state
-  models cancel <id>         cancel a URL import still downloading (the job ends rejected)`;
+  models cancel <id>         cancel a URL import still downloading (the job ends rejected)
+  models purge [id]          drop the payload of one rejected artifact, or of all; reports and hashes stay`;

@@ -22,6 +22,7 @@ import { staticScanStage } from './stages/static-scan.js';
 import type { Artifact, Progress, StageRunner } from './stages/types.js';
 import { IncomingWatcher } from './watcher.js';
 import { Uploads } from './upload.js';
+import { dropPayload, payloadBytes, planRetention, type RejectedPayload } from './retention.js';
 import { importByPath, type PathDecision } from './path-import.js';
 import type { CallContext } from '../../bus/service.js';
 
@@ -40,6 +41,8 @@ interface Report {
   finishedAt: string | null;
   /** Where the artifact is now: rejected/<id>/, held/<id>/ or the registry. */
   location: string | null;
+  /** A rejected artifact whose payload was dropped (retention or the operator): the report stays. */
+  purged?: { at: string; bytes: number; by: string };
 }
 
 type Ctx = ActorContext<typeof quarantineMachine>;
@@ -136,6 +139,53 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
   persist(ctx, r);
   await ctx.emit('verdict', { id: r.id, name: r.name, outcome: out.outcome, reason: out.reason.slice(0, 4096), sha256: sha256Of(out.results), results: boundedResults(out.results) });
   ctx.log.info({ id: r.id, name: r.name, outcome: out.outcome }, `quarantine: ${r.name} ${out.outcome}`);
+  if (out.outcome === 'rejected') await purge(ctx, planRetention(rejectedPayloads(ctx), policy.retention, Date.now()), 'retention policy');
+}
+
+/** Rejected jobs whose payload is still on disk. */
+function rejectedPayloads(ctx: Pick<Ctx, 'paths'>): RejectedPayload[] {
+  const out: RejectedPayload[] = [];
+  for (const r of reports.values()) {
+    const dir = join(dirs(ctx).rejected, r.id);
+    if (r.state !== 'rejected' || r.purged || !existsSync(dir)) continue;
+    out.push({ id: r.id, finishedAt: r.finishedAt ?? r.queuedAt, bytes: payloadBytes(dir) });
+  }
+  return out;
+}
+
+/** Drops the payloads of these rejected jobs, keeps and marks their reports, and says so in the audit chain. */
+async function purge(ctx: Ctx, ids: readonly string[], by: string): Promise<{ purged: { id: string; bytes: number }[]; freedBytes: number }> {
+  const purged: { id: string; bytes: number }[] = [];
+  for (const id of ids) {
+    const r = reports.get(id);
+    const dir = join(dirs(ctx).rejected, id);
+    if (!r || r.state !== 'rejected' || r.purged || !existsSync(dir)) continue;
+    try {
+      const bytes = dropPayload(dir);
+      r.purged = { at: new Date().toISOString(), bytes, by };
+      writeFileAtomic(join(dir, 'report.json'), JSON.stringify(r, null, 2) + '\n', 0o600);
+      persist(ctx, r);
+      purged.push({ id, bytes });
+    } catch (err) {
+      ctx.log.error({ id, err: (err as Error).message }, 'could not drop a rejected payload');
+    }
+  }
+  const freedBytes = purged.reduce((n, p) => n + p.bytes, 0);
+  if (purged.length) {
+    ctx.log.info({ ids: purged.map((p) => p.id), freedBytes, by }, 'rejected payloads dropped; their reports stay');
+    await ctx.emit('purged', { ids: purged.map((p) => p.id), freedBytes, by: by.slice(0, 256) });
+  }
+  return { purged, freedBytes };
+}
+
+/** `securectl models purge [id]`: one rejected payload, or every one. */
+function purgeCommand(ctx: Ctx, req: { id?: string }, by: string) {
+  if (req.id === undefined) return purge(ctx, rejectedPayloads(ctx).map((p) => p.id), by);
+  const r = reports.get(req.id);
+  if (!r) throw new SecaiError(ErrorCode.JOB_NOT_FOUND, `no quarantine job '${req.id}'`);
+  if (r.state !== 'rejected') throw new SecaiError(ErrorCode.INVALID_STATE, `job ${req.id} is ${r.state}: only a rejected artifact's payload can be purged`);
+  if (r.purged) throw new SecaiError(ErrorCode.INVALID_STATE, `job ${req.id}: its payload was already dropped (${r.purged.at}, ${r.purged.by})`);
+  return purge(ctx, [req.id], by);
 }
 
 /** `take`: copy (a user's path), move (a drop in incoming/: copied, then removed) or owned (written by the quarantine: renamed). */
@@ -340,10 +390,18 @@ main<typeof quarantineMachine>({
   commands: (ctx) => ({
     import: (req: { path?: string; url?: string }) => importCommand(ctx, req),
     cancel: (req: { id: string }, call: CallContext) => cancelJob(req, `operator ${call.operator?.keyId ?? 'unknown'}`),
+    purge: (req: { id?: string }, call: CallContext) => {
+      const run = finishing.then(() => purgeCommand(ctx, req, `operator ${call.operator?.keyId ?? 'unknown'}`));
+      finishing = run.catch(() => undefined);
+      return run;
+    },
     list,
     get,
   }),
   start: (ctx) => {
+    // The retention policy may have tightened since the last run.
+    finishing = finishing.then(() => purge(ctx, planRetention(rejectedPayloads(ctx), policy.retention, Date.now()), 'retention policy'))
+      .catch((err: unknown) => ctx.log.error({ err }, 'retention at start failed'));
     const partial = removePartialDownloads(dirs(ctx).work);
     if (partial.length) ctx.log.warn({ removed: partial }, 'removed partial downloads of an interrupted run');
     const refuse = (name: string, reason: string) => {

@@ -16,7 +16,9 @@ const report = s.object({
   id, name: s.string({ maxLength: 255 }), kind: s.string({ enum: ['file', 'folder'] }), origin: s.record(), size: s.integer({ minimum: 0 }),
   state: outcome, reason: s.string({ maxLength: 4096 }), results: s.array(s.record(), 16), entry: s.any(),
   queuedAt: s.string({ maxLength: 64 }), finishedAt: s.any(), location: s.any(),
-});
+  purged: s.object({ at: s.string({ maxLength: 64 }), bytes: s.integer({ minimum: 0 }), by: s.string({ maxLength: 256 }) }),
+}, ['purged']);
+const purgeReply = s.object({ purged: s.array(s.object({ id, bytes: s.integer({ minimum: 0 }) }), 100_000), freedBytes: s.integer({ minimum: 0 }) });
 const summary = s.object({ id, name: s.string({ maxLength: 255 }), state: outcome, reason: s.string({ maxLength: 4096 }), queuedAt: s.string({ maxLength: 64 }), sha256: s.any() });
 const importRequest = s.object({ path: s.string({ minLength: 1, maxLength: 4096 }), url: s.string({ minLength: 1, maxLength: 2048 }) }, ['path', 'url']);
 const importReply = s.object({ id, name: s.string({ maxLength: 255 }) });
@@ -69,12 +71,18 @@ export const quarantineManifest = defineManifest({
     cancel: { request: s.object({ id }), reply: cancelReply, description: 'Cancel a URL import still downloading (securectl models cancel).', roles: ['operator'] },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
+    purge: {
+      request: s.object({ id }, ['id']), reply: purgeReply, roles: ['operator'],
+      description: 'Drop the payload of one rejected artifact, or of all (securectl models purge [id]); reports and hashes stay.',
+    },
   },
   publishes: {
     /** Progress: one per stage start, percent steps of long stages, and each stage's verdict. */
     stage: s.object({ id, stage: stageName, verdict, percent: s.integer({ minimum: 0, maximum: 100 }), note: s.string({ maxLength: 1024 }) }, ['verdict']),
     /** The final verdict with every stage result: the evidence goes into the audit chain. */
     verdict: s.object({ id, name: s.string({ maxLength: 255 }), outcome: s.string({ enum: ['promoted', 'rejected', 'held'] }), reason: s.string({ maxLength: 4096 }), sha256: s.any(), results: s.array(s.record(), 16) }),
+    /** Rejected payloads dropped (retention policy or the operator); their reports stay. */
+    purged: s.object({ ids: s.array(id, 100_000), freedBytes: s.integer({ minimum: 0 }), by: s.string({ maxLength: 256 }) }),
     job_queued: s.object({ id, name: s.string({ maxLength: 255 }), kind: s.string({ enum: ['file', 'folder'] }), size: s.integer({ minimum: 0 }), origin: s.record() }),
     /** Something in incoming/ was refused before a job started (symlink, special file, too large). */
     refused: s.object({ name: s.string({ maxLength: 255 }), reason: s.string({ maxLength: 1024 }) }),

@@ -7,6 +7,7 @@ import type { ProvenanceOptions } from './stages/provenance.js';
 import type { SourceOptions, SourcesAllowlist } from './stages/source.js';
 import { DEFAULT_STATIC_SCAN_OPTIONS, type StaticScanOptions } from './stages/static-scan.js';
 import type { PipelinePolicy, StageName } from '../../machines/quarantine/quarantine.machine.js';
+import type { RetentionPolicy } from './retention.js';
 
 export interface QuarantineSection {
   stages: { behavioral_test: 'required' | 'optional' | 'off'; allow_warn: StageName[] };
@@ -17,6 +18,7 @@ export interface QuarantineSection {
   static_scan: { warn_score: number; fail_score: number; entropy_fail_bits: number; layer_z_threshold: number };
   max_file_bytes: number;
   max_folder_bytes: number;
+  retention: RetentionPolicy;
 }
 
 export interface QuarantinePolicy {
@@ -29,6 +31,8 @@ export interface QuarantinePolicy {
   diffusion: DiffusionOptions;
   maxFileBytes: number;
   maxFolderBytes: number;
+  /** What of rejected artifacts is kept: their reports always, their payloads within these bounds. */
+  retention: RetentionPolicy;
   /** SHA-256 of each file read: the policy version a verdict cites. */
   digests: Record<string, string>;
 }
@@ -53,6 +57,7 @@ export function loadQuarantinePolicy(configDir: string): QuarantinePolicy {
     diffusion: DEFAULT_DIFFUSION_OPTIONS,
     maxFileBytes: q.max_file_bytes,
     maxFolderBytes: q.max_folder_bytes,
+    retention: q.retention,
     digests: { policy: policy.digest, 'sources.allowlist': allow.digest, 'models.lock': lock.digest },
   };
 }
