@@ -3,7 +3,7 @@ import type { BusClient } from '../../bus/client.js';
 import type { Guard, RouteContext } from './http.js';
 import type { IncomingMessage } from 'node:http';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { bearerMatches, corsHeaders, localClientOrigin, requireJsonBody, requireSameOrigin, type LocalApiPolicy } from './origin-check.js';
+import { bearerMatches, corsHeaders, localClientOrigin, requireSameOrigin, type LocalApiPolicy } from './origin-check.js';
 
 export const SESSION_COOKIE = 'secai_session';
 
@@ -54,8 +54,8 @@ export interface GuardOptions {
 /**
  * session: our own origin only, and cookie + proof token on every method (the cookie alone is nothing:
  * every port of 127.0.0.1 receives it). public /api/ routes (sign-in): our own origin only.
- * local-client: our own page, allowlisted origins or programs; JSON bodies only; the API token
- * when the policy sets one (our own page may show its session instead).
+ * local-client: our own page, allowlisted origins or programs (the routes take JSON bodies only); the
+ * API token when the policy sets one (our own page may show its session instead).
  */
 export function authGuard(bus: BusClient, o: GuardOptions): Guard {
   return async (access, c) => {
@@ -73,7 +73,6 @@ export function authGuard(bus: BusClient, o: GuardOptions): Guard {
     if (foreign !== undefined) for (const [k, v] of Object.entries(corsHeaders(foreign))) c.res.setHeader(k, v);
     // A preflight carries no token and no body: an allowlisted origin is told what it may send, nothing runs.
     if (c.req.method === 'OPTIONS') return;
-    if (c.req.method === 'POST') requireJsonBody(c.req);
     const want = o.localApi.api_token_sha256;
     if (want === null || bearerMatches(c.req, want)) return;
     if (foreign === undefined && c.req.headers['x-csrf-token'] !== undefined) {
