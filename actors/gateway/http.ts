@@ -42,7 +42,7 @@ export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 const STATUS: Record<string, number> = {
   [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400,
   [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.WRONG_PASSPHRASE]: 401,
-  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
+  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
   [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,
   [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405,
