@@ -93,20 +93,21 @@ t.test('local api — a real page on another loopback port cannot drive a genera
   const before = generations();
   await b.page.goto(`${foreign}/`);
   await b.page.waitForFunction('window.ready === true');
-  const seen = await b.page.evaluate(async (api) => {
-    const out: string[] = [];
+  // A string, not a function: it runs in the page (DOM), and the test runner's transform must not touch it.
+  const seen = await b.page.evaluate(`(async (api) => {
+    const out = [];
     const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
     // A "simple" request: no preflight, the browser sends it and hides the answer.
-    try { const r = await fetch(`${api}/v1/chat/completions`, { method: 'POST', mode: 'no-cors', body }); out.push(`no-cors:${r.type}`); } catch (e) { out.push(`no-cors:threw`); }
-    try { await fetch(`${api}/api/generate`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ model: 'tiny', prompt: 'hi', options: { num_predict: 2 } }) }); out.push('ollama-no-cors:sent'); } catch { out.push('ollama-no-cors:threw'); }
+    try { const r = await fetch(\`\${api}/v1/chat/completions\`, { method: 'POST', mode: 'no-cors', body }); out.push(\`no-cors:\${r.type}\`); } catch { out.push(\`no-cors:threw\`); }
+    try { await fetch(\`\${api}/api/generate\`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ model: 'tiny', prompt: 'hi', options: { num_predict: 2 } }) }); out.push('ollama-no-cors:sent'); } catch { out.push('ollama-no-cors:threw'); }
     // With application/json the browser must ask first; the preflight is refused.
-    try { const r = await fetch(`${api}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }); out.push(`cors:${r.status}`); } catch { out.push('cors:threw'); }
-    try { const r = await fetch(`${api}/v1/models`); out.push(`read:${r.status}`); } catch { out.push('read:threw'); }
+    try { const r = await fetch(\`\${api}/v1/chat/completions\`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }); out.push(\`cors:\${r.status}\`); } catch { out.push('cors:threw'); }
+    try { const r = await fetch(\`\${api}/v1/models\`); out.push(\`read:\${r.status}\`); } catch { out.push('read:threw'); }
     // A form post into a hidden frame.
     const f = document.createElement('iframe');
     f.name = 'sink';
     document.body.append(f);
-    const form = Object.assign(document.createElement('form'), { method: 'POST', action: `${api}/api/generate`, target: 'sink', enctype: 'text/plain' });
+    const form = Object.assign(document.createElement('form'), { method: 'POST', action: \`\${api}/api/generate\`, target: 'sink', enctype: 'text/plain' });
     const input = Object.assign(document.createElement('input'), { name: '{"model":"tiny","prompt":"hi","x":"', value: '"}' });
     form.append(input);
     document.body.append(form);
@@ -116,7 +117,7 @@ t.test('local api — a real page on another loopback port cannot drive a genera
     await Promise.race([loaded, new Promise((r) => setTimeout(r, 20_000))]);
     out.push('form:sent');
     return out;
-  }, stack.url);
+  })(${JSON.stringify(stack.url)})`) as string[];
   // no-cors requests are sent, and settle only once the gateway answered (Cross-Origin-Resource-Policy then hides even the opaque reply).
   t.same(seen, ['no-cors:threw', 'ollama-no-cors:threw', 'cors:threw', 'read:threw', 'form:sent'], 'requests left the page; none could be read');
   t.equal(generations(), before, 'and none of them started a generation');
