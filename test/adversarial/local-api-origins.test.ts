@@ -99,6 +99,9 @@ t.test('local api — a real page on another loopback port cannot drive a genera
     const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
     // A "simple" request: no preflight, the browser sends it and hides the answer.
     try { const r = await fetch(\`\${api}/v1/chat/completions\`, { method: 'POST', mode: 'no-cors', body }); out.push(\`no-cors:\${r.type}\`); } catch { out.push(\`no-cors:threw\`); }
+    // A Blob without a type: the browser sends the body with NO Content-Type at all, which the old parser took as JSON.
+    try { await fetch(\`\${api}/v1/chat/completions\`, { method: 'POST', mode: 'no-cors', body: new Blob([body]) }); out.push('blob:sent'); } catch { out.push('blob:threw'); }
+    try { await fetch(\`\${api}/api/generate\`, { method: 'POST', mode: 'no-cors', body: new Blob([JSON.stringify({ model: 'tiny', prompt: 'hi', stream: false, options: { num_predict: 2 } })]) }); out.push('ollama-blob:sent'); } catch { out.push('ollama-blob:threw'); }
     try { await fetch(\`\${api}/api/generate\`, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ model: 'tiny', prompt: 'hi', options: { num_predict: 2 } }) }); out.push('ollama-no-cors:sent'); } catch { out.push('ollama-no-cors:threw'); }
     // With application/json the browser must ask first; the preflight is refused.
     try { const r = await fetch(\`\${api}/v1/chat/completions\`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }); out.push(\`cors:\${r.status}\`); } catch { out.push('cors:threw'); }
@@ -119,7 +122,7 @@ t.test('local api — a real page on another loopback port cannot drive a genera
     return out;
   })(${JSON.stringify(stack.url)})`) as string[];
   // no-cors requests are sent, and settle only once the gateway answered (Cross-Origin-Resource-Policy then hides even the opaque reply).
-  t.same(seen, ['no-cors:threw', 'ollama-no-cors:threw', 'cors:threw', 'read:threw', 'form:sent'], 'requests left the page; none could be read');
+  t.same(seen, ['no-cors:threw', 'blob:threw', 'ollama-blob:threw', 'ollama-no-cors:threw', 'cors:threw', 'read:threw', 'form:sent'], 'requests left the page; none could be read');
   t.equal(generations(), before, 'and none of them started a generation');
 });
 
