@@ -75,9 +75,13 @@ async function run(ctl: AbortController): Promise<void> {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        buf = blocks(buf + value, (event, data) => {
+        const arrived: [string, string][] = [];
+        buf = blocks(buf + value, (event, data) => arrived.push([event, data]));
+        for (const [event, data] of arrived) {
           try { dispatch(event, data); } catch { /* one bad record does not end the stream */ }
-        });
+          // One task per event, as EventSource dispatches: pages render each step, not only the last of a burst.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
       }
     } catch {
       // The stream broke (gateway restart, network): retried below unless we closed it.
