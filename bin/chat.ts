@@ -26,8 +26,12 @@ export function applianceUrl(env: NodeJS.ProcessEnv = process.env): string {
   return url;
 }
 
-async function api(url: string, path: string, body?: unknown): Promise<Response> {
-  const res = await fetch(url + path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** The API's address, and the token of policy local_api.api_token_sha256 when one is set (SECAI_API_TOKEN). */
+interface Target { url: string; token: string | undefined }
+
+async function api(to: Target, path: string, body?: unknown): Promise<Response> {
+  const headers: Record<string, string> = { ...(to.token && { authorization: `Bearer ${to.token}` }), ...(body !== undefined && { 'content-type': 'application/json' }) };
+  const res = await fetch(to.url + path, body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) });
   if (!res.ok) {
     const e = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     throw new SecaiError(e.error?.code ?? ErrorCode.INTERNAL, e.error?.message ?? `HTTP ${res.status} on ${path}`);
@@ -36,7 +40,7 @@ async function api(url: string, path: string, body?: unknown): Promise<Response>
 }
 
 /** Streams one answer, writing tokens as they come; returns the whole text. */
-async function turn(url: string, model: string, session: string, history: { role: string; content: string }[], write: (s: string) => void, maxTokens?: number): Promise<string> {
+async function turn(url: Target, model: string, session: string, history: { role: string; content: string }[], write: (s: string) => void, maxTokens?: number): Promise<string> {
   const res = await api(url, '/v1/chat/completions', { model, messages: history, stream: true, user: session, ...(maxTokens && { max_tokens: maxTokens }) });
   let text = '';
   let buf = '';
@@ -60,7 +64,7 @@ async function turn(url: string, model: string, session: string, history: { role
 }
 
 export async function runChat(o: ChatOptions): Promise<number> {
-  const url = applianceUrl(o.env);
+  const url: Target = { url: applianceUrl(o.env), token: (o.env ?? process.env).SECAI_API_TOKEN || undefined };
   const out = o.output ?? process.stdout;
   let model = o.model;
   if (!model) {

@@ -90,8 +90,12 @@ function issue(ctx: Ctx, device: string | undefined) {
   return { ...issued, device: devices.idOf(device) ? device! : devices.issue().token };
 }
 
+/** Ops the gateway forwards from a session route: the guard has checked the proof; here the session must still be live. */
 function session(id: string) {
-  return sessions.validate(id, undefined, false);
+  const s = sessions.find(id);
+  if (!s) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'no valid session: log in');
+  s.lastSeenAt = Date.now();
+  return s;
 }
 
 function syncCount(ctx: Ctx) {
@@ -110,10 +114,10 @@ main<typeof authMachine>({
   },
   publicContext: (c) => ({ sessions: c.sessions, failures: c.failures }),
   ops: (ctx) => ({
-    status: async (req: { sessionId?: string }) => {
+    // Never returns the proof: any local port receives the cookie, so a GET must not turn it into a session.
+    status: async (req: { sessionId?: string; csrf?: string }) => {
       const v = await ctx.bus.request<{ state: string; initialized: boolean }>('vault', 'status');
-      const s = sessions.find(req.sessionId);
-      return { initialized: v.initialized, loggedIn: !!s, vault: v.state, ...(s && { csrf: s.csrf }) };
+      return { initialized: v.initialized, loggedIn: sessions.proven(req.sessionId, req.csrf), vault: v.state };
     },
     setup: async (req: { passphrase: string; setupCode?: string; device?: string }) => {
       const v = await ctx.bus.request<{ initialized: boolean }>('vault', 'status');
@@ -139,8 +143,8 @@ main<typeof authMachine>({
       await ctx.emit('login_succeeded', { handle: issued.handle, at: Date.now() });
       return issued;
     }),
-    validate: (req: { sessionId?: string; csrf?: string; needCsrf: boolean }) => {
-      const s = sessions.validate(req.sessionId, req.csrf, req.needCsrf);
+    validate: (req: { sessionId?: string; csrf?: string }) => {
+      const s = sessions.validate(req.sessionId, req.csrf);
       // A person at the UI is activity: it keeps an unlocked vault from idling shut.
       void ctx.bus.request('vault', 'keepalive', {}, 2000).catch(() => {});
       return { handle: s.handle };

@@ -20,9 +20,9 @@ export const authManifest = defineManifest({
   entry: 'actors/auth/main.js',
   serves: {
     status: {
-      request: s.object({ sessionId }, ['sessionId']),
-      reply: s.object({ initialized: s.boolean(), loggedIn: s.boolean(), vault: s.string({ maxLength: 32 }), csrf: s.string({ maxLength: 64 }) }, ['csrf']),
-      description: 'Whether a vault exists and whether this session is live (its CSRF token if so).',
+      request: s.object({ sessionId, csrf: s.string({ maxLength: 128 }) }, ['sessionId', 'csrf']),
+      reply: s.object({ initialized: s.boolean(), loggedIn: s.boolean(), vault: s.string({ maxLength: 32 }) }),
+      description: 'Whether a vault exists and whether this cookie AND its proof token name a live session (never the token itself).',
     },
     setup: {
       request: s.object({ passphrase, setupCode: s.string({ maxLength: 64 }), device }, ['setupCode', 'device']), reply: issued, timeoutMs: 30_000,
@@ -30,8 +30,8 @@ export const authManifest = defineManifest({
     },
     login: { request: s.object({ passphrase, device }, ['device']), reply: issued, description: 'Throttled per client (device token, else the shared anonymous ladder); always issues a NEW session id.', timeoutMs: 30_000 },
     validate: {
-      request: s.object({ sessionId, csrf: s.string({ maxLength: 128 }), needCsrf: s.boolean() }, ['sessionId', 'csrf']),
-      reply: s.object({ handle }), description: 'The gateway guard: is this cookie a live session, and is the CSRF token right?',
+      request: s.object({ sessionId, csrf: s.string({ maxLength: 128 }) }, ['sessionId', 'csrf']),
+      reply: s.object({ handle }), description: 'The gateway guard, on every session request: is this cookie a live session, and is its proof token (x-csrf-token) right?',
     },
     logout: { request: s.object({ sessionId }), reply: ok, description: 'Ends this session.' },
     sessions: {

@@ -1,10 +1,15 @@
-// Sessions of the web UI: 256-bit random ids kept only as SHA-256 hashes, expiry, idle timeout, a CSRF token each.
+// Sessions of the web UI: 256-bit random ids kept only as SHA-256 hashes, expiry, idle timeout, and a proof token each.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 
 export interface Session {
   /** Public name of a session (listing, revocation): not the id, and the id cannot be derived from it. */
   handle: string;
+  /**
+   * The session proof (sent as x-csrf-token): handed out once, in the login/setup reply body, and
+   * required on EVERY request. The cookie is sent by the browser to every port of 127.0.0.1, so a
+   * foreign local server receives it; this token lives only in our origin's page.
+   */
   csrf: string;
   createdAt: number;
   lastSeenAt: number;
@@ -56,13 +61,19 @@ export class SessionStore {
     return s;
   }
 
-  /** Checks a request: a live session, and for state-changing methods its CSRF token. Touches it. */
-  validate(sessionId: string | undefined, csrf: string | undefined, needCsrf: boolean): Session {
+  /** Checks a request, whatever its method: a live session AND its proof token (the cookie alone is nothing). Touches it. */
+  validate(sessionId: string | undefined, csrf: string | undefined): Session {
     const s = this.find(sessionId);
     if (!s) throw new SecaiError(ErrorCode.UNAUTHORIZED, 'no valid session: log in');
-    if (needCsrf && (!csrf || !sameToken(csrf, s.csrf))) throw new SecaiError(ErrorCode.CSRF, 'missing or wrong x-csrf-token');
+    if (!csrf || !sameToken(csrf, s.csrf)) throw new SecaiError(ErrorCode.CSRF, 'missing or wrong x-csrf-token (the session proof)');
     s.lastSeenAt = this.now();
     return s;
+  }
+
+  /** Whether a cookie and a proof name a live session; touches nothing (the status route). */
+  proven(sessionId: string | undefined, csrf: string | undefined): boolean {
+    const s = this.find(sessionId);
+    return !!s && !!csrf && sameToken(csrf, s.csrf);
   }
 
   end(sessionId: string): Session | undefined {

@@ -1,7 +1,9 @@
-// The gateway's auth guard: session routes need a live session cookie, and state-changing methods its CSRF token.
+// The gateway's auth guard: who may reach each access level (origin checks, the session proof, the local API token).
 import type { BusClient } from '../../bus/client.js';
 import type { Guard, RouteContext } from './http.js';
 import type { IncomingMessage } from 'node:http';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
+import { bearerMatches, corsHeaders, localClientOrigin, requireSameOrigin, type LocalApiPolicy } from './origin-check.js';
 
 export const SESSION_COOKIE = 'secai_session';
 
@@ -21,6 +23,8 @@ export function sessionCookie(req: IncomingMessage): string | undefined {
 /**
  * HttpOnly: page scripts cannot read it; SameSite=Strict: other sites' pages do not send it; Path=/.
  * No Secure: the gateway serves plain http on loopback only, and a Secure cookie would never be sent.
+ * Cookies are not port-isolated: every local port receives this one, so it is never enough alone
+ * (the guard also wants the session's proof token, which only our page holds).
  */
 export function setSessionCookie(c: RouteContext, sessionId: string, expiresAt: number): void {
   const maxAge = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
@@ -31,18 +35,50 @@ export function clearSessionCookie(c: RouteContext): void {
   c.res.setHeader('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
 }
 
-const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Asks the auth actor: nothing is cached here, so a revocation acts at once. The proof header travels on every method. */
+function validateSession(bus: BusClient, c: RouteContext): Promise<unknown> {
+  const sessionId = sessionCookie(c.req);
+  const csrf = c.req.headers['x-csrf-token'];
+  return bus.request('auth', 'validate', {
+    ...(sessionId !== undefined && { sessionId: sessionId.slice(0, 64) }),
+    ...(typeof csrf === 'string' && { csrf: csrf.slice(0, 128) }),
+  });
+}
 
-/** Asks the auth actor on every session request: nothing is cached here, so a revocation acts at once. */
-export function authGuard(bus: BusClient): Guard {
+export interface GuardOptions {
+  /** The port the gateway listens on (its own origins). */
+  port: () => number;
+  localApi: LocalApiPolicy;
+}
+
+/**
+ * session: our own origin only, and cookie + proof token on every method (the cookie alone is nothing:
+ * every port of 127.0.0.1 receives it). public /api/ routes (sign-in): our own origin only.
+ * local-client: our own page, allowlisted origins or programs (the routes take JSON bodies only); the
+ * API token when the policy sets one (our own page may show its session instead).
+ */
+export function authGuard(bus: BusClient, o: GuardOptions): Guard {
   return async (access, c) => {
-    if (access !== 'session') return;
-    const sessionId = sessionCookie(c.req);
-    const csrf = c.req.headers['x-csrf-token'];
-    await bus.request('auth', 'validate', {
-      ...(sessionId !== undefined && { sessionId: sessionId.slice(0, 64) }),
-      ...(typeof csrf === 'string' && { csrf: csrf.slice(0, 128) }),
-      needCsrf: !SAFE.has(c.req.method ?? ''),
-    });
+    const port = o.port();
+    if (access === 'public') {
+      if (c.url.pathname.startsWith('/api/')) requireSameOrigin(c.req, port);
+      return;
+    }
+    if (access === 'session') {
+      requireSameOrigin(c.req, port);
+      await validateSession(bus, c);
+      return;
+    }
+    const foreign = localClientOrigin(c.req, port, o.localApi);
+    if (foreign !== undefined) for (const [k, v] of Object.entries(corsHeaders(foreign))) c.res.setHeader(k, v);
+    // A preflight carries no token and no body: an allowlisted origin is told what it may send, nothing runs.
+    if (c.req.method === 'OPTIONS') return;
+    const want = o.localApi.api_token_sha256;
+    if (want === null || bearerMatches(c.req, want)) return;
+    if (foreign === undefined && c.req.headers['x-csrf-token'] !== undefined) {
+      await validateSession(bus, c);
+      return;
+    }
+    throw new SecaiError(ErrorCode.UNAUTHORIZED, 'this API needs the token the policy names (Authorization: Bearer <token>)');
   };
 }

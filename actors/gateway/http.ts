@@ -15,7 +15,7 @@ export type ErrorShape = (status: number, e: ErrorData) => unknown;
 /**
  * Who may call a route: `public` (health, first-run setup, login), `local-client` (the OpenAI- and
  * Ollama-compatible APIs used by local programs), `session` (the web UI and its API: a session
- * cookie, plus a CSRF token on every state-changing method). The guard decides; see auth routes.
+ * cookie plus its proof token on every method). The guard decides; see auth-guard.ts.
  */
 export type Access = 'public' | 'local-client' | 'session';
 
@@ -42,7 +42,7 @@ export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 const STATUS: Record<string, number> = {
   [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400,
   [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.WRONG_PASSPHRASE]: 401, [ErrorCode.SETUP_CODE]: 401,
-  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
+  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
   [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,
   [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405,
@@ -139,6 +139,17 @@ export function createRouter(routes: readonly Route[], port: () => number, guard
         await guard(r.access, c);
         await r.handler(c);
         return;
+      }
+      // A CORS preflight: only the local model API answers one, after the guard's origin check (allowlisted origins).
+      if (req.method === 'OPTIONS' && methodMismatch) {
+        const r = routes.find((x) => x.access === 'local-client' && match(x.path, url.pathname));
+        if (r) {
+          shape = r.errorShape ?? secaiErrorShape;
+          await guard('local-client', { req, res, params: {}, url });
+          res.writeHead(204);
+          res.end();
+          return;
+        }
       }
       if (methodMismatch) throw new SecaiError(ErrorCode.METHOD_NOT_ALLOWED, `${req.method} is not allowed on ${url.pathname}`);
       throw new SecaiError(ErrorCode.UNKNOWN_OP, `no route for ${req.method} ${url.pathname}`);

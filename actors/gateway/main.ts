@@ -7,6 +7,7 @@ import { gatewayMachine } from '../../machines/gateway/gateway.machine.js';
 import { main } from '../host.js';
 import { createRouter } from './http.js';
 import { authGuard } from './auth-guard.js';
+import { loadLocalApiPolicy } from './local-api-policy.js';
 import { gatewayManifest } from './manifest.js';
 import { allRoutes } from './routes/index.js';
 
@@ -23,7 +24,8 @@ main({
         const want = Number(process.env.SECAI_HTTP_PORT ?? DEFAULT_HTTP_PORT);
         const host = process.env.SECAI_HTTP_HOST === '::1' ? '::1' : '127.0.0.1';
         const routes = allRoutes({ bus: ctx.bus, log: ctx.log, paths: ctx.paths, configDir: ctx.configDir });
-        server = createServer(createRouter(routes, () => boundPort, authGuard(ctx.bus)));
+        const port = () => boundPort;
+        server = createServer(createRouter(routes, port, authGuard(ctx.bus, { port, localApi: loadLocalApiPolicy(ctx.configDir) })));
         server.headersTimeout = 10_000;
         server.requestTimeout = 0; // streams (SSE, NDJSON) may run long; idle sockets still time out
         await new Promise<void>((resolve, reject) => {

@@ -40,19 +40,22 @@ t.test('sessions — ids are 256-bit, new on every login, and stored only hashed
   t.not(a.csrf, b.csrf);
   const dump = JSON.stringify([...(store as unknown as { byHash: Map<string, unknown> }).byHash]);
   t.notOk(dump.includes(a.sessionId), 'the raw id is not kept');
-  t.equal(store.validate(a.sessionId, undefined, false).handle, a.handle);
+  t.equal(store.validate(a.sessionId, a.csrf).handle, a.handle);
 });
 
-t.test('sessions — CSRF: missing or wrong token refused on state changes, another session\'s token too', async (t) => {
+t.test('sessions — proof: missing or wrong token refused on every request, another session\'s token too', async (t) => {
   const store = new SessionStore({ lifetimeMs: 3_600_000, idleMs: 600_000 });
   const a = store.create();
   const b = store.create();
-  t.throws(() => store.validate(a.sessionId, undefined, true), { code: 'SECAI_E_CSRF' });
-  t.throws(() => store.validate(a.sessionId, 'x'.repeat(43), true), { code: 'SECAI_E_CSRF' });
-  t.throws(() => store.validate(a.sessionId, b.csrf, true), { code: 'SECAI_E_CSRF' });
-  t.ok(store.validate(a.sessionId, a.csrf, true));
-  t.throws(() => store.validate('made-up-session-id', a.csrf, true), { code: 'SECAI_E_UNAUTHORIZED' });
-  t.throws(() => store.validate(undefined, undefined, false), { code: 'SECAI_E_UNAUTHORIZED' });
+  t.throws(() => store.validate(a.sessionId, undefined), { code: 'SECAI_E_CSRF' });
+  t.throws(() => store.validate(a.sessionId, 'x'.repeat(43)), { code: 'SECAI_E_CSRF' });
+  t.throws(() => store.validate(a.sessionId, b.csrf), { code: 'SECAI_E_CSRF' });
+  t.ok(store.validate(a.sessionId, a.csrf));
+  t.throws(() => store.validate('made-up-session-id', a.csrf), { code: 'SECAI_E_UNAUTHORIZED' });
+  t.throws(() => store.validate(undefined, undefined), { code: 'SECAI_E_UNAUTHORIZED' });
+  t.notOk(store.proven(a.sessionId, undefined), 'status: the cookie alone is not signed in');
+  t.notOk(store.proven(a.sessionId, b.csrf), 'status: another session\'s proof is not this one');
+  t.ok(store.proven(a.sessionId, a.csrf));
 });
 
 t.test('sessions — expiry, idle timeout, logout and revocation (injected clock)', async (t) => {
@@ -60,20 +63,20 @@ t.test('sessions — expiry, idle timeout, logout and revocation (injected clock
   const store = new SessionStore({ lifetimeMs: 10_000, idleMs: 3_000 }, () => now);
   const a = store.create();
   now = 2_900;
-  t.ok(store.validate(a.sessionId, undefined, false));
+  t.ok(store.validate(a.sessionId, a.csrf));
   now = 5_800;
-  t.ok(store.validate(a.sessionId, undefined, false), 'activity keeps it alive');
+  t.ok(store.validate(a.sessionId, a.csrf), 'activity keeps it alive');
   now = 8_800;
-  t.throws(() => store.validate(a.sessionId, undefined, false), { code: 'SECAI_E_UNAUTHORIZED' }, 'idle for 3 s');
+  t.throws(() => store.validate(a.sessionId, a.csrf), { code: 'SECAI_E_UNAUTHORIZED' }, 'idle for 3 s');
   const b = store.create();
-  for (now = 9_000; now < 18_000; now += 2_000) store.validate(b.sessionId, undefined, false);
+  for (now = 9_000; now < 18_000; now += 2_000) store.validate(b.sessionId, b.csrf);
   now = 19_000;
-  t.throws(() => store.validate(b.sessionId, undefined, false), { code: 'SECAI_E_UNAUTHORIZED' }, 'expired despite activity');
+  t.throws(() => store.validate(b.sessionId, b.csrf), { code: 'SECAI_E_UNAUTHORIZED' }, 'expired despite activity');
   const c = store.create();
   const d = store.create();
   t.equal(store.list().length, 2);
   t.ok(store.revoke(c.handle));
-  t.throws(() => store.validate(c.sessionId, undefined, false), { code: 'SECAI_E_UNAUTHORIZED' });
+  t.throws(() => store.validate(c.sessionId, c.csrf), { code: 'SECAI_E_UNAUTHORIZED' });
   t.equal(store.revokeAll(d.handle), 0);
   t.ok(store.end(d.sessionId));
   t.equal(store.list().length, 0);

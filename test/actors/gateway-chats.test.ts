@@ -19,15 +19,15 @@ const admin = await bus.connect('keeper');
 const session = standInSession();
 const srv = await serveRoutes([session.statusRoute, ...chatRoutes({ bus: gw, log: createLogger('test'), paths: bus.paths, configDir: policy })], session.guard);
 t.teardown(async () => { await srv.close(); await killHard(vault); await bus.stop(); cleanup(policy); });
-// The stand-in session's CSRF token, read as the UI reads it (from the auth status route).
-const token = ((await (await fetch(`${srv.url}/api/auth/status`, { headers: { cookie: `secai_test=${session.cookie.value}` } })).json()) as { csrfToken: string }).csrfToken;
+// The stand-in session's proof token, as login hands it out (the status route never does).
+const token = session.token;
 
 async function call(method: string, path: string, body?: unknown, o: { csrf?: boolean; raw?: string; cookie?: boolean } = {}) {
   const r = await fetch(`${srv.url}${path}`, {
     method,
     headers: {
       ...(o.cookie !== false && { cookie: `secai_test=${session.cookie.value}` }),
-      ...(o.csrf !== false && method !== 'GET' && { 'x-csrf-token': token }),
+      ...(o.csrf !== false && { 'x-csrf-token': token }),
       ...(body !== undefined || o.raw !== undefined ? { 'content-type': 'application/json' } : {}),
     },
     ...(o.raw !== undefined ? { body: o.raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -104,10 +104,11 @@ t.test('gateway chats — the body is schema-checked and size-bounded', async (t
   t.equal((await call('GET', '/api/chats/chat-cccccccc')).status, 404, 'nothing was saved');
 });
 
-t.test('gateway chats — session and CSRF: writes need the token, reads the cookie', async (t) => {
+t.test('gateway chats — session proof: reads and writes need the cookie and the token', async (t) => {
   t.equal((await call('GET', '/api/chats', undefined, { cookie: false })).status, 401);
-  t.equal((await call('PUT', '/api/chats/chat-dddddddd', chat('x'), { csrf: false })).status, 401);
-  t.equal((await call('DELETE', '/api/chats/chat-bbbbbbbb', undefined, { csrf: false })).status, 401);
+  t.equal((await call('GET', '/api/chats', undefined, { csrf: false })).status, 403, 'the cookie alone reads nothing');
+  t.equal((await call('PUT', '/api/chats/chat-dddddddd', chat('x'), { csrf: false })).status, 403);
+  t.equal((await call('DELETE', '/api/chats/chat-bbbbbbbb', undefined, { csrf: false })).status, 403);
   t.equal((await call('GET', '/api/chats/chat-bbbbbbbb')).status, 200, 'the conversation is still there');
 });
 

@@ -23,7 +23,7 @@ const session = standInSession();
 const deps = { bus: gw, log: createLogger('test'), paths: bus.paths, configDir: policy };
 const srv = await serveRoutes([session.statusRoute, ...modelImportRoutes(deps), ...modelsRoutes(deps)], session.guard);
 t.teardown(async () => { await srv.close(); await killHard(quarantine); await killHard(policyActor); await bus.stop(); cleanup(policy); });
-const token = ((await (await fetch(`${srv.url}/api/auth/status`, { headers: { cookie: `secai_test=${session.cookie.value}` } })).json()) as { csrfToken: string }).csrfToken;
+const token = session.token;
 const uploadsDir = join(bus.paths.quarantineWork, 'uploads');
 
 interface Reply { status: number; json: any }
@@ -101,7 +101,7 @@ t.test('gateway imports — uploads refused before or during the body leave noth
     ['over the policy limit', upload('a.gguf', small, { length: MAX + 1, headersOnly: true }), 400, 'SECAI_E_IMPORT_REFUSED'],
     ['a NUL in the name', upload('a\0b.gguf', small), 400, 'SECAI_E_IMPORT_REFUSED'],
     ['a dot file', upload('.bashrc', small), 400, 'SECAI_E_IMPORT_REFUSED'],
-    ['no CSRF token', upload('a.gguf', small, { csrf: false }), 401, 'SECAI_E_UNAUTHORIZED'],
+    ['no CSRF token', upload('a.gguf', small, { csrf: false }), 403, 'SECAI_E_CSRF'],
   ];
   for (const [what, p, status, code] of cases) {
     const r = await p;

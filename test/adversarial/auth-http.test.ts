@@ -38,17 +38,18 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
   const s1 = { id: r.cookie!, csrf: r.body.csrf as string };
   t.equal((await call(a, 'POST', '/api/auth/setup', { body: { passphrase: 'another passphrase' } })).status, 409, 'setup only once');
 
-  r = await call(a, 'GET', '/api/vault/status', { cookie: s1.id });
+  r = await call(a, 'GET', '/api/vault/status', { cookie: s1.id, csrf: s1.csrf });
   t.equal(r.status, 200);
   t.equal(r.body.state, 'unlocked');
 
-  t.test('CSRF: state-changing session calls need the session\'s own token', async (t) => {
+  t.test('session proof: every session call needs the session\'s own token, reads included', async (t) => {
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).status, 403, 'the cookie alone reads nothing');
     t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id })).status, 403, 'missing token');
     t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id, csrf: 'A'.repeat(43) })).status, 403, 'wrong token');
     t.equal((await call(a, 'POST', '/api/vault/lock', { csrf: s1.csrf })).status, 401, 'a token without the cookie');
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).body.state, 'unlocked', 'nothing happened');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id, csrf: s1.csrf })).body.state, 'unlocked', 'nothing happened');
     t.equal((await call(a, 'POST', '/api/vault/lock', { cookie: s1.id, csrf: s1.csrf })).status, 200);
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).body.state, 'locked');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id, csrf: s1.csrf })).body.state, 'locked');
     r = await call(a, 'POST', '/api/vault/unlock', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
     t.equal(r.status, 200, JSON.stringify(r.body));
   });
@@ -59,15 +60,15 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     }
     const conv = { title: 'hello', model: 'm', messages: [{ role: 'user', content: 'hello' }] };
     t.equal((await call(a, 'PUT', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, body: conv })).status, 403, 'save without the token');
-    t.equal((await call(a, 'GET', '/api/chats/chat-aaaaaaaa', { cookie: s1.id })).status, 404, 'nothing saved');
+    t.equal((await call(a, 'GET', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf })).status, 404, 'nothing saved');
     t.equal((await call(a, 'PUT', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf, body: conv })).status, 200);
-    t.equal((await call(a, 'GET', '/api/chats', { cookie: s1.id })).body.chats[0].title, 'hello');
+    t.equal((await call(a, 'GET', '/api/chats', { cookie: s1.id, csrf: s1.csrf })).body.chats[0].title, 'hello');
     t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id })).status, 403, 'delete without the token');
     t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf })).status, 200);
     t.equal((await call(a, 'POST', '/api/models/import', { cookie: s1.id, body: { path: '/etc/hostname' } })).status, 403, 'import without the token');
     const up = await fetch(`${a.httpUrl}/api/models/upload?name=x.gguf`, { method: 'POST', headers: { cookie: `secai_session=${s1.id}`, 'content-type': 'application/octet-stream' }, body: 'GGUF' });
     t.equal(up.status, 403, 'upload without the token');
-    t.same((await call(a, 'GET', '/api/quarantine/jobs', { cookie: s1.id })).body.jobs, [], 'no job was queued');
+    t.same((await call(a, 'GET', '/api/quarantine/jobs', { cookie: s1.id, csrf: s1.csrf })).body.jobs, [], 'no job was queued');
   });
 
   t.test('model removal over HTTP: a session, its CSRF token and the passphrase again; strict names; nothing removed on a refusal', async (t) => {
@@ -79,7 +80,7 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
       const imp = a.ctl(['models', 'import', join(dir, f), '--json'], { timeoutMs: 180_000 });
       t.equal(imp.code, 0, imp.stdout + imp.stderr);
     }
-    const listed = async () => ((await call(a, 'GET', '/api/models', { cookie: s1.id })).body.models as { name: string }[]).map((m) => m.name).sort();
+    const listed = async () => ((await call(a, 'GET', '/api/models', { cookie: s1.id, csrf: s1.csrf })).body.models as { name: string }[]).map((m) => m.name).sort();
     t.same(await listed(), ['tiny-op', 'tiny-rm']);
     // The signed command takes the same removal path; the same bytes stay stored for the other name.
     const rm = a.ctl(['models', 'rm', 'tiny-op', '--json']);
@@ -108,7 +109,7 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.equal(r.status, 401, 'a wrong passphrase is refused');
     t.equal(r.body.error.code, 'SECAI_E_WRONG_PASSPHRASE');
     t.same(await listed(), ['tiny-rm'], 'and removes nothing');
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).status, 200, 'the session itself is still good');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id, csrf: s1.csrf })).status, 200, 'the session itself is still good');
     r = await del('/api/models/no-such-model', { cookie: s1.id, csrf: s1.csrf, body: { passphrase: P } });
     t.equal(r.status, 404, 'an unknown model with the right passphrase: 404');
     t.equal(r.body.error.code, 'SECAI_E_MODEL_NOT_FOUND');
@@ -138,22 +139,23 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.not(again.cookie, r.cookie, 'logging in with a live session still rotates the id');
     s2 = { id: again.cookie!, csrf: again.body.csrf };
     const stale = r.cookie!;
+    const staleCsrf = r.body.csrf as string;
     // revoke the middle one through the sessions API
-    const list = await call(a, 'GET', '/api/auth/sessions', { cookie: s2.id });
+    const list = await call(a, 'GET', '/api/auth/sessions', { cookie: s2.id, csrf: s2.csrf });
     t.equal(list.body.sessions.length, 3);
     t.equal(list.body.sessions.filter((x: { current: boolean }) => x.current).length, 1);
     t.notOk(JSON.stringify(list.body).includes(s2.id), 'listing shows handles, never ids');
-    const staleHandle = (await call(a, 'GET', '/api/auth/sessions', { cookie: stale })).body.sessions.find((x: { current: boolean }) => x.current).handle;
+    const staleHandle = (await call(a, 'GET', '/api/auth/sessions', { cookie: stale, csrf: staleCsrf })).body.sessions.find((x: { current: boolean }) => x.current).handle;
     t.equal((await call(a, 'DELETE', `/api/auth/sessions/${staleHandle}`, { cookie: s2.id })).status, 403, 'revocation needs CSRF too');
     t.equal((await call(a, 'DELETE', `/api/auth/sessions/${staleHandle}`, { cookie: s2.id, csrf: s2.csrf })).status, 200);
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: stale })).status, 401, 'a revoked session is refused at once');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: stale, csrf: staleCsrf })).status, 401, 'a revoked session is refused at once');
   });
 
   t.test('logout ends the session and clears the cookie', async (t) => {
     r = await call(a, 'POST', '/api/auth/logout', { cookie: s1.id, csrf: s1.csrf });
     t.equal(r.status, 200);
     t.match(r.setCookie, /secai_session=; .*Max-Age=0/);
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id })).status, 401);
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s1.id, csrf: s1.csrf })).status, 401);
   });
 
   t.test('panic 1 over HTTP locks the vault and ends every session', async (t) => {
@@ -161,7 +163,7 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     r = await call(a, 'POST', '/api/emergency/panic', { cookie: s2.id, csrf: s2.csrf, body: { level: 1 } });
     t.equal(r.status, 200, JSON.stringify(r.body));
     await new Promise((res) => setTimeout(res, 300));
-    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s2.id })).status, 401, 'sessions ended');
+    t.equal((await call(a, 'GET', '/api/vault/status', { cookie: s2.id, csrf: s2.csrf })).status, 401, 'sessions ended');
     t.equal((await call(a, 'GET', '/api/auth/status')).body.vault, 'locked');
   });
 

@@ -54,6 +54,8 @@ const WATCH_TEXTS = `(() => {
 
 t.test('ui chat — model picker lists the loaded model; the reply streams in; the conversation continues', async (t) => {
   await b.context.addCookies([{ ...session.cookie, domain: '127.0.0.1', path: '/', httpOnly: true, sameSite: 'Strict' }]);
+  // The session proof, where login would have left it (this tab's sessionStorage): the cookie alone is not a session.
+  await b.context.addInitScript(session.seedScript);
   await b.page.goto(`${srv.url}/chat`);
   await b.page.getByRole('heading', { name: 'Chat' }).waitFor();
   const picker = b.page.getByLabel('Model');

@@ -17,7 +17,7 @@ const paths = homePaths(a.home);
 // The gateway's own routes, under the gateway's own bus identity and ACL, on the appliance's real bus.
 const bus = await BusClient.connect({ url: a.busUrl, identity: loadIdentity(paths.busKeys, 'gateway'), reconnect: false });
 
-// Stand-in session guard (cookie + CSRF header), shaped like the auth actor's: it admits this test's browser only.
+// Stand-in session guard (cookie + proof header), shaped like the auth actor's: it admits this test's browser only.
 const session = standInSession();
 const deps = { bus, log: createLogger('gateway-test'), paths, configDir: a.env.SECAI_CONFIG ?? 'policy' };
 const srv = await serveRoutes([session.statusRoute, ...systemRoutes(deps), ...observeRoutes(deps), ...uiRoutes({ headless: false })], session.guard);
@@ -40,6 +40,8 @@ t.test('ui — without a session the browser sees the sign-in page and the sessi
 
 t.test('ui — machines: every actor drawn, the audit actor moves through verifying on a signed securectl command', async (t) => {
   await b.context.addCookies([{ ...session.cookie, domain: host, path: '/', httpOnly: true, sameSite: 'Strict' }]);
+  // The session proof, where login would have left it (this tab's sessionStorage): the cookie alone is not a session.
+  await b.context.addInitScript(session.seedScript);
   await b.page.goto(`${srv.url}/machines`);
   const audit = b.page.locator('article[data-actor="audit"]');
   await audit.locator('svg.statechart').waitFor();

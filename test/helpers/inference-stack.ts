@@ -9,7 +9,8 @@ import { MANIFESTS } from '../../actors/catalog.js';
 import { inferenceManifest } from '../../actors/inference/manifest.js';
 import { ModelHost, type InferencePolicy } from '../../actors/inference/models.js';
 import { inferenceCommands, inferenceOps } from '../../actors/inference/ops.js';
-import { createRouter } from '../../actors/gateway/http.js';
+import { createRouter, type Guard } from '../../actors/gateway/http.js';
+import type { BusClient } from '../../bus/client.js';
 import { openaiRoutes } from '../../actors/gateway/routes/openai.js';
 import { ollamaRoutes } from '../../actors/gateway/routes/ollama.js';
 import { serveManifest } from '../../bus/service.js';
@@ -30,7 +31,8 @@ export interface InferenceStack {
   stop(): Promise<void>;
 }
 
-export async function startInferenceStack(policy: InferencePolicy = TEST_POLICY): Promise<InferenceStack> {
+/** `guard`: the gateway guard to serve the routes behind (default: the router's own), given the gateway's bus and port. */
+export async function startInferenceStack(policy: InferencePolicy = TEST_POLICY, o: { guard?: (gateway: BusClient, port: () => number) => Guard } = {}): Promise<InferenceStack> {
   const bus = await startTestBus(MANIFESTS);
   const ib = await bus.connect('inference');
   const gb = await bus.connect('gateway');
@@ -55,7 +57,7 @@ export async function startInferenceStack(policy: InferencePolicy = TEST_POLICY)
   const home = mkdtempSync(join(tmpdir(), 'secai-gw-'));
   const deps = { bus: gb, log, paths: homePaths(home), configDir: '' };
   let port = 0;
-  const server: Server = createServer(createRouter([...openaiRoutes(deps), ...ollamaRoutes(deps)], () => port));
+  const server: Server = createServer(createRouter([...openaiRoutes(deps), ...ollamaRoutes(deps)], () => port, o.guard?.(gb, () => port)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
   return {

@@ -1,4 +1,4 @@
-// Session state as the gateway's auth routes report it (GET /api/auth/status), and the CSRF token they hand out.
+// Session state as the gateway's auth routes report it (GET /api/auth/status), and the proof token login/setup hand out.
 import { api, ApiError, setCsrf } from './api.js';
 
 export type AuthState =
@@ -17,10 +17,12 @@ export function takeCsrf(reply: unknown): void {
 
 export async function authState(): Promise<AuthState> {
   try {
-    const s = await api<{ initialized?: boolean; loggedIn?: boolean; authenticated?: boolean }>('GET', '/api/auth/status');
-    takeCsrf(s);
+    // The status route never hands out the proof (any local port receives our cookie): it only says
+    // whether this tab's proof still names a live session. A stale one is dropped.
+    const s = await api<{ initialized?: boolean; loggedIn?: boolean }>('GET', '/api/auth/status');
+    if (!s.loggedIn) setCsrf('');
     if (s.initialized === false) return { kind: 'setup' };
-    return s.loggedIn || s.authenticated ? { kind: 'in' } : { kind: 'login' };
+    return s.loggedIn ? { kind: 'in' } : { kind: 'login' };
   } catch (err) {
     if (err instanceof ApiError && (err.status === 404 || err.status === 405)) {
       return { kind: 'unavailable', reason: 'This appliance has no sign-in installed, so the session API stays closed (fail closed).' };

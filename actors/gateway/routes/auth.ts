@@ -29,7 +29,8 @@ function str(v: unknown, what: string): string {
 const sid = (c: RouteContext) => (sessionCookie(c.req) ?? '').slice(0, 64);
 
 export function authRoutes(d: GatewayDeps): Route[] {
-  // Setup and login set a fresh cookie; the reply body carries the CSRF token, never the session id.
+  // Setup and login set a fresh cookie; the reply body carries the session's proof token (the only place
+  // it is ever sent: the page keeps it in sessionStorage), never the session id.
   const issue = async (c: RouteContext, op: 'setup' | 'login') => {
     const body = await readJson<{ passphrase?: unknown; setupCode?: unknown }>(c.req, 8192);
     const device = deviceCookie(c);
@@ -45,9 +46,14 @@ export function authRoutes(d: GatewayDeps): Route[] {
   return [
     {
       method: 'GET', path: '/api/auth/status', access: 'public',
+      // loggedIn only with the cookie AND its proof; the proof itself is never in a reply here.
       handler: async (c) => {
         const s = sessionCookie(c.req);
-        sendJson(c.res, 200, await d.bus.request('auth', 'status', s ? { sessionId: s.slice(0, 64) } : {}));
+        const proof = c.req.headers['x-csrf-token'];
+        sendJson(c.res, 200, await d.bus.request('auth', 'status', {
+          ...(s && { sessionId: s.slice(0, 64) }),
+          ...(typeof proof === 'string' && { csrf: proof.slice(0, 128) }),
+        }));
       },
     },
     { method: 'POST', path: '/api/auth/setup', access: 'public', handler: (c) => issue(c, 'setup') },

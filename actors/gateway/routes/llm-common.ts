@@ -4,6 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import type { ChatMessage } from '../../../workers/protocol.js';
 import type { GatewayDeps } from '../deps.js';
+import { readJson } from '../http.js';
+import { requireJsonBody } from '../origin-check.js';
 import type { GenerateRequest } from '../../inference/serve-generate.js';
 
 
@@ -19,6 +21,12 @@ export interface GenerateDone {
 }
 
 const bad = (msg: string) => new SecaiError(ErrorCode.SCHEMA, msg);
+
+/** A request body of the local model API: application/json only (a foreign page cannot send that without asking first). */
+export function readApiJson<T = Record<string, unknown>>(req: IncomingMessage, maxBytes: number): Promise<T> {
+  requireJsonBody(req);
+  return readJson<T>(req, maxBytes);
+}
 
 export function str(v: unknown, what: string, max = 256): string {
   if (typeof v !== 'string' || !v.length || v.length > max) throw bad(`${what} must be a non-empty string`);

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ErrorData } from '../../../common/errors.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { readJson, sendJson, type ErrorShape, type Route } from '../http.js';
+import { sendJson, type ErrorShape, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
-import { clientId, generate, listModels, messages, optNum, optStop, str, type GenerateCall, type GenerateDone } from './llm-common.js';
+import { clientId, generate, readApiJson, listModels, messages, optNum, optStop, str, type GenerateCall, type GenerateDone } from './llm-common.js';
 
 /** The shape the official clients parse: { error: { message, type, param, code } }. */
 export const openaiErrorShape: ErrorShape = (status: number, e: ErrorData) => ({
@@ -88,7 +88,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
       // A chat client says its session is over; per policy the model's worker restarts (no state outlives it).
       method: 'POST', path: '/api/secai/sessions/end', access: 'local-client',
       handler: async ({ req, res }) => {
-        const body = await readJson<Record<string, unknown>>(req, 4096);
+        const body = await readApiJson(req, 4096);
         sendJson(res, 200, await d.bus.request('inference', 'end_session', { client: clientId(req, str(body['user'], 'user', 100)) }));
       },
     },
@@ -102,7 +102,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/v1/chat/completions', access: 'local-client', errorShape: openaiErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readJson<Record<string, unknown>>(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_BODY);
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'chat', messages: messages(body['messages']), client: clientId(req, body['user']), ...params(body) };
         await run(d, res, call, body['stream'] === true, 'chat', includeUsage(body));
       },
@@ -110,7 +110,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/v1/completions', access: 'local-client', errorShape: openaiErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readJson<Record<string, unknown>>(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_BODY);
         const prompt = Array.isArray(body['prompt']) && body['prompt'].length === 1 ? body['prompt'][0] : body['prompt'];
         if (typeof prompt !== 'string') throw new SecaiError(ErrorCode.SCHEMA, 'prompt must be a string');
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'completion', prompt, client: clientId(req, body['user']), ...params(body) };

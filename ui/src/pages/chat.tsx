@@ -1,6 +1,6 @@
 // Chat: streams a reply from a loaded model through the gateway's OpenAI-compatible API, with a stop button; history in the vault.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, describeError } from '../api.js';
+import { api, ApiError, describeError, sessionHeaders } from '../api.js';
 import { sseParser, type ChatChunk } from '../sse-parse.js';
 import { chatTitle, newChatId } from '../chat-history.js';
 
@@ -125,7 +125,8 @@ export function ChatPage() {
     try {
       const r = await fetch('/v1/chat/completions', {
         method: 'POST', credentials: 'same-origin', signal: ctl.signal,
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        // The session proof stands in for the local API token (policy local_api.api_token_sha256) when one is set.
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...sessionHeaders() },
         body: JSON.stringify({ model, stream: true, max_tokens: maxTokens, temperature, messages: history.map(({ role, content }) => ({ role, content })) }),
       });
       if (!r.ok || !r.body) {
