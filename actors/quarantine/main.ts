@@ -283,7 +283,12 @@ function browserOps(ctx: Ctx) {
     upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(callerIdentity(call.replyTo), req),
     upload_end: (req: { uploadId: string }, call: CallContext) => up.end(callerIdentity(call.replyTo), req),
     upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(callerIdentity(call.replyTo), req),
-    import_path: (req: { path: string }) => importByPath({ decide, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
+    import_path: (req: { path: string }) => importByPath({
+      decide,
+      enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')),
+      // The owner's log keeps why; the browser gets one answer for every refusal (no existence oracle).
+      refused: (detail) => ctx.log.warn(detail, 'browser import by path refused'),
+    }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     cancel: (req: { id: string }) => cancelJob(req, 'the web UI'),
     sources: () => ({
