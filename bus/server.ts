@@ -29,7 +29,7 @@ export interface NatsProcess {
 
 /** Starts nats-server with `configPath` (which must set ports_file_dir to `portsDir`) and waits for its ports file. */
 export async function startNatsServer(opts: { configPath: string; portsDir: string; timeoutMs?: number; logFile?: string }): Promise<NatsProcess> {
-  mkdirSync(opts.portsDir, { recursive: true });
+  mkdirSync(opts.portsDir, { recursive: true, mode: 0o700 });
   for (const f of readdirSync(opts.portsDir)) if (f.endsWith('.ports')) rmSync(join(opts.portsDir, f), { force: true });
   const args = ['-c', opts.configPath];
   if (opts.logFile) args.push('-l', opts.logFile);

@@ -126,7 +126,7 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
       const dest = join(out.outcome === 'held' ? d.held : d.rejected, out.id);
       mkdirSync(join(dest, '..'), { recursive: true, mode: 0o700 });
       if (existsSync(work)) renameSync(work, dest);
-      else mkdirSync(dest, { recursive: true });
+      else mkdirSync(dest, { recursive: true, mode: 0o700 });
       r.location = `quarantine/${out.outcome}/${out.id}`;
       writeFileAtomic(join(dest, 'report.json'), JSON.stringify(r, null, 2) + '\n', 0o600);
     }
