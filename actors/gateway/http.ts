@@ -71,7 +71,7 @@ const STATUS: Record<string, number> = {
   [ErrorCode.METHOD_NOT_ALLOWED]: 405, [ErrorCode.REQUEST_TIMEOUT]: 408,
   [ErrorCode.INVALID_STATE]: 409, [ErrorCode.DIGEST_MISMATCH]: 409, [ErrorCode.VAULT_UNINITIALIZED]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.HTTP_HOST]: 421, [ErrorCode.MODEL_INVALID]: 422, [ErrorCode.VAULT_LOCKED]: 423,
-  [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.CANCELLED]: 499,
+  [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.TOO_MANY_STREAMS]: 429, [ErrorCode.CANCELLED]: 499,
   [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.EGRESS_FAILED]: 502,
   [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503, [ErrorCode.SANDBOX_UNAVAILABLE]: 503, [ErrorCode.AIRLOCK_UNAVAILABLE]: 503,
   [ErrorCode.TIMEOUT]: 504,
