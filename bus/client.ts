@@ -229,5 +229,7 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number): Seca
     return new SecaiError(ErrorCode.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
   }
   if (err instanceof SecaiError) return err;
+  // nats.js refuses to publish past the server's max_payload: the caller sent too much, not an internal fault.
+  if (/max_payload/i.test((cause as Error)?.message ?? '')) return new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request on ${subject} is larger than the bus carries`, { cause: err });
   return new SecaiError(ErrorCode.INTERNAL, `request on ${subject} failed: ${(err as Error).message}`, { cause: err });
 }

@@ -48,7 +48,7 @@ export interface NatsProcess {
  * with `-l`: nats-server 2.9 writes one line per refused connection and its own rotation keeps every old file.
  */
 export async function startNatsServer(opts: { configPath: string; portsDir: string; timeoutMs?: number; logFile?: string }): Promise<NatsProcess> {
-  mkdirSync(opts.portsDir, { recursive: true });
+  mkdirSync(opts.portsDir, { recursive: true, mode: 0o700 });
   for (const f of readdirSync(opts.portsDir)) if (f.endsWith('.ports')) rmSync(join(opts.portsDir, f), { force: true });
   const args = ['-c', opts.configPath];
   const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });

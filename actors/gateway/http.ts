@@ -1,5 +1,5 @@
 // HTTP plumbing for the gateway: routing, bounded JSON bodies, security headers, and Host checks.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { ErrorCode, SecaiError, toErrorData, type ErrorData } from '../../common/errors.js';
 
 export interface RouteContext {
@@ -34,7 +34,30 @@ export interface Route {
   path: string;
   handler: (c: RouteContext) => Promise<void> | void;
   errorShape?: ErrorShape;
+  /**
+   * The body may take longer than `bodyMs` (browser uploads of model files, which bound themselves:
+   * an idle timeout, bus-sized chunks, and the server's `requestMs` ceiling). Every other route's body
+   * must have arrived within `bodyMs` of its headers.
+   */
+  longBody?: true;
 }
+
+/**
+ * Time limits of the gateway's HTTP server. `headersMs`: the request line and headers; `bodyMs`: the
+ * whole body of an ordinary route (a body that trickles is cut off, 408, and the socket closed);
+ * `requestMs`: any request's headers and body (Node's requestTimeout; the upload ceiling); `keepAliveMs`:
+ * an idle keep-alive connection between requests. A response may stream for longer (SSE, NDJSON): these
+ * bound what the client sends, not what it is sent.
+ */
+export interface HttpTimeouts { headersMs: number; bodyMs: number; requestMs: number; keepAliveMs: number }
+export const HTTP_TIMEOUTS: HttpTimeouts = Object.freeze({ headersMs: 10_000, bodyMs: 30_000, requestMs: 3_600_000, keepAliveMs: 5_000 });
+
+/**
+ * The largest request body any route reads whole: one bus message carries at most 1 MiB (nats-server
+ * max_payload, bus/server-config.ts), less room for what a route adds around the body. readBody caps every
+ * route's own limit at this, so a body the bus could not carry is a 413 here, never a 500 from the bus.
+ */
+export const MAX_FORWARDED_BODY = 1024 * 1024 - 64 * 1024;
 
 export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 
@@ -45,10 +68,10 @@ const STATUS: Record<string, number> = {
   [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
   [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,
   [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404,
-  [ErrorCode.METHOD_NOT_ALLOWED]: 405,
+  [ErrorCode.METHOD_NOT_ALLOWED]: 405, [ErrorCode.REQUEST_TIMEOUT]: 408,
   [ErrorCode.INVALID_STATE]: 409, [ErrorCode.DIGEST_MISMATCH]: 409, [ErrorCode.VAULT_UNINITIALIZED]: 409,
   [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.HTTP_HOST]: 421, [ErrorCode.MODEL_INVALID]: 422, [ErrorCode.VAULT_LOCKED]: 423,
-  [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.CANCELLED]: 499,
+  [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.TOO_MANY_STREAMS]: 429, [ErrorCode.CANCELLED]: 499,
   [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.EGRESS_FAILED]: 502,
   [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503, [ErrorCode.SANDBOX_UNAVAILABLE]: 503, [ErrorCode.AIRLOCK_UNAVAILABLE]: 503,
   [ErrorCode.TIMEOUT]: 504,
@@ -74,17 +97,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, routeMax: number): Promise<Buffer> {
+  const maxBytes = Math.min(routeMax, MAX_FORWARDED_BODY);
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body of ${declared} bytes exceeds ${maxBytes}`);
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of req) {
-    n += (chunk as Buffer).length;
-    if (n > maxBytes) throw new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${maxBytes} bytes`);
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
+  // Events, not for-await: leaving a for-await loop destroys the socket, and the client would get a reset instead of the 413.
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const done = () => { req.off('data', onData); req.off('end', onEnd); req.off('error', onFail); req.off('close', onClose); };
+    const onData = (chunk: Buffer) => {
+      n += chunk.length;
+      if (n <= maxBytes) { parts.push(chunk); return; }
+      done();
+      // The rest is read and dropped (bounded by the body deadline), so the client can read the answer.
+      req.resume();
+      reject(new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${maxBytes} bytes`));
+    };
+    const onEnd = () => { done(); resolve(Buffer.concat(parts)); };
+    const onFail = (err: Error) => { done(); reject(err); };
+    const onClose = () => { done(); reject(new SecaiError(ErrorCode.CANCELLED, 'the client closed the request before its body ended')); };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onFail);
+    req.once('close', onClose);
+  });
 }
 
 export async function readJson<T = unknown>(req: IncomingMessage, maxBytes = 1024 * 1024): Promise<T> {
@@ -122,7 +159,26 @@ export function hostAllowed(host: string | undefined, port: number): boolean {
   return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host.toLowerCase());
 }
 
-export function createRouter(routes: readonly Route[], port: () => number, guard: Guard = closedGuard) {
+/** Cuts off a request whose body has not fully arrived within `ms`: 408 when nothing was answered yet, then the socket is closed. */
+function bodyDeadline(req: IncomingMessage, res: ServerResponse, ms: number, shape: ErrorShape): void {
+  if (req.complete) return;
+  const timer = setTimeout(() => {
+    if (req.complete) return;
+    const e = { code: ErrorCode.REQUEST_TIMEOUT, message: `the request body did not arrive within ${ms} ms` };
+    if (!res.headersSent) {
+      res.setHeader('connection', 'close');
+      sendJson(res, 408, shape(408, e));
+    }
+    // Closed, not kept alive: the rest of a trickled body is never waited for.
+    req.socket.destroySoon();
+    setTimeout(() => req.socket.destroy(), 1000).unref();
+  }, ms);
+  timer.unref();
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+}
+
+export function createRouter(routes: readonly Route[], port: () => number, guard: Guard = closedGuard, timeouts: Pick<HttpTimeouts, 'bodyMs'> = HTTP_TIMEOUTS) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -135,6 +191,11 @@ export function createRouter(routes: readonly Route[], port: () => number, guard
         if (!params) continue;
         if (r.method !== req.method) { methodMismatch = true; continue; }
         shape = r.errorShape ?? secaiErrorShape;
+        if (!r.longBody) {
+          // No route but an upload takes more than one bus message, whether or not it reads its body.
+          if (Number(req.headers['content-length'] ?? 0) > MAX_FORWARDED_BODY) throw new SecaiError(ErrorCode.PAYLOAD_TOO_LARGE, `request body of ${req.headers['content-length']} bytes exceeds ${MAX_FORWARDED_BODY}`);
+          bodyDeadline(req, res, timeouts.bodyMs, shape);
+        }
         const c = { req, res, params, url };
         await guard(r.access, c);
         await r.handler(c);
@@ -160,4 +221,18 @@ export function createRouter(routes: readonly Route[], port: () => number, guard
       else res.end();
     }
   };
+}
+
+/**
+ * The gateway's HTTP server with its time limits (HTTP_TIMEOUTS; tests pass small ones). Node checks
+ * the header and request deadlines every `connectionsCheckingInterval`, so that is kept well under them.
+ */
+export function createGatewayServer(listener: RequestListener, t: HttpTimeouts = HTTP_TIMEOUTS): Server {
+  const server = createServer({
+    headersTimeout: t.headersMs,
+    requestTimeout: t.requestMs,
+    keepAliveTimeout: t.keepAliveMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersMs / 4))),
+  }, listener);
+  return server;
 }

@@ -1,11 +1,11 @@
 // Gateway actor process: the only HTTP listener of the appliance, on loopback.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { fromPromise, waitFor } from 'xstate';
 import { gatewayMachine } from '../../machines/gateway/gateway.machine.js';
 import { main } from '../host.js';
-import { createRouter } from './http.js';
+import { createGatewayServer, createRouter } from './http.js';
 import { authGuard } from './auth-guard.js';
 import { loadLocalApiPolicy } from './local-api-policy.js';
 import { gatewayManifest } from './manifest.js';
@@ -25,9 +25,8 @@ main({
         const host = process.env.SECAI_HTTP_HOST === '::1' ? '::1' : '127.0.0.1';
         const routes = allRoutes({ bus: ctx.bus, log: ctx.log, paths: ctx.paths, configDir: ctx.configDir });
         const port = () => boundPort;
-        server = createServer(createRouter(routes, port, authGuard(ctx.bus, { port, localApi: loadLocalApiPolicy(ctx.configDir) })));
-        server.headersTimeout = 10_000;
-        server.requestTimeout = 0; // streams (SSE, NDJSON) may run long; idle sockets still time out
+        // Header, body and keep-alive deadlines (HTTP_TIMEOUTS): a client that trickles its request holds nothing for long.
+        server = createGatewayServer(createRouter(routes, port, authGuard(ctx.bus, { port, localApi: loadLocalApiPolicy(ctx.configDir) })));
         await new Promise<void>((resolve, reject) => {
           server!.once('error', reject);
           server!.listen(want, host, () => resolve());

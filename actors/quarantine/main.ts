@@ -129,7 +129,7 @@ async function finish(ctx: Ctx, out: PipelineOutput): Promise<void> {
       const dest = join(out.outcome === 'held' ? d.held : d.rejected, out.id);
       mkdirSync(join(dest, '..'), { recursive: true, mode: 0o700 });
       if (existsSync(work)) renameSync(work, dest);
-      else mkdirSync(dest, { recursive: true });
+      else mkdirSync(dest, { recursive: true, mode: 0o700 });
       r.location = `quarantine/${out.outcome}/${out.id}`;
       writeFileAtomic(join(dest, 'report.json'), JSON.stringify(r, null, 2) + '\n', 0o600);
     }
@@ -333,7 +333,12 @@ function browserOps(ctx: Ctx) {
     upload_chunk: (req: { uploadId: string; offset: number; data: Uint8Array }, call: CallContext) => up.chunk(call.caller, req),
     upload_end: (req: { uploadId: string }, call: CallContext) => up.end(call.caller, req),
     upload_abort: (req: { uploadId: string }, call: CallContext) => up.abort(call.caller, req),
-    import_path: (req: { path: string }) => importByPath({ decide, enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')) }, req.path),
+    import_path: (req: { path: string }) => importByPath({
+      decide,
+      enqueue: async (p) => queued(await enqueue(ctx, p, { type: 'local' }, 'copy')),
+      // The owner's log keeps why; the browser gets one answer for every refusal (no existence oracle).
+      refused: (detail) => ctx.log.warn(detail, 'browser import by path refused'),
+    }, req.path),
     import_url: (req: { url: string }) => importCommand(ctx, { url: req.url }),
     cancel: (req: { id: string }) => cancelJob(req, 'the web UI'),
     sources: () => ({

@@ -116,7 +116,7 @@ export class Registry {
   ) {}
 
   static async open(o: { dir: string; keyPath: string; quarantineWork: string }): Promise<Registry> {
-    mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
     const r = new Registry(o.dir, await applianceKey(o.keyPath), o.quarantineWork);
     if (!existsSync(r.manifestPath)) await r.write([]);
     await r.entries(); // a tampered manifest stops the actor here

@@ -16,6 +16,7 @@ import type { Logger } from '../../common/log.js';
 import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js';
 import { ensureAuditStreams, prepareBus } from './bus-setup.js';
+import { secureHome } from './secure-home.js';
 import { supervisorManifest } from './manifest.js';
 import { issueSetupCode } from '../auth/setup-code.js';
 
@@ -74,6 +75,7 @@ export class Supervisor {
 
   async start(): Promise<{ startMs: number }> {
     this.started = Date.now();
+    secureHome(this.paths);
     this.claimHome();
     this.natsPort = busPortFromEnv() ?? await pickLoopbackPort();
     this.ids = prepareBus(this.paths, this.o.manifests, this.natsPort);

@@ -73,12 +73,12 @@ t.test('gateway observe — the SSE stream carries the audit actor through verif
   ctl.abort();
 });
 
-t.test('gateway observe — at most 16 event streams at once', async (t) => {
+t.test('gateway observe — at most 16 event streams at once (4 per session: test/adversarial/gateway-sse-cap.test.ts)', async (t) => {
   const ctls = Array.from({ length: 16 }, () => new AbortController());
-  const open = await Promise.all(ctls.map((c) => fetch(`${srv.url}/api/events`, { signal: c.signal })));
+  const open = await Promise.all(ctls.map((c, i) => fetch(`${srv.url}/api/events`, { signal: c.signal, headers: { cookie: `secai_session=s${i % 4}` } })));
   t.ok(open.every((r) => r.status === 200));
-  const extra = await fetch(`${srv.url}/api/events`);
-  t.equal(extra.status, 503, 'the 17th is refused');
+  const extra = await fetch(`${srv.url}/api/events`, { headers: { cookie: 'secai_session=s9' } });
+  t.equal(extra.status, 429, 'the 17th is refused');
   ctls.forEach((c) => c.abort());
   // Closed streams free their slots.
   let again = 0;

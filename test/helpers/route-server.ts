@@ -1,13 +1,13 @@
 // Test helper: serves a list of gateway routes through the gateway's real router on a free loopback port.
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRouter, type Guard, type Route } from '../../actors/gateway/http.js';
+import { createGatewayServer, createRouter, HTTP_TIMEOUTS, type Guard, type HttpTimeouts, type Route } from '../../actors/gateway/http.js';
 
 export interface RouteServer { url: string; close(): Promise<void> }
 
-export async function serveRoutes(routes: Route[], guard?: Guard): Promise<RouteServer> {
+/** `timeouts`: the gateway's own limits by default; tests of slow clients pass small ones. */
+export async function serveRoutes(routes: Route[], guard?: Guard, timeouts: HttpTimeouts = HTTP_TIMEOUTS): Promise<RouteServer> {
   let port = 0;
-  const server = createServer(createRouter(routes, () => port, guard));
+  const server = createGatewayServer(createRouter(routes, () => port, guard, timeouts), timeouts);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
   return {

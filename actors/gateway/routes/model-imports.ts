@@ -38,7 +38,7 @@ export function modelImportRoutes(d: GatewayDeps): Route[] {
   return [
     {
       // The body is the file itself (application/octet-stream); never held whole: 512 KiB at a time, each acknowledged before the next is read.
-      method: 'POST', path: '/api/models/upload', access: 'session',
+      method: 'POST', path: '/api/models/upload', access: 'session', longBody: true,
       handler: async ({ req, res, url }) => {
         const name = uploadName(url.searchParams.get('name'));
         const size = declaredLength(req.headers['content-length'], req.headers['transfer-encoding'] !== undefined);

@@ -8,6 +8,8 @@ import { describeMachine } from '../../describe-machine.js';
 import { gatewayMachine } from '../../../machines/gateway/gateway.machine.js';
 import { gatewayManifest } from '../manifest.js';
 import { sendJson, type Route } from '../http.js';
+import { sessionCookie } from '../auth-guard.js';
+import { StreamSlots } from '../stream-slots.js';
 import type { GatewayDeps } from '../deps.js';
 
 /** Actors whose machine the gateway may ask for: those its manifest lets it request `describe` from. */
@@ -19,9 +21,9 @@ const mayRequest = (ref: string): boolean => (gatewayManifest.requests as readon
 
 const AUDIT_POLL_MS = 500;
 const HEARTBEAT_MS = 15_000;
-/** At most this many SSE streams at once: each holds a bus subscription. */
-const MAX_STREAMS = 16;
-let openStreams = 0;
+/** At most this many SSE streams at once (each holds a bus subscription), and this many per session. */
+export const MAX_STREAMS = 16;
+export const MAX_STREAMS_PER_SESSION = 4;
 
 function sse(res: ServerResponse, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -54,7 +56,7 @@ function intParam(v: string | null, min: number, max: number, dflt: number): num
   return n;
 }
 
-export function observeRoutes(d: GatewayDeps): Route[] {
+export function observeRoutes(d: GatewayDeps, slots = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_SESSION)): Route[] {
   return [
     { method: 'GET', path: '/api/machines', access: 'session', handler: async ({ res }) => sendJson(res, 200, { machines: await machines(d) }) },
     {
@@ -72,8 +74,8 @@ export function observeRoutes(d: GatewayDeps): Route[] {
       // Server-sent events: `state` (every secai.state.* snapshot) and `audit` (new chain records, in order).
       method: 'GET', path: '/api/events', access: 'session',
       handler: async ({ req, res }) => {
-        if (openStreams >= MAX_STREAMS) throw new SecaiError(ErrorCode.NOT_READY, `too many event streams open (${MAX_STREAMS})`);
-        openStreams++;
+        // Counted per session id, the one the guard just validated (not the raw Cookie header, which a client can vary).
+        const release = slots.take(sessionCookie(req) ?? 'no-session-cookie');
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
         res.write(': secai events\n\n');
         let closed = false;
@@ -104,13 +106,15 @@ export function observeRoutes(d: GatewayDeps): Route[] {
           const end = () => {
             if (closed) return;
             closed = true;
-            openStreams--;
+            release();
             clearInterval(beat);
             sub.unsubscribe();
             resolve();
           };
           req.once('close', end);
           res.once('close', end);
+          // A client gone before these listeners existed would otherwise keep its slot forever.
+          if (res.destroyed || req.socket.destroyed) end();
         });
         void poll();
         await done;
