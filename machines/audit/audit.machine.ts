@@ -5,7 +5,7 @@ import { notProvided } from '../not-provided.js';
 /** A verification result; `at` is stamped by the verifier, so the machine needs no clock. */
 export type ChainVerdict =
   | { ok: true; records: number; head: string; at: number }
-  | { ok: false; records: number; brokenAt: number; line: number; reason: string; at: number };
+  | { ok: false; records: number; brokenAt: number; line: number; reason: string; expected?: string; found?: string; at: number };
 
 export interface AuditContext {
   records: number;
