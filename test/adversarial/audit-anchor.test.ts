@@ -36,12 +36,15 @@ function home(t: Test) {
 
 t.test('audit anchor — verifyChain without the key refuses an HMAC-keyed chain instead of calling it valid', async (t) => {
   const h = home(t);
-  h.open().append([input(1), input(2)]);
+  const c = new AuditChain(h.dir, KEY);
+  c.open();
+  c.append([input(1), input(2)]);
   await t.rejects(verifyChain(h.dir), { code: ErrorCode.AUDIT_KEY_REQUIRED });
   // Also when the head was removed: the records alone say the chain is keyed.
   unlinkSync(join(h.dir, 'head.json'));
   await t.rejects(verifyChain(h.dir), { code: ErrorCode.AUDIT_KEY_REQUIRED });
   await t.rejects(verifyChain(h.dir, undefined, { anchorFile: h.anchorFile }), { code: ErrorCode.AUDIT_KEY_REQUIRED });
+  t.match(await verifyChain(h.dir, KEY), { ok: false, reason: /head is missing/ }, 'with the key it is checked as usual');
 });
 
 t.test('audit anchor — restoring an older chain.jsonl + head.json is a rollback', async (t) => {

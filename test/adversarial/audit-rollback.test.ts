@@ -1,6 +1,6 @@
 // A real appliance whose audit files are restored or deleted while it is stopped: the restarted audit actor raises the alarm.
 import t from 'tap';
-import { copyFileSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { BusClient } from '../../bus/client.js';
@@ -91,7 +91,8 @@ t.test('audit rollback — restored, deleted and fully restored chains are broke
   // The attacker's backup, taken while the appliance runs; then more evidence is written.
   await witnesses(a, 'before', 5);
   await settled(a);
-  [...chainFiles, anchorFile].forEach((f) => copyFileSync(f, keep(f)));
+  t.ok(existsSync(anchorFile), 'the anchor lives outside audit/');
+  [...chainFiles, anchorFile].filter(existsSync).forEach((f) => copyFileSync(f, keep(f)));
   await witnesses(a, 'after', 5);
   await settled(a);
 
@@ -135,7 +136,7 @@ t.test('audit rollback — restored, deleted and fully restored chains are broke
 
   // 3. Restore the chain AND the anchor from the same backup: they agree, but JetStream saw more acknowledged.
   await a.stop();
-  [...chainFiles, anchorFile].forEach((f) => copyFileSync(keep(f), f));
+  [...chainFiles, anchorFile].filter((f) => existsSync(keep(f))).forEach((f) => copyFileSync(keep(f), f));
   a = await startAppliance({ home });
   await until('audit broken after a full restore', () => (auditState(a) === 'broken' ? true : undefined));
   v = a.ctl(['audit', 'verify', '--json']);
