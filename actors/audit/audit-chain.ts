@@ -1,6 +1,6 @@
 // The hash-chained audit log: one JSON line per record, each holding the previous record's hash.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -90,6 +90,10 @@ export class AuditChain {
   private streams: Record<string, number> = {};
   private seen = new Map<string, SeqSet>();
   private recent: AuditRecord[] = [];
+  /** The chain file as this writer left it: another hand that deletes, replaces or edits it changes one of these. */
+  private fileId: { ino: number; size: number } | undefined;
+  /** Called when the chain file is not as this writer left it; the caller verifies at once. */
+  onTamper: ((what: string) => void) | undefined;
   private readonly keepRecent: number;
   readonly anchorFile: string | undefined;
 
@@ -109,6 +113,7 @@ export class AuditChain {
     const found: { hashAt?: string } = {};
     if (!existsSync(this.file)) {
       writeFileAtomic(this.file, '', 0o600);
+      this.rememberFile();
       return found;
     }
     const text = readFileSync(this.file, 'utf8');
@@ -133,7 +138,35 @@ export class AuditChain {
         // a broken line is verify()'s to report; appending goes on from the last good one
       }
     }
+    this.rememberFile();
     return found;
+  }
+
+  private rememberFile(fd?: number): void {
+    const st = fd === undefined ? statSync(this.file) : fstatSync(fd);
+    this.fileId = { ino: st.ino, size: st.size };
+  }
+
+  /**
+   * Whether the chain file is still the one this writer appended to, at the size it left it. Reports a deletion,
+   * a replacement (a restored copy) or an edit made while the actor runs through `onTamper`, once per change.
+   */
+  checkFile(): string | undefined {
+    if (!this.fileId) return undefined;
+    let what: string | undefined;
+    try {
+      const st = statSync(this.file);
+      if (st.ino !== this.fileId.ino) what = 'chain.jsonl was replaced while the audit actor held it';
+      else if (st.size !== this.fileId.size) what = `chain.jsonl changed size (${this.fileId.size} to ${st.size} bytes) by another hand`;
+    } catch {
+      what = 'chain.jsonl was deleted while the audit actor held it';
+    }
+    if (what) {
+      // Follow the file as it is now, so one change is reported once; the verification judges what it holds.
+      try { this.rememberFile(); } catch { this.fileId = { ino: -1, size: -1 }; }
+      this.onTamper?.(what);
+    }
+    return what;
   }
 
   /** The highest stream sequence of every tap stream in the chain. */
@@ -204,12 +237,14 @@ export class AuditChain {
 
   private write(text: string, out: AuditRecord[]): void {
     if (!out.length) return;
+    this.checkFile();
     const fd = openSync(this.file, 'a', 0o600);
     try {
       const buf = Buffer.from(text);
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
       fsyncSync(fd);
+      this.rememberFile(fd);
     } finally {
       closeSync(fd);
     }

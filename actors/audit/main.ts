@@ -1,5 +1,5 @@
 // Audit actor process: drains the tap streams into the hash chain, acking only what is on disk.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fromPromise } from 'xstate';
@@ -25,6 +25,7 @@ export function auditHmacKey(keysDir: string): Uint8Array {
 let chain: AuditChain;
 let hmacKey: Uint8Array;
 let anchorFile: string;
+let watcher: FSWatcher | undefined;
 let stopped = false;
 let writing: Promise<unknown> = Promise.resolve();
 
@@ -129,7 +130,8 @@ main({
       actions: {
         reportBroken: ({ context }) => {
           ctx.log.error({ verdict: context.lastVerdict }, 'audit chain verification FAILED');
-          void ctx.emit('chain_broken', context.lastVerdict).catch(() => {});
+          // The alarm itself must not vanish quietly: a failed publish is logged (the broken state stays on secai.state.audit).
+          void ctx.emit('chain_broken', context.lastVerdict).catch((err: Error) => ctx.log.error({ err: err.message }, 'chain_broken alarm not published'));
         },
         reportVerified: ({ context }) => void ctx.emit('chain_verified', context.lastVerdict).catch(() => {}),
       },
@@ -147,10 +149,18 @@ main({
     tail: tail,
   }),
   start: (ctx) => {
+    chain.onTamper = (what) => {
+      ctx.log.error({ what }, 'audit chain file changed under the audit actor; verifying now');
+      ctx.actor.send({ type: 'audit.tampered', what });
+    };
     for (const st of TAP_STREAMS) void follow(ctx, st);
+    // A deletion or a restored copy while the actor runs is seen at once, not at the next append or interval.
+    watcher = watch(ctx.paths.audit, () => chain.checkFile());
+    watcher.on('error', (err) => ctx.log.warn({ err: err.message }, 'audit folder watch ended; changes are seen at the next append'));
   },
   stop: async () => {
     stopped = true;
+    watcher?.close();
     await writing;
   },
 });
