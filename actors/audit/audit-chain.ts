@@ -21,6 +21,8 @@ export const BREAK_SUBJECT = 'secai.evt.audit.chain_broken';
 export interface BreakEvidence {
   reason: string;
   findings: FreshnessFinding[];
+  /** Tap streams recreated with new sequences: from this record on, their sequences are a new series. */
+  restartedStreams?: string[];
 }
 
 export interface AuditInput {
@@ -129,7 +131,9 @@ export class AuditChain {
         this.seq = r.seq;
         this.last = r.hash;
         if (r.seq === hashOf) found.hashAt = r.hash;
-        if (r.stream !== BREAK_STREAM) {
+        if (r.stream === BREAK_STREAM) {
+          for (const st of (r.payload as Partial<BreakEvidence> | null)?.restartedStreams ?? []) this.forgetStream(st);
+        } else {
           this.streams[r.stream] = Math.max(this.streams[r.stream] ?? 0, r.streamSeq);
           this.seqSet(r.stream).add(r.streamSeq);
         }
@@ -167,6 +171,15 @@ export class AuditChain {
       this.onTamper?.(what);
     }
     return what;
+  }
+
+  /**
+   * Starts a new sequence series for a recreated tap stream: without this, its new messages 1, 2, … would be taken
+   * for redeliveries of the old ones and dropped. Called for the break record that names the recreation.
+   */
+  private forgetStream(stream: string): void {
+    delete this.streams[stream];
+    this.seen.delete(stream);
   }
 
   /** The highest stream sequence of every tap stream in the chain. */
@@ -215,6 +228,7 @@ export class AuditChain {
    * it, so no later evidence is lost, and every verification from then on reports the chain broken at this record.
    */
   appendBreak(evidence: BreakEvidence, at: number): AuditRecord {
+    for (const st of evidence.restartedStreams ?? []) this.forgetStream(st);
     const payload = JSON.parse(canonicalJson(evidence)) as unknown;
     const r = this.record(at, BREAK_STREAM, 0, BREAK_SUBJECT, Buffer.from(canonicalJson(payload)), payload);
     this.write(JSON.stringify(r) + '\n', [r]);
@@ -317,6 +331,7 @@ export async function verifyChain(dir: string, hmacKey?: Uint8Array, o: { anchor
   let lineNo = 0;
   let hashAtAnchor: string | undefined;
   let firstBreak: { seq: number; line: number; evidence: Partial<BreakEvidence> } | undefined;
+  let lastBreak: typeof firstBreak;
   let breaks = 0;
   const broken = (reason: string): VerifyResult => ({ ok: false, records: n, brokenAt: n + 1, line: lineNo, reason });
   const input = size > 0 ? createReadStream(file, { encoding: 'utf8', start: 0, end: size - 1 }) : Readable.from([]);
@@ -340,7 +355,8 @@ export async function verifyChain(dir: string, hmacKey?: Uint8Array, o: { anchor
     if (anchored && r.seq === anchored.seq) hashAtAnchor = r.hash;
     if (r.stream === BREAK_STREAM) {
       breaks++;
-      firstBreak ??= { seq: r.seq, line: lineNo, evidence: (r.payload ?? {}) as Partial<BreakEvidence> };
+      lastBreak = { seq: r.seq, line: lineNo, evidence: (r.payload ?? {}) as Partial<BreakEvidence> };
+      firstBreak ??= lastBreak;
     }
     prev = hash;
     n++;
@@ -355,10 +371,12 @@ export async function verifyChain(dir: string, hmacKey?: Uint8Array, o: { anchor
   if (stale) return stale;
   if (firstBreak) {
     const f = firstBreak.evidence.findings?.[0];
-    const more = breaks > 1 ? ` (${breaks - 1} later break record${breaks > 2 ? 's' : ''} too)` : '';
+    const why = (b: NonNullable<typeof firstBreak>, max: number) => String(b.evidence.reason ?? 'no reason given').slice(0, max);
+    // The first break is where the chain stopped being trustworthy; the latest is what the last start found.
+    const more = lastBreak && breaks > 1 ? `; ${breaks - 1} later break record${breaks > 2 ? 's' : ''}, the latest at record ${lastBreak.seq}: ${why(lastBreak, 380)}` : '';
     return {
       ok: false, records: n, brokenAt: firstBreak.seq, line: firstBreak.line,
-      reason: `record ${firstBreak.seq} records a break found by the audit actor: ${String(firstBreak.evidence.reason ?? 'no reason given').slice(0, 800)}${more}`,
+      reason: `record ${firstBreak.seq} records a break found by the audit actor: ${why(firstBreak, more ? 420 : 900)}${more}`,
       ...(typeof f?.expected === 'string' && { expected: f.expected.slice(0, 256) }),
       ...(typeof f?.found === 'string' && { found: f.found.slice(0, 256) }),
     };

@@ -27,6 +27,8 @@ export interface StreamPosition {
   ackFloor: number;
   firstSeq: number;
   lastSeq: number;
+  /** The highest stream sequence the audit consumer was ever delivered: 0 for a consumer that is new. */
+  delivered: number;
 }
 
 /** The chain as the audit actor found it on disk. */
@@ -113,6 +115,15 @@ export function checkFreshness(end: ChainEnd, anchor: AnchorRead, positions: rea
   }
   for (const p of positions) {
     const inChain = end.streams[p.stream] ?? 0;
+    if (isRecreated(p, inChain)) {
+      out.push({
+        check: 'jetstream',
+        reason: `JetStream stream ${p.stream} was recreated (its store was deleted or replaced): the audit consumer is new while the chain holds its messages up to ${inChain}; what was acknowledged before can no longer be checked`,
+        expected: `a consumer that delivered ${p.stream} messages up to ${inChain}`,
+        found: `a new consumer (stream at ${p.lastSeq})`,
+      });
+      continue;
+    }
     // Messages the stream dropped (age or size limit) before the actor fetched them may lie below the ack floor
     // without being in the chain; the message AT the floor, while the stream still holds it, was fetched and appended.
     if (p.ackFloor > inChain && p.ackFloor >= p.firstSeq) {
@@ -125,4 +136,17 @@ export function checkFreshness(end: ChainEnd, anchor: AnchorRead, positions: rea
     }
   }
   return out;
+}
+
+/**
+ * A consumer that never delivered anything, on a stream the chain already holds messages of: the supervisor made both
+ * anew, so the JetStream store was deleted. (A consumer that only lost its latest state in a crash still has a past.)
+ */
+function isRecreated(p: StreamPosition, inChain: number): boolean {
+  return inChain > 0 && p.delivered === 0 && p.ackFloor === 0;
+}
+
+/** The tap streams whose sequences start again at 1: the chain starts a new series for them. */
+export function recreatedStreams(end: Pick<ChainEnd, 'streams'>, positions: readonly StreamPosition[] = []): string[] {
+  return positions.filter((p) => isRecreated(p, end.streams[p.stream] ?? 0)).map((p) => p.stream);
 }

@@ -10,7 +10,7 @@ import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../../bus/subjects.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { main, type ActorContext } from '../host.js';
 import { AuditChain, verifyChain } from './audit-chain.js';
-import { anchorPath, checkFreshness, readAnchor, type StreamPosition } from './chain-anchor.js';
+import { anchorPath, checkFreshness, readAnchor, recreatedStreams, type StreamPosition } from './chain-anchor.js';
 import { auditManifest } from './manifest.js';
 
 const TAP_STREAMS = [AUDIT_STREAMS.events.name, AUDIT_STREAMS.commands.name];
@@ -83,7 +83,7 @@ async function streamPositions(ctx: Pick<ActorContext, 'bus' | 'log'>): Promise<
       for (const stream of TAP_STREAMS) {
         const si = await jsm.streams.info(stream);
         const ci = await jsm.consumers.info(stream, AUDIT_CONSUMER);
-        out.push({ stream, ackFloor: ci.ack_floor.stream_seq, firstSeq: si.state.first_seq, lastSeq: si.state.last_seq });
+        out.push({ stream, ackFloor: ci.ack_floor.stream_seq, firstSeq: si.state.first_seq, lastSeq: si.state.last_seq, delivered: ci.delivered.stream_seq });
       }
       return out;
     } catch (err) {
@@ -113,7 +113,8 @@ async function checkOnStart(ctx: Pick<ActorContext, 'bus' | 'log' | 'paths'>): P
     chain.raiseAnchor();
     return;
   }
-  const r = chain.appendBreak({ reason: findings.map((f) => f.reason).join('; '), findings }, Date.now());
+  const restartedStreams = recreatedStreams({ streams: chain.streamSeqs() }, positions);
+  const r = chain.appendBreak({ reason: findings.map((f) => f.reason).join('; '), findings, ...(restartedStreams.length && { restartedStreams }) }, Date.now());
   ctx.log.error({ record: r.seq, findings }, 'audit chain is not the latest one written: break recorded');
 }
 

@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditChain, verifyChain, type AuditInput } from '../../actors/audit/audit-chain.js';
-import { anchorPath, checkFreshness, readAnchor } from '../../actors/audit/chain-anchor.js';
+import { anchorPath, checkFreshness, readAnchor, recreatedStreams } from '../../actors/audit/chain-anchor.js';
 import { encode } from '../../bus/codec.js';
 import { ErrorCode } from '../../common/errors.js';
 
@@ -119,7 +119,7 @@ t.test('audit anchor — no false alarm: fresh, reopened, and a crash between th
   const anchor = readAnchor(h.anchorFile, KEY);
   const { hashAt } = re.open(3);
   t.same(checkFreshness({ length: re.length, ...(hashAt !== undefined && { hashAtAnchor: hashAt }), streams: re.streamSeqs() }, anchor,
-    [{ stream: 'AUDIT_EVT', ackFloor: 5, firstSeq: 1, lastSeq: 5 }]), [], 'reopened: nothing found');
+    [{ stream: 'AUDIT_EVT', ackFloor: 5, firstSeq: 1, lastSeq: 5, delivered: 5 }]), [], 'reopened: nothing found');
 });
 
 t.test('audit anchor — JetStream continuity catches a rollback of the chain and the anchor together', async (t) => {
@@ -127,12 +127,34 @@ t.test('audit anchor — JetStream continuity catches a rollback of the chain an
   const hash = 'a'.repeat(64);
   const end = { length: 5, hashAtAnchor: hash, streams: { AUDIT_EVT: 5, AUDIT_CMD: 2 } };
   const ok = { state: 'ok' as const, anchor: { seq: 5, hash, streams: end.streams } };
-  t.match(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 9, firstSeq: 1, lastSeq: 9 }]),
+  t.match(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 9, firstSeq: 1, lastSeq: 9, delivered: 9 }]),
     [{ check: 'jetstream', reason: /AUDIT_EVT had messages up to 9 acknowledged.*only up to 5/, expected: /up to stream sequence 9/, found: /up to stream sequence 5/ }]);
-  t.match(checkFreshness({ length: 0, streams: {} }, { state: 'missing' }, [{ stream: 'AUDIT_CMD', ackFloor: 3, firstSeq: 1, lastSeq: 3 }]),
+  t.match(checkFreshness({ length: 0, streams: {} }, { state: 'missing' }, [{ stream: 'AUDIT_CMD', ackFloor: 3, firstSeq: 1, lastSeq: 3, delivered: 3 }]),
     [{ check: 'jetstream', reason: /none of them/ }], 'a deleted chain, anchor and all');
-  t.same(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 5, firstSeq: 1, lastSeq: 7 }, { stream: 'AUDIT_CMD', ackFloor: 1, firstSeq: 1, lastSeq: 2 }]), [],
+  t.same(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 5, firstSeq: 1, lastSeq: 7, delivered: 7 }, { stream: 'AUDIT_CMD', ackFloor: 1, firstSeq: 1, lastSeq: 2, delivered: 2 }]), [],
     'acked up to what the chain holds (delivered but unacked is fine)');
-  t.same(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 9, firstSeq: 12, lastSeq: 20 }]), [],
+  t.same(checkFreshness(end, ok, [{ stream: 'AUDIT_EVT', ackFloor: 9, firstSeq: 12, lastSeq: 20, delivered: 20 }]), [],
     'messages the stream dropped before delivery are not counted as lost');
+});
+
+t.test('audit anchor — a recreated JetStream stream is a break, and its new sequences are recorded, not dropped as duplicates', async (t) => {
+  // Deleting bus/jetstream: the supervisor makes the streams and the audit consumers anew, and sequences start at 1.
+  const hash = 'b'.repeat(64);
+  const anchor = { state: 'ok' as const, anchor: { seq: 5, hash, streams: { AUDIT_EVT: 5 } } };
+  const end = { length: 5, hashAtAnchor: hash, streams: { AUDIT_EVT: 5 } };
+  t.match(checkFreshness(end, anchor, [{ stream: 'AUDIT_EVT', ackFloor: 0, firstSeq: 1, lastSeq: 2, delivered: 0 }]),
+    [{ check: 'jetstream', reason: /AUDIT_EVT was recreated/, expected: /up to 5/, found: /new consumer \(stream at 2\)/ }]);
+  t.same(recreatedStreams(end, [{ stream: 'AUDIT_EVT', ackFloor: 0, firstSeq: 1, lastSeq: 2, delivered: 0 }]), ['AUDIT_EVT']);
+  t.same(checkFreshness(end, anchor, [{ stream: 'AUDIT_EVT', ackFloor: 3, firstSeq: 1, lastSeq: 5, delivered: 4 }]), [], 'a consumer with a past (a crash lost its latest state): nothing');
+  t.same(checkFreshness(end, anchor, [{ stream: 'AUDIT_CMD', ackFloor: 0, firstSeq: 1, lastSeq: 2, delivered: 0 }]), [], 'a stream the chain has no message of yet (fresh install): nothing');
+
+  const h = home(t);
+  const c = h.open();
+  c.append([1, 2, 3, 4, 5].map((i) => input(i)));
+  c.appendBreak({ reason: 'JetStream stream AUDIT_EVT was recreated', findings: [], restartedStreams: ['AUDIT_EVT'] }, 1);
+  t.equal(c.append([input(1), input(2)]).length, 2, 'the new stream\'s messages 1 and 2 are new records');
+  const re = new AuditChain(h.dir, KEY, { anchorFile: h.anchorFile });
+  re.open();
+  t.equal(re.streamSeq('AUDIT_EVT'), 2, 'after reopening, the series starts at the break record');
+  t.equal(re.append([input(2), input(3)]).length, 1, 'a redelivered 2 is still dropped, 3 is new');
 });

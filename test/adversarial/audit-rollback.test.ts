@@ -1,6 +1,6 @@
 // A real appliance whose audit files are restored or deleted while it is stopped: the restarted audit actor raises the alarm.
 import t from 'tap';
-import { copyFileSync, existsSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { BusClient } from '../../bus/client.js';
@@ -141,6 +141,20 @@ t.test('audit rollback — restored, deleted and fully restored chains are broke
   await until('audit broken after a full restore', () => (auditState(a) === 'broken' ? true : undefined));
   v = a.ctl(['audit', 'verify', '--json']);
   t.equal(v.code, 1, 'audit verify exits 1 after a full restore');
-  t.match(v.json(), { ok: false, reason: /records were lost: JetStream stream AUDIT_EVT had messages up to \d+ acknowledged/ });
+  t.match(v.json(), { ok: false, reason: /records were lost: JetStream stream AUDIT_EVT had messages up to \d+ acknowledged/ }, `the lost records are named: ${v.stdout}`);
   t.notMatch(v.json().reason, /rolled back|missing/, 'the anchor alone saw nothing wrong');
+  await settled(a);
+
+  // 4. Delete the JetStream store: the streams come back empty, their sequences start again at 1.
+  await a.stop();
+  rmSync(join(home, 'bus', 'jetstream'), { recursive: true, force: true });
+  a = await startAppliance({ home });
+  await until('the recreated stream reported', async () => ((await lastAlarm(a))?.payload.reason.match(/AUDIT_EVT was recreated/) ? true : undefined));
+  t.equal(auditState(a), 'broken', 'still broken');
+  await witnesses(a, 'after-wipe', 3);
+  await until('the witnesses published after the wipe in the chain', () => {
+    const text = readFileSync(chainFiles[0]!, 'utf8');
+    return [0, 1, 2].every((i) => text.includes('"witness-after-wipe-' + i + '"')) ? true : undefined;
+  });
+  t.pass('new messages with sequences the chain had seen before are recorded, not dropped as duplicates');
 });
