@@ -76,7 +76,8 @@ async function follow(ctx: ActorContext<typeof auditMachine>, stream: string): P
  */
 async function streamPositions(ctx: Pick<ActorContext, 'bus' | 'log'>): Promise<StreamPosition[] | undefined> {
   let last: unknown;
-  for (let attempt = 0; attempt < 20; attempt++) {
+  // Bounded, so a JetStream that does not answer cannot keep the actor from becoming ready.
+  for (const end = Date.now() + 10_000; Date.now() < end;) {
     try {
       const jsm = await jetstreamManager(ctx.bus.nc, { timeout: 2000 });
       const out: StreamPosition[] = [];
