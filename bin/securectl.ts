@@ -59,10 +59,13 @@ const verbs: Record<string, Verb> = {
     return Exit.OK;
   },
   'audit verify': async (s, _a, o) => {
-    const r = await s.bus.command<{ ok: boolean; records: number; reason?: string; brokenAt?: number; line?: number }>(s.key, 'audit', 'verify', {}, 120_000);
+    const r = await s.bus.command<{ ok: boolean; records: number; reason?: string; brokenAt?: number; line?: number; expected?: string; found?: string }>(s.key, 'audit', 'verify', {}, 120_000);
     if (o.json) printJson(r);
     else if (r.ok) process.stdout.write(`audit chain intact: ${r.records} records\n`);
-    else process.stdout.write(`audit chain BROKEN at record ${r.brokenAt} (line ${r.line}): ${r.reason}\n`);
+    else {
+      process.stdout.write(`audit chain BROKEN at record ${r.brokenAt} (line ${r.line}): ${r.reason}\n`);
+      if (r.expected !== undefined) process.stdout.write(`  expected: ${r.expected}\n  found:    ${r.found ?? '?'}\n`);
+    }
     return r.ok ? Exit.OK : Exit.FOUND;
   },
   'audit tail': async (s, _a, o) => {

@@ -7,8 +7,10 @@ const verdict = s.object(
   {
     ok: s.boolean(), records: s.integer({ minimum: 0 }), head: s.string({ maxLength: 64 }), at: s.number(),
     brokenAt: s.integer({ minimum: 0 }), line: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 1024 }),
+    // The evidence of a rollback or deletion: what the anchor or JetStream said the chain should hold, and what it held.
+    expected: s.string({ maxLength: 256 }), found: s.string({ maxLength: 256 }),
   },
-  ['head', 'brokenAt', 'line', 'reason'],
+  ['head', 'brokenAt', 'line', 'reason', 'expected', 'found'],
 );
 const tailRequest = s.object({ n: s.integer({ minimum: 1, maximum: 1000 }), subject: s.string({ maxLength: 256 }) }, ['n', 'subject']);
 const tailReply = s.object({ records: s.array(s.record(), 1000) });

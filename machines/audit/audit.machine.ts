@@ -5,7 +5,7 @@ import { notProvided } from '../not-provided.js';
 /** A verification result; `at` is stamped by the verifier, so the machine needs no clock. */
 export type ChainVerdict =
   | { ok: true; records: number; head: string; at: number }
-  | { ok: false; records: number; brokenAt: number; line: number; reason: string; at: number };
+  | { ok: false; records: number; brokenAt: number; line: number; reason: string; expected?: string; found?: string; at: number };
 
 export interface AuditContext {
   records: number;
@@ -14,7 +14,9 @@ export interface AuditContext {
 
 export type AuditEvent =
   | { type: 'audit.verify' }
-  | { type: 'audit.appended'; records: number };
+  | { type: 'audit.appended'; records: number }
+  /** The chain file changed under the writer (deleted, replaced, edited): verify now, not at the next interval. */
+  | { type: 'audit.tampered'; what: string };
 
 export const auditMachine = setup({
   types: {} as { context: AuditContext; events: AuditEvent },
@@ -37,6 +39,8 @@ export const auditMachine = setup({
   context: { records: 0, lastVerdict: null },
   on: {
     'audit.appended': { actions: assign({ records: ({ event }) => event.records }) },
+    // Also from `verifying`: a verification already running may have read the chain before the change.
+    'audit.tampered': { target: '.verifying', reenter: true },
   },
   states: {
     following: {

@@ -38,3 +38,18 @@ t.test('audit machine — appended records are counted in any state', async (t) 
   t.equal(s1.context.records, 42);
   t.equal(s1.value, 'verifying');
 });
+
+t.test('audit machine — a chain file changed under the writer is verified at once, from any state', async (t) => {
+  const [s0] = initialTransition(auditMachine);
+  const [following] = transition(auditMachine, s0, done(ok));
+  const tampered = { type: 'audit.tampered', what: 'chain.jsonl was deleted while the audit actor held it' } as const;
+  const [s1, a1] = transition(auditMachine, following, tampered);
+  t.equal(s1.value, 'verifying', 'from following');
+  t.ok(a1.some((a) => (a as { type: string }).type === 'xstate.spawnChild'), 'a verification starts');
+  const [s2, a2] = transition(auditMachine, s1, tampered);
+  t.equal(s2.value, 'verifying', 'from verifying');
+  t.ok(a2.some((a) => (a as { type: string }).type === 'xstate.spawnChild'), 'the running verification is restarted: it may have read the chain before the change');
+  const [brokenState] = transition(auditMachine, s2, done(broken));
+  const [s3] = transition(auditMachine, brokenState, tampered);
+  t.equal(s3.value, 'verifying', 'from broken');
+});
