@@ -1,14 +1,13 @@
 // Ollama-compatible API: GET /api/tags, POST /api/chat and /api/generate (NDJSON streaming, the default).
 import type { ServerResponse } from 'node:http';
 import { ErrorCode, SecaiError, type ErrorData } from '../../../common/errors.js';
-import { sendJson, type ErrorShape, type Route } from '../http.js';
+import { MAX_FORWARDED_BODY, sendJson, type ErrorShape, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { clientId, generate, readApiJson, listModels, messages, optNum, optStop, str, type GenerateCall, type GenerateDone } from './llm-common.js';
 
 /** Ollama answers errors as { error: "message" }. */
 export const ollamaErrorShape: ErrorShape = (_status: number, e: ErrorData) => ({ error: e.message, code: e.code });
 
-const MAX_BODY = 4 * 1024 * 1024;
 
 function options(body: Record<string, unknown>): Omit<GenerateCall, 'mode' | 'messages' | 'prompt' | 'client' | 'model'> {
   const o = (body['options'] ?? {}) as Record<string, unknown>;
@@ -79,7 +78,7 @@ export function ollamaRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/api/chat', access: 'local-client', errorShape: ollamaErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readApiJson(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_FORWARDED_BODY);
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'chat', messages: messages(body['messages']), client: clientId(req, undefined), ...options(body) };
         await run(d, res, call, body['stream'] !== false, 'chat');
       },
@@ -87,7 +86,7 @@ export function ollamaRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/api/generate', access: 'local-client', errorShape: ollamaErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readApiJson(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_FORWARDED_BODY);
         const model = str(body['model'], 'model', 128);
         if (typeof body['prompt'] !== 'string') throw new SecaiError(ErrorCode.SCHEMA, 'prompt must be a string');
         const system = typeof body['system'] === 'string' ? body['system'] : undefined;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ErrorData } from '../../../common/errors.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { sendJson, type ErrorShape, type Route } from '../http.js';
+import { MAX_FORWARDED_BODY, sendJson, type ErrorShape, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { clientId, generate, readApiJson, listModels, messages, optNum, optStop, str, type GenerateCall, type GenerateDone } from './llm-common.js';
 
@@ -17,7 +17,6 @@ export const openaiErrorShape: ErrorShape = (status: number, e: ErrorData) => ({
   },
 });
 
-const MAX_BODY = 4 * 1024 * 1024;
 const DEFAULT_MAX_TOKENS = 512;
 
 function finish(r: GenerateDone['finishReason']): string {
@@ -102,7 +101,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/v1/chat/completions', access: 'local-client', errorShape: openaiErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readApiJson(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_FORWARDED_BODY);
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'chat', messages: messages(body['messages']), client: clientId(req, body['user']), ...params(body) };
         await run(d, res, call, body['stream'] === true, 'chat', includeUsage(body));
       },
@@ -110,7 +109,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/v1/completions', access: 'local-client', errorShape: openaiErrorShape,
       handler: async ({ req, res }) => {
-        const body = await readApiJson(req, MAX_BODY);
+        const body = await readApiJson(req, MAX_FORWARDED_BODY);
         const prompt = Array.isArray(body['prompt']) && body['prompt'].length === 1 ? body['prompt'][0] : body['prompt'];
         if (typeof prompt !== 'string') throw new SecaiError(ErrorCode.SCHEMA, 'prompt must be a string');
         const call: GenerateCall = { model: str(body['model'], 'model', 128), mode: 'completion', prompt, client: clientId(req, body['user']), ...params(body) };
