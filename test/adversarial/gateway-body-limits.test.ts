@@ -14,7 +14,8 @@ const session = standInSession();
 const routes = allRoutes({ bus: gw, log: createLogger('test'), paths: bus.paths, configDir: 'policy' });
 const srv = await serveRoutes([session.statusRoute, ...routes], session.guard);
 t.teardown(async () => { await srv.close(); await bus.stop(); });
-const token = ((await (await fetch(`${srv.url}/api/auth/status`, { headers: { cookie: `secai_test=${session.cookie.value}` } })).json()) as { csrfToken: string }).csrfToken;
+// The session proof, as sign-in hands it to the page (no GET reveals it).
+const token = session.token;
 
 /** One JSON body of about `bytes` that every route would otherwise accept the shape of (chat, completion, conversation). */
 function body(bytes: number, only?: 'messages'): string {

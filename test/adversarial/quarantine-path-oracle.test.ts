@@ -20,7 +20,8 @@ const session = standInSession();
 const deps = { bus: gw, log: createLogger('test'), paths: bus.paths, configDir: policy };
 const srv = await serveRoutes([session.statusRoute, ...modelImportRoutes(deps)], session.guard);
 t.teardown(async () => { await srv.close(); await killHard(quarantine); await killHard(policyActor); await bus.stop(); cleanup(policy); });
-const token = ((await (await fetch(`${srv.url}/api/auth/status`, { headers: { cookie: `secai_test=${session.cookie.value}` } })).json()) as { csrfToken: string }).csrfToken;
+// The session proof, as sign-in hands it to the page (no GET reveals it).
+const token = session.token;
 
 async function importPath(path: string): Promise<{ status: number; body: string }> {
   const r = await fetch(`${srv.url}/api/models/import`, {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
+import { disposeAppliance, setupCode, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
 import { cleanup, fastPolicyDir } from '../helpers/vault-actor.js';
 import { allRoutes } from '../../actors/gateway/routes/index.js';
@@ -38,7 +38,7 @@ const ownerCall = async (path: string) => await b.page.evaluate(`(async () => {
 })()`) as { status: number; body: Record<string, unknown> };
 
 t.test('web session — the owner signs in through the UI; a reload keeps the session, a new tab signs in again', async (t) => {
-  const setup = await fetch(`${gw}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P }) });
+  const setup = await fetch(`${gw}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P, setupCode: setupCode(a) }) });
   t.equal(setup.status, 200, 'first-run setup');
   await b.page.goto(`${gw}/machines`);
   await b.page.getByRole('heading', { name: 'Sign in' }).waitFor();
