@@ -36,6 +36,7 @@ const EVASIONS: ReadonlyArray<{ form: string; template: string; name: string }> 
   { form: 'a replace() that removes padding', template: "{{ ''['_X_clXass_X_'|replace('X', '')] }}", name: '__class__' },
   { form: 'a module name (popen)', template: "{{ x['po' ~ 'pen']('id') }}", name: 'popen' },
   { form: 'a module name (os) from |first and |last', template: "{{ x[['o']|first ~ ['s']|last] }}", name: 'os' },
+  { form: 'the keys of dict(...) joined', template: "{{ ''[dict(_a=1, _b=2)|join] }}", name: '_a_b' },
   { form: 'selectattr with a computed attribute', template: "{{ messages|selectattr('__cla' ~ 'ss__')|list }}", name: '__class__' },
   { form: 'map(attribute=) with a computed attribute', template: "{{ messages|map(attribute='__in' ~ 'it__')|list }}", name: '__init__' },
 ];
@@ -77,6 +78,24 @@ t.test('jinja evasion — a macro parameter used as a key is suspect', async (t)
   const fs = scanTemplate("{% macro get(o, k) %}{{ o[k] }}{% endmacro %}{{ get('', '_' ~ '_class_' ~ '_') }}");
   t.ok(fs.some((f) => f.rule === 'computed_subscript'), JSON.stringify(fs));
   t.ok(fs.some((f) => f.rule === 'computed_name' && f.detail.includes('"__class__"')), JSON.stringify(fs));
+});
+
+t.test('jinja evasion — letters taken from the str() of template-made objects are suspect', async (t) => {
+  for (const template of [
+    "{{ ''[[([1]|select|string)[24], ([1]|select|string)[24], 'class']|join] }}",
+    "{{ ''[(dict|string)[1:6]] }}",
+    "{{ x[[(range|string)[1], (lipsum|string)[0]]|join] }}",
+  ]) {
+    const fs = scanTemplate(template);
+    t.ok(fs.some((f) => f.rule === 'computed_subscript' || f.rule === 'computed_name'), `${template}: ${JSON.stringify(fs)}`);
+    t.ok(risk(fs) >= failScore, template);
+  }
+});
+
+t.test('jinja evasion — a special token (set by the same model files) used as a key is suspect', async (t) => {
+  const fs = scanTemplate("{{ ''[bos_token][eos_token[1:]] }}");
+  t.ok(fs.some((f) => f.rule === 'computed_subscript'), JSON.stringify(fs));
+  t.ok(risk(fs) >= failScore);
 });
 
 t.test('jinja evasion — a format string that reads an attribute of its argument is critical', async (t) => {

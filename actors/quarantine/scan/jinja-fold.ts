@@ -18,6 +18,14 @@ export const FOLD_LIMITS = { maxString: 4096, maxList: 1024, maxDepth: 200, maxS
 const OPAQUE: Folded = { known: false, stringy: false };
 const STRINGY: Folded = { known: false, stringy: true };
 const known = (value: Const): Folded => ({ known: true, value });
+/**
+ * Unassigned names whose values the template's author controls: the engine's globals (their str() spells
+ * "<class 'dict'>") and the special tokens, which come from the same model files as the template.
+ */
+const TEMPLATE_CONTROLLED = new Set([
+  'range', 'dict', 'namespace', 'lipsum', 'cycler', 'joiner', 'raise_exception', 'strftime_now',
+  'bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token', 'additional_special_tokens',
+]);
 const CONSTANTS: Record<string, Const> = { true: true, True: true, false: false, False: false, none: null, None: null };
 
 const hasString = (v: Const): boolean =>
@@ -164,7 +172,10 @@ export class JinjaFolder {
         }
         return parts.every((f) => f.known) && m.size * 2 === parts.length ? known(m) : unknownFrom(...parts);
       }
-      case 'Identifier': return this.resolve(String(n.value), d) ?? OPAQUE;
+      case 'Identifier': {
+        const v = String(n.value);
+        return this.resolve(v, d) ?? (TEMPLATE_CONTROLLED.has(v) ? STRINGY : OPAQUE);
+      }
       case 'MemberExpression': return this.foldMember(n, d);
       case 'UnaryExpression': {
         const a = this.fold(n.argument, d);
@@ -267,10 +278,12 @@ export class JinjaFolder {
     const rawArgs = filter?.type === 'CallExpression' ? ((filter.args as Node[]) ?? []) : [];
     const args = rawArgs.filter((a) => a?.type !== 'KeywordArgumentExpression').map((a) => this.fold(a, d));
     const kwargs = new Map(rawArgs.filter((a) => a?.type === 'KeywordArgumentExpression').map((a) => [identName(a.key) ?? '', this.fold(a.value, d)] as const));
-    if (['length', 'count', 'wordcount', 'int', 'float', 'abs', 'round', 'tojson'].includes(name ?? '')) {
+    if (['length', 'count', 'wordcount', 'int', 'float', 'abs', 'round'].includes(name ?? '')) {
       return name === 'length' && operand.known && (typeof operand.value === 'string' || Array.isArray(operand.value)) ? known(operand.value.length) : OPAQUE;
     }
-    const fallback = unknownFrom(operand, ...args, ...kwargs.values());
+    // A filter this folder does not evaluate, applied to a template constant, yields a template-made value:
+    // (()|select|string) is '<generator object …>', a source of letters for a name.
+    const fallback = operand.known ? STRINGY : unknownFrom(operand, ...args, ...kwargs.values());
     if (!operand.known || !args.every((a) => a.known) || ![...kwargs.values()].every((a) => a.known)) return fallback;
     const v = operand.value;
     const a = args.map((x) => (x as { value: Const }).value);
@@ -278,7 +291,7 @@ export class JinjaFolder {
     switch (name) {
       case 'join': {
         const sep = a[0] ?? (kwargs.get('d') as { value?: Const } | undefined)?.value ?? '';
-        const items = typeof v === 'string' ? [...v] : Array.isArray(v) ? v : null;
+        const items = typeof v === 'string' ? [...v] : Array.isArray(v) ? v : v instanceof Map ? [...v.keys()] : null;
         return items && typeof sep === 'string' && !kwargs.has('attribute') ? boundedString(items.map(pyStr).join(sep)) : fallback;
       }
       case 'reverse': return s !== null ? known([...s].reverse().join('')) : Array.isArray(v) ? known([...v].reverse()) : fallback;
@@ -291,7 +304,7 @@ export class JinjaFolder {
       case 'e': case 'escape': case 'forceescape':
         return known(pyStr(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;'));
       case 'first': case 'last': {
-        const items = s !== null ? [...s] : Array.isArray(v) ? v : null;
+        const items = s !== null ? [...s] : Array.isArray(v) ? v : v instanceof Map ? [...v.keys()] : null;
         if (!items || items.length === 0) return fallback;
         return known(name === 'first' ? items[0]! : items[items.length - 1]!);
       }
@@ -340,7 +353,7 @@ export class JinjaFolder {
     if (callee?.type !== 'MemberExpression' || callee.computed) return STRINGY;
     const method = identName(callee.property);
     const recv = this.fold(callee.object, d);
-    const fallback = unknownFrom(recv, ...all);
+    const fallback = recv.known ? STRINGY : unknownFrom(recv, ...all);
     if (!recv.known || !all.every((f) => f.known) || method === null) return fallback;
     const v = recv.value;
     const a = args.map((x) => (x as { value: Const }).value);

@@ -101,7 +101,7 @@ export function scanTemplate(source: string, maxBytes = 1 << 20): TemplateFindin
     if (f.known && typeof f.value === 'string' && (f.value.startsWith('_') || COMPUTED_DANGER.has(f.value))) {
       out.push({ severity: 'critical', rule: 'computed_name', detail: `${what} built at run time: ${shown(f)}` });
     } else if (stringish(f)) {
-      out.push({ severity: 'high', rule: 'computed_subscript', detail: `${what} computed from constants: ${shown(f)}` });
+      out.push({ severity: 'high', rule: 'computed_subscript', detail: `${what} computed from template values: ${shown(f)}` });
     }
   };
   walk(ast, (n, parent) => {
