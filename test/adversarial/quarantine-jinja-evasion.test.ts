@@ -85,6 +85,8 @@ t.test('jinja evasion — letters taken from the str() of template-made objects 
     "{{ ''[[([1]|select|string)[24], ([1]|select|string)[24], 'class']|join] }}",
     "{{ ''[(dict|string)[1:6]] }}",
     "{{ x[[(range|string)[1], (lipsum|string)[0]]|join] }}",
+    "{{ ''[([1].pop|string)[20:23]] }}",
+    "{% for m in messages %}{{ ''[(loop|string)[1:6]] }}{% endfor %}",
   ]) {
     const fs = scanTemplate(template);
     t.ok(fs.some((f) => f.rule === 'computed_subscript' || f.rule === 'computed_name'), `${template}: ${JSON.stringify(fs)}`);

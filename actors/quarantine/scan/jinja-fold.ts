@@ -24,8 +24,10 @@ const known = (value: Const): Folded => ({ known: true, value });
  */
 const TEMPLATE_CONTROLLED = new Set([
   'range', 'dict', 'namespace', 'lipsum', 'cycler', 'joiner', 'raise_exception', 'strftime_now',
+  'loop', 'caller', 'varargs', 'kwargs',
   'bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token', 'additional_special_tokens',
 ]);
+const LOOP_NUMBERS = new Set(['index', 'index0', 'revindex', 'revindex0', 'length', 'first', 'last', 'depth', 'depth0']);
 const CONSTANTS: Record<string, Const> = { true: true, True: true, false: false, False: false, none: null, None: null };
 
 const hasString = (v: Const): boolean =>
@@ -209,8 +211,11 @@ export class JinjaFolder {
     if (!n.computed) {
       const o = identName(obj), p = identName(prop);
       if (o && p && this.bindings.has(`${o}.${p}`)) return this.resolve(`${o}.${p}`, d) ?? STRINGY;
+      // The loop's counters are numbers; the loop object itself (its str()) is template-made like any other.
+      if (o === 'loop' && !this.bindings.has('loop')) return LOOP_NUMBERS.has(p ?? '') ? OPAQUE : p === 'previtem' || p === 'nextitem' ? OPAQUE : STRINGY;
       const fo = this.fold(obj, d);
-      if (fo.known && fo.value instanceof Map && p !== null) return fo.value.has(p) ? known(fo.value.get(p)!) : OPAQUE;
+      // An attribute of a template constant that is not a dict key is a method or the like: its str() spells letters.
+      if (fo.known) return fo.value instanceof Map && p !== null && fo.value.has(p) ? known(fo.value.get(p)!) : STRINGY;
       return unknownFrom(fo);
     }
     const fo = this.fold(obj, d);
@@ -234,7 +239,7 @@ export class JinjaFolder {
       }
       if (v instanceof Map && typeof k === 'string' && v.has(k)) return known(v.get(k)!);
     }
-    return unknownFrom(fo);
+    return fo.known ? STRINGY : unknownFrom(fo);
   }
 
   private foldBinary(n: Node, d: number): Folded {
