@@ -115,7 +115,7 @@ t.test('jinja evasion — escapes Python decodes but the parser does not (octal,
 
 t.test('jinja evasion — folding is bounded: a huge repetition is not built, deep nesting and huge trees are refused', async (t) => {
   const t0 = Date.now();
-  const big = scanTemplate("{{ ''['_' * 1000000000] }}{{ ''[(['_'] * 1000000000)|join] }}");
+  const big = scanTemplate("{{ ''['_' * 1000000000] }}{{ ''[(['_'] * 1000000000)|join] }}{{ ''[([] * 1000000000)|join ~ '' * 1000000000] }}");
   t.ok(big.some((f) => f.rule === 'computed_subscript'), JSON.stringify(big));
   const deep = scanTemplate(`{{ ${'('.repeat(3000)}'x'${')'.repeat(3000)} }}`);
   t.ok(risk(deep) >= failScore, `deep nesting refused: ${JSON.stringify(deep).slice(0, 200)}`);

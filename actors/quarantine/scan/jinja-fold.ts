@@ -262,8 +262,10 @@ export class JinjaFolder {
         return unknownFrom(l, r);
       case '*': {
         const [s, k] = isInt(b) ? [a, b] : isInt(a) ? [b, a] : [null, 0];
-        if (typeof s === 'string') return s.length * Math.max(0, k) > FOLD_LIMITS.maxString ? STRINGY : known(s.repeat(Math.max(0, k)));
-        if (Array.isArray(s)) return s.length * Math.max(0, k) > FOLD_LIMITS.maxList ? STRINGY : known(Array.from({ length: Math.max(0, k) }, () => s).flat());
+        const times = Math.max(0, k);
+        if ((typeof s === 'string' || Array.isArray(s)) && (times > FOLD_LIMITS.maxString || s.length * times > FOLD_LIMITS.maxString)) return STRINGY;
+        if (typeof s === 'string') return known(s.repeat(times));
+        if (Array.isArray(s)) return boundedList(Array.from({ length: times }, () => s).flat());
         if (typeof a === 'number' && typeof b === 'number') return known(a * b);
         return unknownFrom(l, r);
       }

@@ -83,6 +83,22 @@ export function scanTemplate(source: string, maxBytes = 1 << 20): TemplateFindin
   const complete = walk(ast, (n) => { if (n.type === 'Macro') { const name = ident(n.name); if (name) macros.add(name); } });
   if (!complete) return [{ severity: 'high', rule: 'template_too_complex', detail: `more than ${TEMPLATE_LIMITS.maxNodes} nodes or ${TEMPLATE_LIMITS.maxDepth} levels` }];
   const folder = new JinjaFolder(ast);
+  try {
+    analyse(ast, folder, macros, out);
+  } catch (e) {
+    // A template that breaks the analysis is refused, not passed half-scanned.
+    out.push({ severity: 'high', rule: 'template_too_complex', detail: `analysis failed: ${(e as Error).message.slice(0, 160)}` });
+  }
+  if (folder.exhausted) out.push({ severity: 'high', rule: 'template_too_complex', detail: 'constant folding reached its bounds' });
+  const urls = source.match(/\b(?:https?|ftp|file):\/\/[^\s'"}]+/gi);
+  if (urls) out.push({ severity: 'medium', rule: 'url_in_template', detail: urls.slice(0, 3).join(' ') });
+  // Keep one finding per rule+detail.
+  const seen = new Set<string>();
+  return out.filter((f) => { const k = `${f.rule}|${f.detail}`; if (seen.has(k)) return false; seen.add(k); return true; });
+}
+
+/** The per-node rules, with the folder's values for computed names. */
+function analyse(ast: unknown, folder: JinjaFolder, macros: ReadonlySet<string>, out: TemplateFinding[]): void {
   const shown = (f: Folded) => (f.known ? JSON.stringify(typeof f.value === 'string' ? f.value.slice(0, 80) : f.value) : '(built from template strings)');
   /**
    * A name the engine will look up (subscript, attr() or attribute= argument) that the template computes rather than
@@ -174,12 +190,6 @@ export function scanTemplate(source: string, maxBytes = 1 << 20): TemplateFindin
       }
     }
   });
-  if (folder.exhausted) out.push({ severity: 'high', rule: 'template_too_complex', detail: 'constant folding reached its bounds' });
-  const urls = source.match(/\b(?:https?|ftp|file):\/\/[^\s'"}]+/gi);
-  if (urls) out.push({ severity: 'medium', rule: 'url_in_template', detail: urls.slice(0, 3).join(' ') });
-  // Keep one finding per rule+detail.
-  const seen = new Set<string>();
-  return out.filter((f) => { const k = `${f.rule}|${f.detail}`; if (seen.has(k)) return false; seen.add(k); return true; });
 }
 
 /** A format string that reads an attribute or item of its argument ({0.__class__}, {0[x]}) walks objects like a subscript. */
