@@ -325,7 +325,7 @@ export class JinjaFolder {
         if (typeof from !== 'string' || typeof to !== 'string') return fallback;
         return boundedString(pyReplace(pyStr(v), from, to, isInt(cnt ?? null) ? (cnt as number) : -1));
       }
-      case 'format': { if (s === null) return fallback; const r = pyPercent(s, a.length === 1 ? a[0]! : a); return r === null ? STRINGY : boundedString(r); }
+      case 'format': { if (s === null) return fallback; const r = pyPercent(s, kwargs.size > 0 ? new Map([...kwargs].map(([k2, f]) => [k2, (f as { value: Const }).value])) : a); return r === null ? STRINGY : boundedString(r); }
       case 'map': {
         const f = a[0];
         if (!Array.isArray(v) || typeof f !== 'string' || kwargs.size > 0) return fallback;
