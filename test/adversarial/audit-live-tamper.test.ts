@@ -1,6 +1,6 @@
 // The chain file deleted under a running audit actor: the alarm comes at once, not at the next five-minute self-check.
 import t from 'tap';
-import { rmSync, unlinkSync } from 'node:fs';
+import { existsSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAppliance, type Appliance } from '../helpers/appliance.js';
 
@@ -24,7 +24,8 @@ t.test('audit live tamper — deleting chain.jsonl + head.json while the applian
   // A self-check interval far beyond the test: only the tamper detection can find it in time.
   const a = await startAppliance({ env: { SECAI_AUDIT_VERIFY_MS: String(3_600_000) } });
   t.teardown(async () => { await a.stop(); rmSync(a.home, { recursive: true, force: true }); });
-  await until('audit following', () => (auditState(a) === 'following' ? true : undefined));
+  // Following, and the chain written at least once (both files exist), so there is something to delete.
+  await until('audit following with a chain on disk', () => (auditState(a) === 'following' && ['chain.jsonl', 'head.json'].every((f) => existsSync(join(a.home, 'audit', f))) ? true : undefined));
   for (const f of ['chain.jsonl', 'head.json']) unlinkSync(join(a.home, 'audit', f));
   t.equal(await until('audit broken', () => (auditState(a) === 'broken' ? 'broken' : undefined)), 'broken', 'secai status shows it broken without anyone asking');
   const v = a.ctl(['audit', 'verify', '--json']);

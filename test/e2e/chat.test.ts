@@ -23,6 +23,26 @@ const sha256 = writeTinyLlama(modelPath);
 const stack = await startInferenceStack();
 stack.registry.set('tiny', { name: 'tiny', path: modelPath, sha256 });
 await stack.host.load('tiny');
+// The reply's end is controlled on the server side (#13.9): while `holdOpen`, a finished generation's final
+// reply waits until the page cancels it, so the Stop step always meets a reply still streaming, however
+// fast the tiny model runs out of tokens and however far behind a loaded machine's browser is.
+let holdOpen = false;
+const held = new Map<string, () => void>();
+const generate = stack.host.generate.bind(stack.host);
+const cancel = stack.host.cancel.bind(stack.host);
+stack.host.generate = async (model, input, onToken, o = {}) => {
+  const r = await generate(model, input, onToken, o);
+  if (!holdOpen || r.finishReason === 'cancelled' || !o.requestId) return r;
+  await new Promise<void>((release) => held.set(o.requestId!, release));
+  return { ...r, finishReason: 'cancelled' };
+};
+stack.host.cancel = (requestId) => {
+  const release = held.get(requestId);
+  if (!release) return cancel(requestId);
+  held.delete(requestId);
+  release();
+  return true;
+};
 const gb = await stack.bus.connect('gateway');
 // The real vault actor keeps the history: the audit streams first (it publishes its events there), then setup.
 await ensureAuditStreams((await stack.bus.connect('supervisor')).nc);
@@ -86,8 +106,10 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
   await b.shot('chat');
 
   // Stop: a long reply is cut off by the button; the page says so and is ready for the next message.
-  // At temperature 0 in a new chat the reply to 'hello' is always the same, and this random tiny model
-  // never ends it (1500 tokens, measured): a reply that ends before Stop can be pressed would prove nothing.
+  // The server holds the reply open until Stop (holdOpen above): a reply that ended before Stop could be
+  // pressed would prove nothing, and on a loaded machine the tiny model's 4000 tokens took under 4 s.
+  holdOpen = true;
+  t.teardown(() => { holdOpen = false; for (const release of held.values()) release(); });
   await b.page.getByRole('button', { name: 'New chat' }).click();
   t.equal(await b.page.locator('li.msg').count(), 0, 'a new chat is empty');
   await b.page.evaluate(WATCH_TEXTS);
@@ -103,6 +125,7 @@ t.test('ui chat — model picker lists the loaded model; the reply streams in; t
   await b.page.getByRole('button', { name: 'Stop' }).click({ force: true });
   await reply.locator('.error', { hasText: 'stopped' }).waitFor({ timeout: 30_000 });
   t.pass('a long reply was cut off by Stop');
+  holdOpen = false;
   // The stopped reply was still streaming: its bubble showed several texts as it grew.
   const seen = await b.page.evaluate('[...window.__texts].filter((x) => x && x !== "…").length') as number;
   t.ok(seen >= 2, `the reply grew in place while it streamed (${seen} distinct texts)`);
