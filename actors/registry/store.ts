@@ -141,7 +141,7 @@ export class Registry {
   }
 
   async get(name: string): Promise<RegistryEntry> {
-    const e = (await this.entries()).find((x) => x.name === name || x.sha256 === name);
+    const e = findEntry(await this.entries(), name);
     if (!e) throw new SecaiError(ErrorCode.MODEL_NOT_FOUND, `no model '${name}' in the registry`);
     return e;
   }
@@ -220,7 +220,7 @@ export class Registry {
 
   async rm(name: string): Promise<RegistryEntry> {
     const entries = await this.entries();
-    const e = entries.find((x) => x.name === name || x.sha256 === name);
+    const e = findEntry(entries, name);
     if (!e) throw new SecaiError(ErrorCode.MODEL_NOT_FOUND, `no model '${name}' in the registry`);
     const rest = entries.filter((x) => x !== e);
     await this.write(rest);
@@ -231,6 +231,15 @@ export class Registry {
     }
     return e;
   }
+}
+
+/**
+ * The entry a name means: its registry name, its SHA-256, or the file name it was imported as (`x.gguf`
+ * for `x`: names are stored without the model extension, and users type either).
+ */
+export function findEntry(entries: readonly RegistryEntry[], name: string): RegistryEntry | undefined {
+  const stem = name.replace(/\.(gguf|safetensors)$/i, '');
+  return entries.find((x) => x.name === name || x.sha256 === name) ?? (stem !== name ? entries.find((x) => x.name === stem) : undefined);
 }
 
 function dirSize(p: string): number {
@@ -261,7 +270,7 @@ export async function readManifest(path: string, publicKey: Uint8Array): Promise
 export async function verifiedModel(o: { dir: string; keyPath: string }, name: string): Promise<{ entry: RegistryEntry; path: string }> {
   const { publicKey } = await applianceKey(o.keyPath);
   const { entries } = await readManifest(join(o.dir, 'manifest.json'), publicKey);
-  const entry = entries.find((e) => e.name === name);
+  const entry = findEntry(entries, name);
   if (!entry) throw new SecaiError(ErrorCode.MODEL_NOT_FOUND, `no model '${name}' in the registry`);
   const path = join(o.dir, entry.path);
   const actual = await digestOf(path, entry.kind).catch((err: Error) => { throw new SecaiError(ErrorCode.DIGEST_MISMATCH, `${entry.path} cannot be read: ${err.message}`); });

@@ -42,6 +42,18 @@ t.test('registry — promotion makes a read-only copy and a signed manifest entr
   t.same(await reg.promote(req), e, 'promoting the same bytes again is idempotent');
 });
 
+t.test('registry — a model is found by its name with or without the file extension it was imported as (#13.8)', async (t) => {
+  const reg = await Registry.open(o);
+  for (const name of ['model0', 'model0.gguf', 'model0.GGUF']) {
+    t.match(await reg.verify(name), { ok: true, name: 'model0' }, `verify ${name}`);
+    t.match(await reg.get(name), { name: 'model0' }, `get ${name}`);
+    t.match(await verifiedModel(o, name), { entry: { name: 'model0' } }, `verifiedModel ${name}`);
+  }
+  for (const name of ['model0.bin', 'model0.gguf.gguf', 'model', 'model0.safetensors.gguf']) {
+    await t.rejects(reg.get(name), { code: 'SECAI_E_MODEL_NOT_FOUND' }, `${name} names nothing`);
+  }
+});
+
 t.test('registry — a changed file is detected by verify and refused by verifiedModel', async (t) => {
   const reg = await Registry.open(o);
   const e = await reg.promote(artifact());
