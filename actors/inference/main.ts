@@ -25,6 +25,8 @@ main({
       log: ctx.log,
       emit: (event, payload) => ctx.emit(event, payload),
       onChange: () => ctx.actor.send(changed()),
+      // Single-file models are what a worker loads (folders are diffusers pipelines).
+      available: async () => (await ctx.bus.request<{ models: { name: string; kind: string }[] }>('registry', 'list')).models.filter((m) => m.kind === 'file').map((m) => m.name),
     });
     const st = host.status();
     if (st['warning']) ctx.log.warn(String(st['warning']));

@@ -33,7 +33,11 @@ export const inferenceManifest = defineManifest({
   description: 'Loads promoted models into sandboxed llm workers (one per model) and streams generations.',
   entry: 'actors/inference/main.js',
   serves: {
-    models: { request: s.empty(), reply: s.object({ models: s.array(modelInfo, 64) }), description: 'Loaded models and their worker state.' },
+    models: {
+      request: s.empty(),
+      reply: s.object({ models: s.array(modelInfo, 64), available: s.array(s.string({ maxLength: 128 }), 4096) }, ['available']),
+      description: 'Loaded models and their worker state; `available`: promoted models a request loads on demand (policy inference.load_on_demand).',
+    },
     status: { request: s.empty(), reply: s.record(), description: 'Sandbox availability, unsandboxed warning, GPU, models.' },
     generate: {
       request: generateRequest, reply: s.record(), stream: true, timeoutMs: 120_000, maxBytes: 2 * 1024 * 1024,
@@ -54,7 +58,7 @@ export const inferenceManifest = defineManifest({
     worker_crashed: s.object({ name, code: s.string({ maxLength: 64 }), reason: s.string({ maxLength: 1024 }) }),
   },
   // The registry answers where a promoted model lives and its signed SHA-256; nothing else is reachable.
-  requests: ['registry.get'],
+  requests: ['registry.get', 'registry.list'],
   // A model removed from the registry is unloaded at once (actors/inference/on-removed.ts).
   subscribes: ['registry.removed'],
 });

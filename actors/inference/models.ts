@@ -15,6 +15,10 @@ export interface InferencePolicy {
   context_size: number;
   max_tokens: number;
   gpu: 'auto' | 'required' | 'off';
+  /** A generation for a promoted model that is not loaded loads it first (as Ollama does). */
+  load_on_demand: boolean;
+  /** A model loaded on demand is unloaded after this many idle minutes (0: right after its last request). */
+  keep_alive_minutes: number;
 }
 
 /** Where a promoted model lives and the SHA-256 its signed registry manifest records. */
@@ -28,6 +32,8 @@ export interface ModelHostOptions {
   emit: (event: string, payload: Record<string, unknown>) => Promise<void>;
   onChange?: () => void;
   bwrapPath?: string;
+  /** Names of the promoted models a client may ask for (listed beside the loaded ones). */
+  available?: () => Promise<string[]>;
 }
 
 interface Pending {
@@ -131,15 +137,35 @@ class LoadedModel {
   }
 }
 
+/** A registry name carries no `.gguf` (the quarantine strips it); clients may type it either way. */
+function modelKey(name: string): string {
+  return name.replace(/\.gguf$/i, '');
+}
+
 export class ModelHost {
   private readonly models = new Map<string, LoadedModel>();
+  /** Loads in progress, so that concurrent first requests start one worker. */
+  private readonly loading = new Map<string, Promise<Record<string, unknown>>>();
+  /** Models loaded on demand, with their idle timers; explicitly loaded ones stay until unloaded. */
+  private readonly idle = new Map<string, NodeJS.Timeout | undefined>();
   /** How generations ended, for status (no content). */
   readonly stats = { completed: 0, cancelled: 0, failed: 0 };
 
   constructor(private readonly o: ModelHostOptions) {}
 
   /** Loads a promoted model (resolved through the registry) into a fresh sandboxed worker. */
-  async load(name: string): Promise<Record<string, unknown>> {
+  async load(requested: string, o: { onDemand?: boolean } = {}): Promise<Record<string, unknown>> {
+    const name = modelKey(requested);
+    // An explicit load pins the model: no idle unload; an on-demand load does not unpin it.
+    if (!o.onDemand) this.unwatchIdle(name);
+    const inFlight = this.loading.get(name);
+    if (inFlight) return inFlight;
+    const run = this.loadOnce(name, o.onDemand === true).finally(() => this.loading.delete(name));
+    this.loading.set(name, run);
+    return run;
+  }
+
+  private async loadOnce(name: string, onDemand: boolean): Promise<Record<string, unknown>> {
     const existing = this.models.get(name);
     if (existing) {
       const s = existing.actor.getSnapshot();
@@ -158,10 +184,30 @@ export class ModelHost {
       const e = snap.context.error ?? { code: ErrorCode.WORKER_CRASHED, message: 'the worker failed' };
       throw new SecaiError(e.code, `model ${name}: ${e.message}`);
     }
+    if (onDemand && !this.idle.has(name)) this.idle.set(name, undefined);
     return this.describe(m);
   }
 
+  private unwatchIdle(name: string): void {
+    clearTimeout(this.idle.get(name));
+    this.idle.delete(name);
+  }
+
+  /** After an on-demand model's last request: unload it once keep_alive_minutes pass with no new one. */
+  private armIdle(name: string): void {
+    if (!this.idle.has(name) || this.models.get(name)?.pending.size) return;
+    clearTimeout(this.idle.get(name));
+    const timer = setTimeout(() => {
+      this.idle.delete(name);
+      if (this.models.get(name)?.pending.size) return;
+      void this.unload(name, `idle for ${this.o.policy.keep_alive_minutes} min (inference.keep_alive_minutes)`).catch(() => false);
+    }, this.o.policy.keep_alive_minutes * 60_000);
+    timer.unref();
+    this.idle.set(name, timer);
+  }
+
   async unload(name: string, reason?: string): Promise<boolean> {
+    this.unwatchIdle(name);
     const m = this.models.get(name);
     if (!m) return false;
     m.actor.send({ type: 'worker.unload' });
@@ -175,17 +221,21 @@ export class ModelHost {
   }
 
   /** Queues a generation; tokens go to onToken; settles with the result or a coded error. */
-  generate(model: string, input: GenerateInput, onToken: (text: string) => void, o: { client?: string; requestId?: string } = {}): Promise<GenerateResult> {
+  async generate(requested: string, input: GenerateInput, onToken: (text: string) => void, o: { client?: string; requestId?: string } = {}): Promise<GenerateResult> {
+    const model = modelKey(requested);
+    if (!this.models.has(model) && this.o.policy.load_on_demand) await this.load(model, { onDemand: true });
     const m = this.models.get(model);
-    if (!m) return Promise.reject(new SecaiError(ErrorCode.MODEL_NOT_LOADED, `model '${model}' is not loaded`));
+    if (!m) throw new SecaiError(ErrorCode.MODEL_NOT_LOADED, `model '${model}' is not loaded`);
+    const idle = this.idle.get(model);
+    if (idle) { clearTimeout(idle); this.idle.set(model, undefined); }
     if (input.maxTokens > this.o.policy.max_tokens) input = { ...input, maxTokens: this.o.policy.max_tokens };
     const id = o.requestId ?? randomUUID();
     if (this.owner(id)) return Promise.reject(new SecaiError(ErrorCode.INVALID_STATE, 'request id already in use'));
     return new Promise<GenerateResult>((resolve, reject) => {
       m.pending.set(id, {
         input, onToken,
-        resolve: (r) => { this.stats[r.finishReason === 'cancelled' ? 'cancelled' : 'completed']++; resolve(r); },
-        reject: (e) => { this.stats[e.code === ErrorCode.CANCELLED ? 'cancelled' : 'failed']++; reject(e); },
+        resolve: (r) => { this.stats[r.finishReason === 'cancelled' ? 'cancelled' : 'completed']++; resolve(r); queueMicrotask(() => this.armIdle(model)); },
+        reject: (e) => { this.stats[e.code === ErrorCode.CANCELLED ? 'cancelled' : 'failed']++; reject(e); queueMicrotask(() => this.armIdle(model)); },
       });
       m.actor.send({ type: 'request.enqueue', request: { id, client: o.client ?? 'anonymous' } });
     });
@@ -224,6 +274,12 @@ export class ModelHost {
 
   list(): Record<string, unknown>[] {
     return [...this.models.values()].map((m) => this.describe(m));
+  }
+
+  /** Promoted models not loaded now: with load_on_demand a client may ask for them by name. */
+  async availableNotLoaded(): Promise<string[]> {
+    if (!this.o.policy.load_on_demand || !this.o.available) return [];
+    return (await this.o.available()).filter((n) => !this.models.has(n));
   }
 
   /** Status, with the unsandboxed development mode said loudly. */

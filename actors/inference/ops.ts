@@ -5,7 +5,7 @@ import { serveGenerate } from './serve-generate.js';
 
 export function inferenceOps(host: () => ModelHost): Handlers {
   return {
-    models: () => ({ models: host().list() }),
+    models: async () => ({ models: host().list(), available: await host().availableNotLoaded() }),
     status: () => host().status(),
     generate: (req, call) => serveGenerate(host(), req, call),
     cancel: (req: { requestId: string }) => ({ cancelled: host().cancel(req.requestId) }),

@@ -39,7 +39,7 @@ t.test('inference — policy gpu: required fails a load that got no GPU backend 
   const sha256 = writeTinyLlama(path);
   const events: string[] = [];
   // (With gpu: auto the same load runs on the CPU and reports gpu false: test/workers/llm-worker.test.ts.)
-  const policy: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: false, threads: 1, context_size: 256, max_tokens: 16, gpu: 'required' };
+  const policy: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: false, threads: 1, context_size: 256, max_tokens: 16, gpu: 'required', load_on_demand: false, keep_alive_minutes: 5 };
   const strict = new ModelHost({
     policy, log: createLogger('test', 'silent'),
     resolve: async (name) => ({ name, path, sha256 }),

@@ -19,7 +19,7 @@ import { createLogger } from '../../common/log.js';
 import type { WorkerModel } from '../../machines/worker/worker.machine.js';
 import { startTestBus, type TestBus } from './bus.js';
 
-export const TEST_POLICY: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: true, threads: Number(process.env.SECAI_TEST_THREADS ?? 1), context_size: 2048, max_tokens: 4096, gpu: 'auto' };
+export const TEST_POLICY: InferencePolicy = { allow_unsandboxed: false, restart_on_session_end: true, threads: Number(process.env.SECAI_TEST_THREADS ?? 1), context_size: 2048, max_tokens: 4096, gpu: 'auto', load_on_demand: false, keep_alive_minutes: 5 };
 
 export interface InferenceStack {
   bus: TestBus;
@@ -47,6 +47,7 @@ export async function startInferenceStack(policy: InferencePolicy = TEST_POLICY,
       return m;
     },
     emit: async (event, payload) => { events.push({ event, payload }); },
+    available: async () => [...registry.keys()],
   });
   const unserve = serveManifest({
     bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined }, callers: allowedCallers(MANIFESTS),

@@ -104,7 +104,8 @@ export async function generate(d: GatewayDeps, res: ServerResponse, call: Genera
   }
 }
 
+/** Loaded models, then the promoted ones a request would load on demand (state `available`). */
 export async function listModels(d: GatewayDeps): Promise<{ name: string; sha256: string; state: string }[]> {
-  const r = await d.bus.request<{ models: { name: string; sha256: string; state: string }[] }>('inference', 'models', {});
-  return r.models;
+  const r = await d.bus.request<{ models: { name: string; sha256: string; state: string }[]; available?: string[] }>('inference', 'models', {});
+  return [...r.models, ...(r.available ?? []).map((name) => ({ name, sha256: '', state: 'available' }))];
 }
