@@ -87,7 +87,8 @@ t.test('image — applied in a fresh network namespace, the bus port accepts uid
     'kill $L',
   ].join('\n');
   // A bare environment: the probes must not inherit tap's NODE_OPTIONS (they run as other uids).
-  const r = spawnSync('unshare', ['-n', 'bash', '-c', script, 'ns', RULES], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  // cwd '/': the other uids cannot enter a checkout under a 0700 folder, and node exits when it cannot read its cwd.
+  const r = spawnSync('unshare', ['-n', 'bash', '-c', script, 'ns', RULES], { cwd: '/', encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   t.equal(r.status, 0, 'the namespace script ran', { stderr: r.stderr, stdout: r.stdout });
   t.match(r.stdout, /^uid 0: connected$/m);
   t.match(r.stdout, /^uid 947: connected$/m);
