@@ -68,6 +68,11 @@ t.test('inference e2e — promoted through stage 6, loaded sandboxed, streamed t
   t.equal(unload.code, 0);
   // A fresh client: the old keep-alive socket may have idled out during the unload.
   const fresh = new OpenAI({ baseURL: `${app.httpUrl}/v1`, apiKey: 'local', maxRetries: 2 });
-  const gone = await fresh.chat.completions.create({ model: name, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
-  t.ok(gone instanceof OpenAI.NotFoundError, `unloaded: 404 (${String(gone).slice(0, 200)})`);
+  // The shipped policy loads a promoted model on its first request (inference.load_on_demand): the
+  // unloaded model comes back for the next request, under its file name too, without securectl.
+  const again = await fresh.chat.completions.create({ model: `${name}.gguf`, messages: [{ role: 'user', content: 'x' }], max_tokens: 2, temperature: 0 });
+  t.equal(again.usage?.completion_tokens, 2, 'loaded again on demand');
+  // A name the registry does not hold is still a 404.
+  const gone = await fresh.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+  t.ok(gone instanceof OpenAI.NotFoundError, `an unknown model: 404 (${String(gone).slice(0, 200)})`);
 });
