@@ -44,8 +44,8 @@ export interface ServeOptions {
   auditCommands?: boolean;
   now?: () => number;
   /**
-   * For every served and command subject, the identities that may ask it (`allowedCallers` of the
-   * catalog). A request whose reply subject is not one of their inboxes is dropped unanswered: a
+   * For every served and command subject, the identities that may ask it: `bus/callers.json`, which
+   * prepareBus compiles with the server's ACL (`allowedCallers(manifests)` in tests). A request whose reply subject is not one of their inboxes is dropped unanswered: a
    * chosen reply subject must never make this actor publish somewhere else (a forged event).
    */
   callers: ReadonlyMap<string, ReadonlySet<string>>;
