@@ -78,6 +78,9 @@ t.test('image — applied in a fresh network namespace, the bus port accepts uid
   if (!(port > 0)) { t.fail('the unit sets no SECAI_BUS_PORT'); return; }
   const probe = `const c=require("net").connect(${port},"127.0.0.1");c.on("connect",()=>{console.log("connected");process.exit(0)});c.on("error",e=>{console.log(e.code);process.exit(1)});setTimeout(()=>{console.log("timeout");process.exit(2)},3000)`;
   const script = [
+    // tap's process-info hook adds `--import <checkout>/node_modules/…` to NODE_OPTIONS of every child,
+    // which the other uids cannot read when the checkout sits under a 0700 folder (as in CI).
+    'unset NODE_OPTIONS',
     'set -e', 'ip link set lo up', `nft -f "$1"`,
     `node -e 'require("net").createServer((c)=>c.end()).listen(${port},"127.0.0.1")' & L=$!`,
     // Wait (bounded) until the listener answers root: from then on a refusal is the firewall's doing.
@@ -87,7 +90,7 @@ t.test('image — applied in a fresh network namespace, the bus port accepts uid
     'kill $L',
   ].join('\n');
   // A bare environment: the probes must not inherit tap's NODE_OPTIONS (they run as other uids).
-  // cwd '/': the other uids cannot enter a checkout under a 0700 folder, and node exits when it cannot read its cwd.
+  // cwd '/': the other uids cannot enter a checkout under a 0700 folder.
   const r = spawnSync('unshare', ['-n', 'bash', '-c', script, 'ns', RULES], { cwd: '/', encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   t.equal(r.status, 0, 'the namespace script ran', { stderr: r.stderr, stdout: r.stdout });
   t.match(r.stdout, /^uid 0: connected$/m);
