@@ -137,7 +137,7 @@ export class Scanner {
     const max = this.max;
     let prevAlnum = false;
     let tokStart = -1;
-    for (let i = 0; i < n; i++) {
+    bytes: for (let i = 0; i < n; i++) {
       const c = b[i]!;
       const k = CLS[c]!;
       if (k & TOK) {
@@ -153,14 +153,8 @@ export class Scanner {
           if (end < 0) {
             // Only digit runs start inside an alphanumeric run (`ssn078-05-1120`): skip to its last byte,
             // stopping where a digit follows a letter (all of it is token too).
-            let was = k;
-            while (i + 1 < n) {
-              const k2 = CLS[b[i + 1]!]!;
-              if (!(k2 & ALNUM)) break;
-              i++;
-              if ((k2 & DIGIT) && !(was & DIGIT) && (end = this.numeric(b, i, out, true)) > 0) break;
-              was = k2;
-            }
+            end = this.gluedDigits(b, i, k, out);
+            i = this.walked;
           }
         }
         prevAlnum = true;
@@ -170,16 +164,41 @@ export class Scanner {
         else if (c === DASH && b[i + 1] === DASH) end = this.pem(b, i, out);
         else if (c === COLON || c === EQ) end = this.separator(b, i, c, out);
       }
-      if (end > i) {
-        if (out.length >= max) break;
+      // A finding glued to more of its run (`…8833a001-01-0001`): the rest of the run is read the same way.
+      while (end > i) {
+        if (out.length >= max) break bytes;
         i = end - 1;
         prevAlnum = (CLS[b[i]!]! & ALNUM) !== 0;
         tokStart = -1;
+        if (!prevAlnum || i + 1 >= n || !(CLS[b[i + 1]!]! & ALNUM)) break;
+        end = this.gluedDigits(b, i, CLS[b[i]!]!, out);
+        i = this.walked;
       }
     }
     if (tokStart >= 0 && n - tokStart >= minLen && out.length < max) this.entropy(b, tokStart, n, out);
     out.sort((x, y) => x.start - y.start);
     return this.named ? dropCovered(out) : out;
+  }
+
+  /** Where `gluedDigits` stopped (the last byte it read). */
+  private walked = 0;
+
+  /**
+   * Walks an alphanumeric run from `i` (class `k`) to its last byte, trying a number wherever a digit
+   * follows a letter; returns that finding's end (`walked` is where it stopped), or -1 at the run's end.
+   */
+  private gluedDigits(b: Uint8Array, i: number, k: number, out: Finding[]): number {
+    let was = k;
+    let end = -1;
+    while (i + 1 < b.length) {
+      const k2 = CLS[b[i + 1]!]!;
+      if (!(k2 & ALNUM)) break;
+      i++;
+      if ((k2 & DIGIT) && !(was & DIGIT) && (end = this.numeric(b, i, out, true)) > 0) break;
+      was = k2;
+    }
+    this.walked = i;
+    return end;
   }
 
   /** Whether this scan found a credential by its key name (then `dropCovered` runs). */
