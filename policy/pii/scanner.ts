@@ -167,6 +167,10 @@ export class Scanner {
       // A finding glued to more of its run (`…8833a001-01-0001`): the rest of the run is read the same way.
       while (end > i) {
         if (out.length >= max) break bytes;
+        // A finding that ends where a digit run goes on (`ID86 5253 3620 9770 4929-0000-0000-6`, an IBAN
+        // look-alike, then a card): a value may start at its last digit group and run past it.
+        const more = this.runPast(b, end, out);
+        if (more > end) { end = more; continue; }
         i = end - 1;
         prevAlnum = (CLS[b[i]!]! & ALNUM) !== 0;
         tokStart = -1;
@@ -178,6 +182,23 @@ export class Scanner {
     if (tokStart >= 0 && n - tokStart >= minLen && out.length < max) this.entropy(b, tokStart, n, out);
     out.sort((x, y) => x.start - y.start);
     return this.named ? dropCovered(out) : out;
+  }
+
+  /**
+   * After a finding ending at `end`: when a separator and a digit follow, reads the finding's last digit
+   * group again as the start of a number; returns the end of what that found beyond `end`, else -1
+   * (and keeps nothing it found inside the finding).
+   */
+  private runPast(b: Uint8Array, end: number, out: Finding[]): number {
+    const w = sepWidth(b, end);
+    if (w === 0 || !isDigit(b[end + w]) || !isDigit(b[end - 1])) return -1;
+    let g = end - 1;
+    while (g > 0 && isDigit(b[g - 1])) g--;
+    const had = out.length;
+    const e = this.numeric(b, g, out, g > 0 && (CLS[b[g - 1]!]! & ALNUM) !== 0);
+    if (e > end) return e;
+    out.length = had;
+    return -1;
   }
 
   /** Where `gluedDigits` stopped (the last byte it read). */

@@ -95,4 +95,7 @@ t.test('pii — a value glued to the run of an earlier finding is still found (t
   const found = scan(text).map((f) => `${f.kind}:${text.slice(f.start, f.end)}`);
   t.ok(found.includes('ssn:001-01-0001'), found.join(', '));
   t.same(scan('ssn 123-45-6789x078-05-1120 ').map((f) => f.kind), ['ssn', 'ssn'], 'two glued values');
+  // An IBAN look-alike whose last group is the first group of a card: both are found (redaction merges them).
+  const overlap = 'ID86525336209770 4929-0000-0000-6 ';
+  t.ok(scan(overlap).some((f) => f.kind === 'card' && overlap.slice(f.start, f.end) === '4929-0000-0000-6'), 'the card that starts inside the IBAN');
 });
