@@ -238,7 +238,12 @@ t.test('appliance ui — models: removal from the browser asks for the passphras
   t.pass('the list no longer shows it');
   t.equal(await page.evaluate('document.activeElement.id'), 'registry-h', 'focus goes to the Registry heading (the row is gone)');
   t.notOk(inRegistry(), 'gone from the registry (securectl models list)');
-  const recs = a.ctl(['audit', 'tail', '-n', '500', '--subject', 'secai.evt.registry.removed', '--json']).json().records as { payload: unknown }[];
+  // The audit actor appends in batches: wait (bounded) for the removal's record rather than race it.
+  let recs: { payload: { name?: string } }[] = [];
+  for (let i = 0; i < 50 && !recs.some((r) => r.payload.name === 'tiny-ui'); i++) {
+    recs = a.ctl(['audit', 'tail', '-n', '500', '--subject', 'secai.evt.registry.removed', '--json']).json().records;
+    if (!recs.some((r) => r.payload.name === 'tiny-ui')) await new Promise((r) => setTimeout(r, 200));
+  }
   t.match(recs.at(-1)?.payload, { name: 'tiny-ui', by: 'web session', session: /^[0-9a-f]{16}$/ }, 'the audit chain records that a web session removed it');
   await b.shot('models-removed');
 });
