@@ -159,7 +159,12 @@ export class ModelHost {
     // An explicit load pins the model: no idle unload; an on-demand load does not unpin it.
     if (!o.onDemand) this.unwatchIdle(name);
     const inFlight = this.loading.get(name);
-    if (inFlight) return inFlight;
+    if (inFlight) {
+      // An explicit load that joins an on-demand one still pins the model once it is loaded.
+      const loaded = await inFlight;
+      if (!o.onDemand) this.unwatchIdle(name);
+      return loaded;
+    }
     const run = this.loadOnce(name, o.onDemand === true).finally(() => this.loading.delete(name));
     this.loading.set(name, run);
     return run;
