@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ACTOR_MANIFESTS, MANIFESTS } from '../actors/catalog.js';
+import { ACTOR_MANIFESTS, MANIFESTS } from '../runtime/catalog.js';
 import { Supervisor } from '../actors/supervisor/supervisor.js';
 import { createLogger } from '../common/log.js';
 import { secaiConfigDir, secaiHome } from '../common/paths.js';

@@ -2,7 +2,7 @@
 import { airlockMachine } from '../../machines/airlock/airlock.machine.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { Downloads, type DownloadRequest } from './download.js';
 import { egressFetch, loopbackAllowed, systemResolver, testHostsResolver, type EgressDeps, type EgressEvidence, type EgressRequest } from './egress.js';
 import { airlockManifest } from './manifest.js';

@@ -8,7 +8,7 @@ import { auditMachine, type ChainVerdict } from '../../machines/audit/audit.mach
 import { decode } from '../../bus/codec.js';
 import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../../bus/subjects.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { AuditChain, verifyChain } from './audit-chain.js';
 import { anchorPath, checkFreshness, readAnchor, recreatedStreams, type StreamPosition } from './chain-anchor.js';
 import { auditManifest } from './manifest.js';

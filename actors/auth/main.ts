@@ -5,13 +5,13 @@ import { authMachine } from '../../machines/auth/auth.machine.js';
 import { onEvent } from '../../bus/events.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { loadVaultPolicy, type VaultPolicy } from '../vault/vault-policy.js';
 import { vaultManifest } from '../vault/manifest.js';
 import { authManifest } from './manifest.js';
 import { checkClient, EMPTY, parseThrottle, recordClientFailure, recordClientSuccess, type ThrottleState } from './client-throttle.js';
 import { DeviceTokens } from './device-token.js';
-import { consumeSetupCode, judgeSetupCode, SETUP_CODE_REFUSAL } from './setup-code.js';
+import { consumeSetupCode, judgeSetupCode, SETUP_CODE_REFUSAL } from '../../common/setup-code.js';
 import { SessionStore } from './sessions.js';
 
 type Ctx = ActorContext<typeof authMachine>;

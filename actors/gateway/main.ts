@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { fromPromise, waitFor } from 'xstate';
 import { gatewayMachine } from '../../machines/gateway/gateway.machine.js';
-import { main } from '../host.js';
+import { main } from '../../runtime/host.js';
 import { createGatewayServer, createRouter } from './http.js';
 import { authGuard } from './auth-guard.js';
 import { loadLocalApiPolicy } from './local-api-policy.js';

@@ -2,7 +2,7 @@
 import { SecaiError, ErrorCode } from '../../common/errors.js';
 import { inferenceMachine } from '../../machines/inference/inference.machine.js';
 import { loadConfig } from '../../policy/load.js';
-import { main } from '../host.js';
+import { main } from '../../runtime/host.js';
 import { inferenceManifest } from './manifest.js';
 import { ModelHost, type InferencePolicy } from './models.js';
 import { inferenceCommands, inferenceOps } from './ops.js';

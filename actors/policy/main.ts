@@ -5,7 +5,7 @@ import { decide, type DecisionResult } from '../../policy/decide/index.js';
 import { loadPolicyFile, policyPath } from '../../policy/snapshot.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { AllowCounter } from './allow-counter.js';
 import { policyManifest } from './manifest.js';
 

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../../common/fs-atomic.js';
 import {
   pipelineMachine, quarantineMachine, type PipelineOutput, type StageInput, type StageName, type StageResult,
 } from '../../machines/quarantine/quarantine.machine.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { downloadMaxMs, fileName, openDownload, receiveDownload, removePartialDownloads } from './download.js';
 import { ingest, modelName, newJobId, resolveParent } from './ingest.js';
 import { quarantineManifest } from './manifest.js';

@@ -2,7 +2,7 @@
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { registryMachine } from '../../machines/registry/registry.machine.js';
 import type { CallContext } from '../../bus/service.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { registryManifest } from './manifest.js';
 import { Registry, type PromoteRequest } from './store.js';
 

@@ -15,10 +15,10 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js';
-import { ensureAuditStreams, prepareBus } from './bus-setup.js';
+import { ensureAuditStreams, prepareBus } from '../../runtime/bus-setup.js';
 import { secureHome } from './secure-home.js';
 import { supervisorManifest } from './manifest.js';
-import { issueSetupCode } from '../auth/setup-code.js';
+import { issueSetupCode } from '../../common/setup-code.js';
 
 export interface SupervisorOptions {
   home: string;

@@ -3,7 +3,7 @@ import { toolFirewallMachine } from '../../machines/tool-firewall/tool-firewall.
 import type { DecisionResult } from '../../policy/decide/index.js';
 import { redactValue } from '../../policy/pii/redact.js';
 import type { PolicySnapshot } from '../../policy/types.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { checkTool, type ToolCheckRequest } from './check.js';
 import { toolFirewallManifest } from './manifest.js';
 import { readMountPoints } from './mounts.js';

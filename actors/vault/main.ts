@@ -6,13 +6,13 @@ import { vaultMachine } from '../../machines/vault/vault.machine.js';
 import type { CallContext } from '../../bus/service.js';
 import { getSodium } from '../../common/sodium.js';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
-import { main, type ActorContext } from '../host.js';
+import { main, type ActorContext } from '../../runtime/host.js';
 import { vaultManifest } from './manifest.js';
 import { loadVaultPolicy, type VaultPolicy } from './vault-policy.js';
 import { createVault, readVaultFile, rewrapDataKey, unwrapDataKey, writeVaultFile } from './vault-crypto.js';
 import { RecordStore } from './record-store.js';
 import { wipeAll, wipeKeys } from './wipe.js';
-import { consumeSetupCode } from '../auth/setup-code.js';
+import { consumeSetupCode } from '../../common/setup-code.js';
 
 type Ctx = ActorContext<typeof vaultMachine>;
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { Downloads, MAX_DOWNLOADS, type DownloadChunk } from '../../actors/airlock/download.js';
 import { testHostsResolver, type EgressEvidence, type Resolver } from '../../actors/airlock/egress.js';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { compileAcl } from '../../bus/acl.js';
 import { airlockManifest, DOWNLOAD_CHUNK_BYTES } from '../../actors/airlock/manifest.js';
 import { check } from '../../bus/schema.js';

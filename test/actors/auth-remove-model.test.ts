@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { decode } from '../../bus/codec.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { startTestBus } from '../helpers/bus.js';
-import { issueSetupCode } from '../../actors/auth/setup-code.js';
+import { issueSetupCode } from '../../common/setup-code.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 
 const P = 'the owner passphrase';

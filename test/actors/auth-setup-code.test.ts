@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { consumeSetupCode, issueSetupCode, judgeSetupCode, setupCodeFile } from '../../actors/auth/setup-code.js';
+import { consumeSetupCode, issueSetupCode, judgeSetupCode, setupCodeFile } from '../../common/setup-code.js';
 
 t.test('setup code — issued while no vault exists, judged, consumed', async (t) => {
   const run = mkdtempSync(join(tmpdir(), 'secai-setup-code-'));

@@ -1,6 +1,6 @@
 // Chat history routes on a real bus with the real vault actor: records in the gateway's namespace, strict ids, a locked vault refuses.
 import t from 'tap';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { chatRoutes, MAX_CHATS } from '../../actors/gateway/routes/chats.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { createLogger } from '../../common/log.js';

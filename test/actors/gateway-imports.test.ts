@@ -3,7 +3,7 @@ import t from 'tap';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { modelImportRoutes, uploadName } from '../../actors/gateway/routes/model-imports.js';
 import { modelsRoutes } from '../../actors/gateway/routes/models.js';
 import { createLogger } from '../../common/log.js';

@@ -5,7 +5,7 @@ import { loadIdentity } from '../../bus/identities.js';
 import { homePaths } from '../../common/paths.js';
 import { createLogger } from '../../common/log.js';
 import { describableActors, observeRoutes } from '../../actors/gateway/routes/observe.js';
-import { ACTOR_MANIFESTS } from '../../actors/catalog.js';
+import { ACTOR_MANIFESTS } from '../../runtime/catalog.js';
 import { gatewayManifest } from '../../actors/gateway/manifest.js';
 import { disposeAppliance, startAppliance } from '../helpers/appliance.js';
 import { serveRoutes } from '../helpers/route-server.js';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { planRetention } from '../../actors/quarantine/retention.js';
 import { decode } from '../../bus/codec.js';
 import { defineManifest } from '../../bus/manifest.js';

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/nats-core';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { allowedCallers, compileAcl } from '../../bus/acl.js';
 import type { BusClient } from '../../bus/client.js';
 import { encode } from '../../bus/codec.js';

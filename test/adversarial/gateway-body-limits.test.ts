@@ -1,6 +1,6 @@
 // A client sends bodies larger than the bus carries to every gateway route that reads one: each gets a clear 413, never a 500.
 import t from 'tap';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { MAX_FORWARDED_BODY } from '../../actors/gateway/http.js';
 import { allRoutes } from '../../actors/gateway/routes/index.js';
 import { createLogger } from '../../common/log.js';

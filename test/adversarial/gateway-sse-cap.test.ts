@@ -1,7 +1,7 @@
 // One session (or a stolen cookie) opens event streams until the gateway has none left: a per-session cap stops it first.
 import t from 'tap';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { SESSION_COOKIE, sessionCookie } from '../../actors/gateway/auth-guard.js';
 import type { Guard } from '../../actors/gateway/http.js';
 import { MAX_STREAMS, MAX_STREAMS_PER_SESSION, observeRoutes } from '../../actors/gateway/routes/observe.js';

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { modelImportRoutes } from '../../actors/gateway/routes/model-imports.js';
 import { importByPath, PATH_REFUSED } from '../../actors/quarantine/path-import.js';
 import { createLogger } from '../../common/log.js';

@@ -3,7 +3,7 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { compileAcl } from '../../bus/acl.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { serveSubject } from '../../bus/subjects.js';

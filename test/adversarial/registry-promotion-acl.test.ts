@@ -1,7 +1,7 @@
 // Only the quarantine actor may ask the registry to promote, and only the auth actor may ask it to remove (after
 // re-authenticating a web session): checked in the compiled ACL and by a real nats-server.
 import t from 'tap';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { compileAcl } from '../../bus/acl.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { serveSubject } from '../../bus/subjects.js';

@@ -3,7 +3,7 @@ import { allowedCallers, compileAcl, validateManifests } from '../../bus/acl.js'
 import { effectiveManifest } from '../../bus/standard-ops.js';
 import { defineManifest, type ActorManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { ErrorCode } from '../../common/errors.js';
 
 const alpha = defineManifest({

@@ -1,7 +1,7 @@
 // The server, not our code, enforces the ACL: every identity is refused every subject its manifest does not declare.
 import t from 'tap';
 import { PermissionViolationError } from '@nats-io/nats-core';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { effectiveManifest } from '../../bus/standard-ops.js';
 import type { ActorManifest } from '../../bus/manifest.js';
 import { startTestBus } from '../helpers/bus.js';

@@ -1,7 +1,7 @@
 // Every message schema of every manifest is a valid JSON Schema (the run-time validator skips this check).
 import t from 'tap';
 import { Ajv } from 'ajv';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { addBusKeywords, BUS_AJV_OPTIONS } from '../../bus/schema.js';
 import { effectiveManifest } from '../../bus/standard-ops.js';
 

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
-import { renderArchitecture, spliceGenerated } from '../../actors/architecture-doc.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
+import { renderArchitecture, spliceGenerated } from '../../runtime/architecture-doc.js';
 
 t.test('architecture doc — the generated part matches the manifests (run `npm run docs` after changing one)', async (t) => {
   const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'architecture.md'), 'utf8');

@@ -9,7 +9,7 @@ import { homePaths } from '../../common/paths.js';
 import { openaiRoutes } from '../../actors/gateway/routes/openai.js';
 import { uiRoutes } from '../../actors/gateway/routes/ui.js';
 import { chatRoutes } from '../../actors/gateway/routes/chats.js';
-import { ensureAuditStreams } from '../../actors/supervisor/bus-setup.js';
+import { ensureAuditStreams } from '../../runtime/bus-setup.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startInferenceStack } from '../helpers/inference-stack.js';

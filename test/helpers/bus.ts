@@ -6,7 +6,7 @@ import { BusClient } from '../../bus/client.js';
 import type { Identity } from '../../bus/identities.js';
 import type { ActorManifest } from '../../bus/manifest.js';
 import { pickLoopbackPort, startNatsServer, stopProcess, type NatsProcess } from '../../bus/server.js';
-import { ensureAuditStreams, prepareBus } from '../../actors/supervisor/bus-setup.js';
+import { ensureAuditStreams, prepareBus } from '../../runtime/bus-setup.js';
 import { homePaths, type HomePaths } from '../../common/paths.js';
 
 export interface TestBus {

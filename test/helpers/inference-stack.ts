@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MANIFESTS } from '../../actors/catalog.js';
+import { MANIFESTS } from '../../runtime/catalog.js';
 import { inferenceManifest } from '../../actors/inference/manifest.js';
 import { ModelHost, type InferencePolicy } from '../../actors/inference/models.js';
 import { inferenceCommands, inferenceOps } from '../../actors/inference/ops.js';

@@ -2,13 +2,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { compileAcl } from '../../bus/acl.js';
-import { ensureIdentity, type Identity } from '../../bus/identities.js';
-import type { ActorManifest } from '../../bus/manifest.js';
-import { renderServerConfig } from '../../bus/server-config.js';
-import { writeCallers } from '../../bus/callers-file.js';
-import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../../bus/subjects.js';
-import type { HomePaths } from '../../common/paths.js';
+import { compileAcl } from '../bus/acl.js';
+import { ensureIdentity, type Identity } from '../bus/identities.js';
+import type { ActorManifest } from '../bus/manifest.js';
+import { renderServerConfig } from '../bus/server-config.js';
+import { writeCallers } from '../bus/callers-file.js';
+import { AUDIT_CONSUMER, AUDIT_STREAMS } from '../bus/subjects.js';
+import type { HomePaths } from '../common/paths.js';
 
 
 

@@ -2,7 +2,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../common/fs-atomic.js';
+import { writeFileAtomic } from './fs-atomic.js';
 
 /** RFC 4648 base32 without padding: no 0/1/8/9, so a code read off a terminal is not mistyped as O/I/B/g. */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
