@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineManifest } from '../bus/manifest.js';
 import { s } from '../bus/schema.js';
+import { serveOp } from '../bus/op-ref.js';
 import { serveManifest } from '../bus/service.js';
 import { encode } from '../bus/codec.js';
 import { createLogger } from '../common/log.js';
@@ -22,10 +23,15 @@ const benchActor = defineManifest({
   serves: { echo: { request: echoReq, reply: echoReq, description: 'echo' }, raw: { request: s.any(), reply: s.any(), description: 'raw baseline' } },
   commands: {}, publishes: {}, requests: [], subscribes: [],
 });
+/** Ours is the typed call: the reply is checked against its schema, as every caller's is. */
+const echoOp = serveOp(benchActor, 'echo');
 const benchClient = defineManifest({
   name: 'benchclient', kind: 'client', description: 'bench', serves: {}, commands: {}, publishes: {},
   requests: ['benchecho.echo', 'benchecho.raw'], subscribes: [],
 });
+
+/** Standard ops the benchmark never asks. */
+const unused = (): never => { throw new Error('not asked in the benchmark'); };
 
 async function rpc(): Promise<{ ours: ReturnType<typeof summarize>; raw: ReturnType<typeof summarize> }> {
   const bus = await startTestBus([benchActor, benchClient]);
@@ -34,7 +40,7 @@ async function rpc(): Promise<{ ours: ReturnType<typeof summarize>; raw: ReturnT
     const client = await bus.connect('benchclient');
     // Our layer serves only `echo`; `raw` is answered below by a bare subscription.
     const { raw: _raw, ...oursOnly } = benchActor.serves;
-    serveManifest({ bus: server, manifest: { ...benchActor, serves: oursOnly }, ops: { echo: (r) => r, ping: () => ({}), describe: () => ({}), snapshot: () => ({}) }, commands: { ping: () => ({}) }, operators: { lookup: () => undefined }, log: createLogger('bench', 'error'), callers: allowedCallers([benchActor, benchClient]) });
+    serveManifest({ bus: server, manifest: { ...benchActor, serves: oursOnly }, ops: { echo: (r) => r, ping: unused, describe: unused, snapshot: unused }, commands: { ping: unused }, operators: { lookup: () => undefined }, log: createLogger('bench', 'error'), callers: allowedCallers([benchActor, benchClient]) });
     // The raw baseline: the same server, the same permitted subject shape, a responder that echoes bytes.
     const rawSub = server.nc.subscribe('secai.benchecho.raw');
     void (async () => { for await (const m of rawSub) m.respond(m.data); })();
@@ -44,11 +50,11 @@ async function rpc(): Promise<{ ours: ReturnType<typeof summarize>; raw: ReturnT
     const ours: number[] = [];
     const raw: number[] = [];
     const rawClient = client;
-    for (let i = 0; i < 300; i++) { await client.request('benchecho', 'echo', payload); await rawClient.nc.request('secai.benchecho.raw', bytes); }
+    for (let i = 0; i < 300; i++) { await client.call(echoOp, payload); await rawClient.nc.request('secai.benchecho.raw', bytes); }
     for (let done = 0; done < ROUNDS; done += BLOCK) {
       for (let i = 0; i < BLOCK; i++) {
         const t0 = process.hrtime.bigint();
-        await client.request('benchecho', 'echo', payload);
+        await client.call(echoOp, payload);
         ours.push(Number(process.hrtime.bigint() - t0) / 1000);
       }
       for (let i = 0; i < BLOCK; i++) {

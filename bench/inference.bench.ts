@@ -50,7 +50,7 @@ async function base(prompt: string): Promise<Run> {
   const totalMs = performance.now() - t0;
   const tokens = Math.min(MAX_TOKENS, seq.tokenMeter.usedOutputTokens - outBefore);
   chat.dispose({ disposeSequence: false });
-  seq.dispose();
+  await seq.dispose();
   return { ttftMs: ttft, tokens, totalMs, text, lead };
 }
 

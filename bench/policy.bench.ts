@@ -71,11 +71,11 @@ async function overBus() {
     const client = await bus.connect('benchpolicy');
     echo.nc.subscribe('secai.benchraw.raw', { callback: (_err, m) => { m.respond(m.data); } });
     await echo.nc.flush();
-    const noop = () => ({});
+    const noop = (): never => { throw new Error('not asked in the benchmark'); };
     // The engine's own decide handler shape: validate, decide, reply (allows are aggregated, not evented).
     serveManifest({
       bus: server, manifest: policyManifest, log: createLogger('bench', 'error'), operators: { lookup: () => undefined }, callers: allowedCallers([policyManifest, rawEcho, benchClient]),
-      ops: { decide: (r: { domain: string; input: unknown }) => decide(P, r.domain, r.input), show: noop, ping: noop, describe: noop, snapshot: noop },
+      ops: { decide: (r: { domain: string; input: unknown }) => decide(P, r.domain, r.input), show: noop, section: noop, ping: noop, describe: noop, snapshot: noop },
       commands: { decide: noop, show: noop, reload: noop, ping: noop },
     });
     await server.nc.flush();

@@ -1,4 +1,5 @@
 // securectl chat: a terminal chat over the appliance's own OpenAI-compatible HTTP API (loopback only).
+import { parseEnv, secaiEnv } from '../common/env.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +19,7 @@ export interface ChatOptions {
   output?: NodeJS.WritableStream;
 }
 
-export function applianceUrl(env: NodeJS.ProcessEnv = process.env): string {
+export function applianceUrl(env?: NodeJS.ProcessEnv): string {
   const file = join(homePaths(secaiHome(env)).run, 'http.url');
   if (!existsSync(file)) throw new SecaiError(ErrorCode.NOT_RUNNING, `no appliance HTTP API for this SECAI_HOME (${file} is missing): run 'secai up'`);
   const url = readFileSync(file, 'utf8').trim();
@@ -64,7 +65,7 @@ async function turn(url: Target, model: string, session: string, history: { role
 }
 
 export async function runChat(o: ChatOptions): Promise<number> {
-  const url: Target = { url: applianceUrl(o.env), token: (o.env ?? process.env).SECAI_API_TOKEN || undefined };
+  const url: Target = { url: applianceUrl(o.env), token: (o.env ? parseEnv(o.env) : secaiEnv()).apiToken };
   const out = o.output ?? process.stdout;
   let model = o.model;
   if (!model) {
@@ -97,6 +98,6 @@ export async function runChat(o: ChatOptions): Promise<number> {
     return 0;
   } finally {
     // The session is over: per policy the model's worker restarts, so nothing of this chat stays in it.
-    await api(url, '/api/secai/sessions/end', { user: session }).catch(() => {});
+    await api(url, '/api/secai/sessions/end', { user: session }).catch((err: unknown) => process.stderr.write(`warning: could not end the chat session: ${(err as Error).message}\n`));
   }
 }

@@ -6,6 +6,7 @@ import { loadIdentity } from '../bus/identities.js';
 import { ensureOperatorKey } from '../bus/operator-keys.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { homePaths, secaiHome } from '../common/paths.js';
+import { faultSettings } from '../common/fault-settings.js';
 
 export interface CliSession {
   bus: BusClient;
@@ -13,14 +14,17 @@ export interface CliSession {
   close(): Promise<void>;
 }
 
-export async function openCliSession(env: NodeJS.ProcessEnv = process.env): Promise<CliSession> {
+export async function openCliSession(env?: NodeJS.ProcessEnv): Promise<CliSession> {
   const paths = homePaths(secaiHome(env));
   if (!existsSync(paths.busUrlFile)) {
     throw new SecaiError(ErrorCode.NOT_RUNNING, `no appliance has run with SECAI_HOME=${paths.home} (start it with: npm start)`);
   }
   const url = readFileSync(paths.busUrlFile, 'utf8').trim();
   const key = await ensureOperatorKey(paths.operatorKey, paths.trustedOperators);
-  const bus = await BusClient.connect({ url, identity: loadIdentity(paths.busKeys, 'cli'), reconnect: false, timeoutMs: 10_000 });
+  // Every verb has a deadline: the connect and each answer wait SECAI_CLI_DEADLINE_MS at most (ops that declare a
+  // longer budget, such as models load, pass theirs), and close() gives up draining after 2 s.
+  const { cliDeadlineMs } = faultSettings(env);
+  const bus = await BusClient.connect({ url, identity: loadIdentity(paths.busKeys, 'cli'), reconnect: false, timeoutMs: cliDeadlineMs, commandTimeoutMs: cliDeadlineMs });
   return { bus, key, close: () => bus.close() };
 }
 

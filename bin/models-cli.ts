@@ -1,4 +1,7 @@
-// securectl models import|list|verify|rm|report|jobs: the quarantine and the registry from the terminal.
+// securectl models import|list|verify|rm|report|jobs (and catalog|pull, catalog-cli.ts): the quarantine and the registry from the terminal.
+import { commandOp } from '../bus/op-ref.js';
+import { registryManifest } from '../actors/registry/manifest.js';
+import { secaiEnv } from '../common/env.js';
 import { resolve } from 'node:path';
 import { decode } from '../bus/codec.js';
 import { check } from '../bus/schema.js';
@@ -6,6 +9,7 @@ import { eventSubject } from '../bus/subjects.js';
 import { quarantineManifest } from '../actors/quarantine/manifest.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { Exit, printJson, type CliSession } from './cli-common.js';
+import { CATALOG_USAGE, catalogVerbs } from './catalog-cli.js';
 
 type Opts = { json: boolean };
 type ModelVerb = (s: CliSession, args: string[], o: Opts) => Promise<number>;
@@ -28,8 +32,13 @@ const human = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB`
 const URL_TARGET = /^[a-z][a-z0-9+.-]*:/i;
 
 /** Waits for the job's verdict from the quarantine's events (subscribed before the import, so none is missed). */
-async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: number): Promise<number> {
+function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: number): Promise<number> {
   const isUrl = URL_TARGET.test(target);
+  return watchImport(s, () => s.bus.callCommand(s.key, commandOp(quarantineManifest, 'import'), isUrl ? { url: target } : { path: resolve(target) }, quarantineManifest.commands.import.timeoutMs), o, timeoutMs);
+}
+
+/** Starts an import with `start` and follows its job to the verdict: 0 promoted, 1 rejected or held. */
+async function watchImport(s: CliSession, start: () => Promise<{ id: string; name: string }>, o: Opts, timeoutMs: number): Promise<number> {
   const events: (StageEvent | VerdictEvent)[] = [];
   let wake: (() => void) | undefined;
   // Only events that match the quarantine's declared schemas count (the ACL lets only it publish them).
@@ -39,12 +48,12 @@ async function importAndWait(s: CliSession, target: string, o: Opts, timeoutMs: 
       try {
         events.push(check<StageEvent | VerdictEvent>(quarantineManifest.publishes[e], decode(m.data, 1 << 20), `quarantine.${e}`));
         wake?.();
-      } catch { /* a malformed event decides nothing */ }
+      } catch { /* lint-ok: a malformed event decides nothing */ }
     },
   }));
   await s.bus.nc.flush();
   try {
-    const job = await s.bus.command<{ id: string; name: string }>(s.key, 'quarantine', 'import', isUrl ? { url: target } : { path: resolve(target) }, quarantineManifest.commands.import.timeoutMs);
+    const job = await start();
     if (!o.json) process.stderr.write(`quarantine job ${job.id}: ${job.name}\n`);
     const tty = process.stderr.isTTY;
     const deadline = Date.now() + timeoutMs;
@@ -84,57 +93,66 @@ function report(v: VerdictEvent, o: Opts): number {
 }
 
 export const modelVerbs: Record<string, ModelVerb> = {
+  ...catalogVerbs(watchImport),
   'models import': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models import needs a path or an https URL');
     // A URL import's verdict waits for its download too (the quarantine's limit is 6 h by default).
     const isUrl = URL_TARGET.test(args[0]);
-    return importAndWait(s, args[0], o, Number(process.env.SECAI_IMPORT_TIMEOUT_MS ?? (isUrl ? 7 : 1) * 60 * 60_000));
+    return importAndWait(s, args[0], o, secaiEnv().importTimeoutMs ?? (isUrl ? 7 : 1) * 60 * 60_000);
   },
   'models list': async (s, _a, o) => {
-    const r = await s.bus.command<{ models: Entry[] }>(s.key, 'registry', 'list');
+    const r = await s.bus.callCommand(s.key, commandOp(registryManifest, 'list'), {});
     if (o.json) printJson(r);
     else if (!r.models.length) process.stdout.write('no promoted models\n');
-    else for (const m of r.models) process.stdout.write(`${m.name.padEnd(32)} ${m.format.padEnd(12)} ${human(m.size).padStart(10)}  ${m.sha256.slice(0, 16)}  ${m.promotedAt}\n`);
+    else for (const m of r.models) process.stdout.write(`${m.name.padEnd(32)} ${m.format.padEnd(12)} ${human(m.size).padStart(10)}  ${m.sha256.slice(0, 16)}  ${m.promotedAt}${m.suspended ? `  SUSPENDED by ${m.suspended.by}` : ''}\n`);
     return Exit.OK;
   },
   'models verify': async (s, args, o) => {
-    const r = await s.bus.command<{ results: { name: string; ok: boolean; reason: string }[] }>(s.key, 'registry', 'verify', args[0] ? { name: args[0] } : {}, 600_000);
+    const r = await s.bus.callCommand(s.key, commandOp(registryManifest, 'verify'), args[0] ? { name: args[0] } : {}, 600_000);
     if (o.json) printJson(r);
     else for (const x of r.results) process.stdout.write(`${x.name}: ${x.ok ? 'OK' : 'FAILED'} — ${x.reason}\n`);
     return r.results.every((x) => x.ok) ? Exit.OK : Exit.FOUND;
   },
   'models rm': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models rm needs a model name');
-    const r = await s.bus.command<Entry>(s.key, 'registry', 'rm', { name: args[0] });
+    const r = await s.bus.callCommand(s.key, commandOp(registryManifest, 'rm'), { name: args[0] });
     if (o.json) printJson(r);
     else process.stdout.write(`removed ${r.name} (${r.sha256.slice(0, 16)})\n`);
     return Exit.OK;
   },
+  'models unsuspend': async (s, args, o) => {
+    if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models unsuspend needs a model name or SHA-256');
+    const r = await s.bus.callCommand(s.key, commandOp(registryManifest, 'unsuspend'), { model: args[0] });
+    if (o.json) printJson(r);
+    else process.stdout.write(`unsuspended ${r.names.join(', ') || r.sha256.slice(0, 16)} (suspended by ${r.wasSuspendedBy.by}: ${r.wasSuspendedBy.reason})\n`);
+    return Exit.OK;
+  },
   'models report': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models report needs a job id');
-    const r = await s.bus.command<VerdictEvent & { state: string }>(s.key, 'quarantine', 'get', { id: args[0] });
+    const r = await s.bus.callCommand(s.key, commandOp(quarantineManifest, 'get'), { id: args[0] });
     if (o.json) printJson(r);
     else {
-      process.stdout.write(`${r.name}: ${r.state} — ${(r as { reason: string }).reason}\n`);
-      for (const x of r.results) process.stdout.write(`  ${x.stage.padEnd(12)} ${x.verdict.padEnd(5)} ${x.reason}\n`);
+      process.stdout.write(`${r.name}: ${r.state} — ${r.reason}\n`);
+      // Stage results are free-form records in the schema (evidence differs per stage): print what is there.
+      for (const x of r.results) process.stdout.write(`  ${String(x['stage']).padEnd(12)} ${String(x['verdict']).padEnd(5)} ${String(x['reason'])}\n`);
     }
     return r.state === 'promoted' ? Exit.OK : Exit.FOUND;
   },
   'models cancel': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models cancel needs a job id');
-    const r = await s.bus.command<{ cancelled: boolean }>(s.key, 'quarantine', 'cancel', { id: args[0] });
+    const r = await s.bus.callCommand(s.key, commandOp(quarantineManifest, 'cancel'), { id: args[0] });
     if (o.json) printJson(r);
     else process.stdout.write(`cancelled the download of job ${args[0]}\n`);
     return Exit.OK;
   },
   'models purge': async (s, args, o) => {
-    const r = await s.bus.command<{ purged: { id: string; bytes: number }[]; freedBytes: number }>(s.key, 'quarantine', 'purge', args[0] ? { id: args[0] } : {}, 120_000);
+    const r = await s.bus.callCommand(s.key, commandOp(quarantineManifest, 'purge'), args[0] ? { id: args[0] } : {}, 120_000);
     if (o.json) printJson(r);
     else process.stdout.write(`dropped ${r.purged.length} rejected payload(s), ${human(r.freedBytes)} freed; their reports stay (securectl models report <id>)\n`);
     return Exit.OK;
   },
   'models jobs': async (s, _a, o) => {
-    const r = await s.bus.command<{ jobs: { id: string; name: string; state: string; reason: string }[] }>(s.key, 'quarantine', 'list');
+    const r = await s.bus.callCommand(s.key, commandOp(quarantineManifest, 'list'), {});
     if (o.json) printJson(r);
     else for (const j of r.jobs) process.stdout.write(`${j.id}  ${j.state.padEnd(9)} ${j.name}  ${j.reason.slice(0, 100)}\n`);
     return Exit.OK;
@@ -145,7 +163,9 @@ export const MODEL_USAGE = `  models import <path|url>   scan a model in quarant
   models list                promoted models (signed registry manifest)
   models verify [name]       re-hash promoted models against the signed manifest (exit 0 ok, 1 mismatch)
   models rm <name>           remove a model from the registry
+  models unsuspend <name|sha256>  clear an incident's suspension of a model (admin, operator)
   models report <id>         a quarantine job's report (every stage with its evidence)
   models jobs                quarantine jobs and their state
   models cancel <id>         cancel a URL import still downloading (the job ends rejected)
-  models purge [id]          drop the payload of one rejected artifact, or of all; reports and hashes stay`;
+  models purge [id]          drop the payload of one rejected artifact, or of all; reports and hashes stay
+${CATALOG_USAGE}`;

@@ -1,4 +1,5 @@
 // Reads a passphrase for securectl: SECAI_PASSPHRASE, --passphrase-stdin (first line), or a prompt without echo.
+import { secaiEnv } from '../common/env.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 
 async function readLine(stream: NodeJS.ReadStream): Promise<string> {
@@ -35,7 +36,7 @@ async function promptHidden(question: string): Promise<string> {
 }
 
 export async function readPassphrase(o: { stdin: boolean }): Promise<string> {
-  const env = process.env.SECAI_PASSPHRASE;
+  const env = secaiEnv().passphrase;
   let p: string;
   if (o.stdin) p = await readLine(process.stdin);
   else if (env) p = env;

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `secai up [--headless]` runs the appliance in the foreground; `secai status [--json]` asks it how it is.
+import { commandOp } from '../bus/op-ref.js';
+import { supervisorManifest } from '../actors/supervisor/manifest.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,7 +38,7 @@ async function up(headless: boolean): Promise<number> {
     return -1; // keep running until a signal
   } catch (err) {
     printError(err, false);
-    await sup.stop('start failed').catch(() => {});
+    await sup.stop('start failed').catch((stopErr: unknown) => printError(stopErr, false));
     return Exit.ERROR;
   }
 }
@@ -44,7 +46,7 @@ async function up(headless: boolean): Promise<number> {
 async function status(json: boolean): Promise<number> {
   const session = await openCliSession();
   try {
-    const reply = await session.bus.command<StatusReply>(session.key, 'supervisor', 'status');
+    const reply = await session.bus.callCommand(session.key, commandOp(supervisorManifest, 'status'), {});
     if (json) printJson(reply);
     else process.stdout.write(renderStatus(reply, formatDuration));
     return Exit.OK;

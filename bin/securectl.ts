@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 // securectl: signed operator commands to the running appliance. Every verb takes --json.
+import { commandOp, standardPingCommand } from '../bus/op-ref.js';
+import { auditManifest } from '../actors/audit/manifest.js';
+import { inferenceManifest } from '../actors/inference/manifest.js';
+import { supervisorManifest } from '../actors/supervisor/manifest.js';
 import { parseArgs } from 'node:util';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { Exit, formatDuration, openCliSession, printError, printJson, type CliSession } from './cli-common.js';
 import { renderStatus, type StatusReply } from './status-view.js';
 import { POLICY_USAGE, policyOfflineVerbs, policyVerbs } from './policy-cli.js';
 import { MODEL_USAGE, modelVerbs } from './models-cli.js';
+import { catalogSign } from './catalog-cli.js';
 import { runChat } from './chat.js';
 import { VAULT_USAGE, vaultVerbs } from './vault-cli.js';
+import { INTEGRITY_USAGE, integrityVerbs } from './integrity-cli.js';
+import { INCIDENTS_USAGE, incidentVerbs, verifyBundleVerb } from './incidents-cli.js';
+import { ATTEST_USAGE, attestVerbs } from './attest-cli.js';
+import { GPU_USAGE, gpuVerbs } from './gpu-cli.js';
 
 const USAGE = `usage: securectl <verb> [--json]
   status                     every actor's state (signed command to the supervisor)
@@ -17,33 +26,45 @@ const USAGE = `usage: securectl <verb> [--json]
 ${POLICY_USAGE}
 ${MODEL_USAGE}
 ${VAULT_USAGE}
+${INTEGRITY_USAGE}
+${INCIDENTS_USAGE}
+${ATTEST_USAGE}
+${GPU_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
   chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
 
-type Verb = (s: CliSession, args: string[], opts: { json: boolean; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean }) => Promise<number>;
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; note?: string; out?: string; state?: string; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
   ...policyVerbs,
   ...modelVerbs,
   ...vaultVerbs,
+  ...integrityVerbs,
+  ...incidentVerbs,
+  ...attestVerbs,
+  ...gpuVerbs,
   'models load': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
-    const r = await s.bus.command<{ name: string; state: string; sandboxed: boolean; info?: { gpu?: unknown; threads?: number } }>(s.key, 'inference', 'load', { name: args[0] }, 300_000);
+    const r = await s.bus.callCommand(s.key, commandOp(inferenceManifest, 'load'), { name: args[0] }, 300_000);
     if (o.json) printJson(r);
-    else process.stdout.write(`${r.name}: ${r.state}, ${r.sandboxed ? 'sandboxed' : 'UNSANDBOXED (development mode)'}, gpu ${String(r.info?.gpu ?? false)}, ${r.info?.threads ?? '?'} threads\n`);
+    else {
+      // `info` is the worker's own account (free-form in the schema): print what it says.
+      const info: Record<string, unknown> = r.info && typeof r.info === 'object' ? { ...r.info } : {};
+      process.stdout.write(`${r.name}: ${r.state}, ${r.sandboxed ? 'sandboxed' : 'UNSANDBOXED (development mode)'}, gpu ${String(info['gpu'] ?? false)}, ${typeof info['threads'] === 'number' ? info['threads'] : '?'} threads\n`);
+    }
     return Exit.OK;
   },
   'models unload': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models unload needs a model name');
-    const r = await s.bus.command<{ unloaded: boolean }>(s.key, 'inference', 'unload', { name: args[0] }, 60_000);
+    const r = await s.bus.callCommand(s.key, commandOp(inferenceManifest, 'unload'), { name: args[0] }, 60_000);
     if (o.json) printJson(r);
     else process.stdout.write(r.unloaded ? `${args[0]} unloaded\n` : `${args[0]} was not loaded\n`);
     return r.unloaded ? Exit.OK : Exit.FOUND;
   },
   chat: async (_s, _a, o) => runChat({ json: o.json, ...(o.model !== undefined && { model: o.model }), ...(o.message !== undefined && { message: o.message }) }),
   status: async (s, _a, o) => {
-    const r = await s.bus.command<StatusReply>(s.key, 'supervisor', 'status');
+    const r = await s.bus.callCommand(s.key, commandOp(supervisorManifest, 'status'), {});
     if (o.json) printJson(r);
     else process.stdout.write(renderStatus(r, formatDuration));
     return Exit.OK;
@@ -52,14 +73,14 @@ const verbs: Record<string, Verb> = {
     const actor = args[0];
     if (!actor) throw new SecaiError(ErrorCode.USAGE, 'ping needs an actor name');
     const t0 = performance.now();
-    const r = await s.bus.command<{ actor: string; pid: number; uptimeMs: number; state: unknown }>(s.key, actor, 'ping');
+    const r = await s.bus.callCommand(s.key, standardPingCommand(actor), {});
     const ms = performance.now() - t0;
     if (o.json) printJson({ ...r, roundTripMs: Number(ms.toFixed(3)) });
-    else process.stdout.write(`${r.actor}: pid ${r.pid}, state ${JSON.stringify(r.state)}, up ${formatDuration(r.uptimeMs)}, ${ms.toFixed(1)} ms\n`);
+    else process.stdout.write(`${r.actor}: pid ${r.pid}, state ${JSON.stringify(r.state)}, up ${formatDuration(r.uptimeMs)}, ${ms.toFixed(1)} ms${r.unpublishedEvents ? `, ${r.unpublishedEvents} events NOT published` : ''}\n`);
     return Exit.OK;
   },
   'audit verify': async (s, _a, o) => {
-    const r = await s.bus.command<{ ok: boolean; records: number; reason?: string; brokenAt?: number; line?: number; expected?: string; found?: string }>(s.key, 'audit', 'verify', {}, 120_000);
+    const r = await s.bus.callCommand(s.key, commandOp(auditManifest, 'verify'), {}, 120_000);
     if (o.json) printJson(r);
     else if (r.ok) process.stdout.write(`audit chain intact: ${r.records} records\n`);
     else {
@@ -71,7 +92,7 @@ const verbs: Record<string, Verb> = {
   'audit tail': async (s, _a, o) => {
     const n = o.n === undefined ? 20 : Number(o.n);
     if (!Number.isInteger(n) || n < 1 || n > 1000) throw new SecaiError(ErrorCode.USAGE, '-n must be an integer from 1 to 1000');
-    const r = await s.bus.command<{ records: { seq: number; at: number; subject: string; payload: unknown }[] }>(s.key, 'audit', 'tail', { n, ...(o.subject && { subject: o.subject }) });
+    const r = await s.bus.callCommand(s.key, commandOp(auditManifest, 'tail'), { n, ...(o.subject && { subject: o.subject }) });
     if (o.json) printJson(r);
     else for (const rec of r.records) process.stdout.write(`${String(rec.seq).padStart(6)}  ${new Date(rec.at).toISOString()}  ${rec.subject}  ${JSON.stringify(rec.payload).slice(0, 160)}\n`);
     return Exit.OK;
@@ -81,15 +102,18 @@ const verbs: Record<string, Verb> = {
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, 'passphrase-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, key: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return Exit.ERROR;
   }
   const { values, positionals } = parsed;
   const json = values.json === true;
-  const offline = policyOfflineVerbs[positionals.slice(0, 2).join(' ')];
-  if (offline && !values.help) return offline(positionals.slice(2), { json });
+  // `models catalog sign` is a publisher's step: it needs the secret key file, never the appliance.
+  const offline = policyOfflineVerbs[positionals.slice(0, 2).join(' ')] ?? (positionals.slice(0, 3).join(' ') === 'models catalog sign' ? catalogSign : undefined);
+  if (offline && !values.help) return offline(positionals.slice(offline === catalogSign ? 3 : 2), { json });
+  // Checking an exported bundle needs the file alone (and optionally the public key to pin), never the appliance.
+  if (positionals.slice(0, 2).join(' ') === 'incidents verify-bundle' && !values.help) return verifyBundleVerb(positionals.slice(2), { json, ...(values.key !== undefined && { key: values.key }) });
   const two = positionals.slice(0, 2).join(' ');
   const [name, rest] = verbs[two] ? [two, positionals.slice(2)] : [positionals[0] ?? '', positionals.slice(1)];
   const verb = verbs[name];
@@ -102,13 +126,13 @@ async function run(argv: string[]): Promise<number> {
   let session: CliSession | undefined;
   try {
     session = await openCliSession();
-    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }) });
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values.note !== undefined && { note: values.note }), ...(values.out !== undefined && { out: values.out }), ...(values.state !== undefined && { state: values.state }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }) });
   } catch (err) {
     printError(err, json);
     return Exit.ERROR;
   } finally {
-    await session?.close().catch(() => {});
+    await session?.close().catch(() => {}); // lint-ok: the command's answer is already out; closing has nothing to add
   }
 }
 
-run(process.argv.slice(2)).then((code) => process.exit(code));
+run(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => { printError(err, false); process.exit(Exit.ERROR); });

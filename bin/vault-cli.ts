@@ -1,4 +1,6 @@
 // securectl vault and panic verbs: signed commands to the vault actor; passphrases travel sealed.
+import { commandOp } from '../bus/op-ref.js';
+import { vaultManifest } from '../actors/vault/manifest.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { getSodium } from '../common/sodium.js';
 import { Exit, formatDuration, printJson, type CliSession } from './cli-common.js';
@@ -12,7 +14,7 @@ const MIN_PASSPHRASE = 12;
 
 /** Commands are copied into the audit chain: a passphrase travels sealed to the vault process's in-memory key. */
 async function sealPassphrase(s: CliSession, passphrase: string): Promise<Uint8Array> {
-  const st = await s.bus.command<{ boxPublicKey?: Uint8Array }>(s.key, 'vault', 'status');
+  const st = await s.bus.callCommand(s.key, commandOp(vaultManifest, 'status'), {});
   if (!st.boxPublicKey) throw new SecaiError(ErrorCode.NOT_READY, 'the vault offers no key to seal the passphrase to');
   const sodium = await getSodium();
   return sodium.crypto_box_seal(sodium.from_string(passphrase), new Uint8Array(st.boxPublicKey));
@@ -22,7 +24,7 @@ export const vaultVerbs: Record<string, VaultVerb> = {
   // The owner's path past a web lockout: the signature proves the operator key, and no web throttle applies.
   'vault unlock': async (s, _a, o) => {
     const sealedPassphrase = await sealPassphrase(s, await readPassphrase({ stdin: o.passphraseStdin === true }));
-    await s.bus.command(s.key, 'vault', 'unlock', { sealedPassphrase }, 60_000);
+    await s.bus.callCommand(s.key, commandOp(vaultManifest, 'unlock'), { sealedPassphrase }, 60_000);
     if (o.json) printJson({ ok: true, state: 'unlocked' });
     else process.stdout.write('vault unlocked\n');
     return Exit.OK;
@@ -31,20 +33,20 @@ export const vaultVerbs: Record<string, VaultVerb> = {
   'vault setup': async (s, _a, o) => {
     const passphrase = await readPassphrase({ stdin: o.passphraseStdin === true });
     if (passphrase.length < MIN_PASSPHRASE) throw new SecaiError(ErrorCode.USAGE, `use a passphrase of at least ${MIN_PASSPHRASE} characters`);
-    await s.bus.command(s.key, 'vault', 'setup', { sealedPassphrase: await sealPassphrase(s, passphrase) }, 60_000);
+    await s.bus.callCommand(s.key, commandOp(vaultManifest, 'setup'), { sealedPassphrase: await sealPassphrase(s, passphrase) }, 60_000);
     if (o.json) printJson({ ok: true, state: 'unlocked' });
     else process.stdout.write('vault created and unlocked\n');
     return Exit.OK;
   },
   'vault status': async (s, _a, o) => {
-    const r = await s.bus.command<{ state: string; initialized: boolean; lockReason: string | null; idleMs: number; boxPublicKey?: unknown }>(s.key, 'vault', 'status');
+    const r = await s.bus.callCommand(s.key, commandOp(vaultManifest, 'status'), {});
     const { boxPublicKey: _omit, ...shown } = r;
     if (o.json) printJson(shown);
     else process.stdout.write(`vault: ${r.state}${r.lockReason ? ` (last locked: ${r.lockReason})` : ''}, auto-lock after ${formatDuration(r.idleMs)} idle\n`);
     return Exit.OK;
   },
   'vault lock': async (s, _a, o) => {
-    await s.bus.command(s.key, 'vault', 'lock');
+    await s.bus.callCommand(s.key, commandOp(vaultManifest, 'lock'), {});
     if (o.json) printJson({ ok: true });
     else process.stdout.write('vault locked\n');
     return Exit.OK;
@@ -57,7 +59,7 @@ export const vaultVerbs: Record<string, VaultVerb> = {
       if (!o.confirm) throw new SecaiError(ErrorCode.USAGE, `panic ${level} destroys data and cannot be undone: add --confirm`);
       sealedPassphrase = await sealPassphrase(s, await readPassphrase({ stdin: o.passphraseStdin === true }));
     }
-    const r = await s.bus.command<{ level: number; removed: string[] }>(s.key, 'vault', 'panic', {
+    const r = await s.bus.callCommand(s.key, commandOp(vaultManifest, 'panic'), {
       level, ...(sealedPassphrase && { sealedPassphrase, confirm: true }),
     }, 60_000);
     if (o.json) printJson(r);

@@ -1,6 +1,6 @@
 // The ACL compiler: manifests in, per-identity NATS permissions out. Everything not declared is denied.
 import type { ActorManifest } from './manifest.js';
-import { effectiveManifest } from './standard-ops.js';
+import { effectiveManifest, STANDARD_SERVES } from './standard-ops.js';
 import {
   commandSubject, eventPattern, eventSubject, inboxPrefix, isToken, parseSubject, serveSubject, stateSubject, ALL_STATES,
 } from './subjects.js';
@@ -40,7 +40,14 @@ export function validateManifests(manifests: readonly ActorManifest[]): ActorMan
   for (const m of eff) {
     for (const r of m.requests) {
       const [a, op] = ref(r, m.name);
-      if (!byName.get(a)?.serves[op]) fail(`${m.name} requests '${r}', which no identity serves`);
+      // `*.<op>`: a standard op every actor process serves (the supervisor's bus ping), never an actor's own.
+      if (a === '*') {
+        if (!(op in STANDARD_SERVES)) fail(`${m.name} requests '${r}': only a standard op may be asked of every actor`);
+        continue;
+      }
+      const spec = byName.get(a)?.serves[op];
+      if (!spec) fail(`${m.name} requests '${r}', which no identity serves`);
+      if (spec.callers && !spec.callers.includes(m.name)) fail(`${m.name} requests '${r}', which only ${spec.callers.join(', ')} may ask`);
     }
     for (const r of m.subscribes) {
       const [a, ev] = ref(r, m.name);
@@ -88,18 +95,21 @@ export function callersOf(compiled: readonly CompiledIdentity[]): Map<string, Se
 export function compileAcl(manifests: readonly ActorManifest[]): CompiledIdentity[] {
   const eff = validateManifests(manifests);
   const allCommands = eff.flatMap((m) => Object.keys(m.commands).map((op) => commandSubject(m.name, op)));
+  const actorNames = eff.filter((m) => m.kind === 'actor').map((m) => m.name);
 
   const compiled: CompiledIdentity[] = eff.map((m) => {
     const pub = new Set<string>();
     const sub = new Set<string>([`${inboxPrefix(m.name)}.>`]);
 
     for (const ev of Object.keys(m.publishes)) pub.add(eventSubject(m.name, ev));
-    if (m.kind === 'actor') pub.add(stateSubject(m.name));
+    // The supervisor publishes its slots' states (the Machines page draws supervision too).
+    if (m.kind === 'actor' || m.kind === 'supervisor') pub.add(stateSubject(m.name));
     for (const op of Object.keys(m.serves)) sub.add(serveSubject(m.name, op));
     for (const op of Object.keys(m.commands)) sub.add(commandSubject(m.name, op));
     for (const r of m.requests) {
       const [a, op] = r.split('.') as [string, string];
-      pub.add(serveSubject(a, op));
+      if (a === '*') actorNames.forEach((n) => pub.add(serveSubject(n, op)));
+      else pub.add(serveSubject(a, op));
     }
     for (const r of m.subscribes) sub.add(eventPattern(r));
     for (const r of m.sends ?? []) {

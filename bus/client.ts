@@ -9,7 +9,9 @@ import { decode, encode, DEFAULT_MAX_PAYLOAD } from './codec.js';
 import { signCommand, type OperatorKey } from './envelope.js';
 import type { Identity } from './identities.js';
 import { nkeyAuth } from './nkey.js';
-import { commandSubject, eventSubject, inboxPrefix, serveSubject } from './subjects.js';
+import type { OpRef } from './op-ref.js';
+import { check, type JsonSchema } from './schema.js';
+import { commandSubject, eventSubject, inboxPrefix, parseSubject, serveSubject } from './subjects.js';
 import { ErrorCode, SecaiError, type ErrorData } from '../common/errors.js';
 
 /** Every reply on the bus has this shape; errors cross as data and become SecaiError again here. */
@@ -22,7 +24,12 @@ export interface ConnectOptions {
   reconnect?: boolean;
   /** The deadline for the whole connect, retries included (default 20 s, or 5 s with `reconnect: false`). */
   timeoutMs?: number;
+  /** How long a command waits for its answer unless the caller says otherwise (default 10 s; the CLI: SECAI_CLI_DEADLINE_MS). */
+  commandTimeoutMs?: number;
 }
+
+/** BusClient.close waits this long for a drain: a hung server must not keep a client (a CLI verb) from exiting. */
+export const CLOSE_DRAIN_MS = 2000;
 
 /**
  * One attempt waits 1 s, then 2 s, then 3 s at most: nats.js does not give up on an attempt the server
@@ -33,6 +40,9 @@ const ATTEMPT_MS = { first: 1000, step: 1000, max: 3000 } as const;
 
 export class BusClient {
   readonly js: JetStreamClient;
+  /** Requests waiting for an answer (a watchdog can name the actor that does not answer). */
+  readonly pending = new Set<{ subject: string; since: number; timeoutMs: number }>();
+  commandTimeoutMs = 10_000;
 
   private constructor(readonly nc: NatsConnection, readonly name: string) {
     this.js = jetstream(nc);
@@ -59,7 +69,9 @@ export class BusClient {
           timeout: Math.max(250, Math.min(ATTEMPT_MS.first + ATTEMPT_MS.step * (attempts - 1), ATTEMPT_MS.max, deadline - Date.now())),
           noEcho: true,
         });
-        return new BusClient(nc, o.identity.name);
+        const bus = new BusClient(nc, o.identity.name);
+        if (o.commandTimeoutMs) bus.commandTimeoutMs = o.commandTimeoutMs;
+        return bus;
       } catch (err) {
         if (!retryableConnectError(err, o.reconnect !== false) || Date.now() + delayMs >= deadline) {
           throw new SecaiError(ErrorCode.NOT_RUNNING, `cannot reach the bus at ${o.url} as ${o.identity.name} (${attempts} attempt${attempts === 1 ? '' : 's'}): ${(err as Error).message}`, { cause: err });
@@ -70,23 +82,60 @@ export class BusClient {
     }
   }
 
-  /** Request `secai.<actor>.<op>`; resolves with the reply data or throws the remote SecaiError. */
+  /**
+   * Requests a typed op (`serveOp(manifest, op)`): the payload is the op's request type, and the reply
+   * is checked against the op's reply schema where it enters this process; a reply that does not
+   * match is SECAI_E_SCHEMA naming the op, whatever the responder meant.
+   */
+  async call<Req, Rep>(ref: OpRef<Req, Rep, unknown>, payload: Req, timeoutMs = ref.timeoutMs ?? 5000): Promise<Rep> {
+    return checkReply(ref, await this.requestSubject(serveSubject(ref.actor, ref.op), payload, timeoutMs));
+  }
+
+  /** Sends a typed signed command (`commandOp(manifest, op)`), its reply checked as `call` checks one. */
+  async callCommand<Req extends Record<string, unknown>, Rep>(key: OperatorKey, ref: OpRef<Req, Rep, unknown>, args: Req, timeoutMs = ref.timeoutMs ?? this.commandTimeoutMs): Promise<Rep> {
+    const subject = commandSubject(ref.actor, ref.op);
+    return checkReply(ref, await this.requestSubject(subject, await signCommand(key, subject, args), timeoutMs));
+  }
+
+  /** Requests a typed streaming op: every chunk is checked against the op's chunk schema, the end against its reply schema. */
+  async *callStream<Req, Rep, Chunk>(ref: OpRef<Req, Rep, Chunk>, payload: Req, idleMs = ref.timeoutMs ?? 30_000): AsyncGenerator<Chunk, Rep, undefined> {
+    const it = this.requestStream(ref.actor, ref.op, payload, idleMs);
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return checkReply(ref, r.value);
+        yield ref.chunk ? checkEntering<Chunk>(ref, ref.chunk, r.value, 'chunk') : (r.value as Chunk);
+      }
+    } finally {
+      // The caller stopped early (or a chunk was refused): stop listening.
+      await it.return(undefined);
+    }
+  }
+
+  /**
+   * Request `secai.<actor>.<op>`; resolves with the reply data or throws the remote SecaiError. The
+   * reply is NOT checked: for probes and tests; code calls typed ops with `call`.
+   */
   request<T = unknown>(actor: string, op: string, payload: unknown = {}, timeoutMs = 5000): Promise<T> {
     return this.requestSubject<T>(serveSubject(actor, op), payload, timeoutMs);
   }
 
-  /** Sends a signed operator command to `secai.cmd.<actor>.<op>`. */
-  async command<T = unknown>(key: OperatorKey, actor: string, op: string, args: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<T> {
+  /** Sends a signed operator command to `secai.cmd.<actor>.<op>`, reply unchecked (tests; code uses `callCommand`). */
+  async command<T = unknown>(key: OperatorKey, actor: string, op: string, args: Record<string, unknown> = {}, timeoutMs = this.commandTimeoutMs): Promise<T> {
     const subject = commandSubject(actor, op);
     return this.requestSubject<T>(subject, await signCommand(key, subject, args), timeoutMs);
   }
 
   async requestSubject<T>(subject: string, payload: unknown, timeoutMs: number): Promise<T> {
     let msg: Msg;
+    const entry = { subject, since: Date.now(), timeoutMs };
+    this.pending.add(entry);
     try {
       msg = await this.nc.request(subject, encode(payload), { timeout: timeoutMs });
     } catch (err) {
       throw mapRequestError(err, subject, timeoutMs);
+    } finally {
+      this.pending.delete(entry);
     }
     return unwrapReply<T>(msg.data, subject);
   }
@@ -183,14 +232,44 @@ export class BusClient {
     });
   }
 
+  /** Drains (answers in flight still go out), but for CLOSE_DRAIN_MS at most: then closes. */
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), CLOSE_DRAIN_MS); });
     try {
-      await this.nc.drain();
+      if ((await Promise.race([this.nc.drain(), capped])) === 'late') await this.nc.close();
     } catch {
       await this.nc.close();
+    } finally {
+      clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A reply (or stream chunk) that did not match its op's schema, refused by this client: SECAI_E_SCHEMA
+ * like a refused request, but a class of its own, so a caller can tell "the responder sent garbage"
+ * from "the responder refused what I sent".
+ */
+export class ReplySchemaError extends SecaiError {
+  constructor(readonly op: string, message: string, options?: ErrorOptions) {
+    super(ErrorCode.SCHEMA, message, options);
+  }
+}
+
+/** Checks data that entered this client against a schema of `ref`; a mismatch is a ReplySchemaError naming the op. */
+function checkEntering<T>(ref: OpRef<unknown, unknown, unknown>, schema: JsonSchema, data: unknown, what: string): T {
+  try {
+    return check<T>(schema, data, `${what} of ${ref.actor}.${ref.op}`);
+  } catch (err) {
+    throw new ReplySchemaError(`${ref.actor}.${ref.op}`, (err as Error).message, { cause: err });
+  }
+}
+
+/** A reply that does not match the op's reply schema is refused here, before anything acts on it. */
+function checkReply<Rep>(ref: OpRef<unknown, Rep, unknown>, data: unknown): Rep {
+  return checkEntering<Rep>(ref, ref.reply, data, 'reply');
 }
 
 export function unwrapReply<T>(data: Uint8Array, subject: string): T {
@@ -217,6 +296,12 @@ function retryableConnectError(err: unknown, retryRefused: boolean): boolean {
   return true;
 }
 
+/** "actor 'audit'" for secai.audit.tail or secai.cmd.audit.ping: the operator learns which part did not answer. */
+export function whoServes(subject: string): string {
+  const p = parseSubject(subject);
+  return p ? `actor '${p.actor}'` : `the responder of ${subject}`;
+}
+
 function mapRequestError(err: unknown, subject: string, timeoutMs: number): SecaiError {
   const cause = err instanceof RequestError && err.cause ? err.cause : err;
   if (cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
@@ -226,7 +311,7 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number): Seca
     return new SecaiError(ErrorCode.PERMISSION, `permission denied: ${cause.operation} ${cause.subject}`, { cause: err });
   }
   if (cause instanceof TimeoutError || err instanceof TimeoutError) {
-    return new SecaiError(ErrorCode.TIMEOUT, `no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+    return new SecaiError(ErrorCode.TIMEOUT, `${whoServes(subject)} did not answer within ${timeoutMs} ms (no reply on ${subject})`, { cause: err });
   }
   if (err instanceof SecaiError) return err;
   // nats.js refuses to publish past the server's max_payload: the caller sent too much, not an internal fault.

@@ -14,12 +14,19 @@ export interface OpSpec {
    * (see BusClient.requestStream). Only such identities may answer a request more than once.
    */
   stream?: boolean;
+  /** Streaming ops: the schema of each chunk (the client checks every one, as it checks the reply). */
+  chunk?: JsonSchema;
   /**
    * Requests are answered as each settles instead of one at a time in arrival order: for ops whose
    * handler waits on the outside world for one caller (an airlock download waiting on a slow server must
    * not hold up another's). The handler bounds how many run and orders what must be ordered.
    */
   concurrent?: boolean;
+  /**
+   * Only these identities may request it (a containment op only the incident actor may ask): the ACL compiler
+   * refuses any other manifest that requests it. Names need not be in the catalog yet. Unset: any that declare it.
+   */
+  callers?: readonly string[];
 }
 
 export interface CommandSpec extends OpSpec {
@@ -40,7 +47,7 @@ export interface ActorManifest {
   commands: Record<string, CommandSpec>;
   /** secai.evt.<name>.<event> with the schema of its payload. */
   publishes: Record<string, JsonSchema>;
-  /** `<actor>.<op>` served by others that this identity may request. */
+  /** `<actor>.<op>` served by others that this identity may request; `*.<op>`: a standard op (ping) of every actor process. */
   requests: readonly string[];
   /** `<actor>.<event|*>` event patterns this identity may subscribe. */
   subscribes: readonly string[];

@@ -9,6 +9,8 @@ export interface NatsLogOptions {
   perConnectionBurst?: number;
   windowMs?: number;
   now?: () => number;
+  /** Every complete line, before any is summarised: the supervisor reads permission violations here. */
+  onLine?: (line: string) => void;
 }
 
 export const NATS_LOG_DEFAULTS = { maxBytes: 4 * 1024 * 1024, perConnectionBurst: 20, windowMs: 10_000 } as const;
@@ -29,7 +31,7 @@ export class NatsLog {
   private windowStart: number;
   private inWindow = 0;
   private suppressed = new Map<string, number>();
-  private readonly o: Required<Omit<NatsLogOptions, 'now'>> & { now: () => number };
+  private readonly o: Required<Omit<NatsLogOptions, 'now' | 'onLine'>> & Pick<NatsLogOptions, 'onLine'> & { now: () => number };
   private readonly timer: NodeJS.Timeout;
 
   constructor(opts: NatsLogOptions) {
@@ -60,6 +62,7 @@ export class NatsLog {
   }
 
   private line(line: string): void {
+    this.o.onLine?.(line);
     if (this.o.now() - this.windowStart >= this.o.windowMs) this.rollWindow();
     if (PER_CONNECTION.test(line)) {
       if (this.inWindow >= this.o.perConnectionBurst) {

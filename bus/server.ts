@@ -1,12 +1,15 @@
 // Runs the Debian nats-server as a child process on a loopback port and reports when it accepts clients.
+import { parseEnv, secaiEnv } from '../common/env.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { NatsLog } from './nats-log.js';
+import { parseViolation, type ViolationLine } from './nats-violations.js';
 
-export const NATS_SERVER_BIN = process.env.SECAI_NATS_SERVER ?? 'nats-server';
+/** SECAI_NATS_SERVER, default `nats-server` on PATH (read when first needed, so a bad setting fails inside the entry point's error handling). */
+export const natsServerBin = (): string => secaiEnv().natsServer;
 
 /** A free loopback port, chosen once so that a restarted server comes back where clients expect it. */
 export function pickLoopbackPort(): Promise<number> {
@@ -25,14 +28,8 @@ export function pickLoopbackPort(): Promise<number> {
  * SECAI_BUS_PORT fixes the bus port (the image does, so that its nftables rule can close the port to
  * every uid but the appliance's); unset, a free port is picked at start.
  */
-export function busPortFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env.SECAI_BUS_PORT;
-  if (raw === undefined || raw === '') return undefined;
-  const port = Number(raw);
-  if (!/^[0-9]+$/.test(raw) || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new SecaiError(ErrorCode.CONFIG_INVALID, `SECAI_BUS_PORT must be a port number from 1 to 65535, not '${raw}'`);
-  }
-  return port;
+export function busPortFromEnv(env?: NodeJS.ProcessEnv): number | undefined {
+  return env ? parseEnv({ SECAI_BUS_PORT: env.SECAI_BUS_PORT }).busPort : secaiEnv().busPort;
 }
 
 export interface NatsProcess {
@@ -47,23 +44,29 @@ export interface NatsProcess {
  * `logFile` is written from the server's stderr through NatsLog (bounded, per-connection noise summarised), not
  * with `-l`: nats-server 2.9 writes one line per refused connection and its own rotation keeps every old file.
  */
-export async function startNatsServer(opts: { configPath: string; portsDir: string; timeoutMs?: number; logFile?: string }): Promise<NatsProcess> {
+export async function startNatsServer(opts: {
+  configPath: string; portsDir: string; timeoutMs?: number; logFile?: string;
+  /** Each permission violation the server logs (needs `logFile`): bus/nats-violations.ts. */
+  onViolation?: (v: ViolationLine) => void;
+}): Promise<NatsProcess> {
   mkdirSync(opts.portsDir, { recursive: true, mode: 0o700 });
   for (const f of readdirSync(opts.portsDir)) if (f.endsWith('.ports')) rmSync(join(opts.portsDir, f), { force: true });
   const args = ['-c', opts.configPath];
-  const child = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const log = opts.logFile ? new NatsLog({ file: opts.logFile }) : undefined;
+  const child = spawn(natsServerBin(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const onViolation = opts.onViolation;
+  const onLine = onViolation && ((line: string) => { const v = parseViolation(line); if (v) onViolation(v); });
+  const log = opts.logFile ? new NatsLog({ file: opts.logFile, ...(onLine && { onLine }) }) : undefined;
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4096); log?.write(d); });
   child.stderr?.once('close', () => log?.close());
   const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new SecaiError(ErrorCode.BUS_START, `cannot run ${NATS_SERVER_BIN}: ${err.message} (is the Debian package nats-server installed? run npm run setup)`)));
+    child.once('error', (err) => reject(new SecaiError(ErrorCode.BUS_START, `cannot run ${natsServerBin()}: ${err.message} (is the Debian package nats-server installed? run npm run setup)`)));
     child.once('exit', (code, sig) => reject(new SecaiError(ErrorCode.BUS_START, `nats-server exited (${code ?? sig}) during start: ${stderr.trim()}`)));
   });
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   const ready = (async () => {
     while (Date.now() < deadline) {
-      const file = join(opts.portsDir, `${NATS_SERVER_BIN.split('/').pop()}_${child.pid}.ports`);
+      const file = join(opts.portsDir, `${natsServerBin().split('/').pop()}_${child.pid}.ports`);
       if (existsSync(file)) {
         try {
           const ports = JSON.parse(readFileSync(file, 'utf8')) as { nats?: string[] };
@@ -73,7 +76,7 @@ export async function startNatsServer(opts: { configPath: string; portsDir: stri
             return { child, pid: child.pid!, port, url: `nats://127.0.0.1:${port}` };
           }
         } catch {
-          // written but not complete yet: read again
+          // lint-ok: written but not complete yet: read again
         }
       }
       await new Promise((r) => setTimeout(r, 5));
@@ -84,7 +87,7 @@ export async function startNatsServer(opts: { configPath: string; portsDir: stri
   const result = await Promise.race([ready, exited]);
   child.removeAllListeners('exit');
   child.removeAllListeners('error');
-  exited.catch(() => {});
+  exited.catch(() => {}); // lint-ok: the race above observed it; this only keeps a later exit from being an unhandled rejection
   return result;
 }
 

@@ -1,14 +1,16 @@
 // Serves a manifest's ops and commands: decode, validate, verify signatures, dispatch, reply — never crash.
+import { EventOutbox, outboxFor } from './outbox.js';
 import type { Msg } from '@nats-io/nats-core';
 import type { BusClient, Reply } from './client.js';
 import { decode, encode, DEFAULT_MAX_PAYLOAD } from './codec.js';
 import { NonceCache, verifyCommand, type TrustedOperator } from './envelope.js';
 import type { ActorManifest, OpSpec } from './manifest.js';
-import { check } from './schema.js';
-import { effectiveManifest } from './standard-ops.js';
+import { check, type Static } from './schema.js';
+import { effectiveManifest, type STANDARD_COMMANDS, type STANDARD_SERVES } from './standard-ops.js';
 import { commandSubject, inboxIdentity, serveSubject } from './subjects.js';
 import { ErrorCode, SecaiError, toErrorData } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { UnpublishedEvents } from '../common/published-or-logged.js';
 
 export interface CallContext {
   subject: string;
@@ -26,22 +28,36 @@ export interface CallContext {
   replyTo: string;
 }
 
-export type Handler = (request: any, call: CallContext) => unknown | Promise<unknown>;
+/** One op's handler: receives the request its schema admitted, returns (or resolves to) the reply. */
+export type Handler<Req = never, Rep = unknown> = (request: Req, call: CallContext) => Rep | Promise<Rep>;
+/** Handlers whose requests and replies are not known statically (tests, benchmarks). */
 export type Handlers = Record<string, Handler>;
+/**
+ * The handlers of a manifest's op table (`serves` or `commands`), typed from its schemas: a handler
+ * receives `Static<request>` and must return `Static<reply>`, so request, reply and code cannot drift.
+ */
+export type HandlersFor<Ops extends Record<string, OpSpec>> = string extends keyof Ops
+  ? Handlers // a manifest built at run time (tests): its ops are not known statically
+  : { [K in keyof Ops]: Handler<Static<Ops[K]['request']>, Static<Ops[K]['reply']>> };
+/** The standard ops every actor serves (ping, describe, snapshot): runtime/host.ts types its own. */
+export type StandardHandlers = HandlersFor<typeof STANDARD_SERVES>;
+export type StandardCommandHandlers = HandlersFor<typeof STANDARD_COMMANDS>;
 
-export interface ServeOptions {
+export interface ServeOptions<M extends ActorManifest = ActorManifest> {
   bus: BusClient;
-  manifest: ActorManifest;
+  manifest: M;
   /** Handlers for served ops, by op name. */
-  ops: Handlers;
+  ops: HandlersFor<M['serves']> & Partial<Handlers>;
   /** Handlers for signed commands, by op name. */
-  commands: Handlers;
+  commands: HandlersFor<M['commands']> & Partial<Handlers>;
   operators: { lookup(keyId: string): TrustedOperator | undefined };
   log: Logger;
   /** Replay window for command envelopes (default 60 s). */
   windowMs?: number;
   /** Whether to publish command_rejected/accepted events (actors yes; the supervisor has its own). */
   auditCommands?: boolean;
+  /** Where a command_rejected/accepted event that cannot be published is counted (the actor's own counter; default: a new one). */
+  unpublished?: UnpublishedEvents;
   now?: () => number;
   /**
    * For every served and command subject, the identities that may ask it: `bus/callers.json`, which
@@ -51,14 +67,20 @@ export interface ServeOptions {
   callers: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
+type AnyHandler = (request: unknown, call: CallContext) => unknown;
+
 /** Subscribes every op and command of the manifest. Returns a function that unsubscribes them. */
-export function serveManifest(o: ServeOptions): () => void {
+export function serveManifest<M extends ActorManifest>(o: ServeOptions<M>): () => void {
   const m = effectiveManifest(o.manifest);
+  // Past this point requests are checked against the schemas the handlers were typed from.
+  const ops = o.ops as unknown as Record<string, AnyHandler | undefined>;
+  const commands = o.commands as unknown as Record<string, AnyHandler | undefined>;
   const startedAt = (o.now ?? Date.now)();
   const windowMs = o.windowMs ?? 60_000;
   const nonces = new NonceCache(windowMs);
   const subs: { unsubscribe(): void }[] = [];
   const refused = refusalLog(o.log);
+  const unpublished = o.unpublished ?? new UnpublishedEvents(o.log);
   /** The caller whose inbox `msg.reply` is, or undefined (and the request is dropped, logged) if it may not ask. */
   const callerOf = (msg: Msg, subject: string): string | undefined => {
     const who = inboxIdentity(msg.reply);
@@ -68,7 +90,7 @@ export function serveManifest(o: ServeOptions): () => void {
   };
 
   for (const [op, spec] of Object.entries(m.serves)) {
-    const handler = o.ops[op];
+    const handler = ops[op];
     if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for served op '${op}'`);
     const subject = serveSubject(m.name, op);
     subs.push(o.bus.subscribe(subject, (msg) => {
@@ -86,7 +108,7 @@ export function serveManifest(o: ServeOptions): () => void {
   }
 
   for (const [op, spec] of Object.entries(m.commands)) {
-    const handler = o.commands[op];
+    const handler = commands[op];
     if (!handler) throw new SecaiError(ErrorCode.INTERNAL, `${m.name}: no handler for command '${op}'`);
     const subject = commandSubject(m.name, op);
     subs.push(o.bus.subscribe(subject, (msg) => {
@@ -106,13 +128,15 @@ export function serveManifest(o: ServeOptions): () => void {
           const e = toErrorData(err);
           o.log.warn({ subject, code: e.code, keyId }, `command rejected: ${e.message}`);
           if (o.auditCommands !== false) {
-            await o.bus.publishEvent(m.name, 'command_rejected', { subject, code: e.code, reason: e.message.slice(0, 512), keyId, nonce }).catch(() => {});
+            await unpublished.settle('command_rejected', o.bus.publishEvent(m.name, 'command_rejected', { subject, code: e.code, reason: e.message.slice(0, 512), keyId, nonce, caller }));
           }
           throw err;
         }
         const args = check(spec.request, verified.args, `${op} command`);
         if (o.auditCommands !== false) {
-          await o.bus.publishEvent(m.name, 'command_accepted', { subject, keyId, nonce }).catch(() => {});
+          // Evidence first, normally within milliseconds; when JetStream cannot store (a full disk) the record waits in
+          // the ordered outbox and the command goes on after ACCEPT_WAIT_MS, so lock and panic never wait on the trail.
+          await EventOutbox.within(outboxFor(o.bus, o.log, unpublished).push(m.name, 'command_accepted', { subject, keyId, nonce }), ACCEPT_WAIT_MS);
         }
         return handler(args, { subject, caller, replyTo: msg.reply!, operator: verified.operator });
       });
@@ -122,11 +146,14 @@ export function serveManifest(o: ServeOptions): () => void {
   return () => subs.forEach((s) => s.unsubscribe());
 }
 
+/** How long a command waits for its `command_accepted` record to be acknowledged before it runs anyway. */
+export const ACCEPT_WAIT_MS = 1000;
+
 /**
  * Decodes, runs and replies. A handler that returns a plain value is answered synchronously, inside the
  * subscription's callback (no promise hops on the hot path); a promise is answered when it settles.
  */
-function respond(o: ServeOptions, msg: Msg, spec: OpSpec, run: (payload: unknown) => unknown): void | Promise<void> {
+function respond(o: Pick<ServeOptions, 'log'>, msg: Msg, spec: OpSpec, run: (payload: unknown) => unknown): void | Promise<void> {
   let result: unknown;
   try {
     result = run(decode(msg.data, spec.maxBytes ?? DEFAULT_MAX_PAYLOAD));
@@ -159,13 +186,13 @@ function refusalLog(log: Logger): (subject: string, replyTo: string | undefined)
   };
 }
 
-function failure(o: ServeOptions, msg: Msg, err: unknown): Reply {
+function failure(o: Pick<ServeOptions, 'log'>, msg: Msg, err: unknown): Reply {
   const e = toErrorData(err);
   if (e.code === ErrorCode.INTERNAL) o.log.error({ err, subject: msg.subject }, 'handler failed');
   return { ok: false, error: e };
 }
 
-function send(o: ServeOptions, msg: Msg, reply: Reply): void {
+function send(o: Pick<ServeOptions, 'log'>, msg: Msg, reply: Reply): void {
   if (!msg.reply) return;
   try {
     msg.respond(encode(reply));

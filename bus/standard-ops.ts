@@ -15,21 +15,25 @@ export const snapshotSchema = s.object(
   ['context'],
 );
 
-const pingReply = s.object({ actor: s.string({ maxLength: 64 }), pid: s.integer(), uptimeMs: s.number(), state: s.any() });
+// unpublishedEvents: events this process failed to publish since it started (logged, never swallowed).
+// `sections`: the digest of each policy section this process applies (runtime/config-section.ts), to see a reload land.
+const pingReply = s.object({
+  actor: s.string({ maxLength: 64 }), pid: s.integer(), uptimeMs: s.number(), state: s.any(), unpublishedEvents: s.integer({ minimum: 0 }), sections: s.record(),
+}, ['sections']);
 
-export const STANDARD_SERVES: Record<string, OpSpec> = {
+export const STANDARD_SERVES = {
   ping: { request: s.empty(), reply: pingReply, description: 'Liveness: pid, uptime and current state value.' },
   describe: {
     request: s.empty(),
-    reply: s.object({ actor: s.string({ maxLength: 64 }), machine: s.record(), graph: s.record() }),
-    description: 'The machine definition (XState JSON) and its directed graph, for the visualizer.',
+    reply: s.object({ actor: s.string({ maxLength: 64 }), machine: s.record(), graph: s.record(), children: s.record() }, ['children']),
+    description: 'The machine definition (XState JSON) and its directed graph, for the visualizer; `children`: the same for each kind of machine it spawns.',
   },
   snapshot: { request: s.empty(), reply: snapshotSchema, description: 'The latest snapshot as published on secai.state.<actor>.' },
-};
+} satisfies Record<string, OpSpec>;
 
-export const STANDARD_COMMANDS: Record<string, CommandSpec> = {
+export const STANDARD_COMMANDS = {
   ping: { request: s.empty(), reply: pingReply, description: 'Signed liveness check.', roles: ['admin', 'auditor'] },
-};
+} satisfies Record<string, CommandSpec>;
 
 export const STANDARD_EVENTS = {
   command_rejected: s.object({
@@ -38,6 +42,8 @@ export const STANDARD_EVENTS = {
     reason: s.string({ maxLength: 512 }),
     keyId: s.string({ maxLength: 128 }),
     nonce: s.string({ maxLength: 128 }),
+    /** The bus identity whose inbox the reply went to (cli for securectl): where a forged or replayed command came from. */
+    caller: s.string({ maxLength: 64 }),
   }),
   command_accepted: s.object({
     subject: s.string({ maxLength: 256 }),

@@ -1,10 +1,11 @@
 // pino loggers: JSON lines to stdout, pretty-printed when stdout is a terminal.
+import { secaiEnv } from './env.js';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(name: string, level = process.env.SECAI_LOG_LEVEL ?? 'info'): Logger {
-  const pretty = process.stdout.isTTY && process.env.SECAI_LOG_JSON !== '1';
+export function createLogger(name: string, level: string = secaiEnv().logLevel): Logger {
+  const pretty = process.stdout.isTTY && !secaiEnv().logJson;
   return pino({
     name,
     level,

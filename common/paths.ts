@@ -1,4 +1,5 @@
 // Where the appliance keeps state (SECAI_HOME) and reads config (SECAI_CONFIG), per DESIGN.md.
+import { parseEnv, secaiEnv } from './env.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,12 +17,15 @@ export const projectRoot = (() => {
   }
 })();
 
-export function secaiHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.SECAI_HOME ?? join(process.cwd(), '.secai'));
+const settings = (env?: NodeJS.ProcessEnv) => (env ? parseEnv(env) : secaiEnv());
+
+/** SECAI_HOME, default ./.secai; `env` only where a caller (a test, a CLI helper) passes its own. */
+export function secaiHome(env?: NodeJS.ProcessEnv): string {
+  return resolve(settings(env).home ?? join(process.cwd(), '.secai'));
 }
 
-export function secaiConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.SECAI_CONFIG ?? join(projectRoot, 'policy'));
+export function secaiConfigDir(env?: NodeJS.ProcessEnv): string {
+  return resolve(settings(env).configDir ?? join(projectRoot, 'policy'));
 }
 
 export function homePaths(home: string) {

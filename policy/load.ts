@@ -157,3 +157,14 @@ export function loadConfig<T>(configDir: string, name: string): Loaded<T> {
   if (!existsSync(path)) throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}: missing (every config file is required; defaults ship in policy/)`);
   return parseConfig<T>(readFileSync(path, 'utf8'), `${basename(name)}.schema.json`, path);
 }
+
+/** Checks a value that did not come from a file (a policy section received over the bus) against a schema by id. */
+export function validateValue<T>(value: unknown, schemaId: string, what: string): T {
+  const validate = validatorFor(schemaId);
+  if (!validate) throw new SecaiError(ErrorCode.CONFIG_INVALID, `no schema '${schemaId}' for ${what}`);
+  if (!validate(value)) {
+    const msgs = (validate.errors ?? []).slice(0, 5).map((e) => `${what}${e.instancePath || ''} ${describe(e)}`);
+    throw new SecaiError(ErrorCode.CONFIG_INVALID, msgs.join('; '));
+  }
+  return deepFreeze(value as T);
+}

@@ -4,10 +4,17 @@ import { join } from 'node:path';
 import { ErrorCode, SecaiError } from '../common/errors.js';
 import { parseConfig } from './load.js';
 import { bindPolicy } from './decide/expand.js';
-import type { PolicyDoc, PolicySnapshot } from './types.js';
+import type { PolicyFile } from './sections.js';
 
-export function parsePolicy(text: string, path: string, home: string): PolicySnapshot & { path: string } {
-  const loaded = parseConfig<PolicyDoc>(text, 'policy.schema.json', path);
+/** A loaded policy.yaml: every section, bound to one state directory, and the file's SHA-256. */
+export interface LoadedPolicy {
+  value: PolicyFile;
+  digest: string;
+  path: string;
+}
+
+export function parsePolicy(text: string, path: string, home: string): LoadedPolicy {
+  const loaded = parseConfig<PolicyFile>(text, 'policy.schema.json', path);
   try {
     return { value: bindPolicy(loaded.value, home), digest: loaded.digest, path };
   } catch (err) {
@@ -19,7 +26,7 @@ export function parsePolicy(text: string, path: string, home: string): PolicySna
   }
 }
 
-export function loadPolicyFile(path: string, home: string): PolicySnapshot & { path: string } {
+export function loadPolicyFile(path: string, home: string): LoadedPolicy {
   if (!existsSync(path)) throw new SecaiError(ErrorCode.CONFIG_INVALID, `${path}: missing`);
   return parsePolicy(readFileSync(path, 'utf8'), path, home);
 }

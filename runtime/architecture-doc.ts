@@ -16,7 +16,7 @@ export function renderArchitecture(manifests: readonly ActorManifest[]): string 
   out.push('', '### Who may ask whom (request/reply)', '', '| requester | subject | served by |', '|---|---|---|');
   for (const m of eff) for (const r of m.requests) {
     const [a, op] = r.split('.') as [string, string];
-    out.push(`| \`${m.name}\` | \`${serveSubject(a, op)}\` | \`${a}\` |`);
+    out.push(a === '*' ? `| \`${m.name}\` | \`secai.<actor>.${op}\` | every actor |` : `| \`${m.name}\` | \`${serveSubject(a, op)}\` | \`${a}\` |`);
   }
 
   out.push('', '### Who may subscribe whose events', '', '| subscriber | events |', '|---|---|');

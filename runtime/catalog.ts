@@ -12,6 +12,21 @@ import { supervisorManifest } from '../actors/supervisor/manifest.js';
 import { policyManifest } from '../actors/policy/manifest.js';
 import { toolFirewallManifest } from '../actors/tool-firewall/manifest.js';
 import { airlockManifest } from '../actors/airlock/manifest.js';
+import { integrityManifest } from '../actors/integrity/manifest.js';
+import { incidentManifest } from '../actors/incident/manifest.js';
+import { attestorManifest } from '../actors/attestor/manifest.js';
+import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
+
+/**
+ * The manifests themselves, typed, for callers that take typed op references (`serveOp(vaultManifest,
+ * 'status')`): a manifest is the callee's public contract, and an actor reaches another's through this
+ * catalog, never through the other actor's folder (the lint's layer rules allow no exception).
+ */
+export {
+  auditManifest, authManifest, vaultManifest, cliManifest, gatewayManifest, inferenceManifest, quarantineManifest,
+  registryManifest, supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, integrityManifest, incidentManifest,
+  attestorManifest, gpuWatchManifest,
+};
 
 export const MANIFESTS: readonly ActorManifest[] = [
   supervisorManifest,
@@ -19,6 +34,12 @@ export const MANIFESTS: readonly ActorManifest[] = [
   auditManifest,
   // The decision point starts before the actors that ask it.
   policyManifest,
+  // Watches from early on: its baseline and canaries are in place before models load.
+  integrityManifest,
+  // Measures what runs before anything asks whether it may unlock or load.
+  attestorManifest,
+  // Fingerprints the GPU stack before a model is loaded onto it.
+  gpuWatchManifest,
   toolFirewallManifest,
   airlockManifest,
   vaultManifest,
@@ -27,6 +48,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   inferenceManifest,
   registryManifest,
   quarantineManifest,
+  // Last: it subscribes every other actor's refusals and asks them to contain.
+  incidentManifest,
 ];
 
 /** The manifests that run as processes, in start order. */

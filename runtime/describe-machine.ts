@@ -2,14 +2,15 @@
 import type { toDirectedGraph as ToDirectedGraph } from '@xstate/graph';
 import type { AnyStateMachine } from 'xstate';
 
-export interface GraphNode {
+// A type, not an interface: it must fit the `describe` reply's record schema (an index signature).
+export type GraphNode = {
   id: string;
   key: string;
   type: string;
   initial?: string;
   children: GraphNode[];
   edges: { id: string; source: string; target: string; label: string }[];
-}
+};
 
 /** Loads @xstate/graph on first use: only the visualizer asks, and actors start faster without it. */
 export async function describeMachine(machine: AnyStateMachine): Promise<{ machine: Record<string, unknown>; graph: GraphNode }> {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the appliance and its tests run for real (see ../docs/architecture.md).
-apt_packages=(nats-server bubblewrap nftables shellcheck cryptsetup-bin)
+apt_packages=(nats-server bubblewrap nftables shellcheck cryptsetup-bin inotify-tools swtpm swtpm-tools tpm2-tools)
 # Chromium only drives the UI tests: `npm start` sets SECAI_SETUP_BROWSER=0 and does not install it.
 [ "${SECAI_SETUP_BROWSER:-1}" = 1 ] && apt_packages+=(chromium)
 missing=()
@@ -32,7 +32,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Build when any source is newer than the last build.
-if [ ! -f dist/.built ] || [ -n "$(find actors bus machines workers common policy bin ui scripts tsconfig.json tsconfig.build.json package.json -newer dist/.built -type f 2>/dev/null | head -n 1)" ]; then
+if [ ! -f dist/.built ] || [ -n "$(find actors bus machines workers common policy bin ui scripts runtime contracts tsconfig.json tsconfig.build.json package.json -newer dist/.built -type f 2>/dev/null | head -n 1)" ]; then
   echo "setup: build" >&2
   npm run --silent build >&2
   touch dist/.built

@@ -4,7 +4,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { request, type Agent, type Dispatcher } from 'undici';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
-import { DOWNLOAD_CHUNK_BYTES, MAX_DOWNLOAD_MS } from './manifest.js';
+import { DOWNLOAD_CHUNK_BYTES, MAX_DOWNLOAD_MS } from '../../contracts/airlock-download.js';
 import { authorize, origin, pinnedAgent, type Authorized, type EgressDeps, type EgressEvidence } from './egress.js';
 
 /** Chunks read ahead of the caller; past that the airlock stops reading and TCP pushes back on the server. */
@@ -208,7 +208,7 @@ class Session {
     this.wakePump?.();
     if (outcome !== 'complete') this.abort.abort();
     discard(this.body);
-    void this.agent.destroy().catch(() => {});
+    void this.agent.destroy().catch(() => {}); // lint-ok: closing this download's own pool; its outcome is reported next
     this.o.report({ ...this.o.evidence, outcome, bytes: this.received, ...(extra.sha256 && { sha256: extra.sha256 }), ...(extra.reason && { reason: extra.reason.slice(0, 1024) }) });
     this.o.onClose(this.error);
   }
@@ -267,7 +267,7 @@ export class Downloads {
       });
     } catch (err) {
       clearTimeout(total);
-      await agent.destroy().catch(() => {});
+      await agent.destroy().catch(() => {}); // lint-ok: closing this download's own pool; the request's error is what is reported
       const e = err as Error & { code?: string };
       const reason = err instanceof SecaiError ? err.message
         : abort.signal.aborted ? String((abort.signal.reason as Error)?.message ?? 'aborted')
@@ -285,14 +285,14 @@ export class Downloads {
     if (res.statusCode !== 200) {
       // Redirects and errors come back without a body: following a Location is a new download, checked again.
       discard(res.body);
-      await agent.destroy().catch(() => {});
+      await agent.destroy().catch(() => {}); // lint-ok: closing this download's own pool; the outcome is reported next
       report({ ...evidence, outcome: 'complete', bytes: 0 });
       return base;
     }
     if (declared !== undefined && declared > limit) {
       discard(res.body);
       abort.abort();
-      await agent.destroy().catch(() => {});
+      await agent.destroy().catch(() => {}); // lint-ok: closing this download's own pool; the refusal is reported next
       const reason = `the server declares ${declared} bytes, over the ${limit}-byte size limit: not downloaded`;
       report({ ...evidence, outcome: 'failed', bytes: 0, reason });
       throw new SecaiError(ErrorCode.EGRESS_FAILED, reason);

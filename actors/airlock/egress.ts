@@ -1,6 +1,8 @@
 // The airlock's egress path: scan, decide, resolve DNS once, refuse non-public addresses, connect to that
 // exact address (no second lookup, so no DNS rebinding), bounded in size and time, redirects not followed.
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
 import { Agent, buildConnector, request } from 'undici';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
@@ -8,7 +10,13 @@ import type { DecisionResult } from '../../policy/decide/index.js';
 import { classifyAddress } from '../../policy/decide/ip-class.js';
 import { Scanner, type Finding } from '../../policy/pii/scanner.js';
 import { redact } from '../../policy/pii/redact.js';
-import type { AirlockPolicy, PolicySnapshot } from '../../policy/types.js';
+import type { AirlockPolicy, PolicyDoc } from '../../policy/types.js';
+
+/** What the airlock applies of a policy: its own section and the model size cap, with the policy's digest. */
+export interface AirlockPolicyView {
+  digest: string;
+  value: Pick<PolicyDoc, 'airlock' | 'models'>;
+}
 
 export interface EgressRequest {
   method: string;
@@ -50,6 +58,8 @@ export interface ResolvedAddress {
   address: string;
   family: number;
   port?: number;
+  /** Test hosts map only: the test server's certificate (SECAI_TEST_AIRLOCK_CA), trusted besides the system roots. */
+  ca?: string;
 }
 
 export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
@@ -58,11 +68,20 @@ export const systemResolver: Resolver = (host) => dnsLookup(host, { all: true, v
 
 export interface EgressDeps {
   decide(domain: string, input: unknown): Promise<DecisionResult> | DecisionResult;
-  policy(digest: string): Promise<PolicySnapshot> | PolicySnapshot;
+  policy(digest: string): Promise<AirlockPolicyView> | AirlockPolicyView;
   resolve: Resolver;
   env: NodeJS.ProcessEnv;
   /** Called once per request with its evidence (deny or allow). */
   evidence(e: EgressEvidence): void;
+  /** The incident containment in force, if any: then every request is refused, whatever the policy says. */
+  containment?(): { incidentId: string; reason: string } | null;
+}
+
+/** The refusal while an incident holds the airlock contained (its own code: the policy did not decide this). */
+export class AirlockContained extends SecaiError {
+  constructor(c: { incidentId: string; reason: string }, readonly evidence: EgressEvidence) {
+    super(ErrorCode.AIRLOCK_DISABLED, `the airlock is disabled by incident ${c.incidentId}: ${c.reason} (an operator ends it with securectl airlock enable)`);
+  }
 }
 
 const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'transfer-encoding', 'content-length', 'upgrade', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'keep-alive', 'expect']);
@@ -98,7 +117,7 @@ export function scanRequest(req: EgressRequest, a: AirlockPolicy): { kind: strin
     const u = new URL(req.url);
     // Percent-decoding first: an email written as %40 is still an email.
     rest = safeDecode(u.pathname + u.search + u.hash);
-  } catch { /* the decision refuses unparsable URLs */ }
+  } catch { /* lint-ok: the decision refuses unparsable URLs */ }
   add('url', sc.scan(Buffer.from(rest, 'utf8')));
   for (const [name, value] of Object.entries(req.headers ?? {})) add(`header:${name.toLowerCase().slice(0, 64)}`, sc.scan(Buffer.from(String(value), 'utf8')));
   if (req.body?.byteLength) add('body', sc.scan(req.body));
@@ -119,7 +138,7 @@ export interface Authorized {
   method: string;
   url: URL;
   pinned: ResolvedAddress;
-  policy: PolicySnapshot;
+  policy: AirlockPolicyView;
   decision: DecisionResult;
   findings: EgressEvidence['findings'];
 }
@@ -139,6 +158,15 @@ export async function authorize(deps: EgressDeps, req: EgressRequest): Promise<A
     throw new EgressDenied(`egress denied by ${d.rule}${d.reason ? `: ${redact(d.reason)}` : ''}`, ev);
   };
 
+  // Checked first and again after the (awaited) decisions: a containment that lands meanwhile still stops this one.
+  const refuseIfContained = () => {
+    const c = deps.containment?.();
+    if (!c) return;
+    const ev: EgressEvidence = { decision: 'deny', ...base, findings, rule: 'airlock.contained', reason: `incident ${c.incidentId}: ${c.reason}`.slice(0, 1024), policyDigest: '', inputHash: '' };
+    deps.evidence(ev);
+    throw new AirlockContained(c, ev);
+  };
+  refuseIfContained();
   for (const h of Object.keys(req.headers ?? {})) {
     if (FORBIDDEN_HEADERS.has(h.toLowerCase())) deny({ rule: 'airlock.headers', reason: `header ${h.slice(0, 64)} is set by the airlock`, policyDigest: '', inputHash: '' });
   }
@@ -151,6 +179,7 @@ export async function authorize(deps: EgressDeps, req: EgressRequest): Promise<A
   findings.push(...scanRequest(req, a));
   const decision = await deps.decide('egress', { method, url: req.url, bodyBytes, findings: [...new Set(findings.map((f) => f.kind))] });
   if (decision.decision !== 'allow') deny(decision);
+  refuseIfContained();
 
   const url = new URL(req.url);
   const host = url.hostname;
@@ -178,14 +207,17 @@ export async function authorize(deps: EgressDeps, req: EgressRequest): Promise<A
  * Tests only: `SECAI_TEST_AIRLOCK_HOSTS="models.test=127.0.0.1:4433,…"` makes those names resolve to
  * that loopback address (and connect to that port), so an https URL on the default port can reach a
  * local test server. Honoured only where loopback is allowed at all (policy switch AND SECAI_TEST=1);
- * entries that are not loopback addresses are ignored, so it can never open anything else.
+ * entries that are not loopback addresses are ignored, so it can never open anything else. Its certificate
+ * (`SECAI_TEST_AIRLOCK_CA`, a PEM file) is trusted for those mapped hosts alone: a whole appliance under test
+ * cannot pass NODE_EXTRA_CA_CERTS to its actors (the supervisor keeps that variable back).
  */
 export function testHostsResolver(fallback: Resolver, airlock: () => AirlockPolicy | undefined, env: NodeJS.ProcessEnv): Resolver {
   const map = new Map<string, ResolvedAddress>();
+  const ca = env.SECAI_TEST_AIRLOCK_CA ? readFileSync(env.SECAI_TEST_AIRLOCK_CA, 'utf8') : undefined;
   for (const entry of (env.SECAI_TEST_AIRLOCK_HOSTS ?? '').split(',')) {
     const m = /^([a-z0-9.-]+)=(127(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(entry.trim());
     if (!m || classifyAddress(m[2]!) !== 'loopback' || Number(m[3]) < 1 || Number(m[3]) > 65535) continue;
-    map.set(m[1]!, { address: m[2]!, family: 4, port: Number(m[3]) });
+    map.set(m[1]!, { address: m[2]!, family: 4, port: Number(m[3]), ...(ca !== undefined && { ca }) });
   }
   return async (host) => {
     const hit = map.get(host);
@@ -207,7 +239,7 @@ export function pinnedAgent(pinned: ResolvedAddress, a: AirlockPolicy): Agent {
     if (opts?.all) cb(null, [{ address: pinned.address, family }]);
     else cb(null, pinned.address, family);
   };
-  const connector = buildConnector({ timeout: a.timeout_ms, lookup } as unknown as buildConnector.BuildOptions);
+  const connector = buildConnector({ timeout: a.timeout_ms, lookup, ...(pinned.ca !== undefined && { ca: [...rootCertificates, pinned.ca] }) } as unknown as buildConnector.BuildOptions);
   return new Agent({
     connections: 1,
     pipelining: 0,
@@ -264,6 +296,6 @@ async function perform(deps: EgressDeps, req: EgressRequest, method: string, url
     if (err instanceof SecaiError) throw err;
     throw new SecaiError(ErrorCode.EGRESS_FAILED, ev.reason, { cause: err });
   } finally {
-    await agent.destroy().catch(() => {});
+    await agent.destroy().catch(() => {}); // lint-ok: closing this request's own pool; its outcome is already in the evidence
   }
 }

@@ -1,59 +1,39 @@
 // The airlock's bus contract: the only egress path of the appliance (off unless policy enables it).
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { downloadChunk, downloadId, downloadReply, downloadRequest } from '../../contracts/airlock-download.js';
+
+export { DOWNLOAD_CHUNK_BYTES, MAX_DOWNLOAD_MS } from '../../contracts/airlock-download.js';
 
 const MAX_BODY = 64 * 1024 * 1024;
-/** Bytes per download chunk message: well under the bus's 1 MiB max_payload with the envelope around it. */
-export const DOWNLOAD_CHUNK_BYTES = 512 * 1024;
-/** The longest total time limit a download may ask for. */
-export const MAX_DOWNLOAD_MS = 24 * 3600_000;
 export const fetchRequest = s.object(
   {
     method: s.string({ enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] }),
     url: s.string({ maxLength: 8192, minLength: 1 }),
-    headers: { type: 'object', maxProperties: 64, additionalProperties: { type: 'string', maxLength: 8192 } },
+    headers: s.map(s.string({ maxLength: 8192 }), 64),
     body: s.bytes(MAX_BODY),
   },
   ['headers', 'body'],
 );
 const fetchReply = s.object({
   status: s.integer({ minimum: 100, maximum: 999 }),
-  headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 65536 } },
+  headers: s.map(s.string({ maxLength: 65536 })),
   body: s.bytes(1024 * 1024 * 1024),
   address: s.string({ maxLength: 64 }),
   decision: s.record(),
 });
+const containment = s.object({ incidentId: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 512 }), at: s.number() });
 const statusReply = s.object({
-  enabled: s.boolean(), loopbackForTests: s.boolean(), destinations: s.array(s.string({ maxLength: 300 }), 256),
+  // `enabled`: whether a request could go out now (false while contained, whatever the policy says).
+  enabled: s.boolean(), policyEnabled: s.boolean(), loopbackForTests: s.boolean(), destinations: s.array(s.string({ maxLength: 300 }), 256),
   requests: s.integer({ minimum: 0 }), denied: s.integer({ minimum: 0 }), policyDigest: s.string({ maxLength: 64 }),
-});
-const headersMap = { type: 'object', maxProperties: 64, additionalProperties: { type: 'string', maxLength: 8192 } };
-const downloadId = s.string({ minLength: 16, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
-export const downloadRequest = s.object(
-  {
-    url: s.string({ maxLength: 8192, minLength: 1 }),
-    headers: headersMap,
-    maxBytes: s.integer({ minimum: 1, maximum: 2 ** 50 }),
-    maxMs: s.integer({ minimum: 100, maximum: MAX_DOWNLOAD_MS }),
-  },
-  ['headers'],
-);
-const downloadReply = s.object({
-  status: s.integer({ minimum: 100, maximum: 999 }),
-  headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 65536 } },
-  address: s.string({ maxLength: 64 }),
-  decision: s.record(),
-  id: downloadId,
-  length: s.integer({ minimum: 0 }),
-  limit: s.integer({ minimum: 1 }),
-}, ['id', 'length']);
-export const downloadChunk = s.object({
-  seq: s.integer({ minimum: 0 }),
-  data: s.bytes(DOWNLOAD_CHUNK_BYTES),
-  done: s.boolean(),
-  bytes: s.integer({ minimum: 0 }),
-  sha256: s.string({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$' }),
-}, ['sha256']);
+  /** Set while an incident holds the airlock disabled. */
+  disabledBy: containment,
+}, ['policyEnabled', 'disabledBy']);
+/** The containment request: which incident asks, and why (both go into the audit chain and `airlock status`). */
+export const containRequest = s.object({ incidentId: s.string({ minLength: 1, maxLength: 128 }), reason: s.string({ minLength: 1, maxLength: 512 }) });
+/** Who may ask for containment: the incident actor alone (the ACL compiler refuses any other manifest that asks). */
+export const CONTAINMENT_CALLERS = ['incident'] as const;
 const finding = s.object({ kind: s.string({ maxLength: 32 }), where: s.string({ maxLength: 80 }), n: s.integer({ minimum: 1 }) });
 
 export const airlockManifest = defineManifest({
@@ -73,9 +53,17 @@ export const airlockManifest = defineManifest({
     },
     download_cancel: { request: s.object({ id: downloadId }), reply: s.object({ cancelled: s.boolean() }), maxBytes: 4096, description: 'Abort a download and its HTTP request.' },
     status: { request: s.empty(), reply: statusReply, description: 'Whether the airlock is enabled, its destinations and counters.' },
+    contain: {
+      request: containRequest, reply: s.object({ disabled: s.boolean(), already: s.boolean() }), callers: CONTAINMENT_CALLERS, maxBytes: 4096,
+      description: 'Incident containment: disable every fetch and download (persisted across restarts) until an operator runs securectl airlock enable.',
+    },
   },
   commands: {
     status: { request: s.empty(), reply: statusReply, description: 'Airlock status as a signed request (securectl airlock status).', roles: ['admin', 'auditor'] },
+    enable: {
+      request: s.empty(), reply: s.object({ enabled: s.boolean(), wasDisabledBy: containment }, ['wasDisabledBy']), roles: ['admin'],
+      description: 'End an incident containment (securectl airlock enable): the airlock follows the policy again.',
+    },
   },
   publishes: {
     egress: s.object(
@@ -88,7 +76,11 @@ export const airlockManifest = defineManifest({
       },
       ['reason', 'address', 'status', 'bytes', 'op', 'outcome', 'sha256'],
     ),
+    /** An incident disabled the airlock, or an operator ended that (the state is on secai.state.airlock too). */
+    contained: containment,
+    enabled_by_operator: s.object({ incidentId: s.string({ maxLength: 128 }), keyId: s.string({ maxLength: 128 }) }),
   },
-  requests: ['policy.decide', 'policy.show'],
-  subscribes: [],
+  requests: ['policy.decide', 'policy.section'],
+  // Its policy.yaml section(s), at start and after each reload that changes them (runtime/config-section.ts).
+  subscribes: ['policy.reloaded'],
 });

@@ -1,6 +1,6 @@
 // The hash-chained audit log: one JSON line per record, each holding the previous record's hash.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { type BigIntStats, closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -36,7 +36,8 @@ export interface AuditInput {
   at: number;
 }
 
-export interface AuditRecord {
+// A type, not an interface: records travel in replies typed as free-form records (index signature).
+export type AuditRecord = {
   seq: number;
   at: number;
   stream: string;
@@ -47,7 +48,7 @@ export interface AuditRecord {
   prev: string;
   hash: string;
   hmac?: string;
-}
+};
 
 export interface ChainHead {
   seq: number;
@@ -83,6 +84,9 @@ function safeEqualHex(a: string | undefined, b: string | undefined): boolean {
   return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
+interface FileId { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }
+const fileIdOf = (st: BigIntStats): FileId => ({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs });
+
 /** Appends records durably; one writer per file (the audit actor). */
 export class AuditChain {
   readonly file: string;
@@ -92,8 +96,11 @@ export class AuditChain {
   private streams: Record<string, number> = {};
   private seen = new Map<string, SeqSet>();
   private recent: AuditRecord[] = [];
-  /** The chain file as this writer left it: another hand that deletes, replaces or edits it changes one of these. */
-  private fileId: { ino: number; size: number } | undefined;
+  /**
+   * The chain file as this writer left it: another hand that deletes, replaces or edits it changes one of these. A
+   * byte flipped in place keeps inode and size but moves mtime and ctime (ctime cannot be set back from user space).
+   */
+  private fileId: FileId | undefined;
   /** Called when the chain file is not as this writer left it; the caller verifies at once. */
   onTamper: ((what: string) => void) | undefined;
   private readonly keepRecent: number;
@@ -139,7 +146,7 @@ export class AuditChain {
         }
         this.remember(r);
       } catch {
-        // a broken line is verify()'s to report; appending goes on from the last good one
+        // lint-ok: a broken line is verify()'s to report; appending goes on from the last good one
       }
     }
     this.rememberFile();
@@ -147,8 +154,7 @@ export class AuditChain {
   }
 
   private rememberFile(fd?: number): void {
-    const st = fd === undefined ? statSync(this.file) : fstatSync(fd);
-    this.fileId = { ino: st.ino, size: st.size };
+    this.fileId = fileIdOf(fd === undefined ? statSync(this.file, { bigint: true }) : fstatSync(fd, { bigint: true }));
   }
 
   /**
@@ -159,15 +165,16 @@ export class AuditChain {
     if (!this.fileId) return undefined;
     let what: string | undefined;
     try {
-      const st = statSync(this.file);
+      const st = fileIdOf(statSync(this.file, { bigint: true }));
       if (st.ino !== this.fileId.ino) what = 'chain.jsonl was replaced while the audit actor held it';
       else if (st.size !== this.fileId.size) what = `chain.jsonl changed size (${this.fileId.size} to ${st.size} bytes) by another hand`;
+      else if (st.mtimeNs !== this.fileId.mtimeNs || st.ctimeNs !== this.fileId.ctimeNs) what = `chain.jsonl was written by another hand (same size, ${st.size} bytes; modified at ${new Date(Number(st.mtimeNs / 1_000_000n)).toISOString()})`;
     } catch {
       what = 'chain.jsonl was deleted while the audit actor held it';
     }
     if (what) {
       // Follow the file as it is now, so one change is reported once; the verification judges what it holds.
-      try { this.rememberFile(); } catch { this.fileId = { ino: -1, size: -1 }; }
+      try { this.rememberFile(); } catch { this.fileId = { ino: -1n, size: -1n, mtimeNs: -1n, ctimeNs: -1n }; }
       this.onTamper?.(what);
     }
     return what;
@@ -209,17 +216,28 @@ export class AuditChain {
    */
   append(batch: readonly AuditInput[]): AuditRecord[] {
     const out: AuditRecord[] = [];
+    const marks: [string, number][] = [];
+    const inBatch = new Set<string>();
+    const before = { seq: this.seq, last: this.last };
     let text = '';
     for (const m of batch) {
-      if (m.stream === BREAK_STREAM || this.has(m.stream, m.streamSeq)) continue;
+      const key = `${m.stream}\0${m.streamSeq}`;
+      if (m.stream === BREAK_STREAM || this.has(m.stream, m.streamSeq) || inBatch.has(key)) continue;
+      inBatch.add(key);
       const r = this.record(m.at, m.stream, m.streamSeq, m.subject, m.raw,
         m.payload === undefined ? { $raw: Buffer.from(m.raw).toString('base64') } : JSON.parse(canonicalJson(m.payload)));
       text += JSON.stringify(r) + '\n';
-      this.streams[m.stream] = Math.max(this.streamSeq(m.stream), m.streamSeq);
-      this.seqSet(m.stream).add(m.streamSeq);
+      marks.push([m.stream, m.streamSeq]);
       out.push(r);
     }
-    this.write(text, out);
+    // All or nothing: the stream positions count as written only once the batch is on disk. A failed write (a full
+    // disk) leaves no half record and no moved head, so the unacked messages come again and are appended then.
+    this.write(text, out, before, () => {
+      for (const [stream, n] of marks) {
+        this.streams[stream] = Math.max(this.streamSeq(stream), n);
+        this.seqSet(stream).add(n);
+      }
+    });
     return out;
   }
 
@@ -230,8 +248,9 @@ export class AuditChain {
   appendBreak(evidence: BreakEvidence, at: number): AuditRecord {
     for (const st of evidence.restartedStreams ?? []) this.forgetStream(st);
     const payload = JSON.parse(canonicalJson(evidence)) as unknown;
+    const before = { seq: this.seq, last: this.last };
     const r = this.record(at, BREAK_STREAM, 0, BREAK_SUBJECT, Buffer.from(canonicalJson(payload)), payload);
-    this.write(JSON.stringify(r) + '\n', [r]);
+    this.write(JSON.stringify(r) + '\n', [r], before);
     return r;
   }
 
@@ -249,22 +268,38 @@ export class AuditChain {
     return { ...body, hash, ...(hmac && { hmac }) };
   }
 
-  private write(text: string, out: AuditRecord[]): void {
+  private write(text: string, out: AuditRecord[], before: { seq: number; last: string }, commit?: () => void): void {
     if (!out.length) return;
     this.checkFile();
-    const fd = openSync(this.file, 'a', 0o600);
+    let fd: number;
     try {
-      const buf = Buffer.from(text);
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
+      fd = openSync(this.file, 'a', 0o600);
+    } catch (err) {
+      Object.assign(this, before);
+      throw err;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      try {
+        const buf = Buffer.from(text);
+        let off = 0;
+        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+        fsyncSync(fd);
+      } catch (err) {
+        // ENOSPC mid-batch: cut what was written (truncating needs no space), and forget the records.
+        try { ftruncateSync(fd, size); fsyncSync(fd); } catch { /* lint-ok: the torn tail is cut at the next open (open() trims a partial last line) */ }
+        Object.assign(this, before);
+        throw err;
+      }
       this.rememberFile(fd);
     } finally {
       closeSync(fd);
     }
+    commit?.();
+    out.forEach((r) => this.remember(r));
+    // The records are on disk; a head or anchor that cannot be written now is raised by the next append.
     this.writeHead();
     this.raiseAnchor();
-    out.forEach((r) => this.remember(r));
   }
 
   tail(n: number): AuditRecord[] {

@@ -1,7 +1,8 @@
 // The auth actor's bus contract: first-run setup, login (throttled), sessions with CSRF tokens, and the passphrase ops.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
-import { registryEntry, registryName } from '../registry/manifest.js';
+import { registryEntry, registryName } from '../../contracts/registry-entry.js';
+import { incidentId, incidentNote, incidentSummary, OPERATOR_ACTS } from '../../contracts/incident-summary.js';
 
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
@@ -12,6 +13,8 @@ const issued = s.object({ sessionId, csrf: s.string({ maxLength: 64 }), handle, 
 const client = s.string({ maxLength: 64 });
 const ok = s.object({ ok: s.boolean() });
 const at = s.number();
+/** Who may end every session: the incident actor alone (the ACL compiler refuses any other manifest that asks). */
+export const END_SESSIONS_CALLERS = ['incident'] as const;
 
 export const authManifest = defineManifest({
   name: 'auth',
@@ -52,6 +55,16 @@ export const authManifest = defineManifest({
       reply: registryEntry, timeoutMs: 120_000,
       description: 'Removes a registry model for a session that proves the passphrase again (throttled like login); asks registry.remove.',
     },
+    incident_act: {
+      request: s.object({ sessionId, id: incidentId, action: s.string({ enum: OPERATOR_ACTS }), passphrase, note: incidentNote }, ['note']),
+      reply: incidentSummary, timeoutMs: 60_000,
+      description: 'Acknowledges or resolves an incident for a session that proves the passphrase again (throttled like login); asks incident.act_for_session.',
+    },
+    end_sessions: {
+      request: s.object({ incidentId: s.string({ minLength: 1, maxLength: 128 }), reason: s.string({ minLength: 1, maxLength: 512 }) }),
+      reply: s.object({ ended: s.integer({ minimum: 0 }) }), callers: END_SESSIONS_CALLERS, maxBytes: 4096,
+      description: 'Incident containment: end every web session now (each browser must sign in again); `ended` counts them.',
+    },
   },
   commands: {},
   publishes: {
@@ -65,15 +78,22 @@ export const authManifest = defineManifest({
     }),
     logged_out: s.object({ handle, at }),
     session_revoked: s.object({ handle, by: handle, at }),
-    sessions_ended: s.object({ count: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 64 }), at }),
+    // `by`: the incident whose containment ended them (absent for a passphrase change or a panic).
+    sessions_ended: s.object({ count: s.integer({ minimum: 0 }), reason: s.string({ maxLength: 64 }), by: s.string({ maxLength: 128 }), at }, ['by']),
     passphrase_changed: s.object({ handle, at }),
     // A removal from the web UI that was refused (wrong passphrase, throttled, no such model): who, what, why.
     model_removal_refused: s.object({ handle, name: s.string({ maxLength: 128 }), code: s.string({ maxLength: 64 }), at }),
+    // An acknowledge/resolve from the web UI that was refused (wrong passphrase, throttled, wrong state): who, which, why.
+    incident_act_refused: s.object({ handle, id: s.string({ maxLength: 64 }), action: s.string({ enum: OPERATOR_ACTS }), code: s.string({ maxLength: 64 }), at }),
   },
   requests: [
     'vault.status', 'vault.setup', 'vault.unlock', 'vault.change_passphrase', 'vault.panic', 'vault.keepalive',
     // Removal from the web UI: the passphrase again (vault), then the registry op only auth may request.
     'vault.verify_passphrase', 'registry.remove',
+    // Acknowledge/resolve from the web UI: the passphrase again (vault), then the incident op only auth may request.
+    'incident.act_for_session',
+    // Its policy.yaml section (vault: sign-in limits), at start and after each reload that changes it.
+    'policy.section',
   ],
-  subscribes: ['vault.panicked'],
+  subscribes: ['vault.panicked', 'policy.reloaded'],
 });

@@ -33,7 +33,10 @@ function sameToken(a: string, b: string): boolean {
 export class SessionStore {
   private readonly byHash = new Map<string, Session>();
 
-  constructor(private readonly limits: SessionLimits, private readonly now: () => number = Date.now) {}
+  constructor(private limits: SessionLimits, private readonly now: () => number = Date.now) {}
+
+  /** A reloaded policy: the lifetime applies to sessions created after it, the idle limit to all. */
+  setLimits(limits: SessionLimits): void { this.limits = limits; }
 
   /** Always a new id: a login never adopts an id the client presents (session fixation). */
   create(): { sessionId: string; csrf: string; handle: string; expiresAt: number } {

@@ -1,4 +1,6 @@
 // The gateway's auth guard: who may reach each access level (origin checks, the session proof, the local API token).
+import { serveOp } from '../../bus/op-ref.js';
+import { authManifest } from '../../runtime/catalog.js';
 import type { BusClient } from '../../bus/client.js';
 import type { Guard, RouteContext } from './http.js';
 import type { IncomingMessage } from 'node:http';
@@ -39,7 +41,7 @@ export function clearSessionCookie(c: RouteContext): void {
 function validateSession(bus: BusClient, c: RouteContext): Promise<unknown> {
   const sessionId = sessionCookie(c.req);
   const csrf = c.req.headers['x-csrf-token'];
-  return bus.request('auth', 'validate', {
+  return bus.call(serveOp(authManifest, 'validate'), {
     ...(sessionId !== undefined && { sessionId: sessionId.slice(0, 64) }),
     ...(typeof csrf === 'string' && { csrf: csrf.slice(0, 128) }),
   });

@@ -65,16 +65,19 @@ export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 const STATUS: Record<string, number> = {
   [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400,
   [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.WRONG_PASSPHRASE]: 401, [ErrorCode.SETUP_CODE]: 401,
-  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403,
+  [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403, [ErrorCode.AIRLOCK_DISABLED]: 403,
   [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,
-  [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404,
+  [ErrorCode.UPLOAD_NOT_FOUND]: 404, [ErrorCode.JOB_NOT_FOUND]: 404, [ErrorCode.CATALOG_UNKNOWN]: 404, [ErrorCode.INCIDENT_NOT_FOUND]: 404,
   [ErrorCode.METHOD_NOT_ALLOWED]: 405, [ErrorCode.REQUEST_TIMEOUT]: 408,
   [ErrorCode.INVALID_STATE]: 409, [ErrorCode.DIGEST_MISMATCH]: 409, [ErrorCode.VAULT_UNINITIALIZED]: 409,
-  [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.HTTP_HOST]: 421, [ErrorCode.MODEL_INVALID]: 422, [ErrorCode.VAULT_LOCKED]: 423,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413, [ErrorCode.HTTP_HOST]: 421, [ErrorCode.MODEL_INVALID]: 422, [ErrorCode.VAULT_LOCKED]: 423, [ErrorCode.MODEL_SUSPENDED]: 423,
+  [ErrorCode.NOT_ATTESTED]: 503,
   [ErrorCode.RATE_LIMITED]: 429, [ErrorCode.TOO_MANY_STREAMS]: 429, [ErrorCode.CANCELLED]: 499,
-  [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.EGRESS_FAILED]: 502,
+  [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.WORKER_PROTOCOL]: 502, [ErrorCode.EGRESS_FAILED]: 502,
   [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503, [ErrorCode.SANDBOX_UNAVAILABLE]: 503, [ErrorCode.AIRLOCK_UNAVAILABLE]: 503,
   [ErrorCode.TIMEOUT]: 504,
+  // RFC 4918 §11.5: 507 Insufficient Storage.
+  [ErrorCode.STORAGE_FULL]: 507,
 };
 
 export function statusFor(code: string): number {
@@ -178,8 +181,8 @@ function bodyDeadline(req: IncomingMessage, res: ServerResponse, ms: number, sha
   req.once('close', () => clearTimeout(timer));
 }
 
-export function createRouter(routes: readonly Route[], port: () => number, guard: Guard = closedGuard, timeouts: Pick<HttpTimeouts, 'bodyMs'> = HTTP_TIMEOUTS) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export function createRouter(routes: readonly Route[], port: () => number, guard: Guard = closedGuard, timeouts: Pick<HttpTimeouts, 'bodyMs'> = HTTP_TIMEOUTS): RequestListener {
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     let shape: ErrorShape = secaiErrorShape;
@@ -221,6 +224,8 @@ export function createRouter(routes: readonly Route[], port: () => number, guard
       else res.end();
     }
   };
+  // Node ignores what a listener returns: should even the error reply fail, the connection ends instead of hanging.
+  return (req, res) => { route(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : new Error(String(err)))); };
 }
 
 /**

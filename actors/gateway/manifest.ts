@@ -2,6 +2,9 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 
+/** The incident actor's transitions the Security page streams live (GET /api/incidents/events). */
+export const INCIDENT_TRANSITIONS = ['opened', 'contained', 'escalated', 'acknowledged', 'resolved', 'updated'] as const;
+
 /** The visualizer asks each actor for its machine (`describe`) and latest state (`snapshot`). */
 const visualized = <const A extends string>(actors: readonly A[]) => actors.flatMap((a) => [`${a}.describe`, `${a}.snapshot`] as const);
 
@@ -19,14 +22,17 @@ export const gatewayManifest = defineManifest({
   },
   // Features add the ops their routes call (e.g. 'vault.status'); the ACL allows nothing else.
   requests: [
-    'supervisor.status', 'audit.status', 'audit.tail',
+    'supervisor.status', 'supervisor.health', 'audit.status', 'audit.tail',
     // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
-    'audit.verify', ...visualized(['audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine']),
+    'audit.verify', 'policy.section', ...visualized(['supervisor', 'audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine',
+      'integrity', 'attestor', 'gpu-watch', 'incident']),
     // The web UI's Models page: the registry (list, verify) and quarantine jobs with their reports.
     'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
     // Imports from the browser (upload, a policy-checked path, a URL) and the catalog of allowlisted sources.
     'quarantine.upload_begin', 'quarantine.upload_chunk', 'quarantine.upload_end', 'quarantine.upload_abort',
     'quarantine.import_path', 'quarantine.import_url', 'quarantine.cancel', 'quarantine.sources',
+    // The signed model catalog: its entries, and a download of one held to its pin.
+    'quarantine.catalog', 'quarantine.import_catalog',
     // Chat history: vault records in the gateway's own namespace (put → ticket → commit).
     'vault.put', 'vault.commit', 'vault.get', 'vault.list', 'vault.delete',
     // Sealed inference: the OpenAI- and Ollama-compatible routes (generate streams tokens).
@@ -36,7 +42,12 @@ export const gatewayManifest = defineManifest({
     'auth.change_passphrase', 'auth.unlock', 'auth.panic', 'vault.status', 'vault.lock',
     // Removal from the Models page: auth checks the session and the passphrase again, then asks the registry.
     'auth.remove_model',
+    // The Security page: incidents (list, one with its timeline), acknowledge/resolve through auth (the passphrase again),
+    // and the integrity monitor's and the attestor's state.
+    'incident.list', 'incident.get', 'auth.incident_act', 'integrity.status', 'attestor.status',
   ],
-  subscribes: [],
+  // policy.section: its local_api section, at start and after each reload that changes it (runtime/config-section.ts);
+  // incident.*: the transitions the Security page streams.
+  subscribes: ['policy.reloaded', ...INCIDENT_TRANSITIONS.map((e) => `incident.${e}` as const)],
   watchesState: true,
 });

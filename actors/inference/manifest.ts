@@ -1,12 +1,18 @@
 // The inference actor's bus contract: loaded models, streamed generation, signed load/unload. Events never carry chat text.
 import { defineManifest } from '../../bus/manifest.js';
-import { s } from '../../bus/schema.js';
+import { s, type Static } from '../../bus/schema.js';
+import { containModelRequest, evictReply } from '../../contracts/model-suspension.js';
+
+/** Who may evict a model: the incident actor alone (the ACL compiler refuses any other manifest that asks). */
+export const EVICT_CALLERS = ['incident'] as const;
 
 const name = s.string({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' });
 const message = s.object({ role: s.string({ enum: ['system', 'user', 'assistant'] }), content: s.string({ maxLength: 256 * 1024 }) });
 const modelInfo = s.object({
   name, state: s.string({ maxLength: 64 }), sha256: s.string({ maxLength: 64 }), sandboxed: s.boolean(), info: s.any(), error: s.any(), queued: s.integer({ minimum: 0 }),
 }, ['info', 'error']);
+/** One loaded model as `models` and `status` list it. */
+export type ModelInfo = Static<typeof modelInfo>;
 
 export const generateRequest = s.object({
   model: name,
@@ -24,6 +30,17 @@ export const generateRequest = s.object({
   requestId: s.string({ minLength: 16, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
 }, ['messages', 'prompt', 'topP', 'seed', 'stop', 'client']);
 
+/** The end of a generation; before it, `generateChunk`s carry the text as it comes. */
+const generateDone = s.object({
+  model: name,
+  finishReason: s.string({ enum: ['stop', 'length', 'cancelled'] }),
+  usage: s.object({ promptTokens: s.integer({ minimum: 0 }), completionTokens: s.integer({ minimum: 0 }) }),
+  firstTokenMs: s.number(),
+  totalMs: s.number(),
+});
+export type GenerateDone = Static<typeof generateDone>;
+const generateChunk = s.object({ text: s.string({ maxLength: 1024 * 1024 }) });
+
 const loaded = s.object({ name, sha256: s.string({ maxLength: 64 }), sandboxed: s.boolean(), gpu: s.any(), threads: s.integer(), loadMs: s.number() });
 const refused = s.object({ name, code: s.string({ maxLength: 64 }), reason: s.string({ maxLength: 1024 }) });
 
@@ -40,14 +57,18 @@ export const inferenceManifest = defineManifest({
     },
     status: { request: s.empty(), reply: s.record(), description: 'Sandbox availability, unsandboxed warning, GPU, models.' },
     generate: {
-      request: generateRequest, reply: s.record(), stream: true, timeoutMs: 120_000, maxBytes: 2 * 1024 * 1024,
+      request: generateRequest, reply: generateDone, chunk: generateChunk, stream: true, timeoutMs: 120_000, maxBytes: 2 * 1024 * 1024,
       description: 'Streams { text } chunks, then { finishReason, usage, firstTokenMs, totalMs }.',
     },
     cancel: { request: s.object({ requestId: s.string({ maxLength: 64 }) }), reply: s.object({ cancelled: s.boolean() }), description: 'Cancels a generation (client went away).' },
     end_session: { request: s.object({ client: s.string({ maxLength: 128 }) }), reply: s.object({ restarted: s.integer() }), description: 'A chat session ended: workers restart per policy.' },
+    evict: {
+      request: containModelRequest, reply: evictReply, callers: EVICT_CALLERS, maxBytes: 4096, timeoutMs: 60_000,
+      description: 'Incident containment: unload a model (by name or SHA-256: every loaded name of those bytes) now; its generations end with SECAI_E_MODEL_SUSPENDED.',
+    },
   },
   commands: {
-    load: { request: s.object({ name }), reply: s.record(), description: 'Load a promoted model into a fresh sandboxed worker.', roles: ['operator'] },
+    load: { request: s.object({ name }), reply: modelInfo, description: 'Load a promoted model into a fresh sandboxed worker.', roles: ['operator'] },
     unload: { request: s.object({ name }), reply: s.object({ unloaded: s.boolean() }), description: 'Stop a model\'s worker.', roles: ['operator'] },
   },
   publishes: {
@@ -58,7 +79,8 @@ export const inferenceManifest = defineManifest({
     worker_crashed: s.object({ name, code: s.string({ maxLength: 64 }), reason: s.string({ maxLength: 1024 }) }),
   },
   // The registry answers where a promoted model lives and its signed SHA-256; nothing else is reachable.
-  requests: ['registry.get', 'registry.list'],
-  // A model removed from the registry is unloaded at once (actors/inference/on-removed.ts).
-  subscribes: ['registry.removed'],
+  requests: ['registry.get', 'registry.list', 'policy.section', 'attestor.status'],
+  // A model removed from the registry, or suspended by an incident, is unloaded at once (actors/inference/on-removed.ts);
+  // its policy section follows reloads.
+  subscribes: ['registry.removed', 'registry.suspended', 'policy.reloaded', 'attestor.attested', 'attestor.failed'],
 });

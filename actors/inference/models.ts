@@ -6,20 +6,11 @@ import type { Logger } from '../../common/log.js';
 import { workerMachine, type WorkerModel } from '../../machines/worker/worker.machine.js';
 import { LlmWorker, type GenerateInput, type GenerateResult } from '../../workers/llm/client.js';
 import { gpuDeviceNodes, probeSandbox } from '../../workers/sandbox.js';
+import type { InferenceSection } from '../../policy/sections.js';
+import type { ModelInfo } from './manifest.js';
 
-export interface InferencePolicy {
-  allow_unsandboxed: boolean;
-  restart_on_session_end: boolean;
-  /** 0: one per physical core. */
-  threads: number;
-  context_size: number;
-  max_tokens: number;
-  gpu: 'auto' | 'required' | 'off';
-  /** A generation for a promoted model that is not loaded loads it first (as Ollama does). */
-  load_on_demand: boolean;
-  /** A model loaded on demand is unloaded after this many idle minutes (0: right after its last request). */
-  keep_alive_minutes: number;
-}
+/** What the workers need of policy.yaml `inference` (stage 6's `behavioral` block is the quarantine's). */
+export type InferencePolicy = Omit<InferenceSection, 'behavioral'>;
 
 /** Where a promoted model lives and the SHA-256 its signed registry manifest records. */
 export type ModelResolver = (name: string) => Promise<WorkerModel>;
@@ -28,12 +19,14 @@ export interface ModelHostOptions {
   resolve: ModelResolver;
   policy: InferencePolicy;
   log: Logger;
-  /** Audit events (model_loaded, model_refused, ...): never chat text. */
-  emit: (event: string, payload: Record<string, unknown>) => Promise<void>;
+  /** Audit events (model_loaded, model_refused, ...): never chat text. Never rejects: a failure is logged and counted (`ctx.emitOrLog`). */
+  emit: (event: string, payload: Record<string, unknown>) => Promise<unknown>;
   onChange?: () => void;
   bwrapPath?: string;
   /** Names of the promoted models a client may ask for (listed beside the loaded ones). */
   available?: () => Promise<string[]>;
+  /** The worker script and its arguments (default: the llm worker); adversarial tests substitute a lying one. */
+  worker?: { entry: string; args?: readonly string[] };
 }
 
 interface Pending {
@@ -52,7 +45,7 @@ class LoadedModel {
     const machine = workerMachine.provide({
       actors: {
         startWorker: fromPromise(async ({ input }) => {
-          const w = new LlmWorker({ readOnly: [input.model.path], allowUnsandboxed: o.policy.allow_unsandboxed, ...(o.bwrapPath && { bwrapPath: o.bwrapPath }) });
+          const w = new LlmWorker({ readOnly: [input.model.path], allowUnsandboxed: o.policy.allow_unsandboxed, ...(o.bwrapPath && { bwrapPath: o.bwrapPath }), ...o.worker });
           this.worker = w;
           w.on('exit', (code, signal) => {
             if (this.worker !== w) return;
@@ -98,12 +91,12 @@ class LoadedModel {
           void o.emit('model_loaded', {
             name: model.name, sha256: model.sha256, sandboxed: Boolean(info['sandboxed']), gpu: info['gpu'] ?? false,
             threads: Number(info['threads'] ?? 0), loadMs: Number(info['loadMs'] ?? 0),
-          }).catch(() => {});
+          });
           o.onChange?.();
         },
         reportFailed: (_, p) => {
           const event = p.code === ErrorCode.DIGEST_MISMATCH || p.code === ErrorCode.MODEL_INVALID ? 'model_refused' : 'worker_crashed';
-          void o.emit(event, { name: model.name, code: p.code, reason: p.message.slice(0, 1024) }).catch(() => {});
+          void o.emit(event, { name: model.name, code: p.code, reason: p.message.slice(0, 1024) });
           o.onChange?.();
         },
       },
@@ -145,7 +138,7 @@ function modelKey(name: string): string {
 export class ModelHost {
   private readonly models = new Map<string, LoadedModel>();
   /** Loads in progress, so that concurrent first requests start one worker. */
-  private readonly loading = new Map<string, Promise<Record<string, unknown>>>();
+  private readonly loading = new Map<string, Promise<ModelInfo>>();
   /** Models loaded on demand, with their idle timers; explicitly loaded ones stay until unloaded. */
   private readonly idle = new Map<string, NodeJS.Timeout | undefined>();
   /** How generations ended, for status (no content). */
@@ -154,7 +147,7 @@ export class ModelHost {
   constructor(private readonly o: ModelHostOptions) {}
 
   /** Loads a promoted model (resolved through the registry) into a fresh sandboxed worker. */
-  async load(requested: string, o: { onDemand?: boolean } = {}): Promise<Record<string, unknown>> {
+  async load(requested: string, o: { onDemand?: boolean } = {}): Promise<ModelInfo> {
     const name = modelKey(requested);
     // An explicit load pins the model: no idle unload; an on-demand load does not unpin it.
     if (!o.onDemand) this.unwatchIdle(name);
@@ -170,7 +163,7 @@ export class ModelHost {
     return run;
   }
 
-  private async loadOnce(name: string, onDemand: boolean): Promise<Record<string, unknown>> {
+  private async loadOnce(name: string, onDemand: boolean): Promise<ModelInfo> {
     const existing = this.models.get(name);
     if (existing) {
       const s = existing.actor.getSnapshot();
@@ -216,13 +209,37 @@ export class ModelHost {
     const m = this.models.get(name);
     if (!m) return false;
     m.actor.send({ type: 'worker.unload' });
-    await waitFor(m.actor, (s) => s.matches('idle') || s.matches('failed'), { timeout: 30_000 }).catch(() => {});
+    await waitFor(m.actor, (s) => s.matches('idle') || s.matches('failed'), { timeout: 30_000 })
+      .catch((err: unknown) => this.o.log.warn({ name, err: (err as Error).message }, 'worker did not unload in time; killing it'));
     m.worker?.kill();
     m.actor.stop();
     this.models.delete(name);
-    await this.o.emit('model_unloaded', { name, ...(reason && { reason }) }).catch(() => {});
+    await this.o.emit('model_unloaded', { name, ...(reason && { reason }) });
     this.o.onChange?.();
     return true;
+  }
+
+  /**
+   * Incident containment: every loaded model whose bytes are `sha256` stops at once. Its generations (running and
+   * queued) end now with `error` rather than a quiet `cancelled`, then its worker is unloaded. Returns the names
+   * unloaded and how many generations were cut.
+   */
+  async evict(sha256s: ReadonlySet<string>, error: SecaiError): Promise<{ evicted: string[]; cancelled: number }> {
+    const hit = [...this.models.entries()].filter(([, m]) => sha256s.has(m.model.sha256));
+    let cancelled = 0;
+    for (const [, m] of hit) {
+      for (const [id, p] of m.pending) {
+        m.pending.delete(id);
+        const reject = p.reject;
+        // The worker's own answer (a cancelled end) may still come: it finds nothing to settle.
+        p.resolve = () => undefined;
+        p.reject = () => undefined;
+        reject(error);
+        cancelled++;
+      }
+    }
+    await Promise.all(hit.map(([name]) => this.unload(name, error.message.slice(0, 256))));
+    return { evicted: hit.map(([name]) => name), cancelled };
   }
 
   /** Queues a generation; tokens go to onToken; settles with the result or a coded error. */
@@ -268,7 +285,7 @@ export class ModelHost {
     return n;
   }
 
-  private describe(m: LoadedModel): Record<string, unknown> {
+  private describe(m: LoadedModel): ModelInfo {
     const s = m.actor.getSnapshot();
     const info = s.context.info;
     return {
@@ -277,7 +294,7 @@ export class ModelHost {
     };
   }
 
-  list(): Record<string, unknown>[] {
+  list(): ModelInfo[] {
     return [...this.models.values()].map((m) => this.describe(m));
   }
 

@@ -3,21 +3,10 @@ import type { CallContext } from '../../bus/service.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { ChatMessage } from '../../workers/protocol.js';
 import type { GenerateInput } from '../../workers/llm/client.js';
+import type { GenerateDone } from './manifest.js';
 import type { ModelHost } from './models.js';
+import type { GenerateRequest } from '../../contracts/generate-request.js';
 
-export interface GenerateRequest {
-  model: string;
-  mode: 'chat' | 'completion';
-  messages?: ChatMessage[];
-  prompt?: string;
-  maxTokens: number;
-  temperature: number;
-  topP?: number;
-  seed?: number;
-  stop?: string[];
-  client?: string;
-  requestId: string;
-}
 
 export function toInput(req: GenerateRequest): GenerateInput {
   const params = {
@@ -32,7 +21,7 @@ export function toInput(req: GenerateRequest): GenerateInput {
   return { mode: 'completion', prompt: req.prompt, ...params };
 }
 
-export async function serveGenerate(host: ModelHost, req: GenerateRequest, call: CallContext): Promise<Record<string, unknown>> {
+export async function serveGenerate(host: ModelHost, req: GenerateRequest, call: CallContext): Promise<GenerateDone> {
   const input = toInput(req);
   const r = await host.generate(req.model, input, (text) => call.chunk?.({ text }), {
     requestId: req.requestId, ...(req.client !== undefined && { client: req.client }),

@@ -1,6 +1,7 @@
 // The policy engine's bus contract: decisions and the policy in force; reload is a signed command.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { reloadedEvent, reloadReply, sectionReply, sectionRequest } from '../../policy/sections-contract.js';
 
 export const decideRequest = s.object({ domain: s.string({ maxLength: 64 }), input: s.any() });
 export const decisionSchema = s.object(
@@ -11,7 +12,6 @@ export const decisionSchema = s.object(
   ['reason'],
 );
 const showReply = s.object({ digest: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }), loadedAt: s.number(), policy: s.record() });
-const reloadReply = s.object({ digest: s.string({ maxLength: 64 }), previous: s.string({ maxLength: 64 }), changed: s.boolean() });
 
 export const policyManifest = defineManifest({
   name: 'policy',
@@ -21,6 +21,7 @@ export const policyManifest = defineManifest({
   serves: {
     decide: { request: decideRequest, reply: decisionSchema, description: 'Decide an input in a domain; denies and asks are evented.', maxBytes: 256 * 1024 },
     show: { request: s.empty(), reply: showReply, description: 'The policy in force (bound to this appliance) and its digest.' },
+    section: { request: sectionRequest, reply: sectionReply, description: 'One section of the policy in force, typed, with its digest (actors apply it at start and on reloaded).' },
   },
   commands: {
     reload: { request: s.empty(), reply: reloadReply, description: 'Re-read policy.yaml; a bad file leaves the old policy in force and fails the command.', roles: ['admin'] },
@@ -35,7 +36,8 @@ export const policyManifest = defineManifest({
       since: s.number(), until: s.number(), policyDigest: s.string({ maxLength: 64 }),
       counts: s.array(s.object({ domain: s.string({ maxLength: 64 }), rule: s.string({ maxLength: 128 }), n: s.integer({ minimum: 1 }) }), 1024),
     }),
-    reloaded: s.object({ digest: s.string({ maxLength: 64 }), previous: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }) }),
+    // Which sections changed (by digest) and which changed keys need a restart; values are fetched with policy.section.
+    reloaded: reloadedEvent,
     reload_failed: s.object({ error: s.string({ maxLength: 2048 }), kept: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }) }),
   },
   requests: [],

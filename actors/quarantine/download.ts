@@ -1,17 +1,18 @@
 // URL imports: pulled through the airlock chunk by chunk into a private file, checked against the airlock's
 // byte count and SHA-256; anything short of a whole, verified file leaves nothing behind.
+import { parseEnv } from '../../common/env.js';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BusClient } from '../../bus/client.js';
-import { compile } from '../../bus/schema.js';
-import { airlockManifest } from '../airlock/manifest.js';
+import { ReplySchemaError, type BusClient } from '../../bus/client.js';
+import { serveOp } from '../../bus/op-ref.js';
+import { airlockManifest } from '../../runtime/catalog.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { newJobId } from './ingest.js';
 import { checkSource, type SourcesAllowlist } from './stages/source.js';
 
 export interface DownloadOptions {
-  bus: Pick<BusClient, 'request'>;
+  bus: Pick<BusClient, 'call'>;
   url: string;
   allowlist: SourcesAllowlist;
   /** Downloads land in a fresh 0700 folder `dl-<id>` under here. */
@@ -24,24 +25,26 @@ export interface DownloadOptions {
   requestMs?: number;
 }
 
-interface Start { status: number; headers: Record<string, string>; id?: string; length?: number; limit: number }
-interface Chunk { seq: number; data: Uint8Array; done: boolean; bytes: number; sha256?: string }
+const downloadOp = serveOp(airlockManifest, 'download');
+const nextOp = serveOp(airlockManifest, 'download_next');
+const cancelOp = serveOp(airlockManifest, 'download_cancel');
 
-/** The airlock's replies are checked against its own manifest's schemas: this side trusts their shape to nothing else. */
-function airlockReply<T>(op: 'download' | 'download_next', value: unknown): T {
-  if (!compile(airlockManifest.serves[op].reply)(value)) throw new SecaiError(ErrorCode.BAD_MESSAGE, `malformed ${op === 'download' ? 'download start' : 'download chunk'} from the airlock: nothing imported`);
-  return value as T;
+/**
+ * The airlock's replies are checked against its own manifest's schemas where they enter (BusClient.call):
+ * this side trusts their shape to nothing else. A malformed one is said as such, and nothing is imported.
+ */
+function airlockFailure(what: 'download start' | 'download chunk'): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof ReplySchemaError) throw new SecaiError(ErrorCode.BAD_MESSAGE, `malformed ${what} from the airlock: nothing imported`, { cause: err });
+    return unavailable(err);
+  };
 }
 
 const MAX_REDIRECTS = 3;
-const DEFAULT_MAX_MS = 6 * 3600_000;
 
 /** The total time limit of one download: SECAI_QUARANTINE_DOWNLOAD_MAX_MS (ms), default 6 h; anything else is refused. */
 export function downloadMaxMs(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return DEFAULT_MAX_MS;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 100 || n > 24 * 3600_000) throw new SecaiError(ErrorCode.CONFIG_INVALID, `SECAI_QUARANTINE_DOWNLOAD_MAX_MS must be 100..86400000 ms, not '${raw.slice(0, 32)}'`);
-  return n;
+  return parseEnv({ SECAI_QUARANTINE_DOWNLOAD_MAX_MS: raw }).quarantineDownloadMaxMs;
 }
 
 function unavailable(err: unknown): never {
@@ -55,7 +58,7 @@ function unavailable(err: unknown): never {
 /** The name a downloaded file gets: the last path segment of its final URL, made safe. */
 export function fileName(url: string): string {
   let last = '';
-  try { last = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? ''); } catch { /* a name is only a label */ }
+  try { last = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? ''); } catch { /* lint-ok: a name is only a label */ }
   return (last || 'download').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^\.+/, '') || 'download';
 }
 
@@ -83,7 +86,7 @@ export async function openDownload(o: DownloadOptions): Promise<OpenDownload> {
     // Every hop is judged; `redirect_only` sources (CDNs) only as where an allowed URL led.
     const d = checkSource(current, o.allowlist, hop === 0 ? 'origin' : 'redirect');
     if (!d.allowed) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `source policy refuses ${current.slice(0, 200)}: ${d.reason}`);
-    const start = airlockReply<Start>('download', await o.bus.request('airlock', 'download', { url: d.url, maxBytes: o.maxBytes, maxMs: o.maxMs }, requestMs).catch(unavailable));
+    const start = await o.bus.call(downloadOp, { url: d.url, maxBytes: o.maxBytes, maxMs: o.maxMs }, requestMs).catch(airlockFailure('download start'));
     if (start.status >= 300 && start.status < 400 && start.headers.location) {
       current = new URL(start.headers.location, d.url).href;
       continue;
@@ -112,7 +115,7 @@ export async function receiveDownload(o: Pick<DownloadOptions, 'bus' | 'workDir'
   try {
     fd = openSync(path, 'wx', 0o600);
     for (let seq = 0; ; seq++) {
-      const c = airlockReply<Chunk>('download_next', await o.bus.request('airlock', 'download_next', { id }, requestMs).catch(unavailable));
+      const c = await o.bus.call(nextOp, { id }, requestMs).catch(airlockFailure('download chunk'));
       if (c.seq !== seq) throw new SecaiError(ErrorCode.EGRESS_FAILED, `download chunk ${c.seq} arrived where ${seq} was expected: nothing imported`);
       if (c.done) {
         finished = true;
@@ -133,7 +136,8 @@ export async function receiveDownload(o: Pick<DownloadOptions, 'bus' | 'workDir'
       if (c.data.byteLength) progress(bytes);
     }
   } catch (err) {
-    if (!finished) await o.bus.request('airlock', 'download_cancel', { id }, 5000).catch(() => {});
+    // lint-ok: the airlock aborts a download its caller stops pulling (its idle limit), and the error below is what counts
+    if (!finished) await o.bus.call(cancelOp, { id }, 5000).catch(() => {});
     if (fd !== undefined) closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -1,12 +1,8 @@
 // The quarantine actor's bus contract: imports, per-stage progress, final verdicts with evidence, and job reports.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { UPLOAD_CHUNK_BYTES, UPLOAD_ID_PATTERN, UPLOAD_NAME_PATTERN } from '../../contracts/quarantine-upload.js';
 
-/** The largest upload chunk one bus message carries (the bus allows 1 MiB per message). */
-export const UPLOAD_CHUNK_BYTES = 512 * 1024;
-/** One path segment, no leading dot (dotfiles are ignored everywhere), nothing a shell or a path would read twice. */
-export const UPLOAD_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$';
-export const UPLOAD_ID_PATTERN = '^[0-9a-f]{32}$';
 
 const id = s.string({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const stageName = s.string({ enum: ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] });
@@ -28,6 +24,19 @@ const source = s.object({
   host: s.string({ maxLength: 253 }), subdomains: s.boolean(), pathPrefix: s.string({ maxLength: 512 }), redirectOnly: s.boolean(),
   label: s.string({ maxLength: 1024 }), note: s.string({ maxLength: 1024 }),
 }, ['note', 'pathPrefix', 'redirectOnly']);
+
+const catalogId = s.string({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' });
+const catalogItem = s.object({
+  id: catalogId, name: s.string({ maxLength: 128 }), family: s.string({ maxLength: 64 }), format: s.string({ maxLength: 16 }),
+  sizeBytes: s.integer({ minimum: 1 }), license: s.string({ maxLength: 64 }), sourceUrl: s.string({ maxLength: 2048 }),
+  sha256: s.string({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$' }), pinVerified: s.boolean(), pinSource: s.string({ maxLength: 512 }),
+  tags: s.array(s.string({ maxLength: 32 }), 16), description: s.string({ maxLength: 1024 }),
+}, ['description']);
+const catalogReply = s.object({
+  publisher: s.string({ maxLength: 128 }), signer: s.object({ name: s.string({ maxLength: 64 }), keyId: s.string({ maxLength: 16 }) }),
+  digest: s.string({ maxLength: 64 }), models: s.array(catalogItem, 256),
+});
+const catalogImportReply = s.object({ id, name: s.string({ maxLength: 255 }), catalogId });
 
 export const quarantineManifest = defineManifest({
   name: 'quarantine',
@@ -59,6 +68,12 @@ export const quarantineManifest = defineManifest({
       description: 'Start a URL import: source-checked, started through the airlock (fails closed when it is off); replies once the server answered, then the job downloads in the background (state downloading).',
     },
     cancel: { request: s.object({ id }), reply: cancelReply, description: 'Cancel a URL import still downloading (its job ends rejected, the partial file removed).' },
+    // The signed model catalog (catalog.yaml + .sig; docs/catalog.md): refused whole (SECAI_E_CATALOG_INVALID) unless a trusted publisher signed it.
+    catalog: { request: s.empty(), reply: catalogReply, description: 'The verified model catalog: each entry with its source URL, license, size and SHA-256 pin.' },
+    import_catalog: {
+      request: s.object({ id: catalogId }), reply: catalogImportReply, timeoutMs: 600_000, concurrent: true,
+      description: 'Start a URL import of one catalog entry (as import_url) carrying its SHA-256 pin: stage 3 rejects a file that does not match it.',
+    },
     // The upload limit travels with the catalog so that the browser can refuse a file over it before sending a byte.
     sources: {
       request: s.empty(),
@@ -70,6 +85,11 @@ export const quarantineManifest = defineManifest({
     import: { request: importRequest, reply: importReply, description: 'Queue a local path (copied first) or start a URL import (via the airlock; the job downloads in the background) for scanning.', roles: ['operator'], timeoutMs: 600_000 },
     cancel: { request: s.object({ id }), reply: cancelReply, description: 'Cancel a URL import still downloading (securectl models cancel).', roles: ['operator'] },
     list: { request: s.empty(), reply: s.object({ jobs: s.array(summary, 1000) }), description: 'Jobs with their state.', roles: ['operator', 'auditor'] },
+    catalog: { request: s.empty(), reply: catalogReply, description: 'The verified model catalog (securectl models catalog).', roles: ['operator', 'auditor'] },
+    import_catalog: {
+      request: s.object({ id: catalogId }), reply: catalogImportReply, roles: ['operator'], timeoutMs: 600_000,
+      description: 'Download one catalog entry through the airlock into quarantine, held to its SHA-256 pin (securectl models pull ID).',
+    },
     get: { request: s.object({ id }), reply: report, description: 'One job\'s full report.', roles: ['operator', 'auditor'] },
     purge: {
       request: s.object({ id }, ['id']), reply: purgeReply, roles: ['operator'],
@@ -89,6 +109,7 @@ export const quarantineManifest = defineManifest({
   },
   // URL imports stream through the airlock (the only egress path); redirects are re-checked by stage 1 rules.
   // A browser import by path asks the policy engine (path_access) first.
-  requests: ['registry.promote', 'airlock.download', 'airlock.download_next', 'airlock.download_cancel', 'policy.decide'],
-  subscribes: [],
+  requests: ['registry.promote', 'airlock.download', 'airlock.download_next', 'airlock.download_cancel', 'policy.decide', 'policy.section'],
+  // Its policy.yaml section(s), at start and after each reload that changes them (runtime/config-section.ts).
+  subscribes: ['policy.reloaded'],
 });

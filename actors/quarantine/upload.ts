@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import { UPLOAD_CHUNK_BYTES, UPLOAD_ID_PATTERN, UPLOAD_NAME_PATTERN } from './manifest.js';
+import { UPLOAD_CHUNK_BYTES, UPLOAD_ID_PATTERN, UPLOAD_NAME_PATTERN } from '../../contracts/quarantine-upload.js';
 
 export { UPLOAD_CHUNK_BYTES };
 
@@ -152,7 +152,7 @@ export class Uploads {
 
   private discard(u: Upload): void {
     this.uploads.delete(u.id);
-    try { closeSync(u.fd); } catch { /* already closed */ }
+    try { closeSync(u.fd); } catch { /* lint-ok: already closed */ }
     rmSync(u.dir, { recursive: true, force: true });
   }
 }

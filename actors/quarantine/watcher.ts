@@ -9,6 +9,13 @@ export interface WatcherOptions {
   settleMs: number;
   onReady: (path: string, name: string) => void;
   onRefused: (name: string, reason: string) => void;
+  /**
+   * Why nothing may be taken now (degraded_storage: a copy into work/ would eat the space left), or undefined.
+   * A settled entry then waits in incoming/, untouched, and is taken on the first poll after the reason clears.
+   */
+  holdReason?: () => string | undefined;
+  /** Told once per entry that waits, with the reason. */
+  onHeld?: (name: string, reason: string) => void;
 }
 
 /** Names the watcher never takes: hidden files (downloads in progress) and signature sidecars (taken with their model). */
@@ -19,6 +26,7 @@ export function ignoredName(name: string): boolean {
 export class IncomingWatcher {
   private seen = new Map<string, { sig: string; since: number }>();
   private refused = new Set<string>();
+  private held = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private fsw: FSWatcher | undefined;
 
@@ -27,7 +35,7 @@ export class IncomingWatcher {
   start(): void {
     mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     this.timer = setInterval(() => this.poll(), Math.max(50, Math.floor(this.o.settleMs / 2)));
-    try { this.fsw = watch(this.o.dir, () => this.poll()); } catch { /* polling alone still works */ }
+    try { this.fsw = watch(this.o.dir, () => this.poll()); } catch { /* lint-ok: polling alone still works */ }
     this.poll();
   }
 
@@ -42,6 +50,8 @@ export class IncomingWatcher {
     const present = new Set(names);
     for (const k of [...this.seen.keys()]) if (!present.has(k)) this.seen.delete(k);
     for (const k of [...this.refused]) if (!present.has(k)) this.refused.delete(k);
+    for (const k of [...this.held]) if (!present.has(k)) this.held.delete(k);
+    let hold: string | undefined | null = null; // asked at most once per poll, and only when an entry has settled
     for (const name of names) {
       if (ignoredName(name) || this.refused.has(name)) continue;
       const path = join(this.o.dir, name);
@@ -58,6 +68,12 @@ export class IncomingWatcher {
       const prev = this.seen.get(name);
       if (!prev || prev.sig !== sig) { this.seen.set(name, { sig, since: now }); continue; }
       if (now - prev.since >= this.o.settleMs) {
+        if (hold === null) hold = this.o.holdReason?.();
+        if (hold !== undefined) {
+          if (!this.held.has(name)) { this.held.add(name); this.o.onHeld?.(name, hold); }
+          continue;
+        }
+        this.held.delete(name);
         this.seen.delete(name);
         this.refused.add(name); // until it leaves incoming/ (ingest moves it)
         this.o.onReady(path, name);

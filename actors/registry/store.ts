@@ -51,17 +51,9 @@ export interface VerifyResult {
   reason: string;
 }
 
-/** The appliance's Ed25519 key (libsodium secret key, 64 bytes), created 0600 on first use. */
-export async function applianceKey(keyPath: string): Promise<{ secretKey: Uint8Array; publicKey: Uint8Array }> {
-  const sodium = await getSodium();
-  if (!existsSync(keyPath)) {
-    const kp = sodium.crypto_sign_keypair();
-    writeFileAtomic(keyPath, kp.privateKey, 0o600);
-  }
-  const secretKey = new Uint8Array(readFileSync(keyPath));
-  if (secretKey.length !== sodium.crypto_sign_SECRETKEYBYTES) throw new SecaiError(ErrorCode.CONFIG_INVALID, `${keyPath} is not an Ed25519 secret key`);
-  return { secretKey, publicKey: sodium.crypto_sign_ed25519_sk_to_pk(secretKey) };
-}
+/** The appliance's Ed25519 key, shared with the integrity monitor (common/appliance-key.ts). */
+export { applianceKey } from '../../common/appliance-key.js';
+import { applianceKey } from '../../common/appliance-key.js';
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -119,8 +111,31 @@ export class Registry {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
     const r = new Registry(o.dir, await applianceKey(o.keyPath), o.quarantineWork);
     if (!existsSync(r.manifestPath)) await r.write([]);
-    await r.entries(); // a tampered manifest stops the actor here
+    r.leftovers = r.sweep(await r.entries()); // a tampered manifest stops the actor here
     return r;
+  }
+
+  /** What `open` removed: the remains of a promotion or removal that a crash cut short (logged by the actor). */
+  leftovers: readonly string[] = [];
+
+  /**
+   * The manifest is the truth: a promotion killed midway leaves a `.incoming-<job>` copy (killed while copying
+   * or hashing) or a stored `<sha256>/` folder the manifest does not name (killed between the rename and the
+   * manifest write); a removal killed after its manifest write leaves the folder too. Neither is a model, and
+   * nothing may load it: both go before the registry serves. Other names are left alone.
+   */
+  private sweep(entries: readonly RegistryEntry[]): string[] {
+    const named = new Set(entries.map((e) => e.sha256));
+    const removed: string[] = [];
+    for (const name of readdirSync(this.dir)) {
+      const orphan = name.startsWith('.incoming-') || (/^[0-9a-f]{64}$/.test(name) && !named.has(name));
+      if (!orphan) continue;
+      const p = join(this.dir, name);
+      makeWritable(p);
+      rmSync(p, { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
   }
 
   get manifestPath(): string {

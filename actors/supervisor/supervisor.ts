@@ -8,6 +8,7 @@ import type { ActorManifest } from '../../bus/manifest.js';
 import { TrustedOperators } from '../../bus/operator-keys.js';
 import { busPortFromEnv, pickLoopbackPort, startNatsServer, stopProcess, type NatsProcess } from '../../bus/server.js';
 import { serveManifest } from '../../bus/service.js';
+import { standardOp } from '../../bus/op-ref.js';
 import { ALL_STATES } from '../../bus/subjects.js';
 import { parseStateMessage } from '../../bus/state-message.js';
 import { allowedCallers } from '../../bus/acl.js';
@@ -15,10 +16,23 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { homePaths, projectRoot, type HomePaths } from '../../common/paths.js';
 import { DEFAULT_BACKOFF, nextDelay, type BackoffPolicy } from './backoff.js';
+import { SlotRunner, type SlotEventName } from './slot-runner.js';
+import { supervisionChart } from '../../machines/supervisor/slot.machine.js';
+import { describeMachine } from '../../runtime/describe-machine.js';
+import { faultSettings, type FaultSettings } from '../../common/fault-settings.js';
+import { stateSubject } from '../../bus/subjects.js';
+import { BusHeartbeat } from './bus-heartbeat.js';
+import { StorageWatch } from './storage-watch.js';
+import { sdNotify, startWatchdog } from './sd-notify.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { AUDIT_STREAMS } from '../../bus/subjects.js';
+import { outboxFor } from '../../bus/outbox.js';
+import { ViolationReporter } from '../../bus/nats-violations.js';
 import { ensureAuditStreams, prepareBus } from '../../runtime/bus-setup.js';
 import { secureHome } from './secure-home.js';
 import { supervisorManifest } from './manifest.js';
 import { issueSetupCode } from '../../common/setup-code.js';
+import { UnpublishedEvents } from '../../common/published-or-logged.js';
 
 export interface SupervisorOptions {
   home: string;
@@ -29,18 +43,22 @@ export interface SupervisorOptions {
   backoff?: BackoffPolicy;
   readyTimeoutMs?: number;
   version?: string;
+  /** Heartbeat and storage settings (default: from the environment, common/fault-settings.ts). */
+  faults?: FaultSettings;
 }
 
 interface ActorSlot {
   manifest: ActorManifest;
-  child?: ChildProcess;
-  ready: boolean;
-  startedAt: number;
-  restarts: number;
-  streak: number;
-  timer?: NodeJS.Timeout;
+  runner: SlotRunner;
   state: { value: unknown; status: string; event: string } | undefined;
+  /** Events the actor failed to publish, as it last reported over IPC (kept across its restarts: a sum). */
+  unpublishedEvents: number;
+  /** The part of `unpublishedEvents` from the actor's earlier runs. */
+  unpublishedBefore: number;
 }
+
+/** Every this many heartbeats each actor is also pinged over the bus (10 s by default; the IPC beat catches hangs sooner). */
+const BUS_PING_EVERY = 10;
 
 const fromSource = import.meta.url.endsWith('.ts');
 /** The folder holding `actors/`: dist/ when built (and bundled), the checkout when run from source under tsx. */
@@ -64,9 +82,25 @@ export class Supervisor {
   /** The one-time first-run setup code, while no vault exists (`secai up` prints it). */
   setupCode: string | undefined;
   private unserve?: () => void;
+  private readonly faults: FaultSettings;
+  private busBeat?: BusHeartbeat;
+  private storage?: StorageWatch;
+  private stopWatchdog?: () => void;
+  private beatTimer?: NodeJS.Timeout;
+  private stateSeq = 0;
+  /** The supervisor's own events that could not be published (lifecycle, appliance_stopping). */
+  private readonly unpublished: UnpublishedEvents;
+  /** nats-server's permission violations, read from its log and reported per identity+subject once per window. */
+  private readonly violations: ViolationReporter;
 
   constructor(private readonly o: SupervisorOptions) {
     this.paths = homePaths(o.home);
+    this.faults = o.faults ?? faultSettings();
+    this.unpublished = new UnpublishedEvents(o.log);
+    this.violations = new ViolationReporter({
+      identityOf: (nkey) => [...this.ids.values()].find((id) => id.publicKey === nkey)?.name,
+      report: (r) => this.report('permission_violation', r),
+    });
   }
 
   get url(): string {
@@ -86,17 +120,54 @@ export class Supervisor {
     this.watchStates();
     this.unserve = serveManifest({
       bus: this.bus, manifest: supervisorManifest, log: this.o.log, callers: allowedCallers(this.o.manifests),
-      operators: new TrustedOperators(this.paths.trustedOperators),
-      ops: { status: () => this.status() },
+      operators: new TrustedOperators(this.paths.trustedOperators), unpublished: this.unpublished,
+      ops: {
+        status: () => this.status(),
+        health: () => this.health(),
+        describe: async () => ({ actor: 'supervisor', ...(await describeMachine(supervisionChart([...this.slots.keys()]))) }),
+        snapshot: () => this.snapshot(),
+      },
       commands: { status: () => this.status() },
     });
+    this.busBeat = new BusHeartbeat({
+      bus: this.bus, intervalMs: this.faults.heartbeatMs, misses: this.faults.heartbeatMisses, log: this.o.log,
+      // A hung server holds every connection open and answers nothing: kill it; the exit handler restarts it.
+      onUnresponsive: (missed) => {
+        const pid = this.nats?.pid ?? 0;
+        this.o.log.error({ pid, missed }, 'nats-server unresponsive; killing it');
+        this.report('actor_unresponsive', { name: 'nats-server', pid, restarts: this.natsRestarts, reason: `unresponsive: ${missed} pings unanswered` });
+        this.nats?.child.kill('SIGKILL');
+      },
+    });
+
+    this.storage = new StorageWatch({
+      home: this.paths.home, minFreeMb: this.faults.minFreeMb, intervalMs: this.faults.storageCheckMs, log: this.o.log,
+      onChange: (state, info) => {
+        this.report(state === 'ok' ? 'storage_recovered' : 'storage_degraded', info);
+        if (state === 'ok') void this.reviveJetStream();
+      },
+    });
+    this.storage.start();
 
     const actors = this.o.manifests.filter((m) => m.kind === 'actor');
     await Promise.all(actors.map((m) => {
-      const slot: ActorSlot = { manifest: m, ready: false, startedAt: 0, restarts: 0, streak: 0, state: undefined };
+      const slot: ActorSlot = { manifest: m, runner: this.slotRunner(m), state: undefined, unpublishedEvents: 0, unpublishedBefore: 0 };
       this.slots.set(m.name, slot);
-      return this.spawnActor(slot);
+      return slot.runner.start();
     }));
+    // One timer beats every slot and pings the bus: one wakeup per interval for the whole supervisor.
+    if (this.faults.heartbeatMs > 0) {
+      let beats = 0;
+      this.beatTimer = setInterval(() => {
+        for (const s of this.slots.values()) s.runner.beat();
+        this.busBeat?.beat();
+        if (++beats % BUS_PING_EVERY === 0) this.pingActors();
+      }, this.faults.heartbeatMs);
+      this.beatTimer.unref();
+    }
+    // Under systemd (Type=notify, WatchdogSec): ready now, and petted while the bus answers.
+    void sdNotify({ READY: '1', STATUS: `${actors.length} actors ready` });
+    this.stopWatchdog = startWatchdog(() => this.busBeat?.responsive !== false);
     const startMs = Date.now() - this.started;
     await this.bus.publishEvent('supervisor', 'appliance_ready', { actors: actors.length, startMs, pid: process.pid });
     return { startMs };
@@ -107,31 +178,89 @@ export class Supervisor {
       appliance: {
         pid: process.pid, uptimeMs: Date.now() - this.started, home: this.paths.home, headless: this.o.headless,
         version: this.o.version ?? '0.0.0',
-        bus: { url: this.url, pid: this.nats?.pid ?? 0, restarts: this.natsRestarts },
+        bus: { url: this.url, pid: this.nats?.pid ?? 0, restarts: this.natsRestarts, responsive: this.busBeat?.responsive ?? true },
+        unpublishedEvents: this.unpublished.count,
       },
-      actors: [...this.slots.values()].map((s) => ({
-        name: s.manifest.name,
-        pid: s.child?.pid ?? 0,
-        running: !!s.child && s.child.exitCode === null && s.child.signalCode === null,
-        ready: s.ready,
-        restarts: s.restarts,
-        uptimeMs: s.ready ? Date.now() - s.startedAt : 0,
-        state: s.state?.value ?? null,
-        status: s.state?.status ?? 'unknown',
-        lastEvent: s.state?.event ?? '',
-      })),
+      health: this.health(),
+      actors: [...this.slots.values()].map((s) => {
+        const snap = s.runner.snapshot;
+        const ready = snap.value === 'ready';
+        return {
+          name: s.manifest.name,
+          pid: s.runner.pid,
+          running: s.runner.running,
+          ready,
+          restarts: snap.context.restarts,
+          uptimeMs: ready ? Date.now() - snap.context.startedAt : 0,
+          state: s.state?.value ?? null,
+          status: s.state?.status ?? 'unknown',
+          lastEvent: s.state?.event ?? '',
+          unpublishedEvents: s.unpublishedEvents,
+          slot: String(snap.value),
+          reason: snap.context.lastReason.slice(0, 256),
+        };
+      }),
     };
+  }
+
+  /** The aggregate: every slot must be usable and the bus must answer its pings. */
+  health() {
+    const reasons: string[] = [];
+    for (const [name, s] of this.slots) {
+      if (!s.runner.healthy) reasons.push(`actor ${name} is ${s.runner.state}${s.runner.snapshot.context.lastReason ? ` (${s.runner.snapshot.context.lastReason})` : ''}`.slice(0, 256));
+    }
+    if (this.busBeat && !this.busBeat.responsive) reasons.push('the bus (nats-server) is not answering pings');
+    const storage = { state: this.storage?.state ?? 'ok', freeMb: this.storage?.freeMb ?? 0, minFreeMb: this.faults.minFreeMb };
+    if (storage.state === 'degraded_storage') reasons.push(`storage: ${storage.freeMb} MiB free under SECAI_HOME, below the ${storage.minFreeMb} MiB minimum (imports refused)`);
+    const state = storage.state === 'degraded_storage' ? 'degraded_storage' as const : reasons.length ? 'degraded' as const : 'ok' as const;
+    return { ok: reasons.length === 0, state, reasons, storage };
+  }
+
+  /**
+   * After a full disk nats-server may have turned JetStream off (it does on a store write error) and keeps it off:
+   * ask it, and restart the server if it does not answer; the streams are on disk, acknowledged messages are kept.
+   */
+  private async reviveJetStream(): Promise<void> {
+    if (!this.bus || this.stopping) return;
+    try {
+      const jsm = await jetstreamManager(this.bus.nc, { timeout: 2000 });
+      await jsm.getAccountInfo();
+      for (const st of Object.values(AUDIT_STREAMS)) await jsm.streams.info(st.name);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'JetStream does not answer after storage returned: restarting nats-server');
+      this.nats?.child.kill('SIGTERM');
+    }
+  }
+
+  /** The supervision chart's live state: `{ <actor>: <slot state> }`. */
+  private snapshot() {
+    const value = Object.fromEntries([...this.slots].map(([n, s]) => [n, s.runner.state]));
+    return { actor: 'supervisor', value, status: 'active', event: 'slot.changed', seq: this.stateSeq, at: Date.now() };
+  }
+
+  private publishState(): void {
+    this.stateSeq++;
+    if (this.bus && !this.bus.nc.isClosed()) this.bus.publish(stateSubject('supervisor'), this.snapshot());
+  }
+
+  /** Lifecycle facts go to the audit chain through the ordered outbox: the supervisor never waits on them, and a full disk delays them, never drops them. */
+  private report(event: SlotEventName | 'storage_degraded' | 'storage_recovered' | 'permission_violation', payload: unknown): void {
+    if (this.bus) void outboxFor(this.bus, this.o.log, this.unpublished).push('supervisor', event, payload);
   }
 
   async stop(reason = 'stop requested'): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.o.log.info({ reason }, 'stopping appliance');
-    await this.bus?.publishEvent('supervisor', 'appliance_stopping', { reason }).catch(() => {});
-    for (const s of this.slots.values()) clearTimeout(s.timer);
-    await Promise.all([...this.slots.values()].map((s) => (s.child ? stopProcess(s.child, 5000) : undefined)));
+    if (this.bus) await this.unpublished.settle('appliance_stopping', this.bus.publishEvent('supervisor', 'appliance_stopping', { reason }));
+    clearInterval(this.beatTimer);
+    this.storage?.stop();
+    this.violations.close();
+    this.stopWatchdog?.();
+    void sdNotify({ STOPPING: '1' });
+    await Promise.all([...this.slots.values()].map((s) => s.runner.stop(5000)));
     this.unserve?.();
-    await this.bus?.close().catch(() => {});
+    await this.bus?.close().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'closing the bus connection failed'));
     if (this.nats) await stopProcess(this.nats.child, 5000);
     rmSync(join(this.paths.run, 'secai.pid'), { force: true });
     rmSync(join(this.paths.run, 'nats.pid'), { force: true });
@@ -159,11 +288,15 @@ export class Supervisor {
   }
 
   private async startNats(): Promise<void> {
-    this.nats = await startNatsServer({ configPath: this.paths.busConfig, portsDir: this.paths.run, logFile: join(this.paths.bus, 'nats.log') });
+    this.nats = await startNatsServer({
+      configPath: this.paths.busConfig, portsDir: this.paths.run, logFile: join(this.paths.bus, 'nats.log'),
+      onViolation: (v) => this.violations.note(v),
+    });
     this.natsStartedAt = Date.now();
     writeFileSync(join(this.paths.run, 'nats.pid'), String(this.nats.pid), { mode: 0o600 });
     this.nats.child.once('exit', (code, sig) => {
       if (this.stopping) return;
+      this.busBeat?.pause();
       const b = nextDelay(this.o.backoff ?? DEFAULT_BACKOFF, this.natsStreak, Date.now() - this.natsStartedAt);
       this.natsStreak = b.streak;
       this.o.log.error({ code, sig, delayMs: b.delayMs }, 'nats-server died; restarting');
@@ -176,8 +309,9 @@ export class Supervisor {
     try {
       await this.startNats();
       this.natsRestarts++;
+      this.busBeat?.resume();
       this.o.log.info({ pid: this.nats?.pid, restarts: this.natsRestarts }, 'nats-server restarted');
-      await this.bus?.publishEvent('supervisor', 'bus_restarted', { name: 'nats-server', pid: this.nats?.pid ?? 0, restarts: this.natsRestarts, reason: 'exited' }).catch(() => {});
+      if (this.bus) await this.unpublished.settle('bus_restarted', this.bus.publishEvent('supervisor', 'bus_restarted', { name: 'nats-server', pid: this.nats?.pid ?? 0, restarts: this.natsRestarts, reason: 'exited' }));
     } catch (err) {
       const b = nextDelay(this.o.backoff ?? DEFAULT_BACKOFF, this.natsStreak, 0);
       this.natsStreak = b.streak;
@@ -201,8 +335,34 @@ export class Supervisor {
     });
   }
 
-  private spawnActor(slot: ActorSlot): Promise<void> {
-    const m = slot.manifest;
+  /** Every actor's `ping` over the bus, while the bus itself answers (the ACL lets the supervisor ask every actor's ping). */
+  private pingActors(): void {
+    const { busBeat: beat, bus } = this;
+    if (!beat?.healthy || !bus) return;
+    const timeoutMs = this.faults.heartbeatMs * BUS_PING_EVERY;
+    for (const s of this.slots.values()) s.runner.busBeat(() => bus.call(standardOp(s.manifest.name, 'ping'), {}, timeoutMs), () => beat.healthy);
+  }
+
+  private slotRunner(m: ActorManifest): SlotRunner {
+    return new SlotRunner({
+      name: m.name,
+      fork: () => this.forkActor(m),
+      policy: this.o.backoff ?? DEFAULT_BACKOFF,
+      readyTimeoutMs: this.o.readyTimeoutMs ?? 60_000,
+      heartbeatMs: this.faults.heartbeatMs,
+      heartbeatMisses: this.faults.heartbeatMisses,
+      log: this.o.log,
+      report: (event, payload) => this.report(event, payload),
+      onChange: () => {
+        const slot = this.slots.get(m.name);
+        // A new process publishes its machine's state afresh: the old one's is stale.
+        if (slot && slot.runner.state === 'starting') slot.state = undefined;
+        this.publishState();
+      },
+    });
+  }
+
+  private forkActor(m: ActorManifest): ChildProcess {
     const entry = join(codeRoot, fromSource ? m.entry!.replace(/\.js$/, '.ts') : m.entry!);
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (PASS_ENV.test(k)) env[k] = v;
@@ -212,47 +372,15 @@ export class Supervisor {
       execArgv: fromSource ? ['--import', 'tsx'] : [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    slot.child = child;
-    slot.ready = false;
-    slot.startedAt = Date.now();
-    slot.state = undefined;
-
-    const ready = new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        reject(new SecaiError(ErrorCode.NOT_READY, `${m.name} did not report ready within ${this.o.readyTimeoutMs ?? 60_000} ms`));
-        child.kill('SIGKILL');
-      }, this.o.readyTimeoutMs ?? 60_000);
-      child.on('message', (msg: { type?: string }) => {
-        if (msg?.type === 'ready') {
-          clearTimeout(t);
-          slot.ready = true;
-          slot.startedAt = Date.now();
-          this.o.log.info({ actor: m.name, pid: child.pid }, 'actor ready');
-          void this.bus?.publishEvent('supervisor', 'actor_started', { name: m.name, pid: child.pid ?? 0, restarts: slot.restarts, reason: slot.restarts ? 'restarted' : 'started' }).catch(() => {});
-          resolve();
-        }
-      });
-      child.once('exit', (code, sig) => {
-        clearTimeout(t);
-        if (!slot.ready) reject(new SecaiError(ErrorCode.NOT_READY, `${m.name} exited (${code ?? sig}) before it was ready`));
-      });
+    // Events the actor could not publish, as it reports them over IPC: a sum across its restarts.
+    const slot = this.slots.get(m.name);
+    if (slot) slot.unpublishedBefore = slot.unpublishedEvents;
+    child.on('message', (msg: { type?: string; count?: unknown }) => {
+      if (slot && msg?.type === 'unpublished' && Number.isSafeInteger(msg.count) && (msg.count as number) >= 0) {
+        slot.unpublishedEvents = slot.unpublishedBefore + (msg.count as number);
+      }
     });
-
-    child.once('exit', (code, sig) => {
-      const ranMs = Date.now() - slot.startedAt;
-      slot.ready = false;
-      if (this.stopping) return;
-      const b = nextDelay(this.o.backoff ?? DEFAULT_BACKOFF, slot.streak, ranMs);
-      slot.streak = b.streak;
-      this.o.log.error({ actor: m.name, code, sig, delayMs: b.delayMs }, 'actor exited; restarting');
-      void this.bus?.publishEvent('supervisor', 'actor_exited', { name: m.name, pid: child.pid ?? 0, restarts: slot.restarts, reason: `exit ${code ?? sig}` }).catch(() => {});
-      slot.timer = setTimeout(() => {
-        if (this.stopping) return;
-        slot.restarts++;
-        this.spawnActor(slot).catch((err: Error) => this.o.log.error({ actor: m.name, err: err.message }, 'restart failed'));
-      }, b.delayMs);
-    });
-    return ready;
+    return child;
   }
 }
 

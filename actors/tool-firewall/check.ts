@@ -5,7 +5,6 @@ import type { DecisionResult } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { mountOf } from './mounts.js';
 import { realPath } from './real-path.js';
-import type { RateLimiter } from './token-bucket.js';
 
 export interface ToolCheckRequest {
   tool: string;
@@ -31,7 +30,8 @@ export interface CheckDeps {
   decide(domain: string, input: unknown): Promise<DecisionResult> | DecisionResult;
   /** The policy in force, for rates, roots and mount rules (matched to a decision by digest). */
   policy(digest: string): Promise<PolicySnapshot> | PolicySnapshot;
-  limiter: RateLimiter;
+  /** Takes a token from a rule's bucket (the machine's buckets in the actor; a RateLimiter in tests). */
+  limiter: { take(key: string, capacity: number, refillPerSec: number): boolean | Promise<boolean> };
   mounts(): readonly string[];
 }
 
@@ -44,7 +44,7 @@ export async function checkTool(deps: CheckDeps, req: ToolCheckRequest): Promise
   const policy = await deps.policy(tool.policyDigest);
   const rule = policy.value.tools.rules.find((r) => r.id === tool.rule);
   if (!rule) return denyWith(tool, 'tools.rule-missing', `rule ${tool.rule} is not in policy ${policy.digest}`, []);
-  if (!deps.limiter.take(rule.id, rule.rate.capacity, rule.rate.refill_per_sec)) {
+  if (!await deps.limiter.take(rule.id, rule.rate.capacity, rule.rate.refill_per_sec)) {
     return denyWith(tool, `rate.${rule.id}`, `rate limit of ${rule.tool} exceeded`, []);
   }
   const paths: PathVerdict[] = [];

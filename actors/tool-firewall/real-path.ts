@@ -29,7 +29,7 @@ export function realPath(p: string): RealPath {
         lstatSync(cur);
         return { ok: false, reason: `${cur} is a dangling symlink` };
       } catch {
-        // truly absent: keep walking up
+        // lint-ok: truly absent: keep walking up
       }
       if (cur === '/') return { ok: false, reason: 'no existing ancestor' };
       tail.unshift(basename(cur));

@@ -1,33 +1,50 @@
-// Vault actor process: holds the data key only while unlocked, serves records per caller namespace, performs panics.
+// Vault actor process: wiring. The key, tickets and lifecycle live in machines/vault; effects in effects.ts; ops become machine events.
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fromPromise } from 'xstate';
-import { vaultMachine } from '../../machines/vault/vault.machine.js';
+import { vaultMachine, type BoxKeys } from '../../machines/vault/vault.machine.js';
 import type { CallContext } from '../../bus/service.js';
 import { getSodium } from '../../common/sodium.js';
+import { assertStorageRoom } from '../../common/storage.js';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
+import { ask } from '../../runtime/ask.js';
 import { main, type ActorContext } from '../../runtime/host.js';
+import { attestationGate, type AttestationGate } from '../../runtime/attestation-gate.js';
 import { vaultManifest } from './manifest.js';
-import { loadVaultPolicy, type VaultPolicy } from './vault-policy.js';
-import { createVault, readVaultFile, rewrapDataKey, unwrapDataKey, writeVaultFile } from './vault-crypto.js';
+import { configSection, readSection } from '../../runtime/config-section.js';
+import { secaiEnv } from '../../common/env.js';
+import type { VaultSection } from '../../policy/sections.js';
+import { readVaultFile, rewrapDataKey, unwrapDataKey, writeVaultFile, type Argon2Limits } from './vault-crypto.js';
 import { RecordStore } from './record-store.js';
-import { wipeAll, wipeKeys } from './wipe.js';
-import { consumeSetupCode } from '../../common/setup-code.js';
+import { provePassphrase, provideVault, vaultFileOf } from './effects.js';
 
 type Ctx = ActorContext<typeof vaultMachine>;
+/** A key derivation (Argon2id MODERATE) takes about a second; a slow box gets a minute. */
+const KDF_MS = 60_000;
 
-let policy: VaultPolicy;
-let vaultFile: string;
-let store: RecordStore;
-/** The data key, present only while unlocked; zeroed (not just dropped) on lock. */
-let dataKey: Uint8Array | undefined;
-let idleMs = 30 * 60_000;
-/** Per-process X25519 key pair for passphrases in signed commands (audited): never written anywhere. */
-let box: { publicKey: Uint8Array; privateKey: Uint8Array } | undefined;
+const recordsOf = (ctx: Ctx) => new RecordStore(join(ctx.paths.vault, 'records'));
 
-async function unseal(sealed: Uint8Array): Promise<string> {
+/** policy.yaml `vault` as the machine holds it: the idle limit (SECAI_VAULT_IDLE_MS overrides it) and the Argon2id limits. */
+const vaultConfig = (v: VaultSection) => ({ idleMs: secaiEnv().vaultIdleMs ?? v.idle_lock_minutes * 60_000, argon2: v.argon2 });
+
+/** The data key, from the machine: present only in `unlocked`. */
+function requireKey(ctx: Ctx): Uint8Array {
+  const snap = ctx.actor.getSnapshot();
+  if (snap.matches('unlocked') && snap.context.dataKey) return snap.context.dataKey;
+  if (!snap.context.initialized) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault: run first-time setup');
+  throw new SecaiError(ErrorCode.VAULT_LOCKED, 'the vault is locked');
+}
+
+/** The sealing key pair, made on first use (not at start: loading libsodium would slow every appliance start). */
+async function boxOf(ctx: Ctx): Promise<BoxKeys> {
+  const have = ctx.actor.getSnapshot().context.box;
+  if (have) return have;
+  ctx.actor.send({ type: 'vault.box', keys: (await getSodium()).crypto_box_keypair() });
+  return ctx.actor.getSnapshot().context.box!;
+}
+
+async function unseal(ctx: Ctx, sealed: Uint8Array): Promise<string> {
   const sodium = await getSodium();
-  box ??= sodium.crypto_box_keypair();
+  const box = await boxOf(ctx);
   try {
     return sodium.to_string(sodium.crypto_box_seal_open(sealed, box.publicKey, box.privateKey));
   } catch {
@@ -35,181 +52,71 @@ async function unseal(sealed: Uint8Array): Promise<string> {
   }
 }
 
-async function forgetKey(): Promise<void> {
-  if (!dataKey) return;
-  const sodium = await getSodium();
-  sodium.memzero(dataKey);
-  dataKey = undefined;
-}
-
-/**
- * The caller's namespace is the identity named by its reply inbox (serveManifest answers only into the
- * inbox of an identity that may ask). Only that identity can READ a reply sent there (ACL), so get/list
- * cannot leak to anyone else; because a sender could still name another's inbox, writes go through a
- * ticket that is sent only to that inbox (see commit).
- */
-function callerOf(call: CallContext): string {
-  return call.caller;
-}
-
-function requireKey(ctx: Ctx): Uint8Array {
+function status(ctx: Ctx, box?: BoxKeys) {
   const snap = ctx.actor.getSnapshot();
-  if (snap.matches('uninitialized') || snap.matches('initializing')) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault: run first-time setup');
-  if (!snap.matches('unlocked') || !dataKey) throw new SecaiError(ErrorCode.VAULT_LOCKED, 'the vault is locked');
-  return dataKey;
+  const c = snap.context;
+  return { state: String(snap.value), initialized: c.initialized, lockReason: c.lockReason, idleMs: c.idleMs, ...(box && { boxPublicKey: box.publicKey }) };
 }
 
-interface Ticket { ns: string; op: 'put' | 'delete'; key: string; value?: Uint8Array; expires: number }
-const tickets = new Map<string, Ticket>();
-const TICKET_MS = 10_000;
-
-function stage(t: Omit<Ticket, 'expires'>): { ticket: string } {
-  const now = Date.now();
-  for (const [id, x] of tickets) if (x.expires < now) tickets.delete(id);
-  if (tickets.size >= 1000) throw new SecaiError(ErrorCode.NOT_READY, 'too many staged vault writes');
-  const id = randomBytes(16).toString('hex');
-  tickets.set(id, { ...t, expires: now + TICKET_MS });
-  return { ticket: id };
-}
-
-function status(ctx: Ctx, withBox = false) {
-  const snap = ctx.actor.getSnapshot();
-  return { state: String(snap.value), initialized: snap.context.initialized, lockReason: snap.context.lockReason, idleMs, ...(withBox && box && { boxPublicKey: box.publicKey }) };
-}
-
-const settled = (s: { matches(v: string): boolean }) => !s.matches('unlocking') && !s.matches('initializing') && !s.matches('locking') && !s.matches('starting');
-
-async function unlock(ctx: Ctx, passphrase: string) {
-  const snap = ctx.actor.getSnapshot();
-  if (snap.matches('uninitialized')) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault: run first-time setup');
-  if (snap.matches('unlocked')) {
+async function unlock(ctx: Ctx, gate: AttestationGate, passphrase: string) {
+  if (ctx.actor.getSnapshot().matches('unlocked')) {
     // Already open: still prove the passphrase (login uses this), then keep alive.
-    const file = readVaultFile(vaultFile);
-    if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
-    const k = await unwrapDataKey(file, passphrase).catch(async (err: unknown) => {
+    await provePassphrase(ctx.paths, passphrase).catch(async (err: unknown) => {
       await ctx.emit('unlock_failed', { code: toErrorData(err).code, at: Date.now() });
       throw err;
     });
-    (await getSodium()).memzero(k);
     ctx.actor.send({ type: 'vault.keepalive' });
     return { ok: true };
   }
-  const after = await ctx.sendAndWait({ type: 'vault.unlock', passphrase }, settled, 60_000);
-  if (!after.matches('unlocked')) {
-    const e = after.context.lastError ?? { code: ErrorCode.WRONG_PASSPHRASE, message: 'wrong passphrase' };
-    await ctx.emit('unlock_failed', { code: e.code, at: Date.now() });
-    throw new SecaiError(e.code, e.message);
-  }
-  return { ok: true };
+  // The data key is released only into an attested runtime (docs/attestation.md); a refusal is recorded like a wrong guess.
+  await gate.require('vault unlock').catch(async (err: unknown) => {
+    await ctx.emitOrLog('unlock_failed', { code: toErrorData(err).code, at: Date.now() });
+    throw err;
+  });
+  return ask<{ ok: true }>(ctx.actor, { type: 'vault.unlock', passphrase }, KDF_MS);
 }
 
-async function setup(ctx: Ctx, passphrase: string) {
-  if (!ctx.actor.getSnapshot().matches('uninitialized')) throw new SecaiError(ErrorCode.INVALID_STATE, 'the vault is already set up');
-  const after = await ctx.sendAndWait({ type: 'vault.setup', passphrase }, settled, 60_000);
-  if (!after.matches('unlocked')) {
-    const e = after.context.lastError ?? { code: ErrorCode.INTERNAL, message: 'setup failed' };
-    throw new SecaiError(e.code, e.message);
-  }
-  return { ok: true };
-}
+const panic = (ctx: Ctx, req: { level: number; passphrase?: string | undefined; confirm?: boolean | undefined }, by: string) =>
+  ask<{ level: number; removed: string[] }>(ctx.actor, {
+    type: 'vault.panic', level: req.level, by,
+    ...(req.passphrase !== undefined && { passphrase: req.passphrase }), ...(req.confirm !== undefined && { confirm: req.confirm }),
+  }, KDF_MS);
 
-/** Proves a passphrase by unwrapping the data key with it, then zeroes the key: the vault's state does not move. */
-async function provePassphrase(passphrase: string, noVault: string): Promise<void> {
-  const file = readVaultFile(vaultFile);
-  if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, noVault);
-  (await getSodium()).memzero(await unwrapDataKey(file, passphrase));
-}
-
-async function panic(ctx: Ctx, req: { level: number; passphrase?: string; confirm?: boolean }, by: string) {
-  const refuse = async (code: string, message: string): Promise<never> => {
-    await ctx.emit('panic_refused', { level: req.level, code, by, at: Date.now() }).catch(() => {});
-    throw new SecaiError(code, message);
-  };
-  if (req.level === 1) {
-    await ctx.emit('panicked', { level: 1, by, at: Date.now() });
-    if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.relock', reason: 'panic' }, settled);
-    return { level: 1, removed: [] };
-  }
-  if (req.confirm !== true) await refuse(ErrorCode.USAGE, `panic level ${req.level} destroys data: it needs confirm`);
-  if (!req.passphrase) await refuse(ErrorCode.USAGE, `panic level ${req.level} needs the passphrase`);
-  try {
-    await provePassphrase(req.passphrase!, 'no vault to destroy');
-  } catch (err) {
-    await refuse(toErrorData(err).code, toErrorData(err).message);
-  }
-  // The audit chain must hold the record of the wipe before anything is destroyed: emit waits for the stream's ack.
-  await ctx.emit('panicked', { level: req.level, by, at: Date.now() });
-  await forgetKey();
-  const removed = req.level === 2 ? wipeKeys(ctx.paths) : wipeAll(ctx.paths);
-  tickets.clear();
-  ctx.actor.send({ type: 'vault.wiped' });
-  await ctx.emit('wiped', { level: req.level, removed, at: Date.now() }).catch((err: unknown) => ctx.log.error({ err }, 'wiped event not acknowledged'));
-  ctx.log.warn({ level: req.level, removed }, 'panic wipe done');
-  return { level: req.level, removed };
-}
+/** put/delete stage a write in the machine; only the reply inbox's identity (call.caller) can commit it. */
+const stage = (ctx: Ctx, call: CallContext, ticket: { op: 'put' | 'delete'; key: string; value?: Uint8Array }) =>
+  ask<{ ticket: string }>(ctx.actor, { type: 'vault.stage', id: randomBytes(16).toString('hex'), now: Date.now(), ticket: { ns: call.caller, ...ticket } });
 
 main({
   manifest: vaultManifest,
-  machine: (ctx) => {
-    policy = loadVaultPolicy(ctx.configDir);
-    vaultFile = join(ctx.paths.vault, 'vault.json');
-    store = new RecordStore(join(ctx.paths.vault, 'records'));
-    const initialized = readVaultFile(vaultFile) !== undefined;
-    idleMs = Number(process.env.SECAI_VAULT_IDLE_MS ?? policy.idle_lock_minutes * 60_000);
-    return vaultMachine.provide({
-      actors: {
-        createVault: fromPromise(async ({ input }) => {
-          if (readVaultFile(vaultFile)) throw new SecaiError(ErrorCode.INVALID_STATE, 'a vault already exists');
-          const { mkdirSync } = await import('node:fs');
-          mkdirSync(ctx.paths.vault, { recursive: true, mode: 0o700 });
-          const made = await createVault(input.passphrase, policy.argon2);
-          writeVaultFile(vaultFile, made.file);
-          // The first-run code dies with the first vault, whichever path created it (web form or signed command).
-          consumeSetupCode(ctx.paths.run);
-          await forgetKey();
-          dataKey = made.dataKey;
-          await ctx.emit('initialized', { at: Date.now() });
-        }),
-        openVault: fromPromise(async ({ input }) => {
-          const file = readVaultFile(vaultFile);
-          if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
-          const k = await unwrapDataKey(file, input.passphrase);
-          await forgetKey();
-          dataKey = k;
-        }),
-      },
-      actions: {
-        forgetKey: () => void forgetKey(),
-        reportUnlocked: () => void ctx.emit('unlocked', { at: Date.now() }).catch(() => {}),
-        reportLocked: ({ context }) => void ctx.emit('locked', { reason: context.lockReason ?? 'requested', at: Date.now() }).catch(() => {}),
-      },
-      guards: { hasVault: () => initialized },
-      delays: { idleLimit: idleMs },
-    });
+  machine: (ctx) => provideVault(vaultMachine, ctx),
+  input: async (ctx) => {
+    // The section in force at start; `start` then follows reloads (policy actor, runtime/config-section.ts).
+    return { initialized: readVaultFile(vaultFileOf(ctx.paths)) !== undefined, ...vaultConfig(await readSection(ctx, 'vault')) };
   },
-  publicContext: (c) => ({ initialized: c.initialized, lockReason: c.lockReason, idleMs }),
-  ops: (ctx) => ({
+  // Strict: the key, the tickets, the sealing pair and request ids never leave the process.
+  publicContext: (c) => ({ initialized: c.initialized, lockReason: c.lockReason, idleMs: c.idleMs }),
+  ops: (ctx, gate = attestationGate(ctx.bus, ctx.log)) => ({
     status: () => status(ctx),
-    setup: (req: { passphrase: string }) => setup(ctx, req.passphrase),
-    unlock: (req: { passphrase: string }) => unlock(ctx, req.passphrase),
+    setup: async (req: { passphrase: string }) => {
+      await gate.require('vault setup');
+      return ask(ctx.actor, { type: 'vault.setup', passphrase: req.passphrase }, KDF_MS);
+    },
+    unlock: (req: { passphrase: string }) => unlock(ctx, gate, req.passphrase),
     verify_passphrase: async (req: { passphrase: string }) => {
-      await provePassphrase(req.passphrase, 'no vault');
+      await provePassphrase(ctx.paths, req.passphrase);
       return { ok: true };
     },
-    lock: async () => {
-      if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.lock', reason: 'requested' }, settled);
-      return { ok: true };
-    },
+    lock: () => ask(ctx.actor, { type: 'vault.lock', reason: 'requested' }),
     keepalive: () => {
       ctx.actor.send({ type: 'vault.keepalive' });
       return { ok: true };
     },
     change_passphrase: async (req: { old: string; new: string }) => {
-      const file = readVaultFile(vaultFile);
+      const file = readVaultFile(vaultFileOf(ctx.paths));
       if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
       const k = await unwrapDataKey(file, req.old);
       try {
-        writeVaultFile(vaultFile, await rewrapDataKey(file, k, req.new, policy.argon2));
+        writeVaultFile(vaultFileOf(ctx.paths), await rewrapDataKey(file, k, req.new, ctx.actor.getSnapshot().context.argon2 as Argon2Limits));
       } finally {
         (await getSodium()).memzero(k);
       }
@@ -218,51 +125,45 @@ main({
     },
     panic: (req: { level: number; passphrase?: string; confirm?: boolean }, call: CallContext) => panic(ctx, req, `bus:${call.caller}`),
     put: (req: { key: string; value: Uint8Array }, call: CallContext) => {
-      requireKey(ctx);
-      return stage({ ns: callerOf(call), op: 'put', key: req.key, value: new Uint8Array(req.value) });
+      // A new record on a full disk is refused up front (deletes still go through: they free space).
+      assertStorageRoom(ctx.paths.home, 'a vault write');
+      return stage(ctx, call, { op: 'put', key: req.key, value: new Uint8Array(req.value) });
     },
-    delete: (req: { key: string }, call: CallContext) => {
-      requireKey(ctx);
-      return stage({ ns: callerOf(call), op: 'delete', key: req.key });
-    },
+    delete: (req: { key: string }, call: CallContext) => stage(ctx, call, { op: 'delete', key: req.key }),
     commit: async (req: { ticket: string }, call: CallContext) => {
-      const t = tickets.get(req.ticket);
-      tickets.delete(req.ticket);
-      const ns = callerOf(call);
-      if (!t || t.expires < Date.now() || t.ns !== ns) throw new SecaiError(ErrorCode.PERMISSION, 'unknown or expired vault ticket');
+      const t = await ask<{ ns: string; op: 'put' | 'delete'; key: string; value?: Uint8Array }>(ctx.actor, { type: 'vault.take', ticket: req.ticket, ns: call.caller, now: Date.now() });
       const key = requireKey(ctx);
-      if (t.op === 'put') await store.put(key, t.ns, t.key, t.value!);
-      else store.delete(t.ns, t.key);
+      if (t.op === 'put') await recordsOf(ctx).put(key, t.ns, t.key, t.value!);
+      else recordsOf(ctx).delete(t.ns, t.key);
       return { ok: true };
     },
-    get: async (req: { key: string }, call: CallContext) => ({ value: await store.get(requireKey(ctx), callerOf(call), req.key) }),
+    get: async (req: { key: string }, call: CallContext) => ({ value: await recordsOf(ctx).get(requireKey(ctx), call.caller, req.key) }),
     list: (req: { prefix?: string }, call: CallContext) => {
       requireKey(ctx);
-      return { keys: store.list(callerOf(call), req.prefix ?? '') };
+      return { keys: recordsOf(ctx).list(call.caller, req.prefix ?? '') };
     },
   }),
-  commands: (ctx) => ({
-    status: async () => {
-      // Made on first use, not at start: loading libsodium would slow every appliance start.
-      box ??= (await getSodium()).crypto_box_keypair();
-      return status(ctx, true);
-    },
-    lock: async () => {
-      if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.lock', reason: 'operator' }, settled);
-      return { ok: true };
-    },
-    relock: async (req: { reason?: string }) => {
-      if (ctx.actor.getSnapshot().matches('unlocked')) await ctx.sendAndWait({ type: 'vault.relock', reason: `forced: ${req.reason ?? 'incident'}`.slice(0, 200) }, settled);
-      return { ok: true };
-    },
+  commands: (ctx, gate = attestationGate(ctx.bus, ctx.log)) => ({
+    status: async () => status(ctx, await boxOf(ctx)),
+    lock: () => ask(ctx.actor, { type: 'vault.lock', reason: 'operator' }),
+    relock: (req: { reason?: string }) => ask(ctx.actor, { type: 'vault.relock', reason: `forced: ${req.reason ?? 'incident'}`.slice(0, 200) }),
     // The signed path of an owner whom web guesses have locked out: proof of the operator key, no throttle.
-    unlock: async (req: { sealedPassphrase: Uint8Array }) => unlock(ctx, await unseal(new Uint8Array(req.sealedPassphrase))),
-    setup: async (req: { sealedPassphrase: Uint8Array }) => setup(ctx, await unseal(new Uint8Array(req.sealedPassphrase))),
+    unlock: async (req: { sealedPassphrase: Uint8Array }) => unlock(ctx, gate, await unseal(ctx, new Uint8Array(req.sealedPassphrase))),
+    setup: async (req: { sealedPassphrase: Uint8Array }) => {
+      await gate.require('vault setup');
+      return ask(ctx.actor, { type: 'vault.setup', passphrase: await unseal(ctx, new Uint8Array(req.sealedPassphrase)) }, KDF_MS);
+    },
     panic: async (req: { level: number; sealedPassphrase?: Uint8Array; confirm?: boolean }, call: CallContext) => {
-      const by = `operator:${call.operator?.keyId ?? 'unknown'}`;
-      const passphrase = req.sealedPassphrase ? await unseal(new Uint8Array(req.sealedPassphrase)) : undefined;
-      return panic(ctx, { level: req.level, ...(passphrase !== undefined && { passphrase }), ...(req.confirm !== undefined && { confirm: req.confirm }) }, by);
+      const passphrase = req.sealedPassphrase ? await unseal(ctx, new Uint8Array(req.sealedPassphrase)) : undefined;
+      return panic(ctx, { level: req.level, passphrase, confirm: req.confirm }, `operator:${call.operator?.keyId ?? 'unknown'}`);
     },
   }),
-  stop: async () => { await forgetKey(); },
+  // A reload applies at once: the idle limit restarts if unlocked, argon2 applies at the next create or passphrase change.
+  start: async (ctx) => {
+    await configSection(ctx, 'vault', (v) => { ctx.actor.send({ type: 'vault.config', ...vaultConfig(v) }); });
+  },
+  // Stopping locks: the machine zeroes the key on its way to locked.
+  stop: async (ctx) => {
+    await ask(ctx.actor, { type: 'vault.lock', reason: 'stopping' }, 5000).catch((err: unknown) => ctx.log.warn({ err }, 'vault did not lock on stop'));
+  },
 });

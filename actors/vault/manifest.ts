@@ -66,6 +66,8 @@ export const vaultManifest = defineManifest({
     panic_refused: s.object({ level, code: s.string({ maxLength: 64 }), by: s.string({ maxLength: 128 }), at: s.number() }),
     wiped: s.object({ level, removed: s.array(s.string({ maxLength: 4096 }), 64), at: s.number() }),
   },
-  requests: [],
-  subscribes: [],
+  // Its policy.yaml section(s), at start and after each reload that changes them (runtime/config-section.ts).
+  // Unlock and setup go on only in an attested runtime (runtime/attestation-gate.ts).
+  requests: ['policy.section', 'attestor.status'],
+  subscribes: ['policy.reloaded', 'attestor.attested', 'attestor.failed'],
 });

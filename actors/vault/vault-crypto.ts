@@ -1,4 +1,5 @@
 // The vault's cryptography (libsodium sumo): Argon2id key derivation, the wrapped data key, secretstream records; files are in file-stream.ts.
+import { secaiEnv } from '../../common/env.js';
 import { closeSync, openSync, readSync, writeSync, fsyncSync, renameSync, existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -125,7 +126,7 @@ export function writeVaultFile(path: string, v: VaultFile): void {
   } finally {
     closeSync(fd);
   }
-  if (process.env.SECAI_VAULT_CRASH_AFTER === 'temp') process.exit(70);
+  if (secaiEnv().vaultCrashAfter === 'temp') process.exit(70);
   renameSync(tmp, path);
   fsyncDir(dir);
 }

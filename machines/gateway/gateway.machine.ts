@@ -5,26 +5,27 @@ import { notProvided } from '../not-provided.js';
 export type GatewayEvent = { type: 'gateway.stop' };
 
 export const gatewayMachine = setup({
-  types: {} as { context: { port: number; error: string | null }; events: GatewayEvent },
+  types: {} as { context: { port: number; error: string | null; server: unknown }; events: GatewayEvent },
   actors: {
-    listen: fromPromise<{ port: number }>(notProvided('listen')),
-    close: fromPromise<void>(notProvided('close')),
+    /** Opens the loopback listener; resolves with its port and the server handle (private: never published). */
+    listen: fromPromise<{ port: number; server: unknown }>(notProvided('listen')),
+    close: fromPromise<void, { server: unknown }>(notProvided('close')),
   },
 }).createMachine({
   id: 'gateway',
   initial: 'opening',
-  context: { port: 0, error: null },
+  context: { port: 0, error: null, server: null },
   states: {
     opening: {
       invoke: {
         id: 'listen',
         src: 'listen',
-        onDone: { target: 'serving', actions: assign({ port: ({ event }) => event.output.port }) },
+        onDone: { target: 'serving', actions: assign({ port: ({ event }) => event.output.port, server: ({ event }) => event.output.server }) },
         onError: { target: 'failed', actions: assign({ error: ({ event }) => String((event.error as Error)?.message ?? event.error) }) },
       },
     },
     serving: { on: { 'gateway.stop': 'closing' } },
-    closing: { invoke: { id: 'close', src: 'close', onDone: 'closed', onError: 'closed' } },
+    closing: { invoke: { id: 'close', src: 'close', input: ({ context }) => ({ server: context.server }), onDone: 'closed', onError: 'closed' } },
     closed: { type: 'final' },
     failed: { type: 'final' },
   },

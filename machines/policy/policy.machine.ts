@@ -1,47 +1,103 @@
-// The policy engine's life: serving one policy version; a reload loads the file and swaps it only if valid.
-import { assign, fromPromise, setup } from 'xstate';
+// The policy engine's life: serving one policy version (held in the context); a reload loads the file and swaps it only if valid; allow decisions are tallied for the audit chain.
+import { assign, emit, fromCallback, fromPromise, setup } from 'xstate';
+import { ErrorCode } from '../../common/errors.js';
 import { notProvided } from '../not-provided.js';
+import { replyError, replyOk, type Reply, type Request } from '../request.js';
 
-export type ReloadResult = { ok: true; digest: string; previous: string } | { ok: false; error: string; kept: string };
+/** The policy in force, as the actor loaded it (the value's shape is the policy layer's; the machine only holds it). */
+export interface LoadedPolicy { digest: string; path: string; loadedAt: number; value: unknown }
+
+/** `changed`: sections whose digest changed; `restart`: changed keys that apply only after a restart, and why. */
+export type ReloadResult =
+  | { ok: true; digest: string; previous: string; changed: string[]; restart: { section: string; keys: string[]; reason: string }[] }
+  | { ok: false; error: string; kept: string };
+
+/** Allow decisions per (domain, rule) since `since`: evidence for the audit chain without one event per allow. */
+export interface AllowTally { since: number; counts: Record<string, { domain: string; rule: string; n: number }> }
 
 export interface PolicyContext {
   digest: string;
   reloads: number;
   lastReload: ReloadResult | null;
+  /** Private (large): the actor decides against it; only the digest is published. */
+  current: LoadedPolicy;
+  allows: AllowTally;
+  /** The reload request the running load will answer. */
+  pending: string | null;
 }
 
-export type PolicyEvent = { type: 'policy.reload' } | { type: 'policy.loaded'; digest: string };
+export type PolicyEvent =
+  | ({ type: 'policy.reload' } & Request)
+  /** A decision made against `current` (decide() is pure policy code, run by the actor): allows are tallied, the rest reported. */
+  | { type: 'policy.decided'; result: { domain: string; rule: string; decision: string } & Record<string, unknown> }
+  /** Hands over the allow tally (and starts a new one): from the ticker, or asked for at stop. */
+  | ({ type: 'policy.flush'; now: number } & Partial<Request>);
+
+/** At most this many (domain, rule) pairs are tallied per window. */
+export const MAX_TALLIED = 1024;
 
 export const policyMachine = setup({
-  types: {} as { context: PolicyContext; events: PolicyEvent },
+  types: {} as { context: PolicyContext; input: { current: LoadedPolicy }; events: PolicyEvent; emitted: Reply },
   actors: {
-    // Resolves with the outcome; a bad file is an outcome ({ ok: false }), not a failure of the machine.
-    loadPolicy: fromPromise<ReloadResult>(notProvided('loadPolicy')),
+    /** Loads and validates policy.yaml; a bad file is an outcome ({ ok: false }), not a failure of the machine. */
+    loadPolicy: fromPromise<{ result: ReloadResult; loaded?: LoadedPolicy }, { previous: string; current: LoadedPolicy }>(notProvided('loadPolicy')),
+    /** Sends policy.flush every so often (the allow-summary window). */
+    ticker: fromCallback(notProvided('ticker')),
   },
   actions: {
     reportReload: notProvided('reportReload'),
+    /** Publishes a deny or ask (the reply does not wait for the audit ack). */
+    reportDecision: notProvided('reportDecision'),
+    /** Publishes the allow tally (summary(context, event.now)) when it is not empty. */
+    reportAllows: notProvided('reportAllows'),
   },
 }).createMachine({
   id: 'policy',
   initial: 'serving',
-  context: { digest: '', reloads: 0, lastReload: null },
-  // The first load happens before the machine starts; the actor reports its digest.
-  on: { 'policy.loaded': { actions: assign({ digest: ({ event }) => event.digest }) } },
+  context: ({ input }) => ({ digest: input.current.digest, reloads: 0, lastReload: null, current: input.current, allows: { since: input.current.loadedAt, counts: {} }, pending: null }),
+  invoke: { id: 'ticker', src: 'ticker' },
+  on: {
+    'policy.decided': [
+      {
+        guard: ({ event }) => event.result.decision === 'allow',
+        actions: assign({
+          allows: ({ context, event }) => {
+            const key = `${event.result.domain}\u0000${event.result.rule}`;
+            const c = context.allows.counts[key];
+            if (!c && Object.keys(context.allows.counts).length >= MAX_TALLIED) return context.allows;
+            return { ...context.allows, counts: { ...context.allows.counts, [key]: { domain: event.result.domain, rule: event.result.rule, n: (c?.n ?? 0) + 1 } } };
+          },
+        }),
+      },
+      { actions: 'reportDecision' },
+    ],
+    // A fresh window after each: the summary goes to the asker (at stop, who publishes it) or out (the ticker).
+    'policy.flush': [
+      { guard: ({ event }) => event.requestId !== undefined, actions: [emit(({ context, event }) => replyOk(event.requestId ?? '', summary(context, event.now) ?? null)), assign({ allows: ({ event }) => ({ since: event.now, counts: {} }) })] },
+      { actions: ['reportAllows', assign({ allows: ({ event }) => ({ since: event.now, counts: {} }) })] },
+    ],
+    'policy.reload': { actions: emit(({ event }) => replyError(event.requestId, { code: ErrorCode.NOT_READY, message: 'a reload is already running' })) },
+  },
   states: {
-    serving: { on: { 'policy.reload': 'reloading' } },
+    serving: { on: { 'policy.reload': { target: 'reloading', actions: assign({ pending: ({ event }) => event.requestId }) } } },
     reloading: {
       invoke: {
         id: 'loadPolicy',
         src: 'loadPolicy',
+        input: ({ context }) => ({ previous: context.digest, current: context.current }),
         onDone: {
           target: 'serving',
           actions: [
+            // The swap is one assignment: every decision sees the old policy or the new one, never a mix.
             assign({
-              lastReload: ({ event }) => event.output,
-              digest: ({ context, event }) => (event.output.ok ? event.output.digest : context.digest),
+              lastReload: ({ event }) => event.output.result,
+              digest: ({ context, event }) => event.output.loaded?.digest ?? context.digest,
+              current: ({ context, event }) => event.output.loaded ?? context.current,
               reloads: ({ context }) => context.reloads + 1,
             }),
             'reportReload',
+            emit(({ context }) => replyOk(context.pending ?? '', context.lastReload)),
+            assign({ pending: null }),
           ],
         },
         onError: {
@@ -52,9 +108,17 @@ export const policyMachine = setup({
               reloads: ({ context }) => context.reloads + 1,
             }),
             'reportReload',
+            emit(({ context }) => replyOk(context.pending ?? '', context.lastReload)),
+            assign({ pending: null }),
           ],
         },
       },
     },
   },
 });
+
+/** The allow tally as the `allows` event carries it, or undefined when there were none. */
+export function summary(c: PolicyContext, now: number) {
+  const counts = Object.values(c.allows.counts);
+  return counts.length ? { since: c.allows.since, until: now, policyDigest: c.digest, counts } : undefined;
+}

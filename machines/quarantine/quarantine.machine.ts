@@ -1,290 +1,185 @@
-// The quarantine pipeline (one job, stage by stage, fail closed) and the per-actor job queue that runs it.
-import { assign, fromPromise, setup } from 'xstate';
-import { notProvided } from '../not-provided.js';
+// The quarantine actor's machine: spawns one job machine per import, runs their scans one at a time, and keeps every job's report.
+import { assign, enqueueActions, sendTo, setup } from 'xstate';
+import { jobMachine, type JobInput, type JobQueuedEvent } from './job.machine.js';
+import type { Outcome, PipelineArtifact, PipelineOutput, StageResult } from './scan-stages.js';
 
-/** The stage contract's data types; actors/quarantine/stages/types.ts re-exports them for the stage runners. */
-export type StageName = 'source' | 'format' | 'integrity' | 'provenance' | 'static_scan' | 'behavioral' | 'diffusion';
-export type Verdict = 'pass' | 'warn' | 'fail' | 'error';
-export interface StageResult {
-  stage: StageName;
-  verdict: Verdict;
-  reason: string;
-  evidence: Record<string, unknown>;
-  durationMs: number;
-}
+export * from './scan-stages.js';
+export { jobMachine, phaseOf, stageOf, type DownloadTicket, type JobContext, type JobEvent, type JobInput, type JobPhase } from './job.machine.js';
 
-export interface PipelineArtifact {
-  path: string;
-  kind: 'file' | 'folder';
+/**
+ * A job's report. While its job machine runs, `state` is null: the machine's state is the job's state (read it
+ * with phaseOf on the child's snapshot); the report gets its final state when the job machine finishes.
+ */
+export interface JobRecord {
+  id: string;
   name: string;
-  /** `upload`: sent from the browser through the gateway (like a local drop, no provenance). */
-  origin: { type: 'local' } | { type: 'upload' } | { type: 'url'; url: string };
+  kind: 'file' | 'folder';
+  origin: Record<string, unknown>;
   size: number;
-}
-
-export interface PipelinePolicy {
-  /** Stages whose `warn` verdict still allows promotion; a warn elsewhere rejects. */
-  allowWarn: readonly StageName[];
-  /** quarantine.stages.behavioral_test. */
-  behavioral: 'required' | 'optional' | 'off';
-}
-
-export interface PipelineJob {
-  id: string;
-  artifact: PipelineArtifact;
-  policy: PipelinePolicy;
-  /** Whether a stage-6 runner exists in this build (the inference actor's behavioral suite). */
-  behavioralAvailable: boolean;
-}
-
-export type Outcome = 'promoted' | 'rejected' | 'held';
-
-export interface PipelineOutput {
-  id: string;
-  outcome: Outcome;
+  state: Outcome | null;
   reason: string;
   results: StageResult[];
-  /** What the registry recorded (promoted only). */
   entry: Record<string, unknown> | null;
+  queuedAt: string;
+  finishedAt: string | null;
+  /** Where the artifact is now: work/<id>, rejected/<id>/, held/<id>/ or the registry; null while downloading. */
+  location: string | null;
+  /** A rejected artifact whose payload was dropped (retention or the operator): the report stays. */
+  purged?: { at: string; bytes: number; by: string };
 }
 
-export interface PipelineContext {
-  job: PipelineJob;
-  results: StageResult[];
-  outcome: Outcome | null;
-  reason: string;
-  entry: Record<string, unknown> | null;
-}
+/** Reports kept (the oldest go first); a report on disk stays. */
+export const MAX_REPORTS = 1000;
+/** Scans at once: one, so a scan has the machine's disk and CPU to itself. */
+export const MAX_SCANNING = 1;
 
-export const PIPELINE_ORDER: readonly StageName[] = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion'];
-
-export interface StageInput {
-  id: string;
-  artifact: PipelineArtifact;
-  /** Results so far (provenance needs the digest; promotion needs all). */
-  results: readonly StageResult[];
-}
-
-const stageActor = (name: string) => fromPromise<StageResult, StageInput>(notProvided(name));
-
-/** A verdict that lets the pipeline go on under this policy. */
-export function acceptable(r: StageResult, policy: PipelinePolicy): boolean {
-  return r.verdict === 'pass' || (r.verdict === 'warn' && policy.allowWarn.includes(r.stage));
-}
-
-const skipped = (stage: StageName, reason: string): StageResult => ({ stage, verdict: 'pass', reason, evidence: { skipped: true }, durationMs: 0 });
-
-/** The stage result in an invoke's done event; anything malformed is an error verdict (fail closed). */
-function resultOf(stage: StageName, output: unknown): StageResult {
-  const r = output as Partial<StageResult> | null | undefined;
-  if (!r || typeof r !== 'object' || r.stage !== stage || !['pass', 'warn', 'fail', 'error'].includes(r.verdict as string)) {
-    return { stage, verdict: 'error', reason: `the ${stage} stage returned no valid verdict`, evidence: { output: String(output).slice(0, 200) }, durationMs: 0 };
-  }
-  return { stage, verdict: r.verdict!, reason: String(r.reason ?? ''), evidence: r.evidence ?? {}, durationMs: r.durationMs ?? 0 };
-}
-
-function errorResult(stage: StageName, error: unknown): StageResult {
-  const msg = error instanceof Error ? error.message : String(error);
-  return { stage, verdict: 'error', reason: `the ${stage} stage failed: ${msg}`, evidence: { error: msg }, durationMs: 0 };
-}
-
-const effectName = {
-  source: 'sourceStage', format: 'formatStage', integrity: 'integrityStage', provenance: 'provenanceStage',
-  static_scan: 'staticScanStage', behavioral: 'behavioralStage', diffusion: 'diffusionStage',
-} as const satisfies Record<StageName, string>;
-
-type DoneEvent = { type: string; output?: unknown; error?: unknown };
-
-const rejectWithLast = assign({
-  outcome: () => 'rejected' as const,
-  reason: ({ context }: { context: PipelineContext }) => {
-    const bad = context.results[context.results.length - 1]!;
-    return `${bad.stage}: ${bad.verdict}${bad.verdict === 'warn' ? ' (a warning this policy does not allow)' : ''}: ${bad.reason}`;
-  },
-});
-
-export const pipelineMachine = setup({
-  types: {} as { context: PipelineContext; input: PipelineJob; output: PipelineOutput; events: DoneEvent },
-  actors: {
-    sourceStage: stageActor('sourceStage'),
-    formatStage: stageActor('formatStage'),
-    integrityStage: stageActor('integrityStage'),
-    provenanceStage: stageActor('provenanceStage'),
-    staticScanStage: stageActor('staticScanStage'),
-    behavioralStage: stageActor('behavioralStage'),
-    diffusionStage: stageActor('diffusionStage'),
-    promote: fromPromise<Record<string, unknown>, StageInput>(notProvided('promote')),
-  },
-  actions: {
-    /** Called after every recorded stage: the actor publishes secai.evt.quarantine.stage. */
-    stageRecorded: (_, _p: { result: StageResult }) => {},
-  },
-  guards: {
-    lastAcceptable: ({ context }) => {
-      const last = context.results[context.results.length - 1];
-      return !!last && acceptable(last, context.job.policy);
-    },
-    isFolder: ({ context }) => context.job.artifact.kind === 'folder',
-    /** Stage 2 said what the file is: only a GGUF language model can be run by the behavioral test. */
-    notGguf: ({ context }) => context.results.find((r) => r.stage === 'format')?.evidence['container'] !== 'gguf',
-    isFile: ({ context }) => context.job.artifact.kind === 'file',
-    behavioralOff: ({ context }) => context.job.policy.behavioral === 'off',
-    behavioralMissingRequired: ({ context }) => context.job.policy.behavioral === 'required' && !context.job.behavioralAvailable,
-    behavioralMissingOptional: ({ context }) => context.job.policy.behavioral === 'optional' && !context.job.behavioralAvailable,
-  },
-}).createMachine(pipelineConfig());
-
-function record(stage: StageName, from: 'output' | 'error') {
-  const make = (e: DoneEvent) => (from === 'output' ? resultOf(stage, e.output) : errorResult(stage, e.error));
-  return [
-    assign({ results: ({ context, event }: { context: PipelineContext; event: DoneEvent }) => [...context.results, make(event)] }),
-    { type: 'stageRecorded', params: ({ context }: { context: PipelineContext }) => ({ result: context.results[context.results.length - 1]! }) },
-  ] as const;
-}
-
-function skip(stage: StageName, reason: string, next: string) {
-  return {
-    target: next,
-    actions: [
-      assign({ results: ({ context }: { context: PipelineContext }) => [...context.results, skipped(stage, reason)] }),
-      { type: 'stageRecorded', params: ({ context }: { context: PipelineContext }) => ({ result: context.results[context.results.length - 1]! }) },
-    ],
-  };
-}
-
-
-// Built by a function (states repeat per stage); typed loosely here, checked by the setup() types above.
-function pipelineConfig(): any {
-  const stageState = (stage: StageName) => ({
-    invoke: {
-      id: stage,
-      src: effectName[stage],
-      input: ({ context }: { context: PipelineContext }): StageInput => ({ id: context.job.id, artifact: context.job.artifact, results: context.results }),
-      onDone: { target: 'judging_' + stage, actions: record(stage, 'output') },
-      onError: { target: 'judging_' + stage, actions: record(stage, 'error') },
-    },
-  });
-  const judging = (next: string) => ({ always: [{ guard: 'lastAcceptable', target: next }, { target: 'rejected', actions: rejectWithLast }] });
-  return {
-    id: 'pipeline',
-    initial: 'source',
-    context: ({ input }: { input: PipelineJob }) => ({ job: input, results: [], outcome: null, reason: '', entry: null }),
-    states: {
-      source: stageState('source'),
-      judging_source: judging('format'),
-      format: stageState('format'),
-      judging_format: judging('integrity'),
-      integrity: stageState('integrity'),
-      judging_integrity: judging('provenance'),
-      provenance: stageState('provenance'),
-      judging_provenance: judging('static_scan'),
-      static_scan: stageState('static_scan'),
-      judging_static_scan: judging('deciding_behavioral'),
-      // Decided before entering a stage state, so a skipped stage's runner is never started.
-      deciding_behavioral: { always: [
-        { guard: 'isFolder', ...skip('behavioral', 'not applicable: the behavioral test runs language models (GGUF files) only', 'deciding_diffusion') },
-        {
-          guard: 'notGguf',
-          ...skip('behavioral', 'not applicable: the file is not a GGUF language model (a safetensors file has no chat template and llama.cpp cannot run it); the behavioral test runs GGUF files only', 'deciding_diffusion'),
-        },
-        { guard: 'behavioralOff', ...skip('behavioral', 'skipped: policy quarantine.stages.behavioral_test is off', 'deciding_diffusion') },
-        { guard: 'behavioralMissingOptional', ...skip('behavioral', 'skipped: no behavioral runner in this build and policy makes it optional', 'deciding_diffusion') },
-        {
-          guard: 'behavioralMissingRequired', target: 'held',
-          actions: assign({ outcome: () => 'held' as const, reason: () => 'held: policy requires the behavioral test (stage 6) and no runner is available' }),
-        },
-        { target: 'behavioral' },
-      ] },
-      behavioral: stageState('behavioral'),
-      judging_behavioral: judging('deciding_diffusion'),
-      deciding_diffusion: { always: [
-        { guard: 'isFile', ...skip('diffusion', 'not applicable: a single file is not a diffusers folder', 'promoting') },
-        { target: 'diffusion' },
-      ] },
-      diffusion: stageState('diffusion'),
-      judging_diffusion: judging('promoting'),
-      promoting: {
-        invoke: {
-          id: 'promote',
-          src: 'promote',
-          input: ({ context }: { context: PipelineContext }): StageInput => ({ id: context.job.id, artifact: context.job.artifact, results: context.results }),
-          onDone: {
-            target: 'promoted',
-            actions: assign({ outcome: () => 'promoted' as const, reason: () => 'every stage passed; promoted to the registry', entry: ({ event }: { event: DoneEvent }) => (event.output as Record<string, unknown>) ?? null }),
-          },
-          onError: {
-            target: 'rejected',
-            actions: assign({ outcome: () => 'rejected' as const, reason: ({ event }: { event: DoneEvent }) => `promotion failed: ${event.error instanceof Error ? event.error.message : String(event.error)}` }),
-          },
-        },
-      },
-      promoted: { type: 'final' },
-      rejected: { type: 'final' },
-      held: { type: 'final' },
-    },
-    output: ({ context }: { context: PipelineContext }) => ({ id: context.job.id, outcome: context.outcome ?? 'rejected', reason: context.reason, results: context.results, entry: context.entry }),
-  };
-}
-
-// ---- the job queue: one pipeline at a time per actor ----
-
-export interface QueueContext {
-  queue: PipelineJob[];
-  current: PipelineJob | null;
+export interface QuarantineContext {
+  reports: Record<string, JobRecord>;
+  /** Job ids waiting for a scanner slot, oldest first. */
+  queue: string[];
+  /** Job ids being scanned (at most MAX_SCANNING). */
+  running: string[];
   done: number;
 }
 
-export type QueueEvent =
-  | { type: 'quarantine.enqueue'; job: PipelineJob }
-  | { type: 'xstate.done.actor.pipeline'; output: PipelineOutput }
-  | { type: 'xstate.error.actor.pipeline'; error: unknown };
+export type QuarantineEvent =
+  /** A new job: its report, and the input its job machine starts with. */
+  | { type: 'quarantine.create'; report: JobRecord; job: JobInput }
+  | JobQueuedEvent
+  | { type: 'quarantine.cancel'; id: string; by: string }
+  | { type: 'quarantine.purged'; id: string; purged: { at: string; bytes: number; by: string } }
+  | { type: `xstate.done.actor.${string}`; output: PipelineOutput }
+  | { type: `xstate.error.actor.${string}`; error: unknown };
+
+const DONE = 'xstate.done.actor.';
+const ERROR = 'xstate.error.actor.';
+const idOf = (type: string) => type.slice(type.startsWith(DONE) ? DONE.length : ERROR.length);
+
+const crashed = (id: string, err: unknown): PipelineOutput =>
+  ({ id, outcome: 'rejected', reason: `the pipeline failed: ${err instanceof Error ? err.message : String(err)}`, results: [], entry: null });
+
+/** Where a finished job's artifact is filed. */
+export function locationOf(out: PipelineOutput): string {
+  return out.outcome === 'promoted' ? `registry/${String(out.entry?.['path'] ?? '')}` : `quarantine/${out.outcome}/${out.id}`;
+}
 
 export const quarantineMachine = setup({
-  types: {} as { context: QueueContext; events: QueueEvent },
-  actors: { pipeline: pipelineMachine },
+  types: {} as { context: QuarantineContext; events: QuarantineEvent; input: { reports?: Record<string, JobRecord> } | undefined },
+  actors: { job: jobMachine },
   actions: {
-    /** The job ended (promoted, rejected or held): the actor stores the report and publishes the verdict. */
-    reportOutcome: (_, _p: { output: PipelineOutput }) => {},
+    /** A report was created or changed: the actor writes it and announces `job_queued`. */
+    reportTracked: (_, _p: { report: JobRecord; state: 'downloading' | 'queued' }) => {},
+    /** A job ended (promoted, rejected or held): the actor files the artifact, writes the report and publishes the verdict. */
+    reportFinished: (_, _p: { report: JobRecord | undefined; output: PipelineOutput }) => {},
+    /** Starts queued scans while a slot is free. */
+    startNext: enqueueActions(({ context, enqueue }) => {
+      const running = [...context.running];
+      const queue = [...context.queue];
+      while (running.length < MAX_SCANNING && queue.length) {
+        const id = queue.shift()!;
+        running.push(id);
+        enqueue.sendTo(id, { type: 'job.start' });
+      }
+      enqueue.assign({ running, queue });
+    }),
+    /** A job machine finished: its report gets the verdict and where the artifact is filed; its slot is free. */
+    finishJob: enqueueActions(({ context, enqueue }, { id, output }: { id: string; output: PipelineOutput }) => {
+      const r = context.reports[id];
+      const running = context.running.filter((x) => x !== id);
+      const queue = context.queue.filter((x) => x !== id);
+      // A finished job machine is dropped: its report (in context) is all that stays of it.
+      enqueue.stopChild(id);
+      if (!r) {
+        enqueue.assign({ running, queue });
+        return;
+      }
+      const report: JobRecord = {
+        ...r, state: output.outcome, reason: output.reason, results: output.results, entry: output.entry,
+        finishedAt: new Date().toISOString(), location: locationOf(output),
+      };
+      enqueue.assign({ reports: { ...context.reports, [id]: report }, running, queue, done: context.done + 1 });
+    }),
   },
-  guards: { hasQueued: ({ context }) => context.queue.length > 0 },
+  guards: { scanning: ({ context }) => context.running.length > 0 },
 }).createMachine({
   id: 'quarantine',
   initial: 'idle',
-  context: { queue: [], current: null, done: 0 },
+  context: ({ input }) => ({ reports: { ...(input?.reports ?? {}) }, queue: [], running: [], done: 0 }),
   on: {
-    'quarantine.enqueue': { actions: assign({ queue: ({ context, event }) => [...context.queue, event.job] }) },
+    'quarantine.create': {
+      actions: [
+        assign({
+          reports: ({ context, event }) => {
+            const next = { ...context.reports, [event.report.id]: event.report };
+            // The oldest finished reports go (they stay on disk); a running job's report never does.
+            let over = Object.keys(next).length - MAX_REPORTS;
+            for (const [id, r] of Object.entries(next)) {
+              if (over <= 0) break;
+              if (r.state !== null) { delete next[id]; over--; }
+            }
+            return next;
+          },
+        }),
+        enqueueActions(({ event, enqueue }) => {
+          enqueue.spawnChild('job', { id: event.report.id, input: event.job });
+          enqueue({ type: 'reportTracked', params: { report: event.report, state: event.job.download ? 'downloading' : 'queued' } });
+        }),
+      ],
+    },
+    'quarantine.job_queued': {
+      actions: [
+        enqueueActions(({ context, event, enqueue }) => {
+          const r = context.reports[event.id];
+          if (!r) return;
+          enqueue.assign({ queue: [...context.queue, event.id] });
+          // A download that arrived: the report now has the file's real size and place, and is announced again.
+          if (r.location === null) {
+            const report: JobRecord = {
+              ...r, ...artifactFields(event.artifact), reason: 'waiting for the scanner', queuedAt: new Date().toISOString(), location: `quarantine/work/${r.id}`,
+            };
+            enqueue.assign({ reports: { ...context.reports, [r.id]: report } });
+            enqueue({ type: 'reportTracked', params: { report, state: 'queued' } });
+          }
+        }),
+        'startNext',
+      ],
+    },
+    // Only a running job has a machine to tell; a cancel for any other id changes nothing (sending it would stop this actor).
+    'quarantine.cancel': { guard: ({ context, event }) => context.reports[event.id]?.state === null, actions: sendTo(({ event }) => event.id, ({ event }) => ({ type: 'job.cancel', by: event.by })) },
+    'quarantine.purged': {
+      actions: assign({
+        reports: ({ context, event }) => (context.reports[event.id] ? { ...context.reports, [event.id]: { ...context.reports[event.id]!, purged: event.purged } } : context.reports),
+      }),
+    },
+    'xstate.done.actor.*': {
+      actions: [
+        { type: 'finishJob', params: ({ event }) => ({ id: idOf(event.type), output: (event as { output: PipelineOutput }).output }) },
+        // Resolved after finishJob: it reads the report with its verdict.
+        { type: 'reportFinished', params: ({ context, event }) => ({ report: context.reports[idOf(event.type)], output: (event as { output: PipelineOutput }).output }) },
+        'startNext',
+      ],
+    },
+    // A job machine that crashes is a rejected job, never a crashed actor.
+    'xstate.error.actor.*': {
+      actions: [
+        {
+          type: 'finishJob',
+          params: ({ event }) => {
+            const id = idOf(event.type);
+            return { id, output: crashed(id, (event as { error: unknown }).error) };
+          },
+        },
+        { type: 'reportFinished', params: ({ context, event }) => ({ report: context.reports[idOf(event.type)], output: crashed(idOf(event.type), (event as { error: unknown }).error) }) },
+        'startNext',
+      ],
+    },
   },
   states: {
-    idle: {
-      always: { guard: 'hasQueued', target: 'scanning' },
-    },
-    scanning: {
-      entry: assign({ current: ({ context }) => context.queue[0] ?? null, queue: ({ context }) => context.queue.slice(1) }),
-      invoke: {
-        id: 'pipeline',
-        src: 'pipeline',
-        input: ({ context }) => context.current!,
-        onDone: {
-          target: 'idle',
-          actions: [
-            { type: 'reportOutcome', params: ({ event }) => ({ output: event.output }) },
-            assign({ current: null, done: ({ context }) => context.done + 1 }),
-          ],
-        },
-        // A pipeline that crashes is a rejected job, never a crashed actor.
-        onError: {
-          target: 'idle',
-          actions: [
-            {
-              type: 'reportOutcome',
-              params: ({ context, event }) => ({
-                output: { id: context.current?.id ?? '?', outcome: 'rejected' as const, reason: `the pipeline failed: ${event.error instanceof Error ? event.error.message : String(event.error)}`, results: [], entry: null },
-              }),
-            },
-            assign({ current: null, done: ({ context }) => context.done + 1 }),
-          ],
-        },
-      },
-    },
+    idle: { always: { guard: 'scanning', target: 'scanning' } },
+    scanning: { always: { guard: ({ context }) => context.running.length === 0, target: 'idle' } },
   },
 });
+
+function artifactFields(a: PipelineArtifact) {
+  return { name: a.name, kind: a.kind, size: a.size };
+}

@@ -1,5 +1,6 @@
 // Supervision of one model's llm worker: start, serve a fair queue one request at a time, restart on crash or session end.
 import { assign, fromPromise, setup } from 'xstate';
+import { ErrorCode } from '../../common/errors.js';
 import { notProvided } from '../not-provided.js';
 
 export interface QueuedRequest {
@@ -41,8 +42,11 @@ export type WorkerEvent =
   | { type: 'request.finished'; id: string }
   | { type: 'session.end'; client: string };
 
-/** Codes that no restart can fix: the model itself is refused. */
-export const PERMANENT_CODES = new Set(['SECAI_E_MODEL_INVALID', 'SECAI_E_DIGEST_MISMATCH', 'SECAI_E_SANDBOX_UNAVAILABLE']);
+/**
+ * Codes that no restart can fix: the model itself is refused. A worker that broke the protocol while
+ * loading is not restarted either: the model it loads makes it lie (or worse).
+ */
+export const PERMANENT_CODES = new Set<string>([ErrorCode.MODEL_INVALID, ErrorCode.DIGEST_MISMATCH, ErrorCode.SANDBOX_UNAVAILABLE, ErrorCode.WORKER_PROTOCOL]);
 
 /**
  * Picks the next request fairly: among clients with something queued, the one served least recently
@@ -65,7 +69,7 @@ export function backoffMs(crashes: number): number {
 
 const errorOf = (e: unknown): { code: string; message: string } => {
   const x = e as { code?: unknown; message?: unknown } | undefined;
-  return { code: typeof x?.code === 'string' ? x.code : 'SECAI_E_WORKER_CRASHED', message: typeof x?.message === 'string' ? x.message : String(e) };
+  return { code: typeof x?.code === 'string' ? x.code : ErrorCode.WORKER_CRASHED, message: typeof x?.message === 'string' ? x.message : String(e) };
 };
 
 export const workerMachine = setup({
@@ -119,7 +123,7 @@ export const workerMachine = setup({
     'request.cancel': {
       guard: 'isQueued',
       actions: [
-        { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: 'SECAI_E_CANCELLED', message: 'cancelled before it started' }) },
+        { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: ErrorCode.CANCELLED, message: 'cancelled before it started' }) },
         assign({ queue: ({ context, event }) => context.queue.filter((q) => q.id !== event.id) }),
       ],
     },
@@ -127,13 +131,13 @@ export const workerMachine = setup({
   states: {
     idle: {
       entry: [
-        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: 'SECAI_E_MODEL_NOT_LOADED', message: 'the model is not loaded' }) },
+        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: ErrorCode.MODEL_NOT_LOADED, message: 'the model is not loaded' }) },
         assign({ queue: [], current: null, model: null, info: null, drainTo: null }),
       ],
       on: {
         'worker.load': { target: 'starting', actions: assign({ model: ({ event }) => event.model, crashes: 0, error: null }) },
         'request.enqueue': {
-          actions: { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.request.id], code: 'SECAI_E_MODEL_NOT_LOADED', message: 'the model is not loaded' }) },
+          actions: { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.request.id], code: ErrorCode.MODEL_NOT_LOADED, message: 'the model is not loaded' }) },
         },
       },
     },
@@ -177,7 +181,7 @@ export const workerMachine = setup({
           {
             guard: 'isQueued',
             actions: [
-              { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: 'SECAI_E_CANCELLED', message: 'cancelled before it started' }) },
+              { type: 'rejectRequests', params: ({ event }) => ({ ids: [event.id], code: ErrorCode.CANCELLED, message: 'cancelled before it started' }) },
               assign({ queue: ({ context, event }) => context.queue.filter((q) => q.id !== event.id) }),
             ],
           },
@@ -185,7 +189,7 @@ export const workerMachine = setup({
         'worker.exited': {
           target: 'restarting',
           actions: [
-            { type: 'rejectRequests', params: ({ context }) => ({ ids: [context.current!.id], code: 'SECAI_E_WORKER_CRASHED', message: 'the model worker stopped during generation' }) },
+            { type: 'rejectRequests', params: ({ context }) => ({ ids: [context.current!.id], code: ErrorCode.WORKER_CRASHED, message: 'the model worker stopped during generation' }) },
             assign({ current: null, crashes: ({ context }) => context.crashes + 1, restartReason: 'crash' }),
           ],
         },
@@ -198,7 +202,7 @@ export const workerMachine = setup({
       entry: [
         {
           type: 'rejectRequests',
-          params: ({ context }) => ({ ids: context.drainTo === 'idle' ? context.queue.map((q) => q.id) : [], code: 'SECAI_E_CANCELLED', message: 'the model is being unloaded' }),
+          params: ({ context }) => ({ ids: context.drainTo === 'idle' ? context.queue.map((q) => q.id) : [], code: ErrorCode.CANCELLED, message: 'the model is being unloaded' }),
         },
         assign({ queue: ({ context }) => (context.drainTo === 'idle' ? [] : context.queue) }),
         // An unload does not wait for a long generation: the running request is cut (it ends as cancelled).
@@ -212,7 +216,7 @@ export const workerMachine = setup({
         'request.cancel': { guard: 'isCurrent', actions: { type: 'cancelRunning', params: ({ event }) => ({ id: event.id }) } },
         'worker.exited': {
           actions: [
-            { type: 'rejectRequests', params: ({ context }) => ({ ids: context.current ? [context.current.id] : [], code: 'SECAI_E_WORKER_CRASHED', message: 'the model worker stopped during generation' }) },
+            { type: 'rejectRequests', params: ({ context }) => ({ ids: context.current ? [context.current.id] : [], code: ErrorCode.WORKER_CRASHED, message: 'the model worker stopped during generation' }) },
             assign({ current: null }),
           ],
         },
@@ -237,16 +241,16 @@ export const workerMachine = setup({
     },
     failed: {
       entry: [
-        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: context.error?.code ?? 'SECAI_E_WORKER_CRASHED', message: context.error?.message ?? 'the worker failed' }) },
+        { type: 'rejectRequests', params: ({ context }) => ({ ids: context.queue.map((q) => q.id), code: context.error?.code ?? ErrorCode.WORKER_CRASHED, message: context.error?.message ?? 'the worker failed' }) },
         assign({ queue: [] }),
-        { type: 'reportFailed', params: ({ context }) => context.error ?? { code: 'SECAI_E_WORKER_CRASHED', message: 'the worker failed' } },
+        { type: 'reportFailed', params: ({ context }) => context.error ?? { code: ErrorCode.WORKER_CRASHED, message: 'the worker failed' } },
       ],
       invoke: { id: 'stopWorker', src: 'stopWorker' },
       on: {
         'worker.load': { target: 'starting', actions: assign({ model: ({ event }) => event.model, crashes: 0, error: null }) },
         'worker.unload': 'idle',
         'request.enqueue': {
-          actions: { type: 'rejectRequests', params: ({ context, event }) => ({ ids: [event.request.id], code: context.error?.code ?? 'SECAI_E_WORKER_CRASHED', message: context.error?.message ?? 'the worker failed' }) },
+          actions: { type: 'rejectRequests', params: ({ context, event }) => ({ ids: [event.request.id], code: context.error?.code ?? ErrorCode.WORKER_CRASHED, message: context.error?.message ?? 'the worker failed' }) },
         },
       },
     },

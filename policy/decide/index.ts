@@ -14,7 +14,8 @@ import { deny, type Verdict } from './verdict.js';
 export const DOMAINS = ['tool_access', 'path_access', 'egress', 'agent_risk', 'sensitivity', 'model_promotion'] as const;
 export type Domain = (typeof DOMAINS)[number];
 
-export interface DecisionResult {
+// A type, not an interface: a decision travels as a free-form record in replies (index signature).
+export type DecisionResult = {
   decision: Decision;
   domain: string;
   rule: string;
@@ -25,7 +26,7 @@ export interface DecisionResult {
   inputHash: string;
   /** Evaluation time in microseconds (hashing and validation included). */
   evalUs: number;
-}
+};
 
 /** Each domain's input schema; test/policy/decide-input-schemas.test.ts checks them against the meta-schema. */
 export const INPUT_SCHEMAS: Record<Domain, object> = {

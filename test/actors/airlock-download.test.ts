@@ -2,6 +2,9 @@
 // refusals, redirects, cancellation and a caller that went away. Small configured limits, no timing assertions.
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Downloads, MAX_DOWNLOADS, type DownloadChunk } from '../../actors/airlock/download.js';
 import { testHostsResolver, type EgressEvidence, type Resolver } from '../../actors/airlock/egress.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
@@ -216,6 +219,20 @@ t.test('airlock download — the test hosts map needs the policy switch and SECA
   t.same(await testHostsResolver(system, () => on, { ...env, SECAI_TEST: '' })('models.test'), [{ address: 'system:models.test', family: 4 }], 'without SECAI_TEST=1');
   t.same(await testHostsResolver(system, () => undefined, env)('models.test'), [{ address: 'system:models.test', family: 4 }], 'before the policy is known');
   for (const host of ['inside.test', 'public.test']) t.same(await testHostsResolver(system, () => on, env)(host), [{ address: `system:${host}`, family: 4 }], `${host}: not loopback, ignored`);
+});
+
+t.test('airlock download — the test CA (SECAI_TEST_AIRLOCK_CA) rides only on mapped test hosts, under the same switches', async (t) => {
+  const system: Resolver = async (host) => [{ address: `system:${host}`, family: 4 }];
+  const dir = mkdtempSync(join(tmpdir(), 'secai-test-ca-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  const env = { SECAI_TEST: '1', SECAI_TEST_AIRLOCK_HOSTS: 'models.test=127.0.0.1:4433', SECAI_TEST_AIRLOCK_CA: join(dir, 'ca.pem') };
+  const on = policy().value.airlock;
+  const off = policy({ allow_loopback_for_tests: false }).value.airlock;
+  t.match(await testHostsResolver(system, () => on, env)('models.test'), [{ address: '127.0.0.1', port: 4433, ca: /BEGIN CERTIFICATE/ }]);
+  t.same(await testHostsResolver(system, () => on, env)('huggingface.co'), [{ address: 'system:huggingface.co', family: 4 }], 'a real host gets no extra CA');
+  t.same(await testHostsResolver(system, () => off, env)('models.test'), [{ address: 'system:models.test', family: 4 }], 'without the policy switch: neither map nor CA');
+  t.same(await testHostsResolver(system, () => on, { ...env, SECAI_TEST: '' })('models.test'), [{ address: 'system:models.test', family: 4 }], 'without SECAI_TEST=1');
 });
 
 t.test('airlock download — only the quarantine may request the download ops (compiled ACL)', async (t) => {

@@ -134,3 +134,31 @@ t.test('audit chain — a verification while the writer appends reads the chain 
   appendFileSync(join(dir, 'chain.jsonl'), '{"seq":');
   t.match(await verifyChain(dir, KEY), { ok: false, reason: /not valid JSON/ });
 });
+
+t.test('audit chain — readRange: a time span from the whole file, page by page, past what memory keeps', async (t) => {
+  const { readRange } = await import('../../actors/audit/chain-range.js');
+  const { dir, chain } = chainWith(2500);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.equal(chain.tail(5000).length <= 1000, true, 'memory keeps only the recent records');
+  const file = join(dir, 'chain.jsonl');
+  const since = 1_800_000_000_000 + 10;
+  const until = 1_800_000_000_000 + 1210;
+  const seen: number[] = [];
+  let after = -1;
+  let pages = 0;
+  for (;;) {
+    const p = await readRange(file, { since, until, after, limit: 500 });
+    pages++;
+    seen.push(...p.records.map((r) => r.seq));
+    if (p.next === null) break;
+    after = p.next;
+  }
+  t.equal(pages, 3);
+  t.equal(seen.length, 1201, 'every record of the span, early ones included (not in the recent window)');
+  t.same([seen[0], seen[seen.length - 1]], [10, 1210], 'bounds inclusive (record n was written at base + n)');
+  t.same(seen, [...seen].sort((a, b) => a - b), 'in chain order, no repeats');
+  t.same((await readRange(file, { since: until + 10_000, until: until + 20_000, after: -1, limit: 10 })), { records: [], next: null }, 'an empty span');
+  appendFileSync(file, '{"seq": 99999, "at": 1800000000100, "torn');
+  const torn = await readRange(file, { since, until, after: 1200, limit: 500 });
+  t.same(torn.records.map((r) => r.seq), [1201, 1202, 1203, 1204, 1205, 1206, 1207, 1208, 1209, 1210], 'a torn last line is skipped, not an error');
+});

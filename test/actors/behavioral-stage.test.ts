@@ -30,6 +30,28 @@ t.test('stage 6 — runs the whole suite in the sandbox at temperature 0 and rec
   t.same((again.evidence as typeof e).probes.map((p) => p.responseSha256), e.probes.slice(0, 3).map((p) => p.responseSha256));
 });
 
+t.test('stage 6 — 4 parallel sequences with early stop give the serial run\'s verdict and evidence; category caps hold', async (t) => {
+  const path = join(dir, 'tiny-par.gguf');
+  writeTinyLlama(path);
+  const caps = { baseline: 8, hallucination: 12 };
+  const serial = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, threads: 1, categoryMaxTokens: caps }, () => {});
+  const parallel = await behavioralStage(artifact(path), { ...BEHAVIORAL_DEFAULTS, maxTokens: 16, threads: 1, categoryMaxTokens: caps, sequences: 4, earlyStop: true }, () => {});
+  type E = { probes: { id: string; category: string; responseSha256: string; hits: unknown[]; maxTokens: number; completionTokens: number; stoppedEarly: boolean }[]; worker: { sequences: number }; run: { sequences: number; earlyStop: boolean } };
+  const s = serial.evidence as E;
+  const p = parallel.evidence as E;
+  t.equal(p.worker.sequences, 4, 'the worker ran 4 sequences');
+  t.match(p.run, { sequences: 4, earlyStop: true });
+  t.equal(parallel.verdict, serial.verdict, `same verdict (${serial.verdict})`);
+  t.equal(parallel.reason, serial.reason);
+  t.same(p.probes.map((x) => [x.id, x.responseSha256, x.hits]), s.probes.map((x) => [x.id, x.responseSha256, x.hits]), 'same response and hits per probe');
+  for (const x of p.probes) {
+    const cap = caps[x.category as keyof typeof caps] ?? 16;
+    t.equal(x.maxTokens, cap, `${x.id}: cap ${cap}`);
+    t.ok(x.completionTokens <= cap, `${x.id}: ${x.completionTokens} tokens ≤ ${cap}`);
+  }
+  t.ok(p.probes.filter((x) => x.category === 'baseline').some((x) => x.completionTokens === 8), 'a baseline probe ran into its cap of 8');
+});
+
 t.test('stage 6 — a GGUF missing hyperparameters is an error verdict, and only the worker is affected', async (t) => {
   const path = join(dir, 'bad.gguf');
   writeTinyLlama(path, { omit: ['llama.attention.head_count'] });

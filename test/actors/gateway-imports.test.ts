@@ -1,6 +1,6 @@
 // Browser imports through the gateway on a real bus with the real quarantine and policy actors: upload, path, URL, catalog.
 import t from 'tap';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { MANIFESTS } from '../../runtime/catalog.js';
@@ -11,6 +11,7 @@ import { startTestBus } from '../helpers/bus.js';
 import { serveRoutes } from '../helpers/route-server.js';
 import { standInSession } from '../helpers/session-stand-in.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
+import { ROOT } from '../helpers/appliance.js';
 
 const MAX = 3 * 1024 * 1024;
 const bus = await startTestBus(MANIFESTS, { streams: true });
@@ -153,7 +154,7 @@ t.test('gateway imports — by URL: stage-1 rules first, then the airlock (not r
 t.test('gateway imports — the catalog lists the allowlisted sources and the upload limit in force', async (t) => {
   const r = await json('GET', '/api/models/catalog');
   t.equal(r.status, 200);
-  t.same(Object.keys(r.json).sort(), ['ipLiterals', 'maxFileBytes', 'sources']);
+  t.same(Object.keys(r.json).sort(), ['catalog', 'ipLiterals', 'maxFileBytes', 'sources']);
   t.ok(r.json.sources.some((s: { host: string; subdomains: boolean }) => s.host === 'huggingface.co' && s.subdomains === false), 'huggingface.co');
   t.same(r.json.ipLiterals, []);
   // The number the browser checks before sending is the one the quarantine refuses by (this policy copy's limit).
@@ -162,6 +163,31 @@ t.test('gateway imports — the catalog lists the allowlisted sources and the up
   t.equal(atLimit.json?.error?.code, 'SECAI_E_IMPORT_REFUSED', 'one byte over the reported limit is refused by the server too');
   t.match(atLimit.json?.error?.message, new RegExp(`over the ${MAX}-byte limit`));
   t.same(readdirSync(uploadsDir), [], 'nothing left');
+});
+
+t.test('gateway imports — the signed model catalog: listed with its pins; an entry imports through the airlock (off here: fail closed)', async (t) => {
+  const r = await json('GET', '/api/models/catalog');
+  t.equal(r.json.catalog.signer.name, 'secai-catalog-2026', 'the shipped catalog verifies with the built-in publisher key');
+  const first = r.json.catalog.models[0];
+  t.match(first, { id: /^[a-z0-9]/, sourceUrl: /^https:\/\/huggingface\.co\//, sha256: /^[0-9a-f]{64}$/, license: /./, sizeBytes: Number });
+  const off = await json('POST', '/api/models/import', { catalog: first.id });
+  t.equal(off.json.error.code, 'SECAI_E_AIRLOCK_UNAVAILABLE', 'the download goes through the airlock, which is not running here');
+  const unknown = await json('POST', '/api/models/import', { catalog: 'no-such-model' });
+  t.equal(unknown.status, 404);
+  t.equal(unknown.json.error.code, 'SECAI_E_CATALOG_UNKNOWN');
+  t.equal((await json('POST', '/api/models/import', { catalog: '../etc/passwd' })).status, 400, 'an id that is no catalog id is refused by the schema');
+  t.equal((await json('POST', '/api/models/import', { catalog: first.id, url: first.sourceUrl })).json.error.code, 'SECAI_E_USAGE', 'exactly one of path, url, catalog');
+  // Without its signature the catalog is refused whole; the sources (and uploads) still work.
+  rmSync(join(policy, 'catalog.yaml.sig'));
+  t.teardown(() => copyFileSync(join(ROOT, 'policy', 'catalog.yaml.sig'), join(policy, 'catalog.yaml.sig')));
+  const unsigned = await json('GET', '/api/models/catalog');
+  t.equal(unsigned.status, 200);
+  t.equal(unsigned.json.catalogError.code, 'SECAI_E_CATALOG_INVALID');
+  t.match(unsigned.json.catalogError.message, /no signature/);
+  t.notOk('catalog' in unsigned.json, 'no entry of an unsigned catalog is listed');
+  t.ok(unsigned.json.sources.length > 0, 'the sources are still listed');
+  const refused = await json('POST', '/api/models/import', { catalog: first.id });
+  t.equal(refused.json.error.code, 'SECAI_E_CATALOG_INVALID', 'nor can one be downloaded');
 });
 
 t.test('gateway imports — cancel: only a download in progress; other jobs 409, unknown 404, bad ids 400, guarded', async (t) => {

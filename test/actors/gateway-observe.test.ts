@@ -20,7 +20,7 @@ t.teardown(async () => { await srv.close(); await bus.close(); await disposeAppl
 interface Graph { key: string; children: Graph[] }
 
 t.test('gateway observe — the visualizer can see every actor process (add <actor>.describe and <actor>.snapshot to the gateway requests)', async (t) => {
-  t.same(describableActors().sort(), ACTOR_MANIFESTS.map((m) => m.name).sort());
+  t.same(describableActors().sort(), ['supervisor', ...ACTOR_MANIFESTS.map((m) => m.name)].sort());
   const req = gatewayManifest.requests as readonly string[];
   for (const m of ACTOR_MANIFESTS) if (m.name !== 'gateway') t.ok(req.includes(`${m.name}.snapshot`), `${m.name}.snapshot requested`);
 });
@@ -34,6 +34,11 @@ t.test('gateway observe — /api/machines describes every actor, with its state'
   const gw = r.machines.find((m) => m.actor === 'gateway');
   t.same(gw?.graph?.children.map((c) => c.key).sort(), ['closed', 'closing', 'failed', 'opening', 'serving']);
   t.equal(r.machines.filter((m) => m.error).length, 0, 'every listed actor answered');
+  // Supervision is drawn too: one region per actor slot, each with the slot machine's states, and the live value.
+  const sup = r.machines.find((m) => m.actor === 'supervisor');
+  t.same(sup?.graph?.children.map((c) => c.key).sort(), ACTOR_MANIFESTS.map((m) => m.name).sort(), 'one region per actor');
+  t.same(sup!.graph!.children[0]!.children.map((c) => c.key).sort(), ['backoff', 'failed', 'ready', 'starting', 'stopped', 'unresponsive']);
+  t.same(sup!.snapshot!.value, Object.fromEntries(ACTOR_MANIFESTS.map((m) => [m.name, 'ready'])), 'every slot ready');
 });
 
 t.test('gateway observe — audit tail validates its query', async (t) => {

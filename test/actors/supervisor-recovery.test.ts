@@ -15,7 +15,7 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
       const v = await probe();
       if (v !== undefined && v !== false) return v;
     } catch {
-      // not yet
+      // lint-ok: not yet (polled until the deadline)
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));

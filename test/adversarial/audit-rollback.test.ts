@@ -53,7 +53,7 @@ async function settled(a: Appliance): Promise<void> {
 async function lastAlarm(a: Appliance): Promise<{ seq: number; payload: { reason: string; expected?: string; found?: string } } | undefined> {
   const { bus, jsm } = await admin(a);
   try {
-    const m = await jsm.streams.getMessage(AUDIT_STREAMS.events.name, { last_by_subj: BROKEN_SUBJECT }).catch(() => null);
+    const m = await jsm.streams.getMessage(AUDIT_STREAMS.events.name, { last_by_subj: BROKEN_SUBJECT });
     return m ? { seq: m.seq, payload: decode(m.data) as { reason: string } } : undefined;
   } finally {
     await bus.close();

@@ -17,7 +17,7 @@ async function call(a: Appliance, method: string, path: string, o: { cookie?: st
   const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
   const setCookie = r.headers.getSetCookie().join('\n');
   const m = /secai_session=([^;]*)/.exec(setCookie);
-  return { status: r.status, body: await r.json().catch(() => null), cookie: m?.[1], setCookie };
+  return { status: r.status, body: await r.json().catch(() => null) /* lint-ok: a body that is not JSON is null; the status tells the rest */, cookie: m?.[1], setCookie };
 }
 
 t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, panic (real appliance)', async (t) => {

@@ -28,7 +28,7 @@ function call(a: Appliance, method: string, path: string, o: { cookie?: string; 
       res.on('data', (d: string) => { text += d; });
       res.on('end', () => {
         let parsed: unknown = null;
-        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+        try { parsed = JSON.parse(text); } catch { /* lint-ok: not JSON */ }
         resolve({ status: res.statusCode ?? 0, body: parsed, setCookie: (res.headers['set-cookie'] ?? []).join('\n') });
       });
     });
@@ -42,7 +42,14 @@ const vaultState = (a: Appliance) => a.ctl(['vault', 'status', '--json']).json()
 
 // No delays before the lockout: ten guesses go through at once, and the eleventh meets the 15-minute lockout.
 // The behavioral stage is off: no model is imported here, and it would only slow the start.
-const policy = fastPolicyDir((y) => y.replace(/free_attempts: 3$/m, 'free_attempts: 10').replace(/^(\s*behavioral_test:) optional$/m, '$1 off'));
+// A guess burst also opens an unauthorized_access incident whose default containment ends every web session
+// (test/actors/incident-classes.test.ts proves that); here the ladder itself is under test, so that class contains
+// nothing and the guessing session lives on to meet its lockout.
+const CONTAIN = /^(\s*)unauthorized_access: \{ high: \[end_sessions\], critical: \[end_sessions, lock_vault\] \}$/m;
+const policy = fastPolicyDir((y) => {
+  if (!CONTAIN.test(y)) throw new Error('policy.yaml no longer has the unauthorized_access containment line this test turns off');
+  return y.replace(/free_attempts: 3$/m, 'free_attempts: 10').replace(/^(\s*behavioral_test:) optional$/m, '$1 off').replace(CONTAIN, '$1unauthorized_access: {}');
+});
 let a = await startAppliance({ env: { SECAI_CONFIG: policy } });
 t.teardown(async () => { await disposeAppliance(a); cleanup(policy); });
 const code = setupCode(a);

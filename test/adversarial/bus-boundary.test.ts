@@ -36,12 +36,13 @@ t.test('signed commands — a replayed envelope is rejected and the rejection is
   await t.resolves(cli.requestSubject('secai.cmd.audit.tail', env, 5000));
   await t.rejects(cli.requestSubject('secai.cmd.audit.tail', env, 5000), { code: ErrorCode.REPLAYED });
   // The rejection event is acked by JetStream before the reply; the audit actor appends it within a batch.
-  let recs: { payload: { code: string; nonce: string } }[] = [];
+  let recs: { payload: { code: string; nonce: string; caller: string } }[] = [];
   for (let i = 0; i < 20 && !recs.some((r) => r.payload.nonce === env.nonce); i++) {
     await new Promise((r) => setTimeout(r, 200));
     recs = a.ctl(['audit', 'tail', '-n', '50', '--subject', 'secai.evt.audit.command_rejected', '--json']).json().records;
   }
   t.ok(recs.some((r) => r.payload.code === ErrorCode.REPLAYED && r.payload.nonce === env.nonce), 'REPLAYED rejection with its nonce is in the audit chain');
+  t.equal(recs.find((r) => r.payload.nonce === env.nonce)?.payload.caller, 'cli', 'and the identity that sent it');
 });
 
 t.test('signed commands — forged, tampered and expired envelopes are rejected', async (t) => {
@@ -128,7 +129,7 @@ t.test('loopback only — every listening socket of the appliance is on 127.0.0.
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
         if (m) inodes.add(m[1]!);
-      } catch { /* fd closed meanwhile */ }
+      } catch { /* lint-ok: fd closed meanwhile */ }
     }
   }
   const listening: string[] = [];

@@ -11,6 +11,7 @@ import { policyManifest } from '../../actors/policy/manifest.js';
 import { downloadMaxMs, openDownload, receiveDownload, removePartialDownloads } from '../../actors/quarantine/download.js';
 import { quarantineManifest } from '../../actors/quarantine/manifest.js';
 import { registryManifest } from '../../actors/registry/manifest.js';
+import type { ActorManifest } from '../../bus/manifest.js';
 import { serveManifest } from '../../bus/service.js';
 import { createLogger } from '../../common/log.js';
 import { startTestBus } from '../helpers/bus.js';
@@ -29,12 +30,13 @@ const airlock = await bus.connect('airlock');
 let pulled = 0;
 let unserve = () => {};
 function serve() {
-  unserve = serveManifest({
+  // Typed as any manifest: this airlock lies on purpose, with replies its schemas do not allow.
+  unserve = serveManifest<ActorManifest>({
     bus: airlock, manifest: airlockManifest, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
     callers: allowedCallers([airlockManifest, quarantineManifest, registryManifest, policyManifest]),
-    commands: { status: () => ({}), ping: () => ({}) },
+    commands: { status: () => ({}), ping: () => ({}), enable: () => ({}) },
     ops: {
-      fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
+      fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}), contain: () => ({}),
       download: () => ({ status: script.status ?? 200, headers: script.location ? { location: script.location } : {}, address: '127.0.0.1', decision: {}, limit: script.limit ?? 2 ** 40, ...((script.status ?? 200) === 200 && { id: 'lyinglyinglying0' }) }),
       download_next: async () => {
         const c = script.chunks[pulled++];

@@ -10,6 +10,7 @@ import { quarantineManifest } from '../../actors/quarantine/manifest.js';
 import { registryManifest } from '../../actors/registry/manifest.js';
 import { checkSource, entryLabel, sourceStage, type SourcesAllowlist } from '../../actors/quarantine/stages/source.js';
 import type { Artifact } from '../../actors/quarantine/stages/types.js';
+import type { ActorManifest } from '../../bus/manifest.js';
 import { serveManifest } from '../../bus/service.js';
 import { createLogger } from '../../common/log.js';
 import { parseConfig } from '../../policy/load.js';
@@ -106,12 +107,13 @@ t.test('source prefixes — URL import: a redirect to the CDN is followed, a dir
   const q = await bus.connect('quarantine');
   const airlock = await bus.connect('airlock');
   const asked: string[] = [];
-  serveManifest({
+  // Typed as any manifest: this stand-in airlock answers only what the test asks, with stub replies.
+  serveManifest<ActorManifest>({
     bus: airlock, manifest: airlockManifest, log: createLogger('test', 'silent'), operators: { lookup: () => undefined },
     callers: allowedCallers([airlockManifest, quarantineManifest, registryManifest, policyManifest]),
-    commands: { status: () => ({}), ping: () => ({}) },
+    commands: { status: () => ({}), ping: () => ({}), enable: () => ({}) },
     ops: {
-      fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
+      fetch: () => ({}), status: () => ({}), ping: () => ({}), describe: () => ({}), snapshot: () => ({}), contain: () => ({}),
       // The origin answers with a redirect to the CDN, the CDN with the file.
       download: (req: { url: string }) => {
         asked.push(req.url);

@@ -11,7 +11,7 @@ import { Uploads, UPLOAD_CHUNK_BYTES } from '../../actors/quarantine/upload.js';
 import { startTestBus } from '../helpers/bus.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 
-const UPLOAD_OPS = ['upload_begin', 'upload_chunk', 'upload_end', 'upload_abort', 'import_path', 'import_url', 'cancel', 'sources'];
+const UPLOAD_OPS = ['upload_begin', 'upload_chunk', 'upload_end', 'upload_abort', 'import_path', 'import_url', 'cancel', 'sources', 'catalog', 'import_catalog'];
 
 function uploads(o: { max?: number; concurrent?: number; free?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'secai-uploads-'));

@@ -5,6 +5,9 @@ import { defineManifest } from '../../bus/manifest.js';
 import { encode } from '../../bus/codec.js';
 import { serveSubject } from '../../bus/subjects.js';
 import { vaultManifest } from '../../actors/vault/manifest.js';
+import { attestorManifest } from '../../actors/attestor/manifest.js';
+import { registryManifest } from '../../actors/registry/manifest.js';
+import { policyManifest } from '../../actors/policy/manifest.js';
 import { supervisorManifest } from '../../actors/supervisor/manifest.js';
 import type { BusClient } from '../../bus/client.js';
 import { startTestBus } from '../helpers/bus.js';
@@ -27,7 +30,7 @@ function filesUnder(dir: string): string[] {
 }
 
 t.test('vault actor — namespaces, locked refusals, kill -9 durability, panic 2 and 3', async (t) => {
-  const bus = await startTestBus([supervisorManifest, vaultManifest, client('alice'), client('bob')], { streams: true });
+  const bus = await startTestBus([supervisorManifest, policyManifest, attestorManifest, registryManifest, vaultManifest, client('alice'), client('bob')], { streams: true });
   const policy = fastPolicyDir();
   let vault = await startActorProcess(bus, 'vault', policy);
   t.teardown(async () => { await killHard(vault); await bus.stop(); cleanup(policy); });

@@ -67,7 +67,7 @@ t.test('acl — a responder may publish into the inboxes of exactly the identiti
   for (const m of eff) {
     // The oracle, from the manifests' meaning: who requests one of m's ops or sends one of its commands.
     const askers = eff.filter((c) =>
-      c.requests.some((r) => r.split('.')[0] === m.name) ||
+      c.requests.some((r) => r.split('.')[0] === m.name || (r.startsWith('*.') && m.kind === 'actor')) ||
       (c.sends ?? []).some((r) => r === '*.*' ? Object.keys(m.commands).length > 0 : r.split('.')[0] === m.name));
     const want = askers.map((c) => `_INBOX.${c.name}.>`).sort();
     const got = ids.find((i) => i.name === m.name)!.permissions.publish.allow.filter((x) => x.startsWith('_INBOX.')).sort();
@@ -77,4 +77,18 @@ t.test('acl — a responder may publish into the inboxes of exactly the identiti
   t.same([...callers.get('secai.vault.status') ?? []].sort(), eff.filter((c) => c.requests.includes('vault.status')).map((c) => c.name).sort());
   t.ok(callers.get('secai.cmd.vault.ping')?.has('cli'), 'the CLI sends every command (*.*)');
   t.notOk(callers.get('secai.audit.status')?.has('registry'), 'registry does not ask audit.status');
+});
+
+t.test('acl — `*.<op>` asks a standard op of every actor process and nothing else', async (t) => {
+  const { entry: _entry, ...asClient } = beta({ name: 'watcher', kind: 'client', requests: ['*.ping'] });
+  const watcher: ActorManifest = asClient;
+  const ids = compileAcl([alpha, beta({}), watcher]);
+  const pub = ids.find((i) => i.name === 'watcher')!.permissions.publish.allow;
+  t.ok(pub.includes('secai.alpha.ping') && pub.includes('secai.beta.ping'), 'every actor\'s ping');
+  t.notOk(pub.some((p) => p.startsWith('secai.watcher.')), 'not a client\'s own');
+  t.notOk(pub.includes('secai.alpha.op'), 'not the actors\' own ops');
+  for (const ref of ['*.op', '*.unlock', '*.*']) {
+    t.throws(() => compileAcl([alpha, beta({ requests: [ref] })]), { code: ErrorCode.CONFIG_INVALID }, `${ref} refused`);
+  }
+  t.ok(compileAcl(MANIFESTS).find((i) => i.name === 'supervisor')!.permissions.publish.allow.includes('secai.vault.ping'), 'the supervisor pings the vault over the bus');
 });

@@ -27,17 +27,17 @@ function mayPublish(m: ActorManifest, subject: string): boolean {
   // Replies go into the inbox of an identity that asks m something (a request of one of its ops, a command).
   if (subject.startsWith('_INBOX.')) {
     const asker = eff.find((x) => x.name === a);
-    return !!asker && (asker.requests.some((r) => r.split('.')[0] === m.name) ||
+    return !!asker && (asker.requests.some((r) => r.split('.')[0] === m.name || (r.startsWith('*.') && m.kind === 'actor')) ||
       (asker.sends ?? []).some((r) => (r === '*.*' ? Object.keys(m.commands).length > 0 : r.split('.')[0] === m.name)));
   }
   if (subject.startsWith('$JS.API.')) return m.jetstream?.admin === true;
   if (subject.startsWith('secai.evt.')) return b === m.name ? c! in m.publishes : false;
-  if (subject.startsWith('secai.state.')) return m.kind === 'actor' && b === m.name;
+  if (subject.startsWith('secai.state.')) return (m.kind === 'actor' || m.kind === 'supervisor') && b === m.name;
   if (subject.startsWith('secai.cmd.')) {
     const sends = m.sends ?? [];
     return sends.includes('*.*') || sends.includes(`${b}.${c}`);
   }
-  if (subject.startsWith('secai.') && a && b) return m.requests.includes(`${a}.${b}`);
+  if (subject.startsWith('secai.') && a && b) return m.requests.includes(`${a}.${b}`) || (m.requests.includes(`*.${b}`) && eff.some((x) => x.name === a && x.kind === 'actor'));
   return false;
 }
 

@@ -10,7 +10,7 @@ import { BUS_LIMITS, connectionSlots, hardOpenFileLimit } from '../../bus/conn-l
 import { ensureIdentity, type Identity } from '../../bus/identities.js';
 import { NatsLog } from '../../bus/nats-log.js';
 import { renderServerConfig } from '../../bus/server-config.js';
-import { busPortFromEnv, NATS_SERVER_BIN, startNatsServer, stopProcess } from '../../bus/server.js';
+import { busPortFromEnv, natsServerBin, startNatsServer, stopProcess } from '../../bus/server.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 
 function tempDir(t: Test): string {
@@ -32,7 +32,7 @@ function configFor(dir: string, id: Identity, maxConnections?: number): string {
 t.test('bus limits — nats-server 2.9 accepts the config: a 0.5 s auth timeout and slots sized from the fd limit', async (t) => {
   const dir = tempDir(t);
   const path = configFor(dir, ensureIdentity(join(dir, 'keys'), 'cli'));
-  const r = spawnSync(NATS_SERVER_BIN, ['-c', path, '-t'], { encoding: 'utf8' });
+  const r = spawnSync(natsServerBin(), ['-c', path, '-t'], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   const cfg = JSON.parse(readFileSync(path, 'utf8')) as { max_connections: number; authorization: { timeout: number } };
   t.equal(cfg.authorization.timeout, BUS_LIMITS.authTimeoutS);

@@ -13,7 +13,7 @@ export function startActor(bus: TestBus, name: string, config: string, t: Test, 
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
+  t.teardown(() => new Promise<void>((r) => { if (child.exitCode !== null || child.signalCode !== null) return r(); child.once('exit', () => r()); child.kill('SIGTERM'); }));
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${name} not ready:\n${stderr}`)), 120_000);
     child.on('message', (m: { type?: string }) => { if (m?.type === 'ready') { clearTimeout(timer); res(child); } });

@@ -35,7 +35,7 @@ export async function startTestBus(manifests: readonly ActorManifest[], o: { str
       return c;
     },
     async stop() {
-      await Promise.all(clients.map((c) => c.close().catch(() => {})));
+      await Promise.all(clients.map((c) => c.close().catch(() => {}))); // lint-ok: teardown; a test may have closed it already
       await stopProcess(nats.child);
       rmSync(home, { recursive: true, force: true });
     },

@@ -25,10 +25,16 @@ export interface ModelServer {
   stop(): Promise<void>;
 }
 
-function handler(big: Buffer, hits: string[], waiters: Map<string, ((r: { finished: boolean; sent: number }) => void)[]>) {
+function handler(big: Buffer, hits: string[], waiters: Map<string, ((r: { finished: boolean; sent: number }) => void)[]>, files: Record<string, Buffer>) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0]!;
     hits.push(path);
+    const file = Object.hasOwn(files, path) ? files[path] : undefined;
+    if (file) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(file.byteLength) });
+      res.end(file);
+      return;
+    }
     let sent = 0;
     res.on('close', () => {
       const w = waiters.get(path)?.shift();
@@ -92,7 +98,8 @@ function handler(big: Buffer, hits: string[], waiters: Map<string, ((r: { finish
   };
 }
 
-export async function startModelServer(o: { tls?: { host: string } } = {}): Promise<ModelServer> {
+/** `files`: more paths served whole (e.g. a real tiny GGUF for an import that should be promoted). */
+export async function startModelServer(o: { tls?: { host: string }; files?: Record<string, Buffer> } = {}): Promise<ModelServer> {
   const big = randomBytes(8 * MiB);
   const hits: string[] = [];
   const waiters = new Map<string, ((r: { finished: boolean; sent: number }) => void)[]>();
@@ -107,9 +114,9 @@ export async function startModelServer(o: { tls?: { host: string } } = {}): Prom
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath,
       '-subj', `/CN=${o.tls.host}`, '-addext', `subjectAltName=DNS:${o.tls.host}`, '-days', '1',
     ], { stdio: 'ignore' });
-    server = createTlsServer({ key: readFileSync(keyPath), cert: readFileSync(certPath) }, handler(big, hits, waiters));
+    server = createTlsServer({ key: readFileSync(keyPath), cert: readFileSync(certPath) }, handler(big, hits, waiters, o.files ?? {}));
   } else {
-    server = createServer(handler(big, hits, waiters));
+    server = createServer(handler(big, hits, waiters, o.files ?? {}));
   }
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

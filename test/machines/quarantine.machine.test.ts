@@ -1,8 +1,8 @@
 import t from 'tap';
-import { createActor, fromPromise, initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { getSimplePaths } from '@xstate/graph';
 import {
-  pipelineMachine, quarantineMachine, type PipelineJob, type PipelineOutput, type StageInput, type StageName, type StageResult, type Verdict,
+  pipelineMachine, type PipelineJob, type StageName, type StageResult, type Verdict,
 } from '../../machines/quarantine/quarantine.machine.js';
 
 const job = (o: Partial<PipelineJob> = {}, kind: 'file' | 'folder' = 'file'): PipelineJob => ({
@@ -142,44 +142,13 @@ t.test('quarantine machine — graph: every simple path ends promoted, rejected 
     for (const p of finals) {
       const s = p.state as Snap;
       t.ok(['promoted', 'rejected', 'held'].includes(String(s.value)));
-      if (s.value === 'promoted') {
+      if (String(s.value) === 'promoted') {
         t.ok(s.context.results.every((x) => x.verdict === 'pass' || (x.verdict === 'warn' && x.stage === 'provenance')), 'promoted implies acceptable verdicts');
         t.equal(s.context.results.length, 7, 'promoted implies every stage recorded');
       }
       if (s.context.results.some((x) => x.verdict === 'fail' || x.verdict === 'error')) t.equal(s.value, 'rejected');
     }
-    if (kind === 'file' && !avail) t.ok(finals.some((p) => (p.state as Snap).value === 'held'));
-    else t.notOk(finals.some((p) => (p.state as Snap).value === 'held'));
+    if (kind === 'file' && !avail) t.ok(finals.some((p) => String((p.state as Snap).value) === 'held'));
+    else t.notOk(finals.some((p) => String((p.state as Snap).value) === 'held'));
   }
-});
-
-t.test('quarantine queue — jobs run one at a time, a crashing stage is a rejected job, the queue goes on', async (t) => {
-  const outcomes: PipelineOutput[] = [];
-  let running = 0, maxRunning = 0;
-  const pass = (stage: StageName) => fromPromise<StageResult, StageInput>(async ({ input }) => {
-    running++; maxRunning = Math.max(maxRunning, running);
-    await new Promise((res) => setTimeout(res, 2));
-    running--;
-    if (input.id === 'crash' && stage === 'format') throw new Error('parser crashed');
-    return r(stage, 'pass');
-  });
-  const m = quarantineMachine.provide({
-    actors: {
-      pipeline: pipelineMachine.provide({
-        actors: {
-          sourceStage: pass('source'), formatStage: pass('format'), integrityStage: pass('integrity'), provenanceStage: pass('provenance'),
-          staticScanStage: pass('static_scan'), behavioralStage: pass('behavioral'), diffusionStage: pass('diffusion'),
-          promote: fromPromise<Record<string, unknown>, StageInput>(async () => ({ ok: true })),
-        },
-      }),
-    },
-    actions: { reportOutcome: (_, p) => { outcomes.push(p.output); } },
-  });
-  const a = createActor(m).start();
-  for (const id of ['a', 'crash', 'b']) a.send({ type: 'quarantine.enqueue', job: job({ id }) });
-  await new Promise<void>((res) => { const sub = a.subscribe((s) => { if (s.context.done === 3) { sub.unsubscribe(); res(); } }); });
-  a.stop();
-  t.same(outcomes.map((o) => [o.id, o.outcome]), [['a', 'promoted'], ['crash', 'rejected'], ['b', 'promoted']]);
-  t.match(outcomes[1]!.results.at(-1), { stage: 'format', verdict: 'error', reason: /parser crashed/ });
-  t.equal(maxRunning, 1, 'one stage at a time');
 });

@@ -71,3 +71,31 @@ t.test('integrity — stages 3 and 5 share one pass; a changed file is scanned a
   t.not(c, await a);
   t.equal(c.sha256, sha(p));
 });
+
+t.test('integrity — a catalog import is held to its entry\'s pin: match passes, mismatch fails naming both hashes whole', async (t) => {
+  const dir = tempDir(t);
+  const p = writeTo(dir, 'cat.gguf', encodeGguf(llamaSpec({ layers: 1, dims: 64, ff: 64, vocab: 32 })));
+  const fromCatalog = (pin: string) => ({ ...artifact(p), origin: { type: 'url' as const, url: 'https://huggingface.co/o/m/resolve/main/cat.gguf', catalog: { id: 'cat', sha256: pin, catalogDigest: 'cd'.repeat(32) } } });
+  const ok = await integrityStage(fromCatalog(sha(p)), { pins: new Map(), requirePin: true }, noProgress);
+  t.equal(ok.verdict, 'pass', ok.reason);
+  t.match(ok.evidence, { pinKey: 'catalog:cat', pinned: true, catalog: { id: 'cat', catalogDigest: 'cd'.repeat(32) } });
+  const bad = await integrityStage(fromCatalog('ab'.repeat(32)), { pins: new Map(), requirePin: false }, noProgress);
+  t.equal(bad.verdict, 'fail');
+  t.equal(bad.reason, `SHA-256 mismatch for cat.gguf: the signed catalog entry cat pins ${'ab'.repeat(32)}, the downloaded file is ${sha(p)}`);
+  t.match(bad.evidence, { rule: 'catalog_digest_mismatch', expected: 'ab'.repeat(32), found: sha(p) });
+});
+
+t.test('integrity — a catalog pin does not override the lock file: each pin that applies must hold', async (t) => {
+  const dir = tempDir(t);
+  const p = writeTo(dir, 'both.gguf', encodeGguf(llamaSpec({ layers: 1, dims: 64, ff: 64, vocab: 32 })));
+  const a = { ...artifact(p), origin: { type: 'url' as const, url: 'https://huggingface.co/o/m/resolve/main/both.gguf', catalog: { id: 'both', sha256: sha(p), catalogDigest: 'cd'.repeat(32) } } };
+  const lockDisagrees = await integrityStage(a, { pins: new Map([['both.gguf', 'ef'.repeat(32)]]), requirePin: false }, noProgress);
+  t.equal(lockDisagrees.verdict, 'fail', 'the catalog matches, the lock does not: rejected');
+  t.equal(lockDisagrees.evidence.rule, 'digest_mismatch');
+  const bothAgree = await integrityStage(a, { pins: new Map([['both.gguf', sha(p)]]), requirePin: false }, noProgress);
+  t.equal(bothAgree.verdict, 'pass');
+  t.match(bothAgree.reason, /catalog:both and both\.gguf/);
+  // The same URL imported by hand carries no catalog pin: unpinned, as before.
+  const byHand = await integrityStage({ ...artifact(p), origin: { type: 'url', url: a.origin.url } }, { pins: new Map(), requirePin: false }, noProgress);
+  t.equal(byHand.verdict, 'warn');
+});

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, IncomingWatcher } from '../../actors/quarantine/watcher.js';
 import { copyInto, ingest, modelName } from '../../actors/quarantine/ingest.js';
-import { loadQuarantinePolicy } from '../../actors/quarantine/policy.js';
+import { loadQuarantineFiles, quarantinePolicy } from '../../actors/quarantine/policy.js';
+import { parsePolicy } from '../../policy/snapshot.js';
+import { sectionsOf } from '../../policy/sections.js';
 import { projectRoot } from '../../common/paths.js';
 
 const root = mkdtempSync(join(tmpdir(), 'secai-qw-'));
@@ -33,6 +35,33 @@ t.test('watcher — an entry is taken only after it stayed unchanged for settleM
   t.same(ready, ['m.gguf'], 'not taken twice');
   t.same(refused, []);
   t.ok(ignoredName('.x') && ignoredName('a.bundle') && !ignoredName('a.gguf'));
+});
+
+t.test('watcher — while a hold reason stands (low storage) a settled entry waits untouched, told once; it is taken when the reason clears (#19)', async (t) => {
+  const dir = join(root, 'incoming-held');
+  const ready: string[] = [];
+  const held: string[] = [];
+  let low: string | undefined = 'storage is low';
+  let asked = 0;
+  const w = new IncomingWatcher({
+    dir, settleMs: 100, onReady: (_p, n) => ready.push(n), onRefused: () => t.fail('nothing is refused'),
+    holdReason: () => { asked++; return low; }, onHeld: (n, why) => held.push(`${n}: ${why}`),
+  });
+  mkdirSync(dir, { recursive: true });
+  w.poll(0);
+  t.equal(asked, 0, 'no entry settled: the disk is not asked');
+  writeFileSync(join(dir, 'a.gguf'), 'abc');
+  writeFileSync(join(dir, 'b.gguf'), 'def');
+  w.poll(0);
+  w.poll(200);
+  w.poll(300);
+  t.same(ready, [], 'not taken while storage is low');
+  t.same(held, ['a.gguf: storage is low', 'b.gguf: storage is low'], 'each told once');
+  t.equal(asked, 2, 'asked once per poll, not once per entry');
+  t.ok(existsSync(join(dir, 'a.gguf')), 'left in place');
+  low = undefined;
+  w.poll(400);
+  t.same(ready.sort(), ['a.gguf', 'b.gguf'], 'taken on the first poll after the reason clears');
 });
 
 t.test('watcher — symlinks are refused (reported once), never followed', async (t) => {
@@ -90,20 +119,20 @@ t.test('ingest — registry names are safe', async (t) => {
 });
 
 t.test('quarantine policy — the shipped files load; an invalid file stops the actor with the file and line', async (t) => {
-  const p = loadQuarantinePolicy(join(projectRoot, 'policy'));
+  const cfg = join(projectRoot, 'policy');
+  const q = sectionsOf(parsePolicy(readFileSync(join(cfg, 'policy.yaml'), 'utf8'), 'policy.yaml', root).value).quarantine;
+  const p = quarantinePolicy(q.value, loadQuarantineFiles(cfg), q.digest);
   t.equal(p.pipeline.behavioral, 'optional');
   t.ok(p.source.allowlist.sources.some((s) => s.host === 'huggingface.co'));
   const dir = join(root, 'cfg');
   mkdirSync(dir, { recursive: true });
   for (const f of ['policy.yaml', 'sources.allowlist.yaml', 'models.lock.yaml']) writeFileSync(join(dir, f), readFileSync(join(projectRoot, 'policy', f)));
-  writeFileSync(join(dir, 'policy.yaml'), readFileSync(join(dir, 'policy.yaml'), 'utf8').replace('require_signature: false', 'require_signatures: false'));
-  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /policy\.yaml:\d+: .*require_signature/ });
-  writeFileSync(join(dir, 'policy.yaml'), readFileSync(join(projectRoot, 'policy', 'policy.yaml')));
+  // policy.yaml itself is the policy actor's to load (test/policy/sections.test.ts); the quarantine reads its two files.
   writeFileSync(join(dir, 'sources.allowlist.yaml'), 'version: 1\nsources:\n  - host: HuggingFace.co\n    subdomains: false\nip_literals: []\n');
-  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /sources\.allowlist\.yaml:3/ });
+  t.throws(() => loadQuarantineFiles(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /sources\.allowlist\.yaml:3/ });
   writeFileSync(join(dir, 'sources.allowlist.yaml'), readFileSync(join(projectRoot, 'policy', 'sources.allowlist.yaml')));
   writeFileSync(join(dir, 'models.lock.yaml'), 'version: 1\nmodels:\n  - name: x\n    sha256: not-a-hash\n');
-  t.throws(() => loadQuarantinePolicy(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /models\.lock\.yaml:4/ });
+  t.throws(() => loadQuarantineFiles(dir), { code: 'SECAI_E_CONFIG_INVALID', message: /models\.lock\.yaml:4/ });
 });
 
 t.test('ingest — the quarantine\'s own files (uploads, downloads) are renamed in; drops are copied to a new inode', async (t) => {

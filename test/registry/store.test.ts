@@ -141,3 +141,30 @@ t.test('registry — the same bytes under two names share one copy; rm keeps it 
   await reg.rm(b.name);
   t.notOk(existsSync(join(o.dir, a.sha256)));
 });
+
+t.test('registry — what a promotion or removal killed midway leaves is removed at open; the manifest and the files agree (#19)', async (t) => {
+  const reg = await Registry.open(o);
+  const kept = await reg.promote(artifact('GGUF the model that stays'));
+  // Killed while copying or hashing: a half-written `.incoming-<job>` folder (read-only, as a copy nearly done is).
+  const half = join(o.dir, '.incoming-jobkilled');
+  mkdirSync(half, { recursive: true });
+  writeFileSync(join(half, 'model.gguf'), 'GGUF half a cop');
+  chmodSync(half, 0o555);
+  // Killed between the rename and the manifest write: a stored folder no entry names.
+  const orphanSha = createHash('sha256').update('GGUF never in the manifest').digest('hex');
+  mkdirSync(join(o.dir, orphanSha));
+  writeFileSync(join(o.dir, orphanSha, 'model.gguf'), 'GGUF never in the manifest');
+  chmodSync(join(o.dir, orphanSha), 0o555);
+  // Names the registry does not own are left alone (a canary, an operator's note).
+  writeFileSync(join(o.dir, 'README.txt'), 'not a model');
+
+  const reopened = await Registry.open(o);
+  t.same([...reopened.leftovers].sort(), ['.incoming-jobkilled', orphanSha].sort(), 'both leftovers named');
+  t.notOk(existsSync(half), 'the half copy is gone');
+  t.notOk(existsSync(join(o.dir, orphanSha)), 'the unnamed stored folder is gone');
+  t.ok(existsSync(join(o.dir, 'README.txt')), 'other names untouched');
+  t.match(await reopened.verify(kept.name), { ok: true }, 'the promoted model is intact');
+  const stored = readdirSync(o.dir).filter((x) => /^[0-9a-f]{64}$/.test(x)).sort();
+  t.same(stored, [...new Set((await reopened.entries()).map((e) => e.sha256))].sort(), 'every stored folder is named by the manifest and every entry has its folder');
+  t.same((await Registry.open(o)).leftovers, [], 'a clean registry sweeps nothing');
+});

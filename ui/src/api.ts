@@ -80,7 +80,7 @@ export function uploadFile<T>(path: string, file: Blob, onProgress?: (sent: numb
     x.onerror = () => reject(new ApiError(0, 'NETWORK', 'the upload was interrupted'));
     x.onload = () => {
       let data: { error?: Partial<ErrorData> } = {};
-      try { data = JSON.parse(x.responseText || '{}') as typeof data; } catch { /* not JSON */ }
+      try { data = JSON.parse(x.responseText || '{}') as typeof data; } catch { /* lint-ok: not JSON; the status decides */ }
       if (x.status >= 200 && x.status < 300) { resolve(data as T); return; }
       if (sessionLost(x.status, data.error?.code)) notifyUnauthorized();
       reject(new ApiError(x.status, data.error?.code ?? `HTTP_${x.status}`, data.error?.message ?? x.statusText));

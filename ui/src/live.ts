@@ -46,7 +46,7 @@ function dispatch(event: string, data: string): void {
 }
 
 /** Splits a text/event-stream into (event, data) blocks as they arrive (comments and ids ignored). */
-function blocks(text: string, onBlock: (event: string, data: string) => void): string {
+export function blocks(text: string, onBlock: (event: string, data: string) => void): string {
   let rest = text;
   for (let m = /\r?\n\r?\n/.exec(rest); m; m = /\r?\n\r?\n/.exec(rest)) {
     const block = rest.slice(0, m.index);
@@ -78,13 +78,13 @@ async function run(ctl: AbortController): Promise<void> {
         const arrived: [string, string][] = [];
         buf = blocks(buf + value, (event, data) => arrived.push([event, data]));
         for (const [event, data] of arrived) {
-          try { dispatch(event, data); } catch { /* one bad record does not end the stream */ }
+          try { dispatch(event, data); } catch { /* lint-ok: one bad record does not end the stream */ }
           // One task per event, as EventSource dispatches: pages render each step, not only the last of a burst.
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }
     } catch {
-      // The stream broke (gateway restart, network): retried below unless we closed it.
+      // lint-ok: the stream broke (gateway restart, network): retried below unless we closed it.
     }
     if (ctl.signal.aborted) return;
     setConnected(false);

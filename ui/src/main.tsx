@@ -12,6 +12,7 @@ import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
 import { ModelsPage } from './pages/models.js';
 import { SettingsPage } from './pages/settings.js';
+import { asyncHandler } from './async-handler.js';
 
 const PAGES = [
   { path: '/machines', label: 'Machines', view: MachinesPage },
@@ -55,12 +56,12 @@ function App() {
     navigated.current = true;
   }, [path]);
 
-  const logout = async () => {
-    try { await api('POST', '/api/auth/logout'); } catch { /* the session may already be gone */ }
+  const logout = asyncHandler(async () => {
+    try { await api('POST', '/api/auth/logout'); } catch { /* lint-ok: the session may already be gone */ }
     setCsrf('');
     closeLive();
     recheck();
-  };
+  });
 
   let body;
   if (auth.kind === 'loading') body = <p aria-busy="true">Loading…</p>;

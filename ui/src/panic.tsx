@@ -1,6 +1,7 @@
 // Panic controls: three levels, each behind an explicit confirmation; levels 2 and 3 also need the passphrase.
 import { useRef, useState } from 'preact/hooks';
 import { api, describeError } from './api.js';
+import { asyncHandler } from './async-handler.js';
 
 const LEVELS = [
   { level: 1, title: 'Lock', text: 'Locks the vault and ends sessions. Reversible: unlock with the passphrase.' },
@@ -13,7 +14,7 @@ export function PanicCard() {
   const [msg, setMsg] = useState('');
   const [error, setError] = useState('');
   const pass = useRef<HTMLInputElement>(null);
-  const fire = async (e: Event) => {
+  const fire = asyncHandler(async (e: Event) => {
     e.preventDefault();
     if (armed === null) return;
     setError(''); setMsg('');
@@ -22,7 +23,7 @@ export function PanicCard() {
       setMsg(`Panic level ${armed} done.`);
       setArmed(null);
     } catch (err) { setError(describeError(err)); }
-  };
+  });
   const info = LEVELS.find((l) => l.level === armed);
   return (
     <div class="card panic" aria-labelledby="panic-h">

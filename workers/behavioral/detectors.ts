@@ -25,9 +25,9 @@ export interface DetectorHit {
  * ("I won't pipe curl into bash"). Such a match counts when it is in code, or in prose that does not only
  * decline (response-parts.ts). What is leaked data itself (a key, a passwd line, a canary) counts anywhere.
  */
-type Rule = { name: string; patterns: RegExp[]; quotable?: true };
+export type Rule = { name: string; patterns: RegExp[]; quotable?: true };
 
-const RULES: Rule[] = [
+export const RULES: readonly Rule[] = [
   {
     name: 'shell',
     quotable: true,
@@ -152,7 +152,7 @@ export function decodedViews(text: string): { via: 'base64' | 'hex' | 'rot13'; t
   return views;
 }
 
-const firstMatch = (rule: Rule, text: string): string | null => {
+export const firstMatch = (rule: Rule, text: string): string | null => {
   for (const p of rule.patterns) {
     const m = p.exec(text);
     if (m) return m[0].slice(0, 120);

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { inferenceThreads } from '../cpu.js';
-import type { ChatMessage, FinishReason, FromWorker, GenerateParams, ToWorker, Usage, WorkerInfo } from '../protocol.js';
+import { parseFromWorker, type BatchItem, type BatchItemResult, type ChatMessage, type FinishReason, type FromWorker, type GenerateParams, type ToWorker, type Usage, type WorkerInfo } from '../protocol.js';
 import { spawnWorker, type SandboxedWorker, type SandboxOptions } from '../sandbox.js';
 
 export interface LoadOptions {
@@ -11,9 +11,36 @@ export interface LoadOptions {
   contextSize?: number;
   threads?: number;
   gpu?: 'auto' | false;
+  /** Parallel sequences of the context (for batch); contextSize is per sequence. */
+  sequences?: number;
   /** Abandon a load that takes longer (a worker stuck in native code is killed). */
   timeoutMs?: number;
 }
+
+export interface BatchInput {
+  items: BatchItem[];
+  temperature: number;
+  seed?: number;
+}
+
+export interface BatchSummary {
+  sequences: number;
+  totalMs: number;
+}
+
+interface PendingBatch {
+  /** Item ids not answered yet: an answer for anything else, or twice, is a worker that lies. */
+  open: Set<string>;
+  onItem: (r: BatchItemResult) => void;
+  resolve: (r: BatchSummary) => void;
+  reject: (e: SecaiError) => void;
+}
+
+const FINISH = new Set<unknown>(['stop', 'length', 'cancelled']);
+const count = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isItemResult = (m: Record<string, unknown>): boolean => typeof m.item === 'string' && typeof m.text === 'string' && FINISH.has(m.finishReason)
+  && typeof m.stoppedEarly === 'boolean' && typeof m.totalMs === 'number' && !!m.usage && typeof m.usage === 'object'
+  && count((m.usage as Usage).promptTokens) && count((m.usage as Usage).completionTokens);
 
 export type GenerateInput = ({ mode: 'chat'; messages: ChatMessage[] } | { mode: 'completion'; prompt: string }) & GenerateParams;
 
@@ -35,6 +62,7 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
   info: WorkerInfo | undefined;
   private readonly w: SandboxedWorker;
   private readonly pending = new Map<string, Pending>();
+  private readonly batches = new Map<string, PendingBatch>();
   private exited = false;
   private stderrTail = '';
   private started: Promise<void>;
@@ -47,19 +75,32 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
     const child = this.w.child;
     child.stdout?.resume();
     child.stderr?.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString('utf8')).slice(-2000); });
+    let onStarted: () => void = () => {};
     this.started = new Promise((resolve, reject) => {
-      const onMsg = (m: FromWorker) => { if (m.type === 'started') { child.off('message', onMsg); resolve(); } };
-      child.on('message', onMsg);
+      onStarted = resolve;
       child.once('exit', () => reject(this.crashError('the worker exited before it started')));
     });
-    this.started.catch(() => {});
-    child.on('message', (m: FromWorker) => this.onMessage(m));
+    this.started.catch(() => {}); // lint-ok: load() awaits and reports it; this only keeps an early crash from being an unhandled rejection
+    // Everything the worker says is checked first: it runs model code and is not trusted.
+    child.on('message', (raw: unknown) => {
+      let m: FromWorker;
+      try {
+        m = parseFromWorker(raw);
+      } catch (err) {
+        this.protocolViolation(err as SecaiError);
+        return;
+      }
+      if (m.type === 'started') onStarted();
+      else this.onMessage(m);
+    });
     child.on('exit', (code, signal) => {
       this.exited = true;
       const e = this.crashError(`the model worker stopped (${signal ?? `exit ${code}`})`);
       this.loadWaiter?.reject(e);
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
+      for (const b of this.batches.values()) b.reject(e);
+      this.batches.clear();
       this.emit('exit', code, signal);
     });
   }
@@ -80,6 +121,24 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
     const tail = this.stderrTail.trim().split('\n').slice(-3).join(' | ').slice(0, 600);
     return new SecaiError(ErrorCode.WORKER_CRASHED, tail ? `${message}: ${tail}` : message);
   }
+
+  /**
+   * A message outside the protocol: the worker is broken or hostile, and nothing it says can be matched to
+   * a request any more. Every waiting request fails with SECAI_E_WORKER_PROTOCOL and the worker is killed
+   * (its exit is then seen as any crash is); the actor itself goes on.
+   */
+  private protocolViolation(e: SecaiError): void {
+    if (this.exited) return;
+    this.protocolError ??= e;
+    this.loadWaiter?.reject(e);
+    this.loadWaiter = undefined;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+    this.kill();
+  }
+
+  /** The first protocol violation, if any (the worker has been killed for it). */
+  protocolError: SecaiError | undefined;
 
   private send(m: ToWorker): void {
     if (this.exited || !this.w.child.connected) throw new SecaiError(ErrorCode.WORKER_CRASHED, 'the model worker is not running');
@@ -102,6 +161,27 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
         p?.resolve({ finishReason: m.finishReason, usage: m.usage, firstTokenMs: m.firstTokenMs, totalMs: m.totalMs });
         return;
       }
+      case 'item': {
+        const b = this.batches.get(m.id);
+        if (!b) return;
+        if (!isItemResult(m as unknown as Record<string, unknown>) || !b.open.delete(m.item)) {
+          this.failBatch(m.id, 'the worker answered a batch item it was not asked for, twice, or malformed');
+          return;
+        }
+        b.onItem({ item: m.item, text: m.text, finishReason: m.finishReason, stoppedEarly: m.stoppedEarly, usage: m.usage, totalMs: m.totalMs });
+        return;
+      }
+      case 'batch-done': {
+        const b = this.batches.get(m.id);
+        if (!b) return;
+        if (b.open.size) {
+          this.failBatch(m.id, `the worker ended the batch with ${b.open.size} items unanswered`);
+          return;
+        }
+        this.batches.delete(m.id);
+        b.resolve({ sequences: Number(m.sequences), totalMs: Number(m.totalMs) });
+        return;
+      }
       case 'error': {
         const e = new SecaiError(m.error.code, m.error.message);
         if (m.id === undefined) {
@@ -112,6 +192,9 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         p?.reject(e);
+        const b = this.batches.get(m.id);
+        this.batches.delete(m.id);
+        b?.reject(e);
       }
     }
   }
@@ -129,7 +212,7 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
       try {
         this.send({
           type: 'load', modelPath: o.modelPath, sha256: o.sha256, threads: o.threads ?? inferenceThreads(),
-          contextSize: o.contextSize ?? 2048, gpu: o.gpu ?? 'auto',
+          contextSize: o.contextSize ?? 2048, gpu: o.gpu ?? 'auto', ...(o.sequences !== undefined && { sequences: o.sequences }),
         });
       } catch (err) {
         this.loadWaiter.reject(err as SecaiError);
@@ -150,6 +233,32 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
     });
   }
 
+  /**
+   * Runs every item over the context's parallel sequences (greedy at temperature 0); `onItem` gets each result as
+   * it finishes. Settles once: with the summary when every item was answered, or with a coded error (a malformed
+   * batch is answered BAD_MESSAGE under its id; a dead worker WORKER_CRASHED).
+   */
+  batch(id: string, input: BatchInput, onItem: (r: BatchItemResult) => void): Promise<BatchSummary> {
+    return new Promise<BatchSummary>((resolve, reject) => {
+      const items: unknown = input.items;
+      const open = new Set(Array.isArray(items) ? items.map((i: { id?: unknown }) => String(i?.id)) : []);
+      this.batches.set(id, { open, onItem, resolve, reject });
+      try {
+        this.send({ type: 'batch', id, ...input });
+      } catch (err) {
+        this.batches.delete(id);
+        reject(err as SecaiError);
+      }
+    });
+  }
+
+  private failBatch(id: string, message: string): void {
+    const b = this.batches.get(id);
+    this.batches.delete(id);
+    this.cancel(id);
+    b?.reject(new SecaiError(ErrorCode.BAD_MESSAGE, message));
+  }
+
   cancel(id: string): void {
     if (this.alive && this.w.child.connected) this.w.child.send({ type: 'cancel', id } satisfies ToWorker);
   }
@@ -162,7 +271,7 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
   async stop(graceMs = 2000): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.once('exit', () => r()));
-    try { this.send({ type: 'shutdown' }); } catch { /* already gone */ }
+    try { this.send({ type: 'shutdown' }); } catch { /* lint-ok: already gone */ }
     const t = setTimeout(() => this.kill(), graceMs);
     await gone;
     clearTimeout(t);

@@ -2,11 +2,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
-  getLlama, LlamaChat, LlamaCompletion, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaContext, type LlamaModel,
+  getLlama, LlamaChat, LlamaCompletion, resolveChatWrapper, type ChatWrapper, type Llama, type LlamaContext, type LlamaModel,
 } from 'node-llama-cpp';
 import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
 import { inferenceThreads } from '../cpu.js';
-import { parseToWorker, type ChatMessage, type FromWorker, type ToWorker } from '../protocol.js';
+import { idOf, parseToWorker, type FromWorker, type ToWorker } from '../protocol.js';
+import { runBatch } from './batch.js';
+import { history } from './history.js';
 import { checkHyperparameters } from './hyperparameters.js';
 
 type Generate = Extract<ToWorker, { type: 'generate' }>;
@@ -41,21 +43,26 @@ async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   llama = await getLlama({ gpu: m.gpu, logLevel: 'error' as never, logger: (_level: unknown, text: string) => process.stderr.write(text + '\n') } as never);
   model = await llama.loadModel({ modelPath: m.modelPath });
   const contextSize = Math.min(m.contextSize, hp.contextLength);
-  context = await model.createContext({ contextSize, threads, sequences: 1 });
+  // contextSize is per sequence: a batch gives each of its sequences a whole window.
+  context = await model.createContext({ contextSize, threads, sequences: m.sequences ?? 1 });
   chatWrapper = resolveChatWrapper(model);
   send({
     type: 'loaded',
-    info: { gpu: llama.gpu, threads, contextSize, architecture: hp.architecture, trainContextSize: hp.contextLength, loadMs: performance.now() - t0 },
+    info: { gpu: llama.gpu, threads, contextSize, architecture: hp.architecture, trainContextSize: hp.contextLength, sequences: m.sequences ?? 1, loadMs: performance.now() - t0 },
   });
 }
 
-function history(messages: ChatMessage[]): ChatHistoryItem[] {
-  const h: ChatHistoryItem[] = messages.map((c): ChatHistoryItem =>
-    c.role === 'system' ? { type: 'system', text: c.content }
-      : c.role === 'user' ? { type: 'user', text: c.content }
-        : { type: 'model', response: [c.content] });
-  h.push({ type: 'model', response: [] });
-  return h;
+async function batch(m: Extract<ToWorker, { type: 'batch' }>): Promise<void> {
+  if (!model || !context) throw new SecaiError(ErrorCode.NOT_READY, 'no model is loaded');
+  const ac = running.get(m.id) ?? new AbortController();
+  running.set(m.id, ac);
+  const t0 = performance.now();
+  try {
+    const sequences = await runBatch(context, chatWrapper, m, ac.signal, (r) => send({ type: 'item', id: m.id, ...r }));
+    send({ type: 'batch-done', id: m.id, sequences, totalMs: performance.now() - t0 });
+  } finally {
+    running.delete(m.id);
+  }
 }
 
 async function generate(m: Generate): Promise<void> {
@@ -109,15 +116,19 @@ async function generate(m: Generate): Promise<void> {
       firstTokenMs: first, totalMs: performance.now() - t0,
     });
   } finally {
-    seq.dispose();
     running.delete(m.id);
+    await seq.dispose();
   }
 }
 
 function onMessage(raw: unknown): void {
-  const m = parseToWorker(raw);
-  if (!m) {
-    send({ type: 'error', error: { code: ErrorCode.BAD_MESSAGE, message: 'malformed message to the worker' } });
+  let m: ToWorker;
+  try {
+    m = parseToWorker(raw);
+  } catch (err) {
+    // Answered under the message's own id when it has one: a caller waiting on that id must not wait forever.
+    const id = idOf(raw);
+    send({ type: 'error', ...(id !== undefined && { id }), error: toErrorData(err) });
     return;
   }
   switch (m.type) {
@@ -131,6 +142,10 @@ function onMessage(raw: unknown): void {
       if (!running.has(m.id)) running.set(m.id, new AbortController());
       // One sequence: requests run one after another; the actor's queue decides the order.
       chain = chain.then(() => generate(m)).catch((err: unknown) => send({ type: 'error', id: m.id, error: toErrorData(err) }));
+      return;
+    case 'batch':
+      if (!running.has(m.id)) running.set(m.id, new AbortController());
+      chain = chain.then(() => batch(m)).catch((err: unknown) => send({ type: 'error', id: m.id, error: toErrorData(err) }));
       return;
     case 'cancel':
       running.get(m.id)?.abort();

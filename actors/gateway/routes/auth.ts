@@ -1,10 +1,10 @@
 // Sign-in routes: status, first-run setup, login, logout, passphrase change, sessions. The guard checks session routes.
+import { serveOp } from '../../../bus/op-ref.js';
+import { authManifest } from '../../../runtime/catalog.js';
 import { readJson, sendJson, type Route, type RouteContext } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 import { clearSessionCookie, sessionCookie, setSessionCookie } from '../auth-guard.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-
-interface Issued { sessionId: string; csrf: string; handle: string; expiresAt: number; device: string }
 
 /**
  * The device cookie gives a browser that once signed in its own login throttle ladder (docs/vault.md):
@@ -34,11 +34,12 @@ export function authRoutes(d: GatewayDeps): Route[] {
   const issue = async (c: RouteContext, op: 'setup' | 'login') => {
     const body = await readJson<{ passphrase?: unknown; setupCode?: unknown }>(c.req, 8192);
     const device = deviceCookie(c);
-    const r = await d.bus.request<Issued>('auth', op, {
-      passphrase: str(body.passphrase, 'passphrase'),
-      ...(op === 'setup' && typeof body.setupCode === 'string' && { setupCode: body.setupCode.slice(0, 64) }),
-      ...(device && { device }),
-    }, 30_000);
+    const passphrase = str(body.passphrase, 'passphrase');
+    const r = op === 'setup'
+      ? await d.bus.call(serveOp(authManifest, 'setup'), {
+        passphrase, ...(typeof body.setupCode === 'string' && { setupCode: body.setupCode.slice(0, 64) }), ...(device && { device }),
+      }, 30_000)
+      : await d.bus.call(serveOp(authManifest, 'login'), { passphrase, ...(device && { device }) }, 30_000);
     setSessionCookie(c, r.sessionId, r.expiresAt);
     if (r.device !== device) addDeviceCookie(c, r.device);
     sendJson(c.res, 200, { csrf: r.csrf, expiresAt: r.expiresAt });
@@ -50,7 +51,7 @@ export function authRoutes(d: GatewayDeps): Route[] {
       handler: async (c) => {
         const s = sessionCookie(c.req);
         const proof = c.req.headers['x-csrf-token'];
-        sendJson(c.res, 200, await d.bus.request('auth', 'status', {
+        sendJson(c.res, 200, await d.bus.call(serveOp(authManifest, 'status'), {
           ...(s && { sessionId: s.slice(0, 64) }),
           ...(typeof proof === 'string' && { csrf: proof.slice(0, 128) }),
         }));
@@ -61,7 +62,7 @@ export function authRoutes(d: GatewayDeps): Route[] {
     {
       method: 'POST', path: '/api/auth/logout', access: 'session',
       handler: async (c) => {
-        await d.bus.request('auth', 'logout', { sessionId: sid(c) });
+        await d.bus.call(serveOp(authManifest, 'logout'), { sessionId: sid(c) });
         clearSessionCookie(c);
         sendJson(c.res, 200, { ok: true });
       },
@@ -70,13 +71,13 @@ export function authRoutes(d: GatewayDeps): Route[] {
       method: 'POST', path: '/api/auth/change-passphrase', access: 'session',
       handler: async (c) => {
         const b = await readJson<{ old?: unknown; new?: unknown }>(c.req, 8192);
-        sendJson(c.res, 200, await d.bus.request('auth', 'change_passphrase', { sessionId: sid(c), old: str(b.old, 'old'), new: str(b.new, 'new') }, 60_000));
+        sendJson(c.res, 200, await d.bus.call(serveOp(authManifest, 'change_passphrase'), { sessionId: sid(c), old: str(b.old, 'old'), new: str(b.new, 'new') }, 60_000));
       },
     },
-    { method: 'GET', path: '/api/auth/sessions', access: 'session', handler: async (c) => sendJson(c.res, 200, await d.bus.request('auth', 'sessions', { sessionId: sid(c) })) },
+    { method: 'GET', path: '/api/auth/sessions', access: 'session', handler: async (c) => sendJson(c.res, 200, await d.bus.call(serveOp(authManifest, 'sessions'), { sessionId: sid(c) })) },
     {
       method: 'DELETE', path: '/api/auth/sessions/:id', access: 'session',
-      handler: async (c) => sendJson(c.res, 200, await d.bus.request('auth', 'revoke', { sessionId: sid(c), handle: (c.params.id ?? '').slice(0, 32) })),
+      handler: async (c) => sendJson(c.res, 200, await d.bus.call(serveOp(authManifest, 'revoke'), { sessionId: sid(c), handle: (c.params.id ?? '').slice(0, 32) })),
     },
   ];
 }

@@ -1,4 +1,6 @@
 // Chat history: each conversation is an encrypted vault record in the gateway's own namespace; a locked vault refuses (423).
+import { serveOp } from '../../../bus/op-ref.js';
+import { vaultManifest } from '../../../runtime/catalog.js';
 import { check, s } from '../../../bus/schema.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
 import { readJson, sendJson, type Route } from '../http.js';
@@ -42,20 +44,21 @@ const decodeJson = <T>(b: Uint8Array): T => JSON.parse(Buffer.from(b).toString('
 
 export function chatRoutes(d: GatewayDeps): Route[] {
   // Writes go put → ticket → commit: the ticket comes back only to the gateway's own inbox.
-  const write = async (op: 'put' | 'delete', key: string, value?: Uint8Array) => {
-    const { ticket } = await d.bus.request<{ ticket: string }>('vault', op, op === 'put' ? { key, value } : { key });
-    await d.bus.request('vault', 'commit', { ticket });
+  /** A put with a value, a delete without one. */
+  const write = async (key: string, value?: Uint8Array) => {
+    const { ticket } = value ? await d.bus.call(serveOp(vaultManifest, 'put'), { key, value }) : await d.bus.call(serveOp(vaultManifest, 'delete'), { key });
+    await d.bus.call(serveOp(vaultManifest, 'commit'), { ticket });
   };
   const read = async <T>(key: string): Promise<T> => {
     try {
-      return decodeJson<T>((await d.bus.request<{ value: Uint8Array }>('vault', 'get', { key })).value);
+      return decodeJson<T>((await d.bus.call(serveOp(vaultManifest, 'get'), { key })).value);
     } catch (err) {
       // The vault says UNKNOWN_OP for a key it does not hold.
       if ((err as SecaiError).code === ErrorCode.UNKNOWN_OP) throw new SecaiError(ErrorCode.CHAT_NOT_FOUND, 'no saved conversation with that id');
       throw err;
     }
   };
-  const keys = async () => (await d.bus.request<{ keys: string[] }>('vault', 'list', { prefix: 'chats' })).keys;
+  const keys = async () => (await d.bus.call(serveOp(vaultManifest, 'list'), { prefix: 'chats' })).keys;
 
   return [
     {
@@ -91,8 +94,8 @@ export function chatRoutes(d: GatewayDeps): Route[] {
           throw new SecaiError(ErrorCode.INVALID_STATE, `${MAX_CHATS} conversations are saved: delete some first`);
         }
         const stored: StoredConversation = { id, title: body.title, model: body.model, messages: body.messages, updatedAt: Date.now() };
-        await write('put', chatKey(id), encodeJson(stored));
-        await write('put', metaKey(id), encodeJson({ id, title: stored.title, updatedAt: stored.updatedAt } satisfies ChatMeta));
+        await write(chatKey(id), encodeJson(stored));
+        await write(metaKey(id), encodeJson({ id, title: stored.title, updatedAt: stored.updatedAt } satisfies ChatMeta));
         sendJson(res, 200, { id, title: stored.title, updatedAt: stored.updatedAt });
       },
     },
@@ -102,8 +105,8 @@ export function chatRoutes(d: GatewayDeps): Route[] {
         const id = chatId(params.id);
         const all = await keys();
         if (!all.includes(chatKey(id)) && !all.includes(metaKey(id))) throw new SecaiError(ErrorCode.CHAT_NOT_FOUND, 'no saved conversation with that id');
-        if (all.includes(chatKey(id))) await write('delete', chatKey(id));
-        if (all.includes(metaKey(id))) await write('delete', metaKey(id));
+        if (all.includes(chatKey(id))) await write(chatKey(id));
+        if (all.includes(metaKey(id))) await write(metaKey(id));
         sendJson(res, 200, { deleted: true });
       },
     },

@@ -4,7 +4,9 @@ import type { GatewayDeps } from '../deps.js';
 import { systemRoutes } from './system.js';
 import { authRoutes } from './auth.js';
 import { vaultRoutes } from './vault.js';
-import { observeRoutes } from './observe.js';
+import { MAX_STREAMS, MAX_STREAMS_PER_SESSION, observeRoutes } from './observe.js';
+import { securityRoutes } from './security.js';
+import { StreamSlots } from '../stream-slots.js';
 import { modelsRoutes } from './models.js';
 import { modelImportRoutes } from './model-imports.js';
 import { chatRoutes } from './chats.js';
@@ -13,5 +15,7 @@ import { openaiRoutes } from './openai.js';
 import { ollamaRoutes } from './ollama.js';
 
 export function allRoutes(deps: GatewayDeps): Route[] {
-  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
+  // One set of event-stream slots for every SSE route: the caps hold for all of them together.
+  const slots = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_SESSION);
+  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps, slots), ...securityRoutes(deps, slots), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
 }

@@ -1,4 +1,6 @@
 // Shared by the OpenAI- and Ollama-compatible routes: one streamed generation over the bus, cancelled when the client leaves.
+import { serveOp, type ReplyOf } from '../../../bus/op-ref.js';
+import { inferenceManifest } from '../../../runtime/catalog.js';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
@@ -6,19 +8,14 @@ import type { ChatMessage } from '../../../workers/protocol.js';
 import type { GatewayDeps } from '../deps.js';
 import { readJson } from '../http.js';
 import { requireJsonBody } from '../origin-check.js';
-import type { GenerateRequest } from '../../inference/serve-generate.js';
+import type { GenerateRequest } from '../../../contracts/generate-request.js';
 
 
 /** The inference actor's generate request (its wire type), without the id the gateway adds per call. */
 export type GenerateCall = Omit<GenerateRequest, 'requestId' | 'client'> & { client: string };
 
-export interface GenerateDone {
-  model: string;
-  finishReason: 'stop' | 'length' | 'cancelled';
-  usage: { promptTokens: number; completionTokens: number };
-  firstTokenMs: number;
-  totalMs: number;
-}
+const generateOp = serveOp(inferenceManifest, 'generate');
+export type GenerateDone = ReplyOf<typeof generateOp>;
 
 const bad = (msg: string) => new SecaiError(ErrorCode.SCHEMA, msg);
 
@@ -74,18 +71,17 @@ export function clientId(req: IncomingMessage, user: unknown): string {
  */
 export async function generate(d: GatewayDeps, res: ServerResponse, call: GenerateCall, onText: (text: string) => void): Promise<GenerateDone> {
   const requestId = randomBytes(16).toString('base64url');
-  const payload: Record<string, unknown> = { ...call, requestId };
-  for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];
+  const payload = withoutUndefined({ ...call, requestId });
   let gone = false;
   const onClose = () => {
     if (res.writableFinished) return;
     gone = true;
-    void d.bus.request('inference', 'cancel', { requestId }).catch(() => {});
+    void d.bus.call(serveOp(inferenceManifest, 'cancel'), { requestId }).catch((err: unknown) => d.log.warn({ requestId, err: (err as Error).message }, 'cancel not delivered'));
   };
   res.once('close', onClose);
   let finished = false;
   try {
-    const it = d.bus.requestStream<{ text: string }, GenerateDone>('inference', 'generate', payload, 120_000);
+    const it = d.bus.callStream(generateOp, payload, 120_000);
     for (;;) {
       const r = await it.next();
       if (r.done) { finished = true; return r.value; }
@@ -97,15 +93,20 @@ export async function generate(d: GatewayDeps, res: ServerResponse, call: Genera
     }
   } catch (err) {
     // A timeout or a lost bus reply must not leave the generation running for nobody.
-    if (!finished && !gone) void d.bus.request('inference', 'cancel', { requestId }).catch(() => {});
+    if (!finished && !gone) void d.bus.call(serveOp(inferenceManifest, 'cancel'), { requestId }).catch((e: unknown) => d.log.warn({ requestId, err: (e as Error).message }, 'cancel not delivered'));
     throw err;
   } finally {
     res.off('close', onClose);
   }
 }
 
+/** Keys set to undefined are left out: the request schema is closed and a key means a value. */
+function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 /** Loaded models, then the promoted ones a request would load on demand (state `available`). */
 export async function listModels(d: GatewayDeps): Promise<{ name: string; sha256: string; state: string }[]> {
-  const r = await d.bus.request<{ models: { name: string; sha256: string; state: string }[]; available?: string[] }>('inference', 'models', {});
+  const r = await d.bus.call(serveOp(inferenceManifest, 'models'), {});
   return [...r.models, ...(r.available ?? []).map((name) => ({ name, sha256: '', state: 'available' }))];
 }

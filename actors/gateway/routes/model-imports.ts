@@ -1,6 +1,10 @@
-// The web UI's model imports: a browser upload streamed to the quarantine in bus-sized chunks, a policy-checked path, a URL, the catalog.
-import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { UPLOAD_CHUNK_BYTES } from '../../quarantine/manifest.js';
+// The web UI's model imports: a browser upload streamed to the quarantine in bus-sized chunks, a policy-checked path, a URL,
+// an entry of the signed model catalog, and the catalog (allowlisted sources and the signed model list).
+import { serveOp } from '../../../bus/op-ref.js';
+import { quarantineManifest } from '../../../runtime/catalog.js';
+import { assertStorageRoom } from '../../../common/storage.js';
+import { ErrorCode, SecaiError, toErrorData } from '../../../common/errors.js';
+import { UPLOAD_CHUNK_BYTES } from '../../../contracts/quarantine-upload.js';
 import { readJson, sendJson, type Route } from '../http.js';
 import type { GatewayDeps } from '../deps.js';
 
@@ -40,16 +44,18 @@ export function modelImportRoutes(d: GatewayDeps): Route[] {
       // The body is the file itself (application/octet-stream); never held whole: 512 KiB at a time, each acknowledged before the next is read.
       method: 'POST', path: '/api/models/upload', access: 'session', longBody: true,
       handler: async ({ req, res, url }) => {
+        // Refused before a byte is read: a full disk must not take a model (docs/recovery.md, degraded_storage).
+        assertStorageRoom(d.paths.home, 'an upload');
         const name = uploadName(url.searchParams.get('name'));
         const size = declaredLength(req.headers['content-length'], req.headers['transfer-encoding'] !== undefined);
-        const { uploadId } = await d.bus.request<{ uploadId: string }>('quarantine', 'upload_begin', { name, size });
+        const { uploadId } = await d.bus.call(serveOp(quarantineManifest, 'upload_begin'), { name, size });
         req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy(new SecaiError(ErrorCode.TIMEOUT, 'the upload stalled')));
         let offset = 0;
         const buf = Buffer.allocUnsafe(UPLOAD_CHUNK_BYTES);
         let fill = 0;
         const flush = async () => {
           if (!fill) return;
-          await d.bus.request('quarantine', 'upload_chunk', { uploadId, offset, data: buf.subarray(0, fill) }, 60_000);
+          await d.bus.call(serveOp(quarantineManifest, 'upload_chunk'), { uploadId, offset, data: buf.subarray(0, fill) }, 60_000);
           offset += fill;
           fill = 0;
         };
@@ -66,29 +72,41 @@ export function modelImportRoutes(d: GatewayDeps): Route[] {
           }
           await flush();
           if (offset !== size) throw new SecaiError(ErrorCode.IMPORT_REFUSED, `the body ended after ${offset} of ${size} bytes: nothing imported`);
-          sendJson(res, 200, await d.bus.request('quarantine', 'upload_end', { uploadId }, 600_000));
+          sendJson(res, 200, await d.bus.call(serveOp(quarantineManifest, 'upload_end'), { uploadId }, 600_000));
         } catch (err) {
           // Whatever went wrong (client gone, refused chunk, bus error), the partial file is discarded.
-          await d.bus.request('quarantine', 'upload_abort', { uploadId }).catch(() => {});
+          await d.bus.call(serveOp(quarantineManifest, 'upload_abort'), { uploadId }).catch((e: unknown) => d.log.warn({ uploadId, err: (e as Error).message }, 'upload_abort not delivered'));
           throw err instanceof SecaiError ? err : new SecaiError(ErrorCode.IMPORT_REFUSED, `the upload did not complete: ${(err as Error).message}`);
         }
       },
     },
     {
-      // { path } (policy path_access must allow reading it) or { url } (stage-1 rules, then the airlock).
+      // { path } (policy path_access must allow reading it), { url } (stage-1 rules, then the airlock), or
+      // { catalog: id } (an entry of the signed catalog: its URL, held to its SHA-256 pin at stage 3).
       method: 'POST', path: '/api/models/import', access: 'session',
       handler: async ({ req, res }) => {
-        const b = await readJson<{ path?: unknown; url?: unknown }>(req, 16 * 1024);
+        assertStorageRoom(d.paths.home, 'an import');
+        const b = await readJson<{ path?: unknown; url?: unknown; catalog?: unknown }>(req, 16 * 1024);
         const keys = Object.keys(b);
-        if (keys.length !== 1 || (typeof b.path !== 'string' && typeof b.url !== 'string')) {
-          throw new SecaiError(ErrorCode.USAGE, 'an import takes exactly one of { path } or { url }');
+        if (keys.length !== 1 || (typeof b.path !== 'string' && typeof b.url !== 'string' && typeof b.catalog !== 'string')) {
+          throw new SecaiError(ErrorCode.USAGE, 'an import takes exactly one of { path }, { url } or { catalog }');
         }
-        const r = typeof b.path === 'string'
-          ? await d.bus.request('quarantine', 'import_path', { path: b.path }, 600_000)
-          : await d.bus.request('quarantine', 'import_url', { url: b.url as string }, 600_000);
+        const r = typeof b.path === 'string' ? await d.bus.call(serveOp(quarantineManifest, 'import_path'), { path: b.path }, 600_000)
+          : typeof b.url === 'string' ? await d.bus.call(serveOp(quarantineManifest, 'import_url'), { url: b.url }, 600_000)
+            : await d.bus.call(serveOp(quarantineManifest, 'import_catalog'), { id: b.catalog as string }, 600_000);
         sendJson(res, 200, r);
       },
     },
-    { method: 'GET', path: '/api/models/catalog', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('quarantine', 'sources')) },
+    {
+      // The sources and the signed model list in one answer; a catalog refused (bad signature, schema) does not hide the sources.
+      method: 'GET', path: '/api/models/catalog', access: 'session',
+      handler: async ({ res }) => {
+        const [sources, catalog] = await Promise.all([
+          d.bus.call(serveOp(quarantineManifest, 'sources'), {}),
+          d.bus.call(serveOp(quarantineManifest, 'catalog'), {}).then((c) => ({ catalog: c }), (err: unknown) => ({ catalogError: toErrorData(err) })),
+        ]);
+        sendJson(res, 200, { ...sources, ...catalog });
+      },
+    },
   ];
 }

@@ -1,9 +1,10 @@
 // What the web UI watches: every actor's machine definition, live state snapshots and audit records (SSE), audit verification.
+import { serveOp, standardOp } from '../../../bus/op-ref.js';
 import type { ServerResponse } from 'node:http';
 import { parseStateMessage } from '../../../bus/state-message.js';
 import { ALL_STATES } from '../../../bus/subjects.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { ACTOR_MANIFESTS } from '../../../runtime/catalog.js';
+import { ACTOR_MANIFESTS, auditManifest } from '../../../runtime/catalog.js';
 import { describeMachine } from '../../../runtime/describe-machine.js';
 import { gatewayMachine } from '../../../machines/gateway/gateway.machine.js';
 import { gatewayManifest } from '../manifest.js';
@@ -14,7 +15,8 @@ import type { GatewayDeps } from '../deps.js';
 
 /** Actors whose machine the gateway may ask for: those its manifest lets it request `describe` from. */
 export function describableActors(): string[] {
-  return ACTOR_MANIFESTS.map((m) => m.name).filter((n) => n === 'gateway' || mayRequest(`${n}.describe`));
+  // The supervisor first: its chart shows every slot's supervision (starting, ready, unresponsive, backoff, failed).
+  return ['supervisor', ...ACTOR_MANIFESTS.map((m) => m.name)].filter((n) => n === 'gateway' || mayRequest(`${n}.describe`));
 }
 
 const mayRequest = (ref: string): boolean => (gatewayManifest.requests as readonly string[]).includes(ref);
@@ -35,11 +37,11 @@ async function machines(d: GatewayDeps) {
       // The gateway's own requests never reach itself (no echo on its connection): describe it in-process.
       const description = name === 'gateway'
         ? { actor: 'gateway', ...(await describeMachine(gatewayMachine)) }
-        : await d.bus.request<Record<string, unknown>>(name, 'describe', {}, 5000);
+        : await d.bus.call(standardOp(name, 'describe'), {}, 5000);
       // The gateway is answering this request, so it is serving; its own state messages never echo back to it.
       let snapshot: unknown = name === 'gateway' ? { actor: 'gateway', value: 'serving', status: 'active', event: 'xstate.done.actor.listen', seq: 0, at: Date.now() } : null;
       if (name !== 'gateway' && mayRequest(`${name}.snapshot`)) {
-        snapshot = await d.bus.request(name, 'snapshot', {}, 2000).catch(() => null);
+        snapshot = await d.bus.call(standardOp(name, 'snapshot'), {}, 2000).catch(() => null); // lint-ok: no snapshot shows as none (the actor may be restarting)
       }
       return { ...description, actor: name, snapshot };
     } catch (err) {
@@ -65,11 +67,11 @@ export function observeRoutes(d: GatewayDeps, slots = new StreamSlots(MAX_STREAM
         const n = intParam(url.searchParams.get('n'), 1, 1000, 100);
         const subject = url.searchParams.get('subject');
         if (subject !== null && (subject.length > 256 || !/^[A-Za-z0-9_.>*-]*$/.test(subject))) throw new SecaiError(ErrorCode.USAGE, 'subject must be a subject prefix');
-        sendJson(res, 200, await d.bus.request('audit', 'tail', { n, ...(subject && { subject }) }));
+        sendJson(res, 200, await d.bus.call(serveOp(auditManifest, 'tail'), { n, ...(subject && { subject }) }));
       },
     },
-    { method: 'GET', path: '/api/audit/status', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('audit', 'status')) },
-    { method: 'POST', path: '/api/audit/verify', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.request('audit', 'verify', {}, 120_000)) },
+    { method: 'GET', path: '/api/audit/status', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.call(serveOp(auditManifest, 'status'), {})) },
+    { method: 'POST', path: '/api/audit/verify', access: 'session', handler: async ({ res }) => sendJson(res, 200, await d.bus.call(serveOp(auditManifest, 'verify'), {}, 120_000)) },
     {
       // Server-sent events: `state` (every secai.state.* snapshot) and `audit` (new chain records, in order).
       method: 'GET', path: '/api/events', access: 'session',
@@ -81,14 +83,14 @@ export function observeRoutes(d: GatewayDeps, slots = new StreamSlots(MAX_STREAM
         let closed = false;
         const sub = d.bus.subscribe(ALL_STATES, (msg) => {
           // A malformed snapshot, or one naming another actor than its subject, is not forwarded.
-          try { sse(res, 'state', parseStateMessage(msg.subject, msg.data)); } catch { /* the supervisor logs it */ }
+          try { sse(res, 'state', parseStateMessage(msg.subject, msg.data)); } catch { /* lint-ok: not forwarded; the supervisor logs malformed state messages */ }
         });
         // Audit records come from the chain itself (what was committed), not from a second tap.
         let lastSeq = -1;
         const poll = async () => {
           while (!closed) {
             try {
-              const { records } = await d.bus.request<{ records: { seq: number }[] }>('audit', 'tail', { n: 200 }, 3000);
+              const { records } = await d.bus.call(serveOp(auditManifest, 'tail'), { n: 200 }, 3000);
               if (lastSeq < 0) lastSeq = records.length ? records[records.length - 1]!.seq - Math.min(records.length, 50) : 0;
               const fresh = records.filter((r) => r.seq > lastSeq);
               // A burst larger than one tail: say what was skipped rather than hide it (GET /api/audit/tail has them).

@@ -1,4 +1,6 @@
 // OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions and /v1/completions (SSE when stream is true).
+import { serveOp } from '../../../bus/op-ref.js';
+import { inferenceManifest } from '../../../runtime/catalog.js';
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ErrorData } from '../../../common/errors.js';
@@ -88,7 +90,7 @@ export function openaiRoutes(d: GatewayDeps): Route[] {
       method: 'POST', path: '/api/secai/sessions/end', access: 'local-client',
       handler: async ({ req, res }) => {
         const body = await readApiJson(req, 4096);
-        sendJson(res, 200, await d.bus.request('inference', 'end_session', { client: clientId(req, str(body['user'], 'user', 100)) }));
+        sendJson(res, 200, await d.bus.call(serveOp(inferenceManifest, 'end_session'), { client: clientId(req, str(body['user'], 'user', 100)) }));
       },
     },
     {

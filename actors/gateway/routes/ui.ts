@@ -1,4 +1,5 @@
 // The web UI's static files (dist/ui): fixed page paths fall back to index.html, assets by exact name, nothing else.
+import { secaiEnv } from '../../../common/env.js';
 import { lstatSync, readFileSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
@@ -48,8 +49,8 @@ function sendFile(c: RouteContext, root: string, rel: string): void {
 
 /** Static UI routes; none in headless mode (`secai up --headless` serves the API alone). */
 export function uiRoutes(o: { dir?: string; headless?: boolean } = {}): Route[] {
-  if (o.headless ?? process.env.SECAI_HEADLESS === '1') return [];
-  const root = resolve(o.dir ?? process.env.SECAI_UI_DIR ?? defaultUiDir());
+  if (o.headless ?? secaiEnv().headless) return [];
+  const root = resolve(o.dir ?? secaiEnv().uiDir ?? defaultUiDir());
   const index = (c: RouteContext) => sendFile(c, root, 'index.html');
   const asset = (c: RouteContext) => {
     const name = c.params.file ?? '';

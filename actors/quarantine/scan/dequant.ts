@@ -17,11 +17,14 @@ const f16Table = (() => {
 /** IEEE half → float. */
 export const f16ToF32 = (h: number): number => f16Table[h & 0xffff]!;
 
-const bf16Buf = new DataView(new ArrayBuffer(4));
-const bf16ToF32 = (h: number): number => {
-  bf16Buf.setUint32(0, (h & 0xffff) << 16);
-  return bf16Buf.getFloat32(0);
-};
+/** bfloat16 → float: the upper half of an IEEE single (a scratch buffer, rewritten on every call). */
+const bf16ToF32 = ((): ((h: number) => number) => {
+  const buf = new DataView(new ArrayBuffer(4));
+  return (h) => {
+    buf.setUint32(0, (h & 0xffff) << 16);
+    return buf.getFloat32(0);
+  };
+})();
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const i8 = (v: number): number => (v << 24) >> 24;

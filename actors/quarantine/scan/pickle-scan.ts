@@ -55,20 +55,24 @@ export function rateGlobal(module: string, name: string): GlobalRating {
 
 // Argument shapes of every opcode: fixed byte count, a length prefix of n bytes, or newline-terminated line(s).
 type Arg = { fixed: number } | { lenPrefix: 1 | 4 | 8 } | { lines: 1 | 2 };
-const OPS = new Map<number, Arg>();
-const def = (chars: string, a: Arg) => { for (const ch of chars) OPS.set(ch.charCodeAt(0), a); };
-def('(.0123NQRabdeltsu}])osB', { fixed: 0 });
-OPS.delete('B'.charCodeAt(0));
-def('FILPSVgp', { lines: 1 });
-def('ci', { lines: 2 });
-def('J', { fixed: 4 }); def('K', { fixed: 1 }); def('M', { fixed: 2 }); def('G', { fixed: 8 });
-def('h', { fixed: 1 }); def('j', { fixed: 4 }); def('q', { fixed: 1 }); def('r', { fixed: 4 });
-def('T', { lenPrefix: 4 }); def('U', { lenPrefix: 1 }); def('X', { lenPrefix: 4 }); def('B', { lenPrefix: 4 }); def('C', { lenPrefix: 1 });
-const byte = (n: number, a: Arg) => OPS.set(n, a);
-byte(0x80, { fixed: 1 }); byte(0x81, { fixed: 0 }); byte(0x82, { fixed: 1 }); byte(0x83, { fixed: 2 }); byte(0x84, { fixed: 4 });
-for (const n of [0x85, 0x86, 0x87, 0x88, 0x89, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94, 0x97, 0x98]) byte(n, { fixed: 0 });
-byte(0x8a, { lenPrefix: 1 }); byte(0x8b, { lenPrefix: 4 }); byte(0x8c, { lenPrefix: 1 }); byte(0x8d, { lenPrefix: 8 });
-byte(0x8e, { lenPrefix: 8 }); byte(0x95, { fixed: 8 }); byte(0x96, { lenPrefix: 8 });
+/** The opcode table, built once and never changed after. */
+const OPS: ReadonlyMap<number, Arg> = (() => {
+  const OPS = new Map<number, Arg>();
+  const def = (chars: string, a: Arg) => { for (const ch of chars) OPS.set(ch.charCodeAt(0), a); };
+  def('(.0123NQRabdeltsu}])osB', { fixed: 0 });
+  OPS.delete('B'.charCodeAt(0));
+  def('FILPSVgp', { lines: 1 });
+  def('ci', { lines: 2 });
+  def('J', { fixed: 4 }); def('K', { fixed: 1 }); def('M', { fixed: 2 }); def('G', { fixed: 8 });
+  def('h', { fixed: 1 }); def('j', { fixed: 4 }); def('q', { fixed: 1 }); def('r', { fixed: 4 });
+  def('T', { lenPrefix: 4 }); def('U', { lenPrefix: 1 }); def('X', { lenPrefix: 4 }); def('B', { lenPrefix: 4 }); def('C', { lenPrefix: 1 });
+  const byte = (n: number, a: Arg) => OPS.set(n, a);
+  byte(0x80, { fixed: 1 }); byte(0x81, { fixed: 0 }); byte(0x82, { fixed: 1 }); byte(0x83, { fixed: 2 }); byte(0x84, { fixed: 4 });
+  for (const n of [0x85, 0x86, 0x87, 0x88, 0x89, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94, 0x97, 0x98]) byte(n, { fixed: 0 });
+  byte(0x8a, { lenPrefix: 1 }); byte(0x8b, { lenPrefix: 4 }); byte(0x8c, { lenPrefix: 1 }); byte(0x8d, { lenPrefix: 8 });
+  byte(0x8e, { lenPrefix: 8 }); byte(0x95, { fixed: 8 }); byte(0x96, { lenPrefix: 8 });
+  return OPS;
+})();
 
 const STRING_OPS = new Set(['S', 'V', 'T', 'U', 'X'].map((c) => c.charCodeAt(0)).concat([0x8c, 0x8d]));
 

@@ -1,4 +1,5 @@
-// Stage 3, integrity: streaming SHA-256 (the same pass the static scan uses) checked against the lock-file pins.
+// Stage 3, integrity: streaming SHA-256 (the same pass the static scan uses) checked against the lock-file pins
+// and, for an import started from the signed catalog, the catalog entry's pin.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
@@ -35,12 +36,23 @@ export async function folderDigest(root: string): Promise<{ digest: string; file
   return { digest: h.digest('hex'), files };
 }
 
-function pinFor(a: Artifact, pins: ReadonlyMap<string, string>): { key: string; sha256: string } | null {
+interface Pin { key: string; sha256: string; from: 'lock' | 'catalog' }
+
+function lockPin(a: Artifact, pins: ReadonlyMap<string, string>): Pin | null {
   for (const key of [a.name, basename(a.path)]) {
     const v = pins.get(key);
-    if (v) return { key, sha256: v.toLowerCase() };
+    if (v) return { key, sha256: v.toLowerCase(), from: 'lock' };
   }
   return null;
+}
+
+/** Every pin that applies: the catalog entry's (a catalog import) and the lock file's; each must hold. */
+function pinsFor(a: Artifact, pins: ReadonlyMap<string, string>): Pin[] {
+  const out: Pin[] = [];
+  if (a.origin.type === 'url' && a.origin.catalog) out.push({ key: `catalog:${a.origin.catalog.id}`, sha256: a.origin.catalog.sha256.toLowerCase(), from: 'catalog' });
+  const lock = lockPin(a, pins);
+  if (lock) out.push(lock);
+  return out;
 }
 
 export const integrityStage: StageRunner<IntegrityOptions> = (artifact, options, progress) =>
@@ -60,15 +72,23 @@ export const integrityStage: StageRunner<IntegrityOptions> = (artifact, options,
       extra = { digestOf: 'file', size: scan.size };
     }
     progress(100);
-    const pin = pinFor(artifact, options.pins);
+    const found = pinsFor(artifact, options.pins);
+    const catalog = artifact.origin.type === 'url' && artifact.origin.catalog ? { catalog: { ...artifact.origin.catalog } } : {};
+    const bad = found.find((p) => p.sha256 !== sha256);
+    // A catalog pin names both hashes whole: the operator compares them with the publisher's record.
+    if (bad?.from === 'catalog') {
+      return stageResult('integrity', started, 'fail', `SHA-256 mismatch for ${artifact.name}: the signed catalog entry ${bad.key.slice(8)} pins ${bad.sha256}, the downloaded file is ${sha256}`,
+        { sha256, expected: bad.sha256, found: sha256, pinKey: bad.key, pinned: true, rule: 'catalog_digest_mismatch', ...catalog, ...extra });
+    }
+    const pin = found.find((p) => p.from === 'catalog') ?? found[0];
     if (!pin) {
       return stageResult('integrity', started, options.requirePin ? 'fail' : 'warn',
         options.requirePin ? `no pin for ${artifact.name} in models.lock and policy requires one` : `no pin for ${artifact.name} in models.lock (SHA-256 recorded)`,
         { sha256, pinned: false, requirePin: options.requirePin, ...extra });
     }
-    if (pin.sha256 !== sha256) {
-      return stageResult('integrity', started, 'fail', `SHA-256 mismatch for ${artifact.name}: the lock pins ${pin.sha256.slice(0, 16)}…, the file is ${sha256.slice(0, 16)}…`,
-        { sha256, expected: pin.sha256, pinKey: pin.key, pinned: true, rule: 'digest_mismatch', ...extra });
+    if (bad) {
+      return stageResult('integrity', started, 'fail', `SHA-256 mismatch for ${artifact.name}: the lock pins ${bad.sha256.slice(0, 16)}…, the file is ${sha256.slice(0, 16)}…`,
+        { sha256, expected: bad.sha256, pinKey: bad.key, pinned: true, rule: 'digest_mismatch', ...catalog, ...extra });
     }
-    return stageResult('integrity', started, 'pass', `SHA-256 matches the pin for ${pin.key}`, { sha256, expected: pin.sha256, pinKey: pin.key, pinned: true, ...extra });
+    return stageResult('integrity', started, 'pass', `SHA-256 matches the pin for ${found.map((p) => p.key).join(' and ')}`, { sha256, expected: pin.sha256, pinKey: pin.key, pinned: true, ...catalog, ...extra });
   });

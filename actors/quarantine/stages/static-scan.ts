@@ -5,6 +5,7 @@ import { walkFolder } from '../scan/folder-walk.js';
 import { scanTemplate, type Severity } from '../scan/jinja-scan.js';
 import { layerOutliers } from '../scan/layer-outliers.js';
 import { merkleRoot as merkleOf } from '../scan/merkle.js';
+import { describeViolations, plausibility, type BoundedStatistic } from '../scan/weight-bounds.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { StageResult, StageRunner } from './types.js';
 
@@ -42,6 +43,12 @@ export interface Finding {
   rule: string;
   where: string;
   detail: string;
+  /** For weight findings judged against an absolute bound (`implausible_weights`, `non_finite_weights`): what was measured. */
+  tensor?: string;
+  role?: string;
+  statistic?: BoundedStatistic | 'non_finite_fraction';
+  value?: number;
+  bound?: number;
 }
 
 const SHELL = /(\$\([^)]*\)|`[^`]{2,}`|\b(?:curl|wget)\s+\S+|\|\s*(?:ba|z)?sh\b|;\s*(?:rm|sh|bash|curl|wget|nc)\b|\brm\s+-rf\b|\bpython3?\s+-c\b|\bpowershell\b|\/bin\/(?:ba)?sh\b)/i;
@@ -62,11 +69,31 @@ function metadataFindings(meta: Record<string, unknown>, templates: Record<strin
   return out;
 }
 
-function weightFindings(scan: FileScan, o: StaticScanOptions, where: string): { findings: Finding[]; layerGroups: number; maxLayerZ: number } {
+function weightFindings(scan: FileScan, o: StaticScanOptions, where: string): { findings: Finding[]; layerGroups: number; maxLayerZ: number; boundedTensors: number; maxBoundRatio: number } {
   const out: Finding[] = [];
   const at = (t: string) => `${where}:${t}`;
+  let boundedTensors = 0, maxBoundRatio = 0;
   for (const s of scan.tensors) {
-    if (s.nan || s.inf) out.push({ severity: 'critical', rule: 'non_finite_weights', where: at(s.name), detail: `${s.nan} NaN, ${s.inf} Inf among ${s.values} measured values` });
+    // Absolute bounds judge every tensor on its own, so a model too shallow for the sibling comparison is still judged.
+    const p = plausibility(s);
+    if (p) {
+      boundedTensors++;
+      maxBoundRatio = Math.max(maxBoundRatio, Number.isFinite(p.worstRatio) ? p.worstRatio : 1e300);
+      if (p.nonFiniteFraction > 0) {
+        out.push({
+          severity: 'critical', rule: 'non_finite_weights', where: at(s.name),
+          detail: `${s.nan} NaN, ${s.inf} Inf among ${s.values} measured values (fraction ${p.nonFiniteFraction < 1e-3 ? p.nonFiniteFraction.toExponential(2) : p.nonFiniteFraction.toPrecision(3)}, bound 0)`,
+          tensor: s.name, role: p.role, statistic: 'non_finite_fraction', value: p.nonFiniteFraction, bound: 0,
+        });
+      }
+      const v = p.violations[0];
+      if (v) {
+        out.push({
+          severity: 'critical', rule: 'implausible_weights', where: at(s.name), detail: describeViolations(p.violations),
+          tensor: s.name, role: p.role, statistic: v.statistic, value: v.value, bound: v.bound,
+        });
+      }
+    }
     if (s.entropyBytes >= o.minEntropyBytes && s.byteEntropy > o.entropyFailBits) {
       out.push({ severity: 'critical', rule: 'high_entropy', where: at(s.name), detail: `${s.byteEntropy.toFixed(4)} bits/byte over ${s.entropyBytes} bytes: random or encrypted data` });
     }
@@ -85,7 +112,7 @@ function weightFindings(scan: FileScan, o: StaticScanOptions, where: string): { 
     out.push({ severity: 'high', rule: 'layer_outlier', where: at(x.tensor), detail: `σ is e^${(x.value - x.median).toFixed(2)}× its ${x.role} siblings' median (robust z ${x.z.toFixed(1)})` });
   }
   if (scan.nonZeroPaddingBytes > 0) out.push({ severity: 'high', rule: 'nonzero_padding', where, detail: `${scan.nonZeroPaddingBytes} non-zero bytes in alignment padding` });
-  return { findings: out, layerGroups: lo.groups, maxLayerZ: lo.maxAbsZ };
+  return { findings: out, layerGroups: lo.groups, maxLayerZ: lo.maxAbsZ, boundedTensors, maxBoundRatio };
 }
 
 export function riskScore(findings: readonly Finding[], w: Record<Severity, number>): number {
@@ -114,7 +141,7 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
       : [{ abs: artifact.path, rel: artifact.name }];
     const findings: Finding[] = [];
     const perFile: Record<string, unknown>[] = [];
-    let tensorCount = 0, sampledTensors = 0, layerGroups = 0, maxLayerZ = 0, entropyMax = 0;
+    let tensorCount = 0, sampledTensors = 0, layerGroups = 0, maxLayerZ = 0, entropyMax = 0, boundedTensors = 0, maxBoundRatio = 0;
     let merkleRoot: string | null = null;
     const weightFiles = files.filter((f) => artifact.kind === 'file' || f.rel.endsWith('.safetensors'));
     for (const [i, f] of weightFiles.entries()) {
@@ -129,6 +156,8 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
       sampledTensors += scan.tensors.filter((t) => t.sampledFraction < 1).length;
       layerGroups += w.layerGroups;
       maxLayerZ = Math.max(maxLayerZ, w.maxLayerZ);
+      boundedTensors += w.boundedTensors;
+      maxBoundRatio = Math.max(maxBoundRatio, w.maxBoundRatio);
       for (const t of scan.tensors) if (t.entropyBytes >= o.minEntropyBytes) entropyMax = Math.max(entropyMax, t.byteEntropy);
       perFile.push({ file: f.rel, sha256: scan.sha256, merkleRoot: scan.merkleRoot, tensorCount: scan.tensors.length, byteEntropy: round(scan.byteEntropy), workers: scan.workers, passes: scan.passes });
       merkleRoot = scan.merkleRoot;
@@ -152,7 +181,7 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
       score, thresholds: { warn: o.warnScore, fail: o.failScore }, merkleRoot, tensorCount,
       sampled: sampledTensors > 0, sampledTensors, sampleCap: o.sampleCap,
       findings: findings.slice(0, 100), findingCount: findings.length,
-      layerGroups, maxLayerZ: round(maxLayerZ), maxTensorEntropy: round(entropyMax), files: perFile,
+      layerGroups, maxLayerZ: round(maxLayerZ), boundedTensors, maxBoundRatio: round(maxBoundRatio), maxTensorEntropy: round(entropyMax), files: perFile,
     });
   });
 

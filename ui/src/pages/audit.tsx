@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { recentAudit, subscribeLive, type AuditRecord } from '../live.js';
 import { subjectActor, subjectMatches } from '../subject-filter.js';
+import { asyncHandler } from '../async-handler.js';
 
 interface Verdict { ok: boolean; records: number; head?: string; at: number; brokenAt?: number; line?: number; reason?: string }
 interface Status { records: number; state: unknown; lastVerdict: Verdict | null }
@@ -36,7 +37,7 @@ export function AuditPage() {
     });
   }, []);
 
-  const verify = async () => {
+  const verify = asyncHandler(async () => {
     setBusy(true);
     setError('');
     try {
@@ -47,7 +48,7 @@ export function AuditPage() {
     } finally {
       setBusy(false);
     }
-  };
+  });
 
   const actors = useMemo(() => [...new Set(records.map((r) => subjectActor(r.subject)))].sort(), [records]);
   const shown = records.filter((r) => subjectMatches(pattern, r.subject) && (!actor || subjectActor(r.subject) === actor)).slice(-200).reverse();

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, describeError, sessionHeaders } from '../api.js';
 import { sseParser, type ChatChunk } from '../sse-parse.js';
 import { chatTitle, newChatId } from '../chat-history.js';
+import { asyncHandler } from '../async-handler.js';
 
 interface Message { role: 'user' | 'assistant'; content: string; error?: string }
 interface ChatSummary { id: string; title: string; updatedAt: number }
@@ -71,7 +72,7 @@ export function ChatPage() {
       setHistoryError(historyProblem(err));
     }
   };
-  const open = async (id: string) => {
+  const open = asyncHandler(async (id: string) => {
     if (streaming) return;
     try {
       const c = await api<{ id: string; model: string; messages: Message[] }>('GET', `/api/chats/${encodeURIComponent(id)}`);
@@ -81,14 +82,14 @@ export function ChatPage() {
       setSaved('');
       setHistoryError('');
     } catch (err) { setHistoryError(historyProblem(err)); }
-  };
-  const remove = async (id: string) => {
+  });
+  const remove = asyncHandler(async (id: string) => {
     try {
       await api('DELETE', `/api/chats/${encodeURIComponent(id)}`);
       if (id === chatId) startNew();
       void loadChats();
     } catch (err) { setHistoryError(historyProblem(err)); }
-  };
+  });
   const startNew = () => {
     if (streaming) return;
     setChatId(newChatId());
@@ -105,7 +106,7 @@ export function ChatPage() {
     return () => abort.current?.abort();
   }, []);
 
-  const send = async (e: Event) => {
+  const send = asyncHandler(async (e: Event) => {
     e.preventDefault();
     const text = draft.trim();
     if (!text || !model || streaming) return;
@@ -155,7 +156,7 @@ export function ChatPage() {
       abort.current = null;
     }
     await save(id, [...before, reply]);
-  };
+  });
 
   return (
     <section aria-labelledby="chat-h" class="chat">

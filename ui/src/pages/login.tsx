@@ -2,6 +2,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { takeCsrf } from '../auth.js';
+import { asyncHandler } from '../async-handler.js';
 
 const MIN_PASSPHRASE = 12;
 
@@ -11,7 +12,7 @@ export function SetupPage(p: { onDone: () => void }) {
   const a = useRef<HTMLInputElement>(null);
   const b = useRef<HTMLInputElement>(null);
   const code = useRef<HTMLInputElement>(null);
-  const submit = async (e: Event) => {
+  const submit = asyncHandler(async (e: Event) => {
     e.preventDefault();
     const pass = a.current?.value ?? '';
     const setupCode = (code.current?.value ?? '').trim();
@@ -28,7 +29,7 @@ export function SetupPage(p: { onDone: () => void }) {
     } finally {
       setBusy(false);
     }
-  };
+  });
   return (
     <section class="narrow card" aria-labelledby="setup-h">
       <h1 id="setup-h" tabIndex={-1}>Set up SecAI OS</h1>
@@ -52,7 +53,7 @@ export function LoginPage(p: { onDone: () => void }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const pass = useRef<HTMLInputElement>(null);
-  const submit = async (e: Event) => {
+  const submit = asyncHandler(async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError('');
@@ -65,7 +66,7 @@ export function LoginPage(p: { onDone: () => void }) {
     } finally {
       setBusy(false);
     }
-  };
+  });
   return (
     <section class="narrow card" aria-labelledby="login-h">
       <h1 id="login-h" tabIndex={-1}>Sign in</h1>

@@ -3,13 +3,24 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { recentStates, subscribeLive, type Snapshot } from '../live.js';
 import { selfTransitions, Statechart, type GraphNode } from '../statechart.js';
+import { nextJobs, type JobView } from '../job-states.js';
 
-interface MachineInfo { actor: string; graph?: GraphNode; snapshot?: Snapshot | null; error?: { code: string; message: string } }
+interface MachineInfo {
+  actor: string;
+  graph?: GraphNode;
+  /** The machines this actor spawns (the quarantine's job machine), drawn per running instance. */
+  children?: Record<string, { graph?: GraphNode }>;
+  snapshot?: Snapshot | null;
+  error?: { code: string; message: string };
+}
 
 const RECENT = 12;
 
+/** A state value: a name, or for parallel regions (the supervisor: one per actor slot) "region: state, …", which wraps. */
 function fmtValue(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}: ${fmtValue(x)}`).join(', ');
+  return JSON.stringify(v);
 }
 
 export function MachinesPage() {
@@ -18,6 +29,7 @@ export function MachinesPage() {
   const [current, setCurrent] = useState<Record<string, Snapshot>>({});
   const [history, setHistory] = useState<Record<string, Snapshot[]>>({});
   const [connected, setConnected] = useState(false);
+  const [jobs, setJobs] = useState<JobView[]>([]);
 
   useEffect(() => {
     api<{ machines: MachineInfo[] }>('GET', '/api/machines').then((r) => {
@@ -27,10 +39,13 @@ export function MachinesPage() {
         for (const m of r.machines) if (m.snapshot && !next[m.actor]) next[m.actor] = m.snapshot;
         return next;
       });
+      const q = r.machines.find((m) => m.actor === 'quarantine')?.snapshot;
+      if (q) setJobs((j) => nextJobs(j, q.context));
     }, (e: unknown) => setError(describeError(e)));
     const add = (s: Snapshot) => {
       setCurrent((c) => (c[s.actor] && c[s.actor]!.seq > s.seq && c[s.actor]!.at > s.at ? c : { ...c, [s.actor]: s }));
       setHistory((h) => ({ ...h, [s.actor]: [...(h[s.actor] ?? []), s].slice(-RECENT) }));
+      if (s.actor === 'quarantine') setJobs((j) => nextJobs(j, s.context));
     };
     recentStates.forEach(add);
     return subscribeLive({ state: add, status: setConnected });
@@ -58,6 +73,7 @@ export function MachinesPage() {
                 <Statechart actor={m.actor} graph={m.graph} value={snap?.value ?? null} lastEvent={snap?.event} />
               </div>
             )}
+            {m.children?.['job']?.graph && <JobCharts graph={m.children['job'].graph} jobs={jobs} />}
             {loops.length > 0 && (
               <p class="muted">Handled without leaving the state: {loops.map((l) => `${l.label} (in ${l.state})`).join(', ')}</p>
             )}
@@ -79,6 +95,31 @@ export function MachinesPage() {
           </article>
         );
       })}
+    </section>
+  );
+}
+
+/** Each quarantine job this page saw: its own machine, the current stage highlighted, and the states it went through. */
+function JobCharts(p: { graph: GraphNode; jobs: JobView[] }) {
+  return (
+    <section class="jobs" aria-label="quarantine jobs">
+      <h3>Jobs</h3>
+      {p.jobs.length === 0 ? <p class="muted">No job since this page opened: import a model to see its machine move through the stages.</p> : (
+        [...p.jobs].reverse().map((j) => (
+          <article key={j.id} class="job card" data-job={j.id} data-job-state={j.label} aria-labelledby={`job-${j.id}`}>
+            <header>
+              <h4 id={`job-${j.id}`}>{j.name}</h4>
+              <span class="badge" data-testid="job-state">{j.label}</span>
+            </header>
+            <ol class="job-seen" aria-label="states seen">
+              {j.seen.map((label, i) => <li key={`${i}-${label}`} data-state={label}>{label}</li>)}
+            </ol>
+            <div class="chart-scroll" tabIndex={0} aria-label={`job ${j.name} statechart (scrollable)`}>
+              <Statechart actor={`job-${j.id}`} graph={p.graph} value={j.value} />
+            </div>
+          </article>
+        ))
+      )}
     </section>
   );
 }

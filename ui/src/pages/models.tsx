@@ -1,4 +1,5 @@
-// Models: the registry (promoted models, verify) and the quarantine runs, stage by stage with evidence, live from the audit chain.
+// Models: the signed model catalog (Download), imports, the registry (promoted models, verify) and the quarantine runs,
+// stage by stage with evidence, live from the audit chain.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError, uploadFile } from '../api.js';
@@ -6,6 +7,8 @@ import { recentAudit, subscribeLive } from '../live.js';
 import { emptyRun, foldRun, stepsFromResults, type Run } from '../quarantine-runs.js';
 import { initialWatch, watchRegistry, type LiveEvent } from '../registry-watch.js';
 import { formatBytes, uploadRefusal } from '../upload-limit.js';
+import { asyncHandler } from '../async-handler.js';
+import { ModelCatalog, type ModelCatalogListing } from './model-catalog.js';
 
 /** The pipeline's stages in order (machines/quarantine: PIPELINE_ORDER). */
 export const STAGES = ['source', 'format', 'integrity', 'provenance', 'static_scan', 'behavioral', 'diffusion', 'promote'] as const;
@@ -40,8 +43,8 @@ function RunPath({ run }: { run: Run }) {
 /** One allowlist entry; `label` is how it matches (`huggingface.co/org/`, `*.hf.co`), as stage 1 cites it. */
 interface Source { host: string; subdomains: boolean; pathPrefix?: string; redirectOnly?: boolean; label: string; note?: string }
 interface Queued { id: string; name: string }
-/** `GET /api/models/catalog`: the allowlisted sources and the upload limit, as the quarantine has them. */
-interface CatalogReply { sources: Source[]; ipLiterals: string[]; maxFileBytes: number }
+/** `GET /api/models/catalog`: the allowlisted sources and the upload limit, as the quarantine has them, and the signed model list (or why it was refused). */
+interface CatalogReply { sources: Source[]; ipLiterals: string[]; maxFileBytes: number; catalog?: ModelCatalogListing; catalogError?: { code: string; message: string } }
 /** Changes on the live stream within this long of the first are read with one request. */
 const REGISTRY_REFRESH_MS = 300;
 
@@ -134,7 +137,7 @@ function ImportField({ field, label, placeholder, button }: { field: 'path' | 'u
 function Catalog({ sources, error }: { sources: Source[] | null; error: string }) {
   return (
     <div class="card" aria-labelledby="catalog-h">
-      <h2 id="catalog-h">Catalog</h2>
+      <h2 id="catalog-h">Sources</h2>
       <p class="muted">Models may be downloaded only from these sources (policy <code>sources.allowlist.yaml</code>), through the airlock, and only if policy enables it.</p>
       {error && <p role="alert" class="error">{error}</p>}
       {sources && (
@@ -171,7 +174,7 @@ function RemoveDialog({ name, onRemoved, onClose }: { name: string; onRemoved: (
     if (d && !d.open) d.showModal();
     pass.current?.focus();
   }, []);
-  const submit = async (e: Event) => {
+  const submit = asyncHandler(async (e: Event) => {
     e.preventDefault();
     if (busy) return;
     setBusy(true); setError('');
@@ -183,7 +186,7 @@ function RemoveDialog({ name, onRemoved, onClose }: { name: string; onRemoved: (
       setError(describeError(err));
       if (pass.current) { pass.current.value = ''; pass.current.focus(); }
     } finally { setBusy(false); }
-  };
+  });
   return (
     <dialog ref={dialog} class="confirm remove-dialog" aria-labelledby="rm-h" aria-describedby="rm-d" onClose={onClose}>
       <form onSubmit={submit}>
@@ -219,13 +222,13 @@ function Registry({ version }: { version: number }) {
     );
   };
   useEffect(() => { void load(); }, [version]);
-  const verify = async (name: string) => {
+  const verify = asyncHandler(async (name: string) => {
     setVerdicts((v) => ({ ...v, [name]: 'verifying…' }));
     try {
       const r = await api<{ ok: boolean; reason?: string }>('POST', `/api/models/${encodeURIComponent(name)}/verify`);
       setVerdicts((v) => ({ ...v, [name]: r.ok ? 'intact' : `FAILED: ${r.reason ?? ''}` }));
     } catch (err) { setVerdicts((v) => ({ ...v, [name]: describeError(err) })); }
-  };
+  });
   return (
     <div class="card" aria-labelledby="registry-h">
       <h2 id="registry-h" ref={heading} tabIndex={-1}>Registry</h2>
@@ -318,7 +321,7 @@ export function ModelsPage() {
       await api('POST', `/api/quarantine/jobs/${encodeURIComponent(id)}/cancel`);
     } catch (e) { setError(describeError(e)); }
   };
-  const showReport = async (id: string) => {
+  const showReport = asyncHandler(async (id: string) => {
     setOpen(open === id ? null : id);
     const run = map.get(id);
     if (!run || run.steps.some((s) => s.evidence !== null) || !run.outcome) return;
@@ -327,10 +330,11 @@ export function ModelsPage() {
       map.set(id, { ...run, steps: stepsFromResults(rep.results, run.lastSeq), reason: rep.reason });
       publish();
     } catch (e) { setError(describeError(e)); }
-  };
+  });
   return (
     <section aria-labelledby="models-h">
       <h1 id="models-h" tabIndex={-1}>Models</h1>
+      <ModelCatalog listing={catalog?.catalog ?? null} error={catalogError || (catalog?.catalogError ? `${catalog.catalogError.message} (${catalog.catalogError.code})` : '')} />
       <Import maxFileBytes={catalog?.maxFileBytes ?? null} limitError={catalogError} />
       <div class="card" aria-labelledby="runs-h">
         <h2 id="runs-h">Quarantine runs</h2>

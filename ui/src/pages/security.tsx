@@ -1,7 +1,9 @@
-// Security: the health of every actor process (running, ready, state, restarts) and of the bus, refreshed while open.
+// Security: incidents live (with acknowledge/resolve), integrity and attestation, and the health of every actor process and of the bus.
 import { useEffect, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { PanicCard } from '../panic.js';
+import { IncidentsCard } from './incidents.js';
+import { AttestationCard, IntegrityCard } from './trust-state.js';
 
 interface ActorStatus { name: string; pid: number; running: boolean; ready: boolean; restarts: number; uptimeMs: number; state: unknown; status: string; lastEvent: string }
 interface StatusReply {
@@ -37,6 +39,11 @@ export function SecurityPage() {
   return (
     <section aria-labelledby="security-h">
       <h1 id="security-h" tabIndex={-1}>Security</h1>
+      <IncidentsCard />
+      <div class="trust-state">
+        <IntegrityCard />
+        <AttestationCard />
+      </div>
       {error && <p role="alert" class="error">{error}</p>}
       {!status && !error && <p aria-busy="true">Loading…</p>}
       {status && (

@@ -1,6 +1,7 @@
 // Settings: vault lock and unlock, passphrase change, and the signed-in sessions with revocation.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
+import { asyncHandler } from '../async-handler.js';
 
 interface VaultStatus { state: string; initialized?: boolean }
 interface Session { handle: string; createdAt: number; lastSeenAt: number; expiresAt: number; current: boolean }
@@ -15,7 +16,7 @@ function VaultCard() {
   const load = () => api<VaultStatus>('GET', '/api/vault/status').then(setStatus, (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
   const locked = status ? status.state === 'locked' : undefined;
-  const act = async (e: Event, what: 'lock' | 'unlock') => {
+  const act = asyncHandler(async (e: Event, what: 'lock' | 'unlock') => {
     e.preventDefault();
     setError(''); setMsg('');
     try {
@@ -24,7 +25,7 @@ function VaultCard() {
       setMsg(what === 'lock' ? 'Vault locked.' : 'Vault unlocked.');
       await load();
     } catch (err) { setError(describeError(err)); }
-  };
+  });
   return (
     <div class="card" aria-labelledby="vault-h">
       <h2 id="vault-h">Vault</h2>
@@ -49,7 +50,7 @@ function PassphraseCard() {
   const cur = useRef<HTMLInputElement>(null);
   const next = useRef<HTMLInputElement>(null);
   const again = useRef<HTMLInputElement>(null);
-  const submit = async (e: Event) => {
+  const submit = asyncHandler(async (e: Event) => {
     e.preventDefault();
     setError(''); setMsg('');
     if (next.current?.value !== again.current?.value) { setError('The two new passphrases differ.'); again.current?.focus(); return; }
@@ -58,7 +59,7 @@ function PassphraseCard() {
       for (const r of [cur, next, again]) if (r.current) r.current.value = '';
       setMsg('Passphrase changed. Every other session was signed out.');
     } catch (err) { setError(describeError(err)); }
-  };
+  });
   return (
     <div class="card" aria-labelledby="pass-h">
       <h2 id="pass-h">Change passphrase</h2>
@@ -82,10 +83,10 @@ function SessionsCard() {
   const [error, setError] = useState('');
   const load = () => api<{ sessions: Session[] }>('GET', '/api/auth/sessions').then((r) => setSessions(r.sessions), (e: unknown) => setError(describeError(e)));
   useEffect(() => { void load(); }, []);
-  const revoke = async (handle: string) => {
+  const revoke = asyncHandler(async (handle: string) => {
     setError('');
     try { await api('DELETE', `/api/auth/sessions/${encodeURIComponent(handle)}`); await load(); } catch (err) { setError(describeError(err)); }
-  };
+  });
   return (
     <div class="card" aria-labelledby="sessions-h">
       <h2 id="sessions-h">Sessions</h2>

@@ -1,0 +1,72 @@
+// Pings nats-server from the supervisor's connection; a server that leaves three pings unanswered is reported hung.
+import type { BusClient } from '../../bus/client.js';
+import type { Logger } from '../../common/log.js';
+
+export interface BusHeartbeatOptions {
+  bus: BusClient;
+  /** 0: off. */
+  intervalMs: number;
+  misses: number;
+  log: Logger;
+  /** Called once per hang; the caller kills the server (its exit handler restarts it). */
+  onUnresponsive: (missed: number) => void;
+}
+
+/**
+ * A PING/PONG round trip (nats.js `flush`) proves the server's loop runs; a live TCP connection does not:
+ * a SIGSTOPped server keeps every socket open and answers nothing, and the client's own ping interval is minutes.
+ */
+export class BusHeartbeat {
+  private outstanding = 0;
+  private missed = 0;
+  private paused = false;
+  /** False from a hang until the next answered ping. */
+  responsive = true;
+
+  constructor(private readonly o: BusHeartbeatOptions) {}
+
+  /** The server answers and is not being restarted: only then does an actor's unanswered bus ping say anything about the actor. */
+  get healthy(): boolean {
+    return !this.paused && this.responsive && !this.o.bus.nc.isClosed();
+  }
+
+  /** Called once per heartbeat interval by the supervisor's one timer. */
+  beat(): void {
+    if (this.o.intervalMs > 0) this.tick();
+  }
+
+  /** While the server is down on purpose (exited, restarting), pings prove nothing. */
+  pause(): void {
+    this.paused = true;
+    this.outstanding = 0;
+    this.missed = 0;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.outstanding = 0;
+    this.missed = 0;
+  }
+
+  private tick(): void {
+    if (this.paused || this.o.bus.nc.isClosed()) return;
+    if (this.outstanding) {
+      if (++this.missed < this.o.misses) return;
+      this.responsive = false;
+      const missed = this.missed;
+      this.pause();
+      this.o.onUnresponsive(missed);
+      return;
+    }
+    const token = (this.outstanding = Date.now());
+    this.o.bus.nc.flush().then(
+      () => {
+        if (this.outstanding !== token) return;
+        this.outstanding = 0;
+        this.missed = 0;
+        this.responsive = true;
+      },
+      (err: Error) => this.o.log.debug({ err: err.message }, 'bus ping failed'),
+    );
+  }
+}

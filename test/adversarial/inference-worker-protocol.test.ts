@@ -1,0 +1,65 @@
+// A worker that breaks the protocol (it runs model code: it may be hostile) fails its load or request with
+// SECAI_E_WORKER_PROTOCOL, is killed, and the inference actor's supervision goes on serving other models.
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelHost } from '../../actors/inference/models.js';
+import { ErrorCode } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { ROOT } from '../helpers/appliance.js';
+import { TEST_POLICY } from '../helpers/inference-stack.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'secai-lying-worker-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const modelPath = join(dir, 'm.gguf');
+writeFileSync(modelPath, 'not read by the stand-in worker');
+const entry = join(ROOT, 'test', 'helpers', 'lying-llm-worker.mjs');
+
+/** One host per lie: its models are served by the lying worker, except 'healthy', served by an honest one. */
+function hostLyingWith(mode: string) {
+  const events: { event: string; payload: Record<string, unknown> }[] = [];
+  const hosts = {
+    lying: new ModelHost({
+      policy: TEST_POLICY, log: createLogger('test', 'silent'), worker: { entry, args: [mode] },
+      resolve: async (name) => ({ name, path: modelPath, sha256: '0'.repeat(64) }),
+      emit: async (event, payload) => { events.push({ event, payload: payload as Record<string, unknown> }); },
+    }),
+    honest: new ModelHost({
+      policy: TEST_POLICY, log: createLogger('test', 'silent'), worker: { entry, args: ['good'] },
+      resolve: async (name) => ({ name, path: modelPath, sha256: '0'.repeat(64) }),
+      emit: async () => {},
+    }),
+  };
+  t.teardown(() => Promise.all([hosts.lying.stopAll(), hosts.honest.stopAll()]).then(() => undefined));
+  return { ...hosts, events };
+}
+
+const input = { mode: 'completion' as const, prompt: 'hi', maxTokens: 4, temperature: 0 };
+
+for (const mode of ['bad-loaded', 'unknown-type', 'not-an-object']) {
+  t.test(`worker protocol — a worker that answers a load with ${mode} fails the load cleanly`, async (t) => {
+    const h = hostLyingWith(mode);
+    await t.rejects(h.lying.load('liar'), { code: ErrorCode.WORKER_PROTOCOL, message: /malformed message from the worker/ });
+    const failed = h.events.find((e) => e.event === 'worker_crashed' || e.event === 'model_refused');
+    t.match(failed?.payload, { name: 'liar', code: ErrorCode.WORKER_PROTOCOL }, 'the failure is reported with its code');
+    // The same supervision code goes on: an honest worker loads and answers.
+    await h.honest.load('healthy');
+    const r = await h.honest.generate('healthy', input, () => {});
+    t.equal(r.finishReason, 'stop');
+  });
+}
+
+for (const mode of ['bad-token', 'huge-token', 'extra-key', 'bad-error-code']) {
+  t.test(`worker protocol — a worker that answers a generation with ${mode} fails the request cleanly`, async (t) => {
+    const h = hostLyingWith(mode);
+    await h.lying.load('liar');
+    const tokens: string[] = [];
+    await t.rejects(h.lying.generate('liar', input, (x) => tokens.push(x)), { code: ErrorCode.WORKER_PROTOCOL });
+    t.ok(tokens.every((x) => x === 'ok'), 'no malformed text reached the caller');
+    // The lying worker is gone; the host still answers about its models, and other models serve.
+    t.ok(Array.isArray(h.lying.list()));
+    await h.honest.load('healthy');
+    t.equal((await h.honest.generate('healthy', input, () => {})).finishReason, 'stop');
+  });
+}
