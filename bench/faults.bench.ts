@@ -1,7 +1,7 @@
 // bench:faults — recovery times with default settings (SIGSTOP of an actor to its first answer after the restart;
 // freed disk space to commands answering) and the heartbeat's idle CPU: the same appliance with heartbeats on and off,
 // side by side in the same window.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BusClient } from '../bus/client.js';
@@ -109,19 +109,53 @@ function treeTicks(root: number): number {
   return ticks;
 }
 
-async function idleCpu(): Promise<{ on: number; off: number }> {
+/** Node processes (the actors) under an appliance's supervisor: its process tree less the supervisor and nats-server. */
+function actorCount(root: number): number {
+  let n = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === root && !s.includes('(nats-server)')) n++;
+    } catch { /* lint-ok: the process is gone */ }
+  }
+  return n;
+}
+
+/**
+ * The machine's floor for the same liveness proof: a bare Node parent forking as many bare Node children as the
+ * appliance has actors, and (when beatMs > 0) sending each a heartbeat over IPC that it answers, as the supervisor
+ * does. No bus, no machines: only the process wake-ups that any per-process heartbeat pays on this machine.
+ */
+function floorTree(children: number, beatMs: number): ChildProcess {
+  const kid = "process.on('message', (m) => process.send(m)); setInterval(() => {}, 1 << 30);";
+  const parent = `const { spawn } = require('node:child_process');
+const kids = Array.from({ length: ${children} }, () => spawn(process.execPath, ['-e', ${JSON.stringify(kid)}], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }));
+kids.forEach((k) => k.on('message', () => {}));
+let seq = 0; if (${beatMs} > 0) setInterval(() => kids.forEach((k) => k.send({ type: 'heartbeat', seq: ++seq })), ${beatMs});
+process.on('SIGTERM', () => { kids.forEach((k) => k.kill()); process.exit(0); });`;
+  return spawn(process.execPath, ['-e', parent], { stdio: 'ignore' });
+}
+
+async function idleCpu(): Promise<{ on: number; off: number; floorOn: number; floorOff: number; actors: number }> {
   const [on, off] = await Promise.all([
     startAppliance({ headless: true, env: { SECAI_HEARTBEAT_MS: '1000' } }),
     startAppliance({ headless: true, env: { SECAI_HEARTBEAT_MS: '0' } }),
   ]);
+  const actors = actorCount(on.child.pid!);
+  const floors = [floorTree(actors, 1000), floorTree(actors, 0)];
   try {
     await new Promise((r) => setTimeout(r, 5000)); // settle after start
-    const t0 = { on: treeTicks(on.child.pid!), off: treeTicks(off.child.pid!), at: performance.now() };
+    const pids = [on.child.pid!, off.child.pid!, floors[0]!.pid!, floors[1]!.pid!];
+    const t0 = pids.map(treeTicks);
+    const at = performance.now();
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
-    const secs = (performance.now() - t0.at) / 1000;
-    const pct = (ticks: number) => (ticks / TICK_HZ / secs) * 100;
-    return { on: pct(treeTicks(on.child.pid!) - t0.on), off: pct(treeTicks(off.child.pid!) - t0.off) };
+    const secs = (performance.now() - at) / 1000;
+    const [cOn, cOff, fOn, fOff] = pids.map((p, i) => (((treeTicks(p) - t0[i]!) / TICK_HZ) / secs) * 100);
+    return { on: cOn!, off: cOff!, floorOn: fOn!, floorOff: fOff!, actors };
   } finally {
+    for (const f of floors) f.kill('SIGTERM');
     await Promise.all([disposeAppliance(on), disposeAppliance(off)]);
   }
 }
@@ -140,6 +174,7 @@ async function main(): Promise<void> {
   const di = summarize(disk.importMs);
   const dh = summarize(disk.healthMs);
   const heartbeatPct = cpu.on - cpu.off;
+  const floorPct = cpu.floorOn - cpu.floorOff;
   console.log(table([
     ['measure', 'p50', 'max', 'target'],
     ['SIGSTOP actor → restarted and answering (ms)', round(h.p50, 0), round(Math.max(...hung), 0), '< 5000'],
@@ -148,12 +183,15 @@ async function main(): Promise<void> {
     ['idle CPU, heartbeats on (% of a core)', round(cpu.on, 3), '', ''],
     ['idle CPU, heartbeats off (% of a core)', round(cpu.off, 3), '', ''],
     ['heartbeat cost (% of a core)', round(heartbeatPct, 3), '', '< 0.5'],
+    [`floor: bare Node IPC heartbeat to ${cpu.actors} processes (% of a core)`, round(floorPct, 3), '', ''],
   ]));
+  console.log(`heartbeat cost / floor on this machine: ${round(heartbeatPct / Math.max(floorPct, 0.01), 2)}`);
   const met = Math.max(...hung) < 5000 && Math.max(...disk.importMs, ...disk.healthMs) < 5000 && heartbeatPct < 0.5;
   emit({
     bench: 'faults', hung_actor_p50_ms: round(h.p50, 0), hung_actor_max_ms: round(Math.max(...hung), 0),
     disk_import_p50_ms: round(di.p50, 0), disk_health_p50_ms: round(dh.p50, 0), disk_max_ms: round(Math.max(...disk.importMs, ...disk.healthMs), 0),
     idle_cpu_on_pct: round(cpu.on, 3), idle_cpu_off_pct: round(cpu.off, 3), heartbeat_cpu_pct: round(heartbeatPct, 3),
+    heartbeat_floor_pct: round(floorPct, 3), actors: cpu.actors,
     target_ms: 5000, target_cpu_pct: 0.5, met,
   });
 }
