@@ -92,35 +92,32 @@ async function diskFreed(): Promise<{ importMs: number[]; healthMs: number[] }> 
   return { importMs, healthMs };
 }
 
-/** utime + stime (clock ticks) of a process and all its descendants. */
-function treeTicks(root: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+/** Every process now: its parent, name and utime + stime (clock ticks), read once from /proc. */
+function processTable(): Map<number, { ppid: number; comm: string; ticks: number }> {
+  const stats = new Map<number, { ppid: number; comm: string; ticks: number }>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      stats.set(Number(d), { ppid: Number(f[1]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), ticks: Number(f[11]) + Number(f[12]) });
     } catch { /* lint-ok: the process is gone */ }
   }
+  return stats;
+}
+
+/** utime + stime (clock ticks) of a process and all its descendants. */
+function treeTicks(root: number): number {
+  const stats = processTable();
   const inTree = (pid: number): boolean => { for (let p = pid, n = 0; p > 1 && n < 64; p = stats.get(p)?.ppid ?? 0, n++) if (p === root) return true; return false; };
   let ticks = 0;
   for (const [pid, s] of stats) if (inTree(pid)) ticks += s.ticks;
   return ticks;
 }
 
-/** Node processes (the actors) under an appliance's supervisor: its process tree less the supervisor and nats-server. */
+/** Node processes (the actors) under an appliance's supervisor: its children less nats-server. */
 function actorCount(root: number): number {
-  let n = 0;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === root && !s.includes('(nats-server)')) n++;
-    } catch { /* lint-ok: the process is gone */ }
-  }
-  return n;
+  return [...processTable().values()].filter((s) => s.ppid === root && s.comm !== 'nats-server').length;
 }
 
 /**
@@ -129,7 +126,8 @@ function actorCount(root: number): number {
  * does. No bus, no machines: only the process wake-ups that any per-process heartbeat pays on this machine.
  */
 function floorTree(children: number, beatMs: number): ChildProcess {
-  const kid = "process.on('message', (m) => process.send(m)); setInterval(() => {}, 1 << 30);";
+  // A child ends with its parent (the IPC channel closes), so a bench that dies leaves no floor processes behind.
+  const kid = "process.on('message', (m) => process.send(m)); process.on('disconnect', () => process.exit(0));";
   const parent = `const { spawn } = require('node:child_process');
 const kids = Array.from({ length: ${children} }, () => spawn(process.execPath, ['-e', ${JSON.stringify(kid)}], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }));
 kids.forEach((k) => k.on('message', () => {}));
