@@ -1,12 +1,15 @@
-// Pings nats-server from the supervisor's connection; a server that leaves three pings unanswered is reported hung.
+// Watches nats-server from the supervisor: its kernel state every beat, a ping round trip on the ping beats; three beats without an answer and it is reported hung.
 import type { BusClient } from '../../bus/client.js';
 import type { Logger } from '../../common/log.js';
+import { isStopped, procView } from './proc-view.js';
 
 export interface BusHeartbeatOptions {
   bus: BusClient;
   /** 0: off. */
   intervalMs: number;
   misses: number;
+  /** The server's pid now (0 while it is being restarted): its kernel state is read every beat. */
+  pid: () => number;
   log: Logger;
   /** Called once per hang; the caller kills the server (its exit handler restarts it). */
   onUnresponsive: (missed: number) => void;
@@ -15,6 +18,9 @@ export interface BusHeartbeatOptions {
 /**
  * A PING/PONG round trip (nats.js `flush`) proves the server's loop runs; a live TCP connection does not:
  * a SIGSTOPped server keeps every socket open and answers nothing, and the client's own ping interval is minutes.
+ * As for the actors: the kernel's view of the server is read every beat (a stopped server counts at once, and
+ * costs the server no wakeup); the round trip goes out when the supervisor's cadence says, and every beat while
+ * one is unanswered.
  */
 export class BusHeartbeat {
   private outstanding = 0;
@@ -30,9 +36,20 @@ export class BusHeartbeat {
     return !this.paused && this.responsive && !this.o.bus.nc.isClosed();
   }
 
-  /** Called once per heartbeat interval by the supervisor's one timer. */
-  beat(): void {
-    if (this.o.intervalMs > 0) this.tick();
+  /** Called once per heartbeat interval by the supervisor's one timer; `pingDue` on the beats that ping. */
+  beat(pingDue: boolean): void {
+    if (this.o.intervalMs <= 0 || this.paused || this.o.bus.nc.isClosed()) return;
+    const stopped = isStopped(procView(this.o.pid()));
+    if (this.outstanding || stopped) {
+      if (++this.missed >= this.o.misses) {
+        this.responsive = false;
+        const missed = this.missed;
+        this.pause();
+        this.o.onUnresponsive(missed);
+        return;
+      }
+    }
+    if (!this.outstanding && (pingDue || stopped)) this.ping();
   }
 
   /** While the server is down on purpose (exited, restarting), pings prove nothing. */
@@ -48,16 +65,7 @@ export class BusHeartbeat {
     this.missed = 0;
   }
 
-  private tick(): void {
-    if (this.paused || this.o.bus.nc.isClosed()) return;
-    if (this.outstanding) {
-      if (++this.missed < this.o.misses) return;
-      this.responsive = false;
-      const missed = this.missed;
-      this.pause();
-      this.o.onUnresponsive(missed);
-      return;
-    }
+  private ping(): void {
     const token = (this.outstanding = Date.now());
     this.o.bus.nc.flush().then(
       () => {

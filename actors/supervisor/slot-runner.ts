@@ -1,12 +1,12 @@
-// Runs one actor slot: the slot machine with real effects (fork, SIGKILL, IPC heartbeats, lifecycle events).
+// Runs one actor slot: the slot machine with real effects (fork, SIGKILL, /proc reads, IPC heartbeats, lifecycle events).
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createActor, type SnapshotFrom } from 'xstate';
 import type { Logger } from '../../common/log.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { stopProcess } from '../../bus/server.js';
 import { slotMachine, type SlotState } from '../../machines/supervisor/slot.machine.js';
 import type { BackoffPolicy } from './backoff.js';
+import { isStopped, procView } from './proc-view.js';
 
 export type SlotEventName = 'actor_started' | 'actor_exited' | 'actor_unresponsive' | 'actor_failed';
 
@@ -24,18 +24,6 @@ export interface SlotRunnerOptions {
   report: (event: SlotEventName, payload: { name: string; pid: number; restarts: number; reason: string }) => void;
   /** Called when the slot's state value changes (the supervisor republishes its chart's state). */
   onChange: () => void;
-}
-
-/** utime + stime of a process in clock ticks (Linux /proc), or undefined when it cannot be read. */
-export function cpuTicks(pid: number): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A message the supervisor and an actor exchange over the IPC channel. */
@@ -132,27 +120,21 @@ export class SlotRunner {
   }
 
   /**
-   * Before counting another unanswered beat: a process whose CPU time grew since the last beat is busy (a long
-   * synchronous job), not hung; the machine gives it up to busyLimit beats. A stopped or blocked one does not grow.
+   * One heartbeat interval passed (the supervisor beats every slot from one timer: one wakeup, not one per actor).
+   * The kernel's view is read every beat and wakes nobody; the actor's loop is pinged only when `pingDue` (or while a
+   * ping is unanswered), so an idle appliance's liveness costs a few /proc reads a second, not a wakeup per actor.
    */
-  /** One heartbeat interval passed (the supervisor beats every slot from one timer: one wakeup, not one per actor). */
-  beat(): void {
+  beat(pingDue: boolean): void {
     if (this.stopped || this.o.heartbeatMs <= 0) return;
-    const snap = this.actor.getSnapshot();
-    // /proc is read only while pings go unanswered: a healthy appliance's heartbeat costs no file reads.
-    if (snap.value === 'ready' && snap.context.missed > 0) {
-      const ticks = cpuTicks(this.child?.pid ?? 0);
-      if (ticks !== undefined && this.lastTicks !== undefined && ticks > this.lastTicks) this.actor.send({ type: 'slot.busy' });
-      this.lastTicks = ticks;
-    } else {
-      this.lastTicks = undefined;
-    }
-    this.actor.send({ type: 'slot.beat_due' });
+    const view = procView(this.child?.pid ?? 0);
+    const computing = view !== undefined && this.lastTicks !== undefined && view.ticks > this.lastTicks;
+    this.lastTicks = view?.ticks;
+    this.actor.send({ type: 'slot.beat_due', stopped: isStopped(view), computing, pingDue });
   }
 
   /**
-   * Pings the actor over the bus (the supervisor does every few beats): the IPC heartbeat proves its event loop
-   * runs, this proves its connection and subscriptions do. `counts` says, when a ping fails, whether the bus itself
+   * Pings the actor over the bus (the supervisor does it on the beats its IPC ping is due): the IPC heartbeat proves
+   * its event loop runs, this proves its connection and subscriptions do. `counts` says, when a ping fails, whether the bus itself
    * was healthy meanwhile (a hung or restarting server is the bus heartbeat's case, not the actor's).
    */
   busBeat(ping: () => Promise<unknown>, counts: () => boolean): void {
@@ -174,6 +156,7 @@ export class SlotRunner {
   private spawn(): void {
     const child = this.o.fork();
     this.child = child;
+    this.lastTicks = undefined;
     const at = Date.now();
     // Events to the machine from inside its own action are queued after it: send them on the next tick.
     queueMicrotask(() => this.actor.send({ type: 'slot.spawned', pid: child.pid ?? 0, at }));

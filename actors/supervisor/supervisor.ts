@@ -57,8 +57,12 @@ interface ActorSlot {
   unpublishedBefore: number;
 }
 
-/** Every this many heartbeats each actor is also pinged over the bus (10 s by default; the IPC beat catches hangs sooner). */
-const BUS_PING_EVERY = 10;
+/**
+ * Every this many heartbeats (10 s by default) each actor's loop is pinged, over IPC and over the bus in the same
+ * beat (one wakeup of the actor). Between pings, the kernel's view of each process (read every beat from /proc) catches
+ * a stopped one within the miss limit; a loop that hangs while its process looks runnable within PING_EVERY + misses.
+ */
+const PING_EVERY = 10;
 
 const fromSource = import.meta.url.endsWith('.ts');
 /** The folder holding `actors/`: dist/ when built (and bundled), the checkout when run from source under tsx. */
@@ -131,6 +135,7 @@ export class Supervisor {
     });
     this.busBeat = new BusHeartbeat({
       bus: this.bus, intervalMs: this.faults.heartbeatMs, misses: this.faults.heartbeatMisses, log: this.o.log,
+      pid: () => this.nats?.pid ?? 0,
       // A hung server holds every connection open and answers nothing: kill it; the exit handler restarts it.
       onUnresponsive: (missed) => {
         const pid = this.nats?.pid ?? 0;
@@ -159,9 +164,10 @@ export class Supervisor {
     if (this.faults.heartbeatMs > 0) {
       let beats = 0;
       this.beatTimer = setInterval(() => {
-        for (const s of this.slots.values()) s.runner.beat();
-        this.busBeat?.beat();
-        if (++beats % BUS_PING_EVERY === 0) this.pingActors();
+        const pingDue = ++beats % PING_EVERY === 0;
+        for (const s of this.slots.values()) s.runner.beat(pingDue);
+        this.busBeat?.beat(pingDue);
+        if (pingDue) this.pingActors();
       }, this.faults.heartbeatMs);
       this.beatTimer.unref();
     }
@@ -339,7 +345,7 @@ export class Supervisor {
   private pingActors(): void {
     const { busBeat: beat, bus } = this;
     if (!beat?.healthy || !bus) return;
-    const timeoutMs = this.faults.heartbeatMs * BUS_PING_EVERY;
+    const timeoutMs = this.faults.heartbeatMs * PING_EVERY;
     for (const s of this.slots.values()) s.runner.busBeat(() => bus.call(standardOp(s.manifest.name, 'ping'), {}, timeoutMs), () => beat.healthy);
   }
 

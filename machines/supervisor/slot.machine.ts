@@ -15,7 +15,10 @@ export interface SlotContext {
   streak: number;
   /** The delay the slot waits in `backoff`. */
   delayMs: number;
-  /** Heartbeats sent since the last answer. */
+  /**
+   * Beats without proof of life since the last answer: each beat a ping is outstanding, or the kernel reports the
+   * process stopped. Zero while the actor is known alive.
+   */
   missed: number;
   /** Bus pings (`<actor>.ping` over nats) left unanswered in a row while the IPC heartbeat was answered. */
   busMissed: number;
@@ -45,12 +48,14 @@ export type SlotEvent =
   | { type: 'slot.spawned'; pid: number; at: number }
   /** The actor reported ready over IPC. */
   | { type: 'slot.ready'; pid: number; at: number }
-  /** A heartbeat interval passed: count the last one as missed unless answered, then send the next. */
-  | { type: 'slot.beat_due' }
+  /**
+   * A heartbeat interval passed, with what the kernel says of the process (read from /proc by the supervisor, which
+   * wakes nobody): `stopped` (SIGSTOP, a tracer) cannot answer anything; `computing` used CPU since the last beat.
+   * `pingDue`: the supervisor's cadence asks this beat for an answer from the actor's own event loop.
+   */
+  | { type: 'slot.beat_due'; stopped: boolean; computing: boolean; pingDue: boolean }
   /** The actor answered a heartbeat. */
   | { type: 'slot.heartbeat' }
-  /** The actor did not answer, but used CPU since the last beat: busy, not stopped. */
-  | { type: 'slot.busy' }
   /** The actor answered a ping over the bus: its connection and subscriptions work, not only its event loop. */
   | { type: 'slot.bus_answered' }
   /** A ping over the bus went unanswered (timeout, no responders) while the bus itself answers the supervisor. */
@@ -63,6 +68,7 @@ export const SLOT_STATES = ['starting', 'ready', 'unresponsive', 'backoff', 'fai
 export type SlotState = (typeof SLOT_STATES)[number];
 
 
+const beatOf = (e: SlotEvent) => e as Extract<SlotEvent, { type: 'slot.beat_due' }>;
 const exitOf = (e: SlotEvent) => e as Extract<SlotEvent, { type: 'slot.exited' }>;
 const afterExit = (c: SlotContext, e: SlotEvent) => nextDelay(c.policy, c.streak, exitOf(e).at - c.startedAt);
 const reasonOf = (e: SlotEvent) => { const x = exitOf(e); return `exit ${x.code ?? x.signal ?? 'unknown'}`; };
@@ -87,6 +93,11 @@ const slotSetup = setup({
   guards: {
     givesUp: ({ context, event }) => givesUp(context.policy, afterExit(context, event).streak),
     overdue: ({ context }) => context.missed >= context.missedLimit,
+    stopped: ({ event }) => beatOf(event).stopped,
+    /** A ping is outstanding: every beat counts until the answer comes. */
+    awaiting: ({ context }) => context.missed > 0,
+    computing: ({ event }) => beatOf(event).computing,
+    pingDue: ({ event }) => beatOf(event).pingDue,
     busyTooLong: ({ context }) => context.busy + 1 >= context.busyLimit,
     /** Only a process that answers its IPC heartbeat counts bus misses: a stopped or busy one is the IPC path's case. */
     loopAlive: ({ context }) => context.missed <= 1 && context.busy === 0,
@@ -118,16 +129,22 @@ const slotStates = {
   },
   ready: {
     on: {
+      // Liveness in two layers. Every beat: the kernel's view, which costs the actor nothing (a stopped process is
+      // counted at once). Every few beats, and every beat while one is unanswered: a ping its event loop must answer
+      // (a loop hung while the process looks runnable is caught there).
       'slot.beat_due': [
         { guard: 'overdue', target: 'unresponsive', actions: assign({ killed: true, lastReason: ({ context }) => `unresponsive: ${context.missed} heartbeats unanswered` }) },
-        { actions: [assign({ missed: ({ context }) => context.missed + 1 }), 'sendHeartbeat'] },
+        { guard: 'stopped', actions: [assign({ missed: ({ context }) => context.missed + 1, busy: 0 }), 'sendHeartbeat'] },
+        // A process that computes is given longer than one that is stopped or blocked, but not forever.
+        {
+          guard: and(['awaiting', 'computing', 'busyTooLong']), target: 'unresponsive',
+          actions: assign({ killed: true, lastReason: ({ context }) => `unresponsive: busy without answering for ${context.busy + 1} heartbeats` }),
+        },
+        { guard: and(['awaiting', 'computing']), actions: [assign({ busy: ({ context }) => context.busy + 1 }), 'sendHeartbeat'] },
+        { guard: 'awaiting', actions: [assign({ missed: ({ context }) => context.missed + 1 }), 'sendHeartbeat'] },
+        { guard: 'pingDue', actions: [assign({ missed: 1 }), 'sendHeartbeat'] },
       ],
       'slot.heartbeat': { actions: assign({ missed: 0, busy: 0 }) },
-      // A process that computes is given longer than one that is stopped or blocked, but not forever.
-      'slot.busy': [
-        { guard: 'busyTooLong', target: 'unresponsive', actions: assign({ killed: true, lastReason: ({ context }) => `unresponsive: busy without answering for ${context.busy + 1} heartbeats` }) },
-        { actions: assign({ missed: 0, busy: ({ context }) => context.busy + 1 }) },
-      ],
       'slot.bus_answered': { actions: assign({ busMissed: 0 }) },
       // Its loop answers the supervisor over IPC but nothing reaches it over the bus (a dead connection, lost
       // subscriptions): it serves nobody, so it is restarted like a hung one.

@@ -8,6 +8,9 @@ const names = (actions: readonly unknown[]) => actions.map((a) => (a as { type: 
 const input = { name: 'audit', policy: { baseMs: 100, maxMs: 1000, stableMs: 30_000, giveUpAfter: 3 }, missedLimit: 3 };
 const start = () => initialTransition(slotMachine, input);
 const send = (s: Snap, e: Parameters<typeof transition<typeof slotMachine>>[2]) => transition(slotMachine, s, e);
+/** A beat: by default the process runs, used no CPU, and no ping is due. */
+const beat = (o: { stopped?: boolean; computing?: boolean; pingDue?: boolean } = {}) =>
+  ({ type: 'slot.beat_due', stopped: false, computing: false, pingDue: false, ...o }) as const;
 const ready = (): Snap => {
   const [s0] = start();
   const [s1] = send(s0, { type: 'slot.spawned', pid: 10, at: 1000 });
@@ -24,15 +27,27 @@ t.test('slot machine — spawns on start and reports ready', async (t) => {
   t.ok(names(a1).includes('reportStarted'));
 });
 
+t.test('slot machine — between pings a beat wakes nobody; a due ping goes out', async (t) => {
+  const s = ready();
+  const [quiet, qa] = send(s, beat());
+  t.equal(quiet.context.missed, 0);
+  t.notOk(names(qa).includes('sendHeartbeat'), 'no ping on a beat that is not due: the actor sleeps');
+  const [pinged, pa] = send(s, beat({ pingDue: true }));
+  t.ok(names(pa).includes('sendHeartbeat'));
+  t.equal(pinged.context.missed, 1, 'outstanding until answered');
+  t.equal(send(pinged, { type: 'slot.heartbeat' })[0].context.missed, 0);
+});
+
 t.test('slot machine — three unanswered heartbeats make it unresponsive: reported and killed', async (t) => {
   let s = ready();
   for (let i = 0; i < 3; i++) {
-    const [n, a] = send(s, { type: 'slot.beat_due' });
+    // The first ping is due; after it, every beat re-pings while it goes unanswered, due or not.
+    const [n, a] = send(s, beat({ pingDue: i === 0 }));
     t.equal(n.value, 'ready', `still ready after ${i + 1} unanswered`);
     t.ok(names(a).includes('sendHeartbeat'));
     s = n;
   }
-  const [u, a] = send(s, { type: 'slot.beat_due' });
+  const [u, a] = send(s, beat());
   t.equal(u.value, 'unresponsive');
   t.same(names(a).filter((x) => x === 'reportUnresponsive' || x === 'kill'), ['reportUnresponsive', 'kill']);
   t.match(u.context.lastReason, /unresponsive: 3 heartbeats/);
@@ -46,8 +61,8 @@ t.test('slot machine — three unanswered heartbeats make it unresponsive: repor
 t.test('slot machine — an answered heartbeat resets the count', async (t) => {
   let s = ready();
   for (let i = 0; i < 10; i++) {
-    s = send(s, { type: 'slot.beat_due' })[0];
-    s = send(s, { type: 'slot.beat_due' })[0];
+    s = send(s, beat({ pingDue: true }))[0];
+    s = send(s, beat())[0];
     s = send(s, { type: 'slot.heartbeat' })[0];
   }
   t.equal(s.value, 'ready');
@@ -80,7 +95,7 @@ t.test('slot machine — quick deaths back off exponentially, then the slot give
   }
   t.same(delays, [100, 200]);
   t.equal(s.value, 'failed', 'the third quick death in a row gives up');
-  t.equal(send(s, { type: 'slot.beat_due' })[0].value, 'failed', 'nothing restarts a failed slot');
+  t.equal(send(s, beat({ pingDue: true }))[0].value, 'failed', 'nothing restarts a failed slot');
 });
 
 t.test('slot machine — an actor that never reports ready is killed as unresponsive', async (t) => {
@@ -107,22 +122,44 @@ t.test('slot machine — the supervision chart has one region per actor with the
   t.same(d.graph.children[0]!.children.map((c) => c.key), ['starting', 'ready', 'unresponsive', 'backoff', 'failed', 'stopped']);
 });
 
-t.test('slot machine — a process that computes without answering (busy) gets longer, but not forever', async (t) => {
-  let s = send(ready(), { type: 'slot.beat_due' })[0];
-  // Twenty beats of CPU work without an answer (an Argon2id derivation on a loaded machine): still ready.
-  for (let i = 0; i < 20; i++) {
-    s = send(s, { type: 'slot.busy' })[0];
-    s = send(s, { type: 'slot.beat_due' })[0];
+t.test('slot machine — a stopped process counts at once, without a due ping; continued, its answer clears it', async (t) => {
+  let s = ready();
+  for (let i = 0; i < 2; i++) {
+    const [n, a] = send(s, beat({ stopped: true }));
+    t.equal(n.context.missed, i + 1, `stopped beat ${i + 1} counts`);
+    t.ok(names(a).includes('sendHeartbeat'), 'a ping waits in its pipe for a SIGCONT');
+    s = n;
   }
+  t.equal(send(s, { type: 'slot.heartbeat' })[0].context.missed, 0, 'continued and answered: alive');
+  s = send(s, { type: 'slot.heartbeat' })[0];
+  for (let i = 0; i < 3; i++) s = send(s, beat({ stopped: true }))[0];
+  t.equal(s.value, 'ready');
+  const [u] = send(s, beat({ stopped: true }));
+  t.equal(u.value, 'unresponsive', 'three stopped beats, then the fourth kills: as fast as when it was pinged every beat');
+  t.match(u.context.lastReason, /unresponsive: 3 heartbeats unanswered/);
+});
+
+t.test('slot machine — CPU use without an outstanding ping is just work, not a sign', async (t) => {
+  let s = ready();
+  for (let i = 0; i < 50; i++) s = send(s, beat({ computing: true }))[0];
+  t.equal(s.value, 'ready');
+  t.same([s.context.missed, s.context.busy], [0, 0]);
+});
+
+t.test('slot machine — a process that computes without answering (busy) gets longer, but not forever', async (t) => {
+  let s = send(ready(), beat({ pingDue: true }))[0];
+  // Twenty beats of CPU work without an answer (an Argon2id derivation on a loaded machine): still ready.
+  for (let i = 0; i < 20; i++) s = send(s, beat({ computing: true }))[0];
   t.equal(s.value, 'ready', 'busy is not hung');
   t.equal(s.context.busy, 20);
+  t.equal(s.context.missed, 1, 'busy beats do not count as missed');
   s = send(s, { type: 'slot.heartbeat' })[0];
   t.equal(s.context.busy, 0, 'an answer resets it');
   const long = initialTransition(slotMachine, { ...input, busyLimit: 5 })[0];
-  let b = send(send(long, { type: 'slot.ready', pid: 1, at: 1 })[0], { type: 'slot.beat_due' })[0];
-  for (let i = 0; i < 4; i++) b = send(b, { type: 'slot.busy' })[0];
+  let b = send(send(long, { type: 'slot.ready', pid: 1, at: 1 })[0], beat({ pingDue: true }))[0];
+  for (let i = 0; i < 4; i++) b = send(b, beat({ computing: true }))[0];
   t.equal(b.value, 'ready');
-  const [u] = send(b, { type: 'slot.busy' });
+  const [u] = send(b, beat({ computing: true }));
   t.equal(u.value, 'unresponsive', 'a busy loop that never answers is killed too');
   t.match(u.context.lastReason, /busy without answering for 5 heartbeats/);
 });
@@ -131,7 +168,7 @@ t.test('slot machine — a loop that answers IPC but not the bus (dead connectio
   let s = ready();
   let a: ReturnType<typeof send>[1];
   for (let i = 0; i < 2; i++) {
-    s = send(s, { type: 'slot.beat_due' })[0];
+    s = send(s, beat({ pingDue: true }))[0];
     s = send(s, { type: 'slot.heartbeat' })[0];
     [s] = send(s, { type: 'slot.bus_missed' });
     t.equal(s.value, 'ready', `still ready after ${i + 1} bus misses`);
@@ -149,13 +186,15 @@ t.test('slot machine — a loop that answers IPC but not the bus (dead connectio
 
 t.test('slot machine — bus misses do not count while the IPC heartbeat is missing or the process is busy (that path decides)', async (t) => {
   let s = ready();
-  s = send(s, { type: 'slot.beat_due' })[0];
-  s = send(s, { type: 'slot.beat_due' })[0];
+  s = send(s, beat({ pingDue: true }))[0];
+  s = send(s, beat())[0];
   t.equal(s.context.missed, 2);
   for (let i = 0; i < 5; i++) s = send(s, { type: 'slot.bus_missed' })[0];
   t.equal(s.value, 'ready');
   t.equal(s.context.busMissed, 0, 'a stopped process is not blamed twice');
-  s = send(s, { type: 'slot.busy' })[0];
+  s = send(s, { type: 'slot.heartbeat' })[0];
+  s = send(s, beat({ pingDue: true }))[0];
+  s = send(s, beat({ computing: true }))[0];
   for (let i = 0; i < 5; i++) s = send(s, { type: 'slot.bus_missed' })[0];
   t.equal(s.context.busMissed, 0, 'an Argon2id derivation blocks the bus reply too: busy, not dead');
   const [fresh] = send(s, { type: 'slot.exited', code: 1, signal: null, at: 5000 });

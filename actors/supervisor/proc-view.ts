@@ -1,0 +1,24 @@
+// The kernel's view of a process, read by the supervisor every heartbeat without waking the process.
+import { readFileSync } from 'node:fs';
+
+/** What the kernel says of a process (Linux /proc/<pid>/stat): its state letter and utime + stime in clock ticks. */
+export interface ProcView {
+  /** R running, S sleeping, D disk wait, T stopped (SIGSTOP), t traced, Z zombie, … */
+  state: string;
+  ticks: number;
+}
+
+/** The kernel's view of a process, or undefined when it cannot be read (gone, or no /proc). */
+export function procView(pid: number): ProcView | undefined {
+  if (!pid) return undefined;
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0] ?? '', ticks: Number(f[11]) + Number(f[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stopped by a signal (SIGSTOP, SIGTSTP) or by a tracer: it answers nothing until continued. */
+export const isStopped = (v: ProcView | undefined): boolean => v?.state === 'T' || v?.state === 't';
