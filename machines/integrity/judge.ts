@@ -55,7 +55,7 @@ export interface IntegritySettings {
 }
 
 export const DEFAULT_SETTINGS: IntegritySettings = {
-  scanIntervalMs: 30_000, fullHashIntervalMs: 3_600_000, smallFileBytes: 256 * 1024, pendingGraceMs: 60_000, escalateAfter: 3, canaries: true,
+  scanIntervalMs: 30_000, fullHashIntervalMs: 3_600_000, smallFileBytes: 0, pendingGraceMs: 60_000, escalateAfter: 3, canaries: true,
   levels: { code: 'recovery_required', config: 'recovery_required', policy: 'recovery_required', trust: 'recovery_required', model: 'degraded', registry_manifest: 'degraded', canary: 'degraded' },
 };
 
