@@ -195,6 +195,6 @@ export async function scan(deps: ScanDeps, input: ScanInput): Promise<ScanResult
   }
   return {
     changes, restat, checked: input.scope,
-    baseline: baselineCheck, files: found.length, bytesHashed, ms: Math.round(performance.now() - t0), full: input.full, at,
+    baseline: baselineCheck, generation: input.generation, files: found.length, bytesHashed, ms: Math.round(performance.now() - t0), full: input.full, at,
   };
 }

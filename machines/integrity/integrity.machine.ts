@@ -42,6 +42,8 @@ export interface ScanResult {
   /** The paths looked at ('all' for a whole scan). */
   checked: string[] | 'all';
   baseline: BaselineCheck;
+  /** The baseline generation this scan compared against (its input's): a result for an older one is stale. */
+  generation: number;
   files: number;
   bytesHashed: number;
   ms: number;
@@ -281,6 +283,12 @@ export const integrityMachine = setup({
             const context = ctx as IntegrityContext;
             const r = (event as DoneActorEvent<ScanResult>).output;
             const done = { scanning: false, lastScan: { at: r.at, files: r.files, bytesHashed: r.bytesHashed, ms: r.ms, full: r.full, changes: r.changes.length } };
+            // An operator rebaselined while this scan ran: it compared files (and the baseline file) with entries that are
+            // no longer the baseline, so its differences mean nothing. Dropped, and the scope scanned again at once.
+            if (r.generation !== (context.baseline?.generation ?? 0)) {
+              enqueue.assign({ scanning: false, ...(r.checked === 'all' ? { nextScanAt: 0 } : { dirty: [...new Set([...context.dirty, ...r.checked])].slice(0, MAX_DIRTY) }) });
+              return;
+            }
             // A baseline rewritten behind the monitor's back: the comparison is worthless, report it and keep ours.
             if (!r.baseline.ok) {
               enqueue.assign({ ...done, ...baselineForged(context, r.baseline.reason, r.at) });

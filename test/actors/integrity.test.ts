@@ -148,5 +148,6 @@ t.test('integrity — rebaseline refuses a stale digest and an unknown key, and 
   const s = await status();
   t.equal(s.state, 'trusted');
   t.same(s.findings, []);
-  t.equal(a.ctl(['integrity', 'status', '--json']).code, 0);
+  const st = a.ctl(['integrity', 'status', '--json']);
+  t.equal(st.code, 0, `the CLI says trusted too: ${st.stdout}${st.stderr}`);
 });

@@ -16,7 +16,7 @@ const rec = (sha: string, kind: FileRecord['kind'] = 'code'): FileRecord => ({ s
 const settings = { ...DEFAULT_SETTINGS, pendingGraceMs: 1000, escalateAfter: 3 };
 const scanDone = (changes: Change[], at = 10_000, extra: Partial<ScanResult> = {}) => ({
   type: 'xstate.done.actor.scan',
-  output: { changes, restat: {}, checked: 'all', baseline: { ok: true }, files: 3, bytesHashed: 0, ms: 1, full: false, at, ...extra } satisfies ScanResult,
+  output: { changes, restat: {}, checked: 'all', baseline: { ok: true }, generation: 1, files: 3, bytesHashed: 0, ms: 1, full: false, at, ...extra } satisfies ScanResult,
 });
 const level = (s: Snap) => (s.value as { monitoring?: string }).monitoring ?? s.value;
 
@@ -125,6 +125,28 @@ t.test('integrity machine — a baseline rewritten while monitoring is a finding
   t.same(s.context.findings, {});
   t.equal(s.context.baseline!.entries['/d/a.js']!.sha256, 'z');
   t.equal(s.context.baseline!.updatedAt, 99_000, 'the rebaseline is dated by the diff that measured it');
+});
+
+t.test('integrity machine — a scan that ran across an operator rebaseline is dropped and done again, not judged', async (t) => {
+  let s = monitoring();
+  [s] = step(s, scanDone([{ path: '/d/a.js', kind: 'code', change: 'changed', old: 'a', new: 'b' }]));
+  t.equal(level(s), 'recovery_required');
+  // A scan starts (against generation 1); the operator's rebaseline lands before it ends.
+  [s] = step(s, { type: 'integrity.tick', now: 100_000 });
+  t.equal(s.context.scanning, true);
+  [s] = step(s, { type: 'integrity.rebaseline', confirm: 'abc', requestId: 'r1' });
+  [s] = step(s, { type: 'xstate.done.actor.r1', output: { changes: [], digest: 'abc', entries: { '/d/a.js': rec('b') }, at: 100_500 } });
+  t.equal(level(s), 'trusted');
+  t.equal(s.context.baseline!.generation, 2);
+  // The old scan saw the baseline file of generation 2 (not what it was told) and the file against entries of generation 1.
+  const [after, a] = step(s, scanDone([{ path: '/d/a.js', kind: 'code', change: 'changed', old: 'a', new: 'b' }], 101_000, { generation: 1, baseline: { ok: false, reason: 'the baseline on disk is generation 2, not the 1 this monitor wrote' } }));
+  t.equal(level(after), 'trusted', 'neither the stale change nor the "forged" baseline is a finding');
+  t.same(after.context.findings, {});
+  t.notOk(named(a).includes('publish'));
+  t.equal(after.context.scanning, false);
+  const [again, aa] = step(after, { type: 'integrity.tick', now: 101_100 });
+  t.ok(aa.some((x) => x.type === 'xstate.spawnChild'), 'scanned again at the next tick');
+  t.equal(again.context.scanning, true);
 });
 
 t.test('integrity judge — escalation by count, pending cleared when a path is looked at again', async (t) => {
