@@ -16,6 +16,7 @@ import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { disposeAppliance, ROOT, startAppliance } from '../helpers/appliance.js';
 import { startModelServer } from '../helpers/download-server.js';
 import { policyText } from '../policy/helpers.js';
+import { httpFetch } from '../helpers/http.js';
 
 const server = await startModelServer();
 t.teardown(() => server.stop());
@@ -75,7 +76,7 @@ function reload(text: string) {
 }
 const download = (path: string) => quarantine.request<{ status: number; id?: string }>('airlock', 'download', { url: `http://models.test${path}`, maxBytes: 16 * 1024 * 1024, maxMs: 30_000 }, 30_000);
 const complete = async (max: number) => {
-  const res = await fetch(`${a.httpUrl}/v1/completions`, {
+  const res = await httpFetch(`${a.httpUrl}/v1/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'tiny-a', prompt: 'the world', max_tokens: max, temperature: 0 }),
   });

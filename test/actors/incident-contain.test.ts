@@ -16,6 +16,7 @@ import { parsePolicy } from '../../policy/snapshot.js';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { disposeAppliance, ROOT, setupCode, startAppliance, type Appliance } from '../helpers/appliance.js';
 import { policyText } from '../policy/helpers.js';
+import { httpFetch } from '../helpers/http.js';
 
 const config = mkdtempSync(join(tmpdir(), 'secai-config-'));
 const models = mkdtempSync(join(tmpdir(), 'secai-models-'));
@@ -57,7 +58,7 @@ async function http(method: string, path: string, o: { cookie?: string; csrf?: s
   if (o.cookie !== undefined) headers.cookie = `secai_session=${o.cookie}`;
   if (o.csrf !== undefined) headers['x-csrf-token'] = o.csrf;
   if (o.body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
+  const r = await httpFetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
   const m = /secai_session=([^;]*)/.exec(r.headers.getSetCookie().join('\n'));
   const body = (await r.json().catch(() => null)) as { csrf?: string } | null; // lint-ok: a body that is not JSON is null; the status tells the rest
   return { status: r.status, body, cookie: m?.[1] };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { disposeAppliance, setupCode, startAppliance, type Appliance } from '../helpers/appliance.js';
 import { fastPolicyDir, cleanup } from '../helpers/vault-actor.js';
 import { encodeTinyLlama } from '../fixtures/tiny-llama.js';
+import { httpFetch } from '../helpers/http.js';
 
 const P = 'the owner passphrase';
 
@@ -14,7 +15,7 @@ async function call(a: Appliance, method: string, path: string, o: { cookie?: st
   if (o.cookie !== undefined) headers.cookie = `secai_session=${o.cookie}`;
   if (o.csrf !== undefined) headers['x-csrf-token'] = o.csrf;
   if (o.body !== undefined) headers['content-type'] = 'application/json';
-  const r = await fetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
+  const r = await httpFetch(a.httpUrl + path, { method, headers, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) });
   const setCookie = r.headers.getSetCookie().join('\n');
   const m = /secai_session=([^;]*)/.exec(setCookie);
   return { status: r.status, body: await r.json().catch(() => null) /* lint-ok: a body that is not JSON is null; the status tells the rest */, cookie: m?.[1], setCookie };
@@ -66,7 +67,7 @@ t.test('auth over HTTP — setup, cookies, CSRF, fixation, sessions, throttle, p
     t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id })).status, 403, 'delete without the token');
     t.equal((await call(a, 'DELETE', '/api/chats/chat-aaaaaaaa', { cookie: s1.id, csrf: s1.csrf })).status, 200);
     t.equal((await call(a, 'POST', '/api/models/import', { cookie: s1.id, body: { path: '/etc/hostname' } })).status, 403, 'import without the token');
-    const up = await fetch(`${a.httpUrl}/api/models/upload?name=x.gguf`, { method: 'POST', headers: { cookie: `secai_session=${s1.id}`, 'content-type': 'application/octet-stream' }, body: 'GGUF' });
+    const up = await httpFetch(`${a.httpUrl}/api/models/upload?name=x.gguf`, { method: 'POST', headers: { cookie: `secai_session=${s1.id}`, 'content-type': 'application/octet-stream' }, body: 'GGUF' });
     t.equal(up.status, 403, 'upload without the token');
     t.same((await call(a, 'GET', '/api/quarantine/jobs', { cookie: s1.id, csrf: s1.csrf })).body.jobs, [], 'no job was queued');
   });

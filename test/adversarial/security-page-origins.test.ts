@@ -12,6 +12,7 @@ import { homePaths } from '../../common/paths.js';
 import { disposeAppliance, setupCode, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
 import { cleanup, fastPolicyDir } from '../helpers/vault-actor.js';
+import { httpFetch } from '../helpers/http.js';
 
 t.setTimeout(240_000);
 const P = 'owner passphrase for the security origins test';
@@ -38,7 +39,7 @@ const state = (id: string): string => (a.ctl(['incidents', 'show', id, '--json']
 let id = '';
 
 t.test('security origins — the owner is signed in and an incident is contained', async (t) => {
-  const setup = await fetch(`${gw}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P, setupCode: setupCode(a) }) });
+  const setup = await httpFetch(`${gw}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P, setupCode: setupCode(a) }) });
   t.equal(setup.status, 200);
   await b.page.goto(`${gw}/security`);
   await b.page.getByLabel('Passphrase').fill(P);

@@ -14,6 +14,7 @@ import { homePaths } from '../../common/paths.js';
 import { disposeAppliance, setupCode, startAppliance } from '../helpers/appliance.js';
 import { openBrowser } from '../helpers/browser.js';
 import { cleanup, fastPolicyDir } from '../helpers/vault-actor.js';
+import { httpFetch } from '../helpers/http.js';
 
 t.setTimeout(300_000);
 const P = 'owner passphrase for the security page';
@@ -38,7 +39,7 @@ let incidentId = '';
 
 t.test('security page — signed in, the page shows incidents live, integrity and attestation', async (t) => {
   t.match(readFileSync(join(policy, 'policy.yaml'), 'utf8'), /unauthorized_access: \{ high: \[disable_airlock\]/, 'the premise: this appliance contains the class by disabling the airlock');
-  const setup = await fetch(`${a.httpUrl}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P, setupCode: setupCode(a) }) });
+  const setup = await httpFetch(`${a.httpUrl}/api/auth/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P, setupCode: setupCode(a) }) });
   t.equal(setup.status, 200, 'first-run setup');
   await page.goto(`${a.httpUrl}/security`);
   await page.getByLabel('Passphrase').fill(P);
@@ -99,7 +100,7 @@ t.test('security page — a wrong passphrase acknowledges nothing; resolving fir
   t.equal(unknown.status, 404, 'an unknown incident: 404');
   const badId = await ownerCall('GET', '/api/incidents/..%2F..%2Fkeys');
   t.equal(badId.status, 400, 'not an incident id: refused before the bus');
-  const noSession = await fetch(`${a.httpUrl}/api/incidents/${incidentId}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P }) });
+  const noSession = await httpFetch(`${a.httpUrl}/api/incidents/${incidentId}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: P }) });
   t.equal(noSession.status, 401, 'without a session: 401');
   t.equal(listed().find((x) => x.id === incidentId)!.state, 'contained', 'after all of that: still contained');
   // The chain commits events a moment after they are published: wait (bounded) for the three refusals.

@@ -1,5 +1,6 @@
 // Shared by the fault tests: polling an observable state (never sleeping for a race), status and health reads.
 import type { Appliance } from '../helpers/appliance.js';
+import { httpFetch } from '../helpers/http.js';
 
 export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -32,7 +33,7 @@ export function slot(a: Appliance, name: string): SlotStatus {
 }
 
 export async function health(a: Appliance): Promise<{ status: number; body: { ok: boolean; state: string; reasons: string[]; storage: string } }> {
-  const r = await fetch(`${a.httpUrl}/api/health`, { signal: AbortSignal.timeout(5000) });
+  const r = await httpFetch(`${a.httpUrl}/api/health`, { signal: AbortSignal.timeout(5000) });
   return { status: r.status, body: await r.json() as never };
 }
 
