@@ -1,7 +1,7 @@
 // Watches nats-server from the supervisor: its kernel state every beat, a ping round trip on the ping beats; three beats without an answer and it is reported hung.
 import type { BusClient } from '../../bus/client.js';
 import type { Logger } from '../../common/log.js';
-import { isStopped, procView } from './proc-view.js';
+import { isStopped, onChildStateChange, procView } from './proc-view.js';
 
 export interface BusHeartbeatOptions {
   bus: BusClient;
@@ -18,18 +18,27 @@ export interface BusHeartbeatOptions {
 /**
  * A PING/PONG round trip (nats.js `flush`) proves the server's loop runs; a live TCP connection does not:
  * a SIGSTOPped server keeps every socket open and answers nothing, and the client's own ping interval is minutes.
- * As for the actors: the kernel's view of the server is read every beat (a stopped server counts at once, and
- * costs the server no wakeup); the round trip goes out when the supervisor's cadence says, and every beat while
- * one is unanswered.
+ * As for the actors: the kernel's view of the server is read on SIGCHLD and on beats while it matters (a stopped
+ * server counts at once, and costs the server no wakeup); the round trip goes out when the supervisor's cadence
+ * says, and every beat while one is unanswered.
  */
 export class BusHeartbeat {
   private outstanding = 0;
   private missed = 0;
   private paused = false;
+  /** The kernel's view said the server is stopped when last read (on SIGCHLD, and every beat while it matters). */
+  private stoppedSeen = false;
+  private readonly unwatch: () => void;
   /** False from a hang until the next answered ping. */
   responsive = true;
 
-  constructor(private readonly o: BusHeartbeatOptions) {}
+  constructor(private readonly o: BusHeartbeatOptions) {
+    this.unwatch = o.intervalMs > 0 ? onChildStateChange(() => { this.stoppedSeen = isStopped(procView(o.pid())); }) : () => {};
+  }
+
+  close(): void {
+    this.unwatch();
+  }
 
   /** The server answers and is not being restarted: only then does an actor's unanswered bus ping say anything about the actor. */
   get healthy(): boolean {
@@ -39,7 +48,8 @@ export class BusHeartbeat {
   /** Called once per heartbeat interval by the supervisor's one timer; `pingDue` on the beats that ping. */
   beat(pingDue: boolean): void {
     if (this.o.intervalMs <= 0 || this.paused || this.o.bus.nc.isClosed()) return;
-    const stopped = isStopped(procView(this.o.pid()));
+    if (this.stoppedSeen || this.outstanding) this.stoppedSeen = isStopped(procView(this.o.pid()));
+    const stopped = this.stoppedSeen;
     if (this.outstanding || stopped) {
       if (++this.missed >= this.o.misses) {
         this.responsive = false;
@@ -55,6 +65,7 @@ export class BusHeartbeat {
   /** While the server is down on purpose (exited, restarting), pings prove nothing. */
   pause(): void {
     this.paused = true;
+    this.stoppedSeen = false;
     this.outstanding = 0;
     this.missed = 0;
   }

@@ -86,7 +86,7 @@ export const supervisorManifest = defineManifest({
     }),
     command_accepted: s.object({ subject: s.string({ maxLength: 256 }), keyId: s.string({ maxLength: 128 }), nonce: s.string({ maxLength: 128 }) }),
   },
-  // Each actor's standard ping, over the bus: its connection carries requests, not only its loop turns (slot-runner.ts busBeat).
+  // Each actor's standard ping, over the bus: its connection carries requests, not only its loop turns (slot-runner.ts busPing).
   requests: ['*.ping'],
   subscribes: [],
   watchesState: true,

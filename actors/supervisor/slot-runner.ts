@@ -6,7 +6,7 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { stopProcess } from '../../bus/server.js';
 import { slotMachine, type SlotState } from '../../machines/supervisor/slot.machine.js';
 import type { BackoffPolicy } from './backoff.js';
-import { isStopped, procView } from './proc-view.js';
+import { isStopped, onChildStateChange, procView } from './proc-view.js';
 
 export type SlotEventName = 'actor_started' | 'actor_exited' | 'actor_unresponsive' | 'actor_failed';
 
@@ -19,6 +19,11 @@ export interface SlotRunnerOptions {
   /** 0: no heartbeats (the slot then only notices deaths). */
   heartbeatMs: number;
   heartbeatMisses: number;
+  /**
+   * The actor's standard `ping` over the bus, and whether the bus itself answers the supervisor now (a hung or
+   * restarting server is the bus heartbeat's case, not the actor's). Without it every check goes over IPC.
+   */
+  bus?: { ping: () => Promise<unknown>; healthy: () => boolean };
   log: Logger;
   /** Lifecycle facts for the audit chain; the runner never waits on them. */
   report: (event: SlotEventName, payload: { name: string; pid: number; restarts: number; reason: string }) => void;
@@ -36,6 +41,9 @@ export class SlotRunner {
   private lastValue: SlotState = 'starting';
   private stopped = false;
   private lastTicks: number | undefined;
+  /** The kernel's view said stopped when last read (on SIGCHLD, and every beat while it matters). */
+  private stoppedSeen = false;
+  private unwatch: (() => void) | undefined;
   private busPending = false;
 
   constructor(private readonly o: SlotRunnerOptions) {
@@ -43,11 +51,8 @@ export class SlotRunner {
       actions: {
         spawn: () => this.spawn(),
         kill: () => { this.child?.kill('SIGKILL'); },
-        sendHeartbeat: () => {
-          const c = this.child;
-          // A stopped process leaves the message in the pipe; only a closed channel throws.
-          if (c?.connected) c.send({ type: 'heartbeat', seq: ++this.seq } satisfies SlotIpc, (err) => { if (err) this.o.log.debug({ actor: o.name, err: err.message }, 'heartbeat not sent'); });
-        },
+        ping: () => { if (!this.busPing()) this.sendHeartbeat(); },
+        sendHeartbeat: () => this.sendHeartbeat(),
         reportStarted: ({ context }) => {
           this.o.log.info({ actor: o.name, pid: context.pid }, 'actor ready');
           o.report('actor_started', { name: o.name, pid: context.pid, restarts: context.restarts, reason: context.restarts ? 'restarted' : 'started' });
@@ -87,6 +92,7 @@ export class SlotRunner {
         else reject(new SecaiError(ErrorCode.NOT_READY, `${this.o.name} did not become ready (${s.context.lastReason || String(s.value)})`));
       });
     });
+    this.unwatch = onChildStateChange(() => this.childStateChanged());
     this.actor.start();
     return first;
   }
@@ -94,6 +100,7 @@ export class SlotRunner {
   /** Stops restarting, then stops the process (SIGTERM, SIGKILL after the grace). */
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
+    this.unwatch?.();
     this.actor.send({ type: 'slot.stop' });
     if (this.child) await stopProcess(this.child, graceMs);
   }
@@ -121,42 +128,65 @@ export class SlotRunner {
 
   /**
    * One heartbeat interval passed (the supervisor beats every slot from one timer: one wakeup, not one per actor).
-   * The kernel's view is read every beat and wakes nobody; the actor's loop is pinged only when `pingDue` (or while a
-   * ping is unanswered), so an idle appliance's liveness costs a few /proc reads a second, not a wakeup per actor.
+   * The kernel's view comes from /proc, which wakes nobody; it is read when SIGCHLD says the process stopped or
+   * continued, and on each beat only while it matters (stopped, a ping out or due: CPU use then tells busy from hung).
+   * The actor itself is asked only on due beats and while one question is unanswered, so an idle appliance's liveness costs
+   * one timer in the supervisor and one ping per actor every few beats.
    */
   beat(pingDue: boolean): void {
     if (this.stopped || this.o.heartbeatMs <= 0) return;
-    const view = procView(this.child?.pid ?? 0);
-    const computing = view !== undefined && this.lastTicks !== undefined && view.ticks > this.lastTicks;
-    this.lastTicks = view?.ticks;
-    this.actor.send({ type: 'slot.beat_due', stopped: isStopped(view), computing, pingDue });
+    let computing = false;
+    if (this.stoppedSeen || pingDue || this.snapshot.context.missed > 0) {
+      const view = procView(this.child?.pid ?? 0);
+      this.stoppedSeen = isStopped(view);
+      computing = view !== undefined && this.lastTicks !== undefined && view.ticks > this.lastTicks;
+      this.lastTicks = view?.ticks;
+    } else {
+      this.lastTicks = undefined;
+    }
+    this.actor.send({ type: 'slot.beat_due', stopped: this.stoppedSeen, computing, pingDue });
+  }
+
+  /** SIGCHLD: some child stopped, continued or exited; whether it was this one, /proc says. */
+  private childStateChanged(): void {
+    if (this.o.heartbeatMs <= 0 || !this.child) return;
+    this.stoppedSeen = isStopped(procView(this.child.pid ?? 0));
+  }
+
+  private sendHeartbeat(): void {
+    const c = this.child;
+    // A stopped process leaves the message in the pipe; only a closed channel throws.
+    if (c?.connected) c.send({ type: 'heartbeat', seq: ++this.seq } satisfies SlotIpc, (err) => { if (err) this.o.log.debug({ actor: this.o.name, err: err.message }, 'heartbeat not sent'); });
   }
 
   /**
-   * Pings the actor over the bus (the supervisor does it on the beats its IPC ping is due): the IPC heartbeat proves
-   * its event loop runs, this proves its connection and subscriptions do. `counts` says, when a ping fails, whether the bus itself
-   * was healthy meanwhile (a hung or restarting server is the bus heartbeat's case, not the actor's).
+   * Pings the actor over the bus when the bus answers: one answer proves its event loop runs and its connection and
+   * subscriptions carry requests. False when it cannot be asked that way now (no bus, the bus down, a ping still
+   * out): the caller sends an IPC heartbeat instead. An unanswered ping counts only while the bus itself was healthy.
    */
-  busBeat(ping: () => Promise<unknown>, counts: () => boolean): void {
-    if (this.stopped || this.busPending || this.state !== 'ready') return;
+  private busPing(): boolean {
+    const bus = this.o.bus;
+    if (!bus || this.busPending || !bus.healthy()) return false;
     const child = this.child;
     this.busPending = true;
-    void ping().then(
+    void bus.ping().then(
       () => 'slot.bus_answered' as const,
       (err: unknown) => {
         this.o.log.warn({ actor: this.o.name, err: (err as Error).message }, 'bus ping unanswered');
-        return counts() ? 'slot.bus_missed' as const : undefined;
+        return bus.healthy() ? 'slot.bus_missed' as const : undefined;
       },
     ).then((type) => {
       this.busPending = false;
       if (type && child === this.child && !this.stopped) this.actor.send({ type });
     });
+    return true;
   }
 
   private spawn(): void {
     const child = this.o.fork();
     this.child = child;
     this.lastTicks = undefined;
+    this.stoppedSeen = false;
     const at = Date.now();
     // Events to the machine from inside its own action are queued after it: send them on the next tick.
     queueMicrotask(() => this.actor.send({ type: 'slot.spawned', pid: child.pid ?? 0, at }));

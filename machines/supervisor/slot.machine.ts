@@ -80,6 +80,9 @@ const slotSetup = setup({
     spawn: notProvided('spawn'),
     /** SIGKILL the process: a hung process does not read SIGTERM. */
     kill: notProvided('kill'),
+    /** The due liveness check: a `ping` over the bus (its answer proves the loop and the connection), over IPC while the bus is down. */
+    ping: notProvided('ping'),
+    /** A heartbeat over the IPC channel: the loop alone, whatever the bus does. */
     sendHeartbeat: notProvided('sendHeartbeat'),
     reportStarted: notProvided('reportStarted'),
     reportExited: notProvided('reportExited'),
@@ -130,8 +133,8 @@ const slotStates = {
   ready: {
     on: {
       // Liveness in two layers. Every beat: the kernel's view, which costs the actor nothing (a stopped process is
-      // counted at once). Every few beats, and every beat while one is unanswered: a ping its event loop must answer
-      // (a loop hung while the process looks runnable is caught there).
+      // counted at once). Every few beats a ping over the bus, then every beat while it is unanswered a heartbeat over
+      // IPC: its event loop must answer one of them (a loop hung while the process looks runnable is caught there).
       'slot.beat_due': [
         { guard: 'overdue', target: 'unresponsive', actions: assign({ killed: true, lastReason: ({ context }) => `unresponsive: ${context.missed} heartbeats unanswered` }) },
         { guard: 'stopped', actions: [assign({ missed: ({ context }) => context.missed + 1, busy: 0 }), 'sendHeartbeat'] },
@@ -142,10 +145,11 @@ const slotStates = {
         },
         { guard: and(['awaiting', 'computing']), actions: [assign({ busy: ({ context }) => context.busy + 1 }), 'sendHeartbeat'] },
         { guard: 'awaiting', actions: [assign({ missed: ({ context }) => context.missed + 1 }), 'sendHeartbeat'] },
-        { guard: 'pingDue', actions: [assign({ missed: 1 }), 'sendHeartbeat'] },
+        { guard: 'pingDue', actions: [assign({ missed: 1 }), 'ping'] },
       ],
       'slot.heartbeat': { actions: assign({ missed: 0, busy: 0 }) },
-      'slot.bus_answered': { actions: assign({ busMissed: 0 }) },
+      // Answered over the bus: its loop turns and its connection carries requests.
+      'slot.bus_answered': { actions: assign({ missed: 0, busy: 0, busMissed: 0 }) },
       // Its loop answers the supervisor over IPC but nothing reaches it over the bus (a dead connection, lost
       // subscriptions): it serves nobody, so it is restarted like a hung one.
       'slot.bus_missed': [

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../common/log.js';
-import { SlotRunner } from '../../actors/supervisor/slot-runner.js';
+import { SlotRunner, type SlotRunnerOptions } from '../../actors/supervisor/slot-runner.js';
 import { isStopped, procView } from '../../actors/supervisor/proc-view.js';
 import { until } from '../faults/helpers.js';
 
@@ -22,7 +22,7 @@ process.on('message', (m) => {
 process.send({ type: 'ready', actor: 'stand-in', pid: process.pid });
 `;
 
-function harness(t: Test) {
+function harness(t: Test, bus?: SlotRunnerOptions['bus']) {
   const dir = mkdtempSync(join(tmpdir(), 'secai-slot-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(dir, 'child.cjs');
@@ -39,7 +39,7 @@ function harness(t: Test) {
       return c;
     },
     policy: { baseMs: 60_000, maxMs: 60_000, stableMs: 60_000, giveUpAfter: 5 },
-    readyTimeoutMs: 30_000, heartbeatMs: 1000, heartbeatMisses: 3,
+    readyTimeoutMs: 30_000, heartbeatMs: 1000, heartbeatMisses: 3, ...(bus && { bus }),
     log: createLogger('slot-runner-test', 'silent'),
     report: (event) => events.push(event),
     onChange: () => {},
@@ -48,8 +48,21 @@ function harness(t: Test) {
   return { dir, runner, children, answers, events };
 }
 
-t.test('slot runner — beats between due pings send the actor nothing; a due ping is answered', async (t) => {
-  const h = harness(t);
+t.test('slot runner — with the bus answering, the due check is one bus ping and no IPC message', async (t) => {
+  let asked = 0;
+  const h = harness(t, { ping: async () => { asked++; return {}; }, healthy: () => true });
+  await h.runner.start();
+  for (let i = 0; i < 5; i++) h.runner.beat(false);
+  t.equal(asked, 0, 'not due: not asked');
+  h.runner.beat(true);
+  t.equal(asked, 1);
+  await until('the bus answer taken', () => h.runner.snapshot.context.missed === 0 || undefined);
+  h.runner.beat(false);
+  t.same(h.answers, [], 'no heartbeat reached the actor over IPC');
+});
+
+t.test('slot runner — beats between due pings send the actor nothing; with the bus down the due ping goes over IPC', async (t) => {
+  const h = harness(t, { ping: () => Promise.reject(new Error('must not be asked while the bus is down')), healthy: () => false });
   await h.runner.start();
   for (let i = 0; i < 20; i++) h.runner.beat(false);
   h.runner.beat(true);
@@ -65,8 +78,10 @@ t.test('slot runner — a SIGSTOPped actor is counted from the kernel view alone
   const pid = h.runner.pid;
   process.kill(pid, 'SIGSTOP');
   t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* lint-ok: already killed */ } });
-  await until('the kernel reports it stopped', () => isStopped(procView(pid)) || undefined);
-  for (let i = 0; i < 3; i++) {
+  // The kernel tells the parent with SIGCHLD; until the runner has read /proc on it, a beat changes nothing.
+  await until('the first stopped beat counted', () => { h.runner.beat(false); return h.runner.snapshot.context.missed === 1 || undefined; });
+  t.ok(isStopped(procView(pid)), 'the kernel reports it stopped');
+  for (let i = 1; i < 3; i++) {
     h.runner.beat(false);
     t.equal(h.runner.state, 'ready', `stopped beat ${i + 1}: counted, not yet killed`);
   }

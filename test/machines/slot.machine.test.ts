@@ -33,9 +33,13 @@ t.test('slot machine — between pings a beat wakes nobody; a due ping goes out'
   t.equal(quiet.context.missed, 0);
   t.notOk(names(qa).includes('sendHeartbeat'), 'no ping on a beat that is not due: the actor sleeps');
   const [pinged, pa] = send(s, beat({ pingDue: true }));
-  t.ok(names(pa).includes('sendHeartbeat'));
+  t.same(names(pa).filter((x) => x === 'ping' || x === 'sendHeartbeat'), ['ping'], 'the due check goes over the bus');
   t.equal(pinged.context.missed, 1, 'outstanding until answered');
-  t.equal(send(pinged, { type: 'slot.heartbeat' })[0].context.missed, 0);
+  t.equal(send(pinged, { type: 'slot.bus_answered' })[0].context.missed, 0, 'an answer over the bus proves the loop too');
+  t.equal(send(pinged, { type: 'slot.heartbeat' })[0].context.missed, 0, 'so does one over IPC');
+  const [reping, ra] = send(pinged, beat());
+  t.same(names(ra).filter((x) => x === 'ping' || x === 'sendHeartbeat'), ['sendHeartbeat'], 'unanswered at the next beat: asked again over IPC, whatever the bus does');
+  t.equal(reping.context.missed, 2);
 });
 
 t.test('slot machine — three unanswered heartbeats make it unresponsive: reported and killed', async (t) => {
@@ -44,7 +48,7 @@ t.test('slot machine — three unanswered heartbeats make it unresponsive: repor
     // The first ping is due; after it, every beat re-pings while it goes unanswered, due or not.
     const [n, a] = send(s, beat({ pingDue: i === 0 }));
     t.equal(n.value, 'ready', `still ready after ${i + 1} unanswered`);
-    t.ok(names(a).includes('sendHeartbeat'));
+    t.ok(names(a).includes(i === 0 ? 'ping' : 'sendHeartbeat'));
     s = n;
   }
   const [u, a] = send(s, beat());
