@@ -1,4 +1,4 @@
-// Watches nats-server from the supervisor: its kernel state every beat, a ping round trip on the ping beats; three beats without an answer and it is reported hung.
+// Watches nats-server from the supervisor: its kernel state on SIGCHLD, a ping round trip on the ping beats; three beats stopped or unanswered and it is reported hung.
 import type { BusClient } from '../../bus/client.js';
 import type { Logger } from '../../common/log.js';
 import { isStopped, onChildStateChange, procView } from './proc-view.js';
@@ -8,7 +8,7 @@ export interface BusHeartbeatOptions {
   /** 0: off. */
   intervalMs: number;
   misses: number;
-  /** The server's pid now (0 while it is being restarted): its kernel state is read every beat. */
+  /** The server's pid now (0 while it is being restarted): its kernel state is read on SIGCHLD and while it matters. */
   pid: () => number;
   log: Logger;
   /** Called once per hang; the caller kills the server (its exit handler restarts it). */

@@ -62,7 +62,7 @@ interface ActorSlot {
  * one wakeup of the actor proves its loop and its connection. Between pings, the kernel's view (SIGCHLD, then /proc)
  * catches a stopped process within the miss limit; a loop that hangs while its process looks runnable is caught
  * within PING_EVERY + misses beats. Each ping costs every actor a wakeup: at 10 beats the heartbeat cost 0.8 % of a
- * core on the 2-core test machine, at 30 beats 0.36 % (bench:faults, target < 0.5 %).
+ * core on the 2-core test machine, at 30 beats 0.2 % (bench:faults, target < 0.5 %).
  */
 const PING_EVERY = 30;
 

@@ -286,7 +286,10 @@ export const integrityMachine = setup({
             // An operator rebaselined while this scan ran: it compared files (and the baseline file) with entries that are
             // no longer the baseline, so its differences mean nothing. Dropped, and the scope scanned again at once.
             if (r.generation !== (context.baseline?.generation ?? 0)) {
-              enqueue.assign({ scanning: false, ...(r.checked === 'all' ? { nextScanAt: 0 } : { dirty: [...new Set([...context.dirty, ...r.checked])].slice(0, MAX_DIRTY) }) });
+              enqueue.assign({
+                scanning: false, ...(r.full && { nextFullAt: 0 }),
+                ...(r.checked === 'all' ? { nextScanAt: 0 } : { dirty: [...new Set([...context.dirty, ...r.checked])].slice(0, MAX_DIRTY) }),
+              });
               return;
             }
             // A baseline rewritten behind the monitor's back: the comparison is worthless, report it and keep ours.
