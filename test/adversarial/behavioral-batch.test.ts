@@ -74,10 +74,13 @@ t.test('stage 6 — a worker that claims an early stop on a response without a h
 
 t.test('llm client — a worker that answers items it was not asked for, twice, too few or malformed fails the batch', async (t) => {
   const items = [{ id: 'a', messages: [{ role: 'user' as const, content: 'hi' }], maxTokens: 2 }, { id: 'b', messages: [{ role: 'user' as const, content: 'yo' }], maxTokens: 2 }];
-  for (const mode of ['unknown-item', 'twice', 'short', 'malformed-usage']) {
+  // Well-formed messages that lie fail the batch (BAD_MESSAGE); a malformed one breaks the protocol: the batch fails
+  // with that at once (not with the kill's exit that follows) and the worker is killed.
+  const expected = { 'unknown-item': 'SECAI_E_BAD_MESSAGE', twice: 'SECAI_E_BAD_MESSAGE', short: 'SECAI_E_BAD_MESSAGE', 'malformed-usage': 'SECAI_E_WORKER_PROTOCOL' };
+  for (const [mode, code] of Object.entries(expected)) {
     const w = new LlmWorker({ entry: liar, args: [mode], readOnly: [model] });
     t.teardown(() => w.kill());
     await w.load({ modelPath: model, sha256: '0'.repeat(64), threads: 1 });
-    await t.rejects(w.batch('b1', { items, temperature: 0 }, () => {}), { code: 'SECAI_E_BAD_MESSAGE' }, mode);
+    await t.rejects(w.batch('b1', { items, temperature: 0 }, () => {}), { code }, mode);
   }
 });

@@ -124,7 +124,7 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
 
   /**
    * A message outside the protocol: the worker is broken or hostile, and nothing it says can be matched to
-   * a request any more. Every waiting request fails with SECAI_E_WORKER_PROTOCOL and the worker is killed
+   * a request any more. Every waiting request and batch fails with SECAI_E_WORKER_PROTOCOL and the worker is killed
    * (its exit is then seen as any crash is); the actor itself goes on.
    */
   private protocolViolation(e: SecaiError): void {
@@ -134,6 +134,10 @@ export class LlmWorker extends EventEmitter<{ exit: [code: number | null, signal
     this.loadWaiter = undefined;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    // Batches wait too: failed now with the violation, not later with the kill's exit (or, when the rest of the
+    // worker's messages are read first, with whatever they make of a batch that lost its items).
+    for (const b of this.batches.values()) b.reject(e);
+    this.batches.clear();
     this.kill();
   }
 
