@@ -100,9 +100,21 @@ async function quoteState(d: MeasureDeps, pcr: number, stateDigest: string, prev
     await extendPcr(tpm, pcr, stateDigest);
     expected = extendValue(expected, stateDigest);
   }
-  const nonce = randomBytes(32).toString('hex');
-  const files = await quote(tpm, pcr, nonce);
-  const pcrValue = await checkQuote(tpm, files, nonce, pcr);
+  // tpm2_quote reads the PCR values it writes beside the quote separately: an extend landing between the two makes an
+  // honest quote fail its check. Such a race does not repeat, so one fresh quote (a new nonce) is taken; a forged or
+  // replayed quote fails every time and stays quote_invalid.
+  let nonce = '';
+  let pcrValue = '';
+  for (let attempt = 1; ; attempt++) {
+    nonce = randomBytes(32).toString('hex');
+    const files = await quote(tpm, pcr, nonce);
+    try {
+      pcrValue = await checkQuote(tpm, files, nonce, pcr);
+      break;
+    } catch (err) {
+      if (attempt >= 2 || !(err instanceof AttestError) || err.code !== 'quote_invalid') throw err;
+    }
+  }
   if (pcrValue !== expected) {
     throw new AttestError('pcr_mismatch', `PCR ${pcr} holds a value the attestor's own extends do not explain (extended by someone else, or the TPM was reset)`, [
       { name: `pcr${pcr}`, expected, found: pcrValue },
