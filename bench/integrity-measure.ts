@@ -1,11 +1,12 @@
 // What bench:integrity and bench:detect both measure of the integrity monitor: its full-rescan hashing throughput against
 // `sha256sum` of the same files in the same run, and a running actor's idle CPU (read from /proc).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure, type ScanDeps } from '../actors/integrity/scan.js';
 import { targets } from '../actors/integrity/targets.js';
+import { procView } from '../actors/supervisor/proc-view.js';
 import { homePaths, projectRoot } from '../common/paths.js';
 
 export interface Rescan { files: number; mb: number; ours: number; base: number }
@@ -38,9 +39,10 @@ export async function rescan(rounds: number): Promise<Rescan> {
   }
 }
 
-const cpuTicks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, after the command name
+const cpuTicks = (pid: number): number => {
+  const v = procView(pid);
+  if (!v) throw new Error(`process ${pid} is gone`);
+  return v.ticks;
 };
 
 /** CPU of process `pid` over `seconds` in which nothing asks it anything, in % of one core. */
