@@ -6,6 +6,8 @@ import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startInferenceStack, type InferenceStack } from '../helpers/inference-stack.js';
+import { until } from '../helpers/until.js';
+import { processTree, signalTree } from '../helpers/proc-tree.js';
 import { runChat } from '../../bin/chat.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
@@ -110,33 +112,43 @@ t.test('inference api — killing the worker mid-stream gives a clean error, and
 });
 
 t.test('inference api — a client that disconnects cancels its generation', async (t) => {
-  // The tiny model can write its whole context before a loaded test machine reads the first chunk and aborts: then
-  // there was nothing left to cancel (`completed` moves instead), and the disconnect is tried again.
-  let cancelled = false;
-  let finishedFirst = 0;
-  for (let attempt = 0; attempt < 5 && !cancelled; attempt++) {
-    const before = { ...stack.host.stats };
+  // Deterministic: the worker is stopped (SIGSTOP) before the request reaches it, so the tiny model cannot write its
+  // whole context before the disconnect is seen. The client leaves, and only once the gateway's cancel has reached
+  // the host is the worker let go: it must end that generation as cancelled, not finish it.
+  const host = stack.host;
+  const pid = (host.list()[0]?.['info'] as { pid: number }).pid;
+  const generate = host.generate.bind(host);
+  const cancel = host.cancel.bind(host);
+  let queued = false;
+  let cancelFound: boolean | undefined;
+  host.generate = (...a) => { const p = generate(...a); queued = true; return p; };
+  host.cancel = (id) => (cancelFound = cancel(id));
+  t.teardown(() => { host.generate = generate; host.cancel = cancel; });
+  const before = { ...host.stats };
+  const tree = processTree(pid); // the worker itself runs inside its sandbox, a child of `pid`
+  t.ok(tree.length > 1, `the sandbox and the worker in it: ${tree.join(', ')}`);
+  signalTree(tree, 'SIGSTOP');
+  try {
     const ac = new AbortController();
-    const res = await fetch(`${stack.url}/v1/chat/completions`, {
+    const client = fetch(`${stack.url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
       body: JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, stream: true }),
-    });
-    const reader = res.body!.getReader();
-    await reader.read();
+    }).then((res) => res.text()).catch((e: unknown) => e);
+    await until('the generation to be queued at the host', () => queued);
     ac.abort();
-    let finished = false;
-    for (const end = Date.now() + 30_000; !cancelled && !finished && Date.now() < end;) {
-      cancelled = stack.host.stats.cancelled > before.cancelled;
-      finished = stack.host.stats.completed > before.completed || stack.host.stats.failed > before.failed;
-      if (!cancelled && !finished) await new Promise((r) => setTimeout(r, 50));
-    }
-    if (!finished) break; // cancelled, or neither within 30 s: the cancel was lost (fails below)
-    finishedFirst++;
+    const gaveUp = await client;
+    t.ok(gaveUp instanceof Error, `the client gave up (${String(gaveUp).slice(0, 300)})`);
+    await until('the gateway to pass the disconnect on as a cancel', () => cancelFound !== undefined);
+    t.equal(cancelFound, true, 'the host still had the generation to cancel');
+  } finally {
+    signalTree(tree, 'SIGCONT');
   }
-  t.ok(cancelled, `the worker stopped generating (${finishedFirst} tries finished before the disconnect was seen)`);
-  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
-  const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
-  t.equal(after.usage?.completion_tokens, 3);
+  await until('the generation to end', () => host.stats.cancelled + host.stats.completed + host.stats.failed > before.cancelled + before.completed + before.failed);
+  t.same(host.stats, { ...before, cancelled: before.cancelled + 1 }, 'it ended cancelled, not completed');
+  const openai = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
+  const after = await openai.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
+  t.equal(after.usage?.completion_tokens, 3, 'the same worker answers the next request');
+  t.equal((host.list()[0]?.['info'] as { pid: number }).pid, pid);
 });
 
 t.test('inference api — a model whose file changed after promotion refuses to load and is reported', async (t) => {

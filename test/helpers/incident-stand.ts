@@ -35,15 +35,9 @@ export const WITH_VISIBLE: Containment = {
   unauthorized_access: { high: ['lock_vault', 'disable_airlock', 'end_sessions'], critical: ['end_sessions', 'lock_vault', 'disable_airlock'] },
 };
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000, more = () => ''): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${more()}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+import { until } from './until.js';
+
+export { until };
 
 /** A real software TPM (test/attestor/attestor.test.ts starts it the same way); stopped and removed in teardown. */
 export async function startSwtpm(t: Test): Promise<string> {
