@@ -8,7 +8,7 @@ export function processTree(root: number): number[] {
     try {
       const st = readFileSync(`/proc/${name}/stat`, 'utf8');
       parent.set(Number(name), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone meanwhile */ }
+    } catch { /* lint-ok: the process exited between readdir and read */ }
   }
   const tree = [root];
   for (let i = 0; i < tree.length; i++) for (const [pid, ppid] of parent) if (ppid === tree[i]) tree.push(pid);
@@ -17,5 +17,5 @@ export function processTree(root: number): number[] {
 
 /** SIGSTOP/SIGCONT to a whole tree; a process that exited meanwhile is skipped. */
 export function signalTree(pids: readonly number[], signal: 'SIGSTOP' | 'SIGCONT'): void {
-  for (const pid of pids) try { process.kill(pid, signal); } catch { /* gone */ }
+  for (const pid of pids) try { process.kill(pid, signal); } catch { /* lint-ok: the process exited meanwhile */ }
 }
