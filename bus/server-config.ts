@@ -10,6 +10,12 @@ export interface ServerConfigInput {
   portsDir: string;
   /** Connection slots; by default as many as the fd limit allows (bus/conn-limits.ts). */
   maxConnections?: number;
+  /**
+   * false: no JetStream (core NATS only). The supervisor runs this while the disk is full: nats-server 2.9.10
+   * deadlocks in its file store when a JetStream write fails with ENOSPC, and every connection publishing a recorded
+   * subject stalls with it; without JetStream those publishes fail at once and the events wait in the outboxes.
+   */
+  jetstream?: boolean;
 }
 
 /** nats-server reads JSON as a config file; the output is checked with `nats-server -t` in tests. */
@@ -23,7 +29,7 @@ export function renderServerConfig(input: ServerConfigInput): string {
     max_connections: input.maxConnections ?? connectionSlots(hardOpenFileLimit()),
     ports_file_dir: input.portsDir,
     write_deadline: '10s',
-    jetstream: { store_dir: input.storeDir, max_memory_store: 64 * 1024 * 1024, max_file_store: 4 * 1024 * 1024 * 1024 },
+    ...(input.jetstream !== false && { jetstream: { store_dir: input.storeDir, max_memory_store: 64 * 1024 * 1024, max_file_store: 4 * 1024 * 1024 * 1024 } }),
     authorization: {
       timeout: BUS_LIMITS.authTimeoutS,
       users: input.identities.map((id) => ({ nkey: id.publicKey, permissions: id.permissions })),

@@ -33,6 +33,8 @@ export function homePaths(home: string) {
     home,
     bus: join(home, 'bus'),
     busConfig: join(home, 'bus', 'nats.conf'),
+    /** The same server without JetStream: run while the disk is full (docs/recovery.md). */
+    busConfigNoJetStream: join(home, 'bus', 'nats-nojs.conf'),
     /** Who may ask what (subject → identities), compiled with the server config: responders read it at start. */
     busCallers: join(home, 'bus', 'callers.json'),
     busUrlFile: join(home, 'bus', 'url'),

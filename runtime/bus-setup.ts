@@ -12,19 +12,20 @@ import type { HomePaths } from '../common/paths.js';
 
 
 
-/** Writes nats.conf for `port` and returns every identity (created on first start, 0600). */
+/** Writes nats.conf (and nats-nojs.conf, the same without JetStream) for `port` and returns every identity (created on first start, 0600). */
 export function prepareBus(paths: HomePaths, manifests: readonly ActorManifest[], port: number): Map<string, Identity> {
   for (const d of [paths.home, paths.bus, paths.jetstream, paths.keys, paths.busKeys, paths.audit, paths.run]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const compiled = compileAcl(manifests);
   const ids = new Map<string, Identity>();
   for (const c of compiled) ids.set(c.name, ensureIdentity(paths.busKeys, c.name));
-  const config = renderServerConfig({
+  const input = {
     port,
     storeDir: paths.jetstream,
     portsDir: paths.run,
     identities: compiled.map((c) => ({ ...c, publicKey: ids.get(c.name)!.publicKey })),
-  });
-  writeFileSync(paths.busConfig, config, { mode: 0o600 });
+  };
+  writeFileSync(paths.busConfig, renderServerConfig(input), { mode: 0o600 });
+  writeFileSync(paths.busConfigNoJetStream, renderServerConfig({ ...input, jetstream: false }), { mode: 0o600 });
   writeCallers(paths.busCallers, compiled);
   return ids;
 }

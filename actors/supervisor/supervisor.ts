@@ -80,6 +80,10 @@ export class Supervisor {
   private natsRestarts = 0;
   private natsStreak = 0;
   private natsStartedAt = 0;
+  /** Off while the disk is full (`setJetStream`): nats-server then runs from nats-nojs.conf. */
+  private jetStreamOn = true;
+  /** Why the supervisor itself stopped nats-server (restarted at once, not counted as a crash). */
+  private plannedRestart: string | undefined;
   private natsPort = 0;
   private bus?: BusClient;
   private ids = new Map<string, Identity>();
@@ -151,7 +155,9 @@ export class Supervisor {
       home: this.paths.home, minFreeMb: this.faults.minFreeMb, intervalMs: this.faults.storageCheckMs, log: this.o.log,
       onChange: (state, info) => {
         this.report(state === 'ok' ? 'storage_recovered' : 'storage_degraded', info);
-        if (state === 'ok') void this.reviveJetStream();
+        if (state !== 'ok') this.setJetStream(false, 'storage degraded: JetStream off until space returns');
+        else if (!this.jetStreamOn) this.setJetStream(true, 'storage recovered: JetStream on again');
+        else void this.reviveJetStream();
       },
     });
     this.storage.start();
@@ -217,6 +223,7 @@ export class Supervisor {
       if (!s.runner.healthy) reasons.push(`actor ${name} is ${s.runner.state}${s.runner.snapshot.context.lastReason ? ` (${s.runner.snapshot.context.lastReason})` : ''}`.slice(0, 256));
     }
     if (this.busBeat && !this.busBeat.responsive) reasons.push('the bus (nats-server) is not answering pings');
+    if (!this.jetStreamOn) reasons.push('JetStream is off while storage is low: events wait in memory (ordered outboxes) and reach the audit chain when space returns');
     const storage = { state: this.storage?.state ?? 'ok', freeMb: this.storage?.freeMb ?? 0, minFreeMb: this.faults.minFreeMb };
     if (storage.state === 'degraded_storage') reasons.push(`storage: ${storage.freeMb} MiB free under SECAI_HOME, below the ${storage.minFreeMb} MiB minimum (imports refused)`);
     const state = storage.state === 'degraded_storage' ? 'degraded_storage' as const : reasons.length ? 'degraded' as const : 'ok' as const;
@@ -235,8 +242,26 @@ export class Supervisor {
       for (const st of Object.values(AUDIT_STREAMS)) await jsm.streams.info(st.name);
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'JetStream does not answer after storage returned: restarting nats-server');
-      this.nats?.child.kill('SIGTERM');
+      this.plannedRestart = 'JetStream did not answer after storage returned';
+      // A server wedged in its file store does not finish a graceful stop: SIGKILL. Acknowledged messages are in the
+      // store's files already (written before the ack), so nothing acknowledged is lost.
+      this.nats?.child.kill('SIGKILL');
     }
+  }
+
+  /**
+   * Runs nats-server with or without JetStream. While the disk is full it runs without: nats-server 2.9.10 deadlocks in
+   * its file store when a JetStream write fails with ENOSPC (`writeMsgRecord` → `rebuildStateLocked` takes the lock its
+   * caller holds), and every connection that publishes a recorded subject stalls with it, so lock and panic could not
+   * answer. Without JetStream those publishes fail at once and the events wait, in order, in each process's outbox.
+   */
+  private setJetStream(on: boolean, reason: string): void {
+    if (this.jetStreamOn === on || this.stopping) return;
+    this.jetStreamOn = on;
+    this.plannedRestart = reason;
+    this.o.log.warn({ jetstream: on }, `${reason}: restarting nats-server`);
+    // SIGKILL: a server already wedged on a failed write does not finish a graceful stop (see reviveJetStream).
+    this.nats?.child.kill('SIGKILL');
   }
 
   /** The supervision chart's live state: `{ <actor>: <slot state> }`. */
@@ -251,7 +276,7 @@ export class Supervisor {
   }
 
   /** Lifecycle facts go to the audit chain through the ordered outbox: the supervisor never waits on them, and a full disk delays them, never drops them. */
-  private report(event: SlotEventName | 'storage_degraded' | 'storage_recovered' | 'permission_violation', payload: unknown): void {
+  private report(event: SlotEventName | 'bus_restarted' | 'storage_degraded' | 'storage_recovered' | 'permission_violation', payload: unknown): void {
     if (this.bus) void outboxFor(this.bus, this.o.log, this.unpublished).push('supervisor', event, payload);
   }
 
@@ -286,7 +311,7 @@ export class Supervisor {
     if (existsSync(natsPidFile)) {
       const pid = Number(readFileSync(natsPidFile, 'utf8'));
       const cmd = pid && alive(pid) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-      if (cmd.includes(this.paths.busConfig)) process.kill(pid, 'SIGKILL');
+      if (cmd.includes(this.paths.busConfig) || cmd.includes(this.paths.busConfigNoJetStream)) process.kill(pid, 'SIGKILL');
     }
     mkdirSync(this.paths.run, { recursive: true, mode: 0o700 });
     prepareRunDir(this.paths);
@@ -297,7 +322,7 @@ export class Supervisor {
 
   private async startNats(): Promise<void> {
     this.nats = await startNatsServer({
-      configPath: this.paths.busConfig, portsDir: this.paths.run, logFile: join(this.paths.bus, 'nats.log'),
+      configPath: this.jetStreamOn ? this.paths.busConfig : this.paths.busConfigNoJetStream, portsDir: this.paths.run, logFile: join(this.paths.bus, 'nats.log'),
       onViolation: (v) => this.violations.note(v),
     });
     this.natsStartedAt = Date.now();
@@ -305,6 +330,12 @@ export class Supervisor {
     this.nats.child.once('exit', (code, sig) => {
       if (this.stopping) return;
       this.busBeat?.pause();
+      const planned = this.plannedRestart;
+      this.plannedRestart = undefined;
+      if (planned) {
+        setImmediate(() => void this.restartNats(planned));
+        return;
+      }
       const b = nextDelay(this.o.backoff ?? DEFAULT_BACKOFF, this.natsStreak, Date.now() - this.natsStartedAt);
       this.natsStreak = b.streak;
       this.o.log.error({ code, sig, delayMs: b.delayMs }, 'nats-server died; restarting');
@@ -312,14 +343,15 @@ export class Supervisor {
     });
   }
 
-  private async restartNats(): Promise<void> {
+  private async restartNats(reason = 'exited'): Promise<void> {
     if (this.stopping) return;
     try {
       await this.startNats();
       this.natsRestarts++;
       this.busBeat?.resume();
-      this.o.log.info({ pid: this.nats?.pid, restarts: this.natsRestarts }, 'nats-server restarted');
-      if (this.bus) await this.unpublished.settle('bus_restarted', this.bus.publishEvent('supervisor', 'bus_restarted', { name: 'nats-server', pid: this.nats?.pid ?? 0, restarts: this.natsRestarts, reason: 'exited' }));
+      this.o.log.info({ pid: this.nats?.pid, restarts: this.natsRestarts, jetstream: this.jetStreamOn }, 'nats-server restarted');
+      // Through the outbox: without JetStream (a full disk) the record waits there, in order, like every other.
+      this.report('bus_restarted', { name: 'nats-server', pid: this.nats?.pid ?? 0, restarts: this.natsRestarts, reason: reason.slice(0, 256) });
     } catch (err) {
       const b = nextDelay(this.o.backoff ?? DEFAULT_BACKOFF, this.natsStreak, 0);
       this.natsStreak = b.streak;

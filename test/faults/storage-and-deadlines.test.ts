@@ -6,7 +6,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeMb } from '../../common/storage.js';
 import { SECURECTL_BIN, disposeAppliance, startAppliance, tempHome } from '../helpers/appliance.js';
-import { health, resume, slot, until } from './helpers.js';
+import { health, resume, slot, status, until } from './helpers.js';
 
 t.test('faults — a CLI verb against a hung actor ends at SECAI_CLI_DEADLINE_MS and names the actor', async (t) => {
   // Heartbeats off: the hung actor stays hung, so the deadline (not a restart) is what ends the wait.
@@ -50,6 +50,12 @@ t.test('faults — degraded_storage: imports refused with SECAI_E_STORAGE_FULL, 
     return h.status === 503 && h.body.state === 'degraded_storage' ? h : undefined;
   });
   t.equal(bad.body.storage, 'degraded_storage');
+  // A JetStream write that fails with ENOSPC deadlocks nats-server 2.9.10: while storage is low the bus runs without it.
+  const off = await until('nats-server restarted without JetStream', async () => {
+    const h = await health(a);
+    return h.body.reasons.some((r) => r.startsWith('JetStream is off')) ? status(a).appliance.bus.pid : undefined;
+  });
+  t.match(readFileSync(`/proc/${off}/cmdline`, 'utf8'), /nats-nojs\.conf/, 'the server runs from the config without JetStream');
 
   const t0 = Date.now();
   const imp = a.ctl(['models', 'import', model, '--json'], { timeoutMs: 20_000 });
@@ -70,13 +76,16 @@ t.test('faults — degraded_storage: imports refused with SECAI_E_STORAGE_FULL, 
 
   rmSync(ballast);
   await until('health ok again', async () => ((await health(a)).status === 200 ? true : undefined));
+  const on = status(a).appliance.bus.pid;
+  t.not(on, off, 'nats-server was restarted once more');
+  t.notMatch(readFileSync(`/proc/${on}/cmdline`, 'utf8'), /nats-nojs\.conf/, 'with JetStream again');
   const again = a.ctl(['models', 'import', model, '--json'], { timeoutMs: 60_000 });
   t.not(again.json().error?.code, 'SECAI_E_STORAGE_FULL', 'imports are taken again without a restart');
   await until('the held drop is taken once storage returns', () => !existsSync(drop));
 
   await until('storage events and the panic in the chain', () => {
     const text = readFileSync(join(home, 'audit', 'chain.jsonl'), 'utf8');
-    return ['supervisor.storage_degraded', 'supervisor.storage_recovered', 'vault.panicked'].every((e) => text.includes(`secai.evt.${e}`)) ? true : undefined;
+    return ['supervisor.storage_degraded', 'supervisor.storage_recovered', 'vault.panicked', 'supervisor.bus_restarted'].every((e) => text.includes(`secai.evt.${e}`)) ? true : undefined;
   });
   t.equal(a.ctl(['audit', 'verify', '--json']).code, 0, 'the chain verifies');
 });
