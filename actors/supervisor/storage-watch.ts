@@ -41,6 +41,9 @@ export class StorageWatch {
       s = { state: 'degraded_storage' as const, freeMb: 0, minFreeMb: this.o.minFreeMb };
     }
     this.freeMb = s.freeMb;
+    // Recovery needs a margin above the minimum: free space that hovers at the line would otherwise flip the state
+    // (and restart the bus each time, supervisor.ts setJetStream) on every check.
+    if (this.state === 'degraded_storage' && s.state === 'ok' && s.freeMb < s.minFreeMb + recoveryMarginMb(s.minFreeMb)) return this.state;
     if (s.state !== this.state) {
       this.state = s.state;
       if (s.state === 'degraded_storage') this.o.log.error({ freeMb: s.freeMb, minFreeMb: s.minFreeMb }, 'storage low: degraded_storage (imports and uploads refused)');
@@ -49,4 +52,9 @@ export class StorageWatch {
     }
     return this.state;
   }
+}
+
+/** How far above the minimum free space must be before degraded_storage ends: an eighth of it, 1 to 64 MiB. */
+export function recoveryMarginMb(minFreeMb: number): number {
+  return Math.min(64, Math.max(1, Math.round(minFreeMb / 8)));
 }

@@ -258,10 +258,12 @@ export class Supervisor {
   private setJetStream(on: boolean, reason: string): void {
     if (this.jetStreamOn === on || this.stopping) return;
     this.jetStreamOn = on;
-    this.plannedRestart = reason;
     this.o.log.warn({ jetstream: on }, `${reason}: restarting nats-server`);
+    // Between an exit and its restart there is no server to stop: the restart reads jetStreamOn.
+    if (!this.nats || this.nats.child.exitCode !== null || this.nats.child.signalCode !== null) return;
+    this.plannedRestart = reason;
     // SIGKILL: a server already wedged on a failed write does not finish a graceful stop (see reviveJetStream).
-    this.nats?.child.kill('SIGKILL');
+    this.nats.child.kill('SIGKILL');
   }
 
   /** The supervision chart's live state: `{ <actor>: <slot state> }`. */
