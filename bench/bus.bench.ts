@@ -12,6 +12,7 @@ import { serveManifest } from '../bus/service.js';
 import { encode } from '../bus/codec.js';
 import { createLogger } from '../common/log.js';
 import { startTestBus } from '../test/helpers/bus.js';
+import { processTree } from '../actors/supervisor/proc-view.js';
 import { emit, round, summarize, table } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4000);
@@ -76,17 +77,6 @@ function pssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const kids = (p: number) => {
-    const f = `/proc/${p}/task/${p}/children`;
-    return existsSync(f) ? readFileSync(f, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) : [];
-  };
-  const walk = (p: number) => { for (const k of kids(p)) { out.push(k); walk(k); } };
-  walk(pid);
-  return out;
-}
-
 async function coldStart(): Promise<{ readyMs: number; pssMb: number; processes: number }> {
   const home = mkdtempSync(join(tmpdir(), 'secai-bench-'));
   const bin = join(import.meta.dirname, '..', 'dist', 'bin', 'secai.js');
@@ -101,7 +91,7 @@ async function coldStart(): Promise<{ readyMs: number; pssMb: number; processes:
         child.once('exit', (c) => rej(new Error(`secai up exited ${c}`)));
       });
       if (run === 1) await new Promise((r) => setTimeout(r, 3000)); // idle
-      const pids = [child.pid!, ...descendants(child.pid!)];
+      const pids = processTree(child.pid!);
       const pssMb = pids.reduce((a, p) => a + pssKb(p), 0) / 1024;
       await new Promise<void>((res) => { child.once('exit', () => res()); child.kill('SIGTERM'); });
       if (run === 1) return { readyMs, pssMb, processes: pids.length };

@@ -2,7 +2,7 @@
 // freed disk space to commands answering) and the heartbeat's idle CPU: the same appliance with heartbeats on and off,
 // side by side in the same window.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BusClient } from '../bus/client.js';
 import { loadIdentity } from '../bus/identities.js';
@@ -10,6 +10,7 @@ import { ensureOperatorKey } from '../bus/operator-keys.js';
 import { freeMb } from '../common/storage.js';
 import { homePaths } from '../common/paths.js';
 import { disposeAppliance, startAppliance, tempHome, type Appliance } from '../test/helpers/appliance.js';
+import { childrenOf, processTree, procView } from '../actors/supervisor/proc-view.js';
 import { emit, round, summarize, table } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -92,32 +93,14 @@ async function diskFreed(): Promise<{ importMs: number[]; healthMs: number[] }> 
   return { importMs, healthMs };
 }
 
-/** Every process now: its parent, name and utime + stime (clock ticks), read once from /proc. */
-function processTable(): Map<number, { ppid: number; comm: string; ticks: number }> {
-  const stats = new Map<number, { ppid: number; comm: string; ticks: number }>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(d), { ppid: Number(f[1]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), ticks: Number(f[11]) + Number(f[12]) });
-    } catch { /* lint-ok: the process is gone */ }
-  }
-  return stats;
-}
-
 /** utime + stime (clock ticks) of a process and all its descendants. */
 function treeTicks(root: number): number {
-  const stats = processTable();
-  const inTree = (pid: number): boolean => { for (let p = pid, n = 0; p > 1 && n < 64; p = stats.get(p)?.ppid ?? 0, n++) if (p === root) return true; return false; };
-  let ticks = 0;
-  for (const [pid, s] of stats) if (inTree(pid)) ticks += s.ticks;
-  return ticks;
+  return processTree(root).reduce((n, pid) => n + (procView(pid)?.ticks ?? 0), 0);
 }
 
 /** Node processes (the actors) under an appliance's supervisor: its children less nats-server. */
 function actorCount(root: number): number {
-  return [...processTable().values()].filter((s) => s.ppid === root && s.comm !== 'nats-server').length;
+  return childrenOf(root).filter((pid) => procView(pid)?.comm !== 'nats-server').length;
 }
 
 /**

@@ -242,10 +242,7 @@ export class Supervisor {
       for (const st of Object.values(AUDIT_STREAMS)) await jsm.streams.info(st.name);
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'JetStream does not answer after storage returned: restarting nats-server');
-      this.plannedRestart = 'JetStream did not answer after storage returned';
-      // A server wedged in its file store does not finish a graceful stop: SIGKILL. Acknowledged messages are in the
-      // store's files already (written before the ack), so nothing acknowledged is lost.
-      this.nats?.child.kill('SIGKILL');
+      this.restartNatsNow('JetStream did not answer after storage returned');
     }
   }
 
@@ -259,11 +256,20 @@ export class Supervisor {
     if (this.jetStreamOn === on || this.stopping) return;
     this.jetStreamOn = on;
     this.o.log.warn({ jetstream: on }, `${reason}: restarting nats-server`);
-    // Between an exit and its restart there is no server to stop: the restart reads jetStreamOn.
-    if (!this.nats || this.nats.child.exitCode !== null || this.nats.child.signalCode !== null) return;
+    this.restartNatsNow(reason);
+  }
+
+  /**
+   * Kills nats-server for a restart the supervisor chose: the exit handler starts it again at once, not counted as a
+   * crash. SIGKILL: a server wedged in its file store does not finish a graceful stop, and nothing acknowledged is lost
+   * (it is in the store's files before the ack). Between an exit and its restart there is no server to stop: the
+   * pending restart reads the current settings.
+   */
+  private restartNatsNow(reason: string): void {
+    const child = this.nats?.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.plannedRestart = reason;
-    // SIGKILL: a server already wedged on a failed write does not finish a graceful stop (see reviveJetStream).
-    this.nats.child.kill('SIGKILL');
+    child.kill('SIGKILL');
   }
 
   /** The supervision chart's live state: `{ <actor>: <slot state> }`. */

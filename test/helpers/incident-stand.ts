@@ -15,6 +15,9 @@ import { pickLoopbackPort } from '../../bus/server.js';
 import { homePaths } from '../../common/paths.js';
 import { disposeAppliance, SECURECTL_BIN, setupCode, startAppliance, type Appliance } from './appliance.js';
 import { cleanup, fastPolicyDir } from './vault-actor.js';
+import { until } from './until.js';
+
+export { until };
 
 /**
  * Containment ops still without a server (the step fails, the incident escalates). Empty now: end_sessions,
@@ -34,10 +37,6 @@ export const WITH_VISIBLE: Containment = {
   integrity_violation: { critical: ['lock_vault', 'end_sessions', 'disable_airlock'] },
   unauthorized_access: { high: ['lock_vault', 'disable_airlock', 'end_sessions'], critical: ['end_sessions', 'lock_vault', 'disable_airlock'] },
 };
-
-import { until } from './until.js';
-
-export { until };
 
 /** A real software TPM (test/attestor/attestor.test.ts starts it the same way); stopped and removed in teardown. */
 export async function startSwtpm(t: Test): Promise<string> {
