@@ -13,6 +13,7 @@ import { encode } from '../bus/codec.js';
 import { createLogger } from '../common/log.js';
 import { startTestBus } from '../test/helpers/bus.js';
 import { processTree } from '../actors/supervisor/proc-view.js';
+import { until } from '../test/helpers/until.js';
 import { emit, round, summarize, table } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4000);
@@ -77,12 +78,16 @@ function pssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function coldStart(): Promise<{ readyMs: number; pssMb: number; processes: number }> {
+const WARM_STARTS = 5;
+
+async function coldStart(): Promise<{ readyMs: number; allMs: number[]; pssMb: number; processes: number }> {
   const home = mkdtempSync(join(tmpdir(), 'secai-bench-'));
   const bin = join(import.meta.dirname, '..', 'dist', 'bin', 'secai.js');
   try {
-    // First start creates keys and streams; the figure is the second, warm-disk start, as a user sees daily.
-    for (let run = 0; run < 2; run++) {
+    // The first start creates keys and streams and the integrity monitor's first baseline (it hashes every watched
+    // file once); it is left to finish. The figure is the median of the warm-disk starts after it, as a user sees daily.
+    const allMs: number[] = [];
+    for (let run = 0; run <= WARM_STARTS; run++) {
       const t0 = performance.now();
       const child = spawn(process.execPath, [bin, 'up', '--headless'], { env: { ...process.env, SECAI_HOME: home, SECAI_HTTP_PORT: '0', SECAI_LOG_JSON: '1', SECAI_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
       const readyMs = await new Promise<number>((res, rej) => {
@@ -90,11 +95,14 @@ async function coldStart(): Promise<{ readyMs: number; pssMb: number; processes:
         child.stdout!.on('data', (d: Buffer) => { out += d; if (out.includes('secai ready:')) res(performance.now() - t0); });
         child.once('exit', (c) => rej(new Error(`secai up exited ${c}`)));
       });
-      if (run === 1) await new Promise((r) => setTimeout(r, 3000)); // idle
-      const pids = processTree(child.pid!);
+      if (run === 0) await until('the first integrity baseline', () => existsSync(join(home, 'integrity', 'baseline.json')), 120_000);
+      else allMs.push(readyMs);
+      const last = run === WARM_STARTS;
+      if (last) await new Promise((r) => setTimeout(r, 3000)); // idle
+      const pids = last ? processTree(child.pid!) : [];
       const pssMb = pids.reduce((a, p) => a + pssKb(p), 0) / 1024;
       await new Promise<void>((res) => { child.once('exit', () => res()); child.kill('SIGTERM'); });
-      if (run === 1) return { readyMs, pssMb, processes: pids.length };
+      if (last) return { readyMs: [...allMs].sort((a, b) => a - b)[Math.floor(allMs.length / 2)]!, allMs, pssMb, processes: pids.length };
     }
     throw new Error('unreachable');
   } finally {
@@ -126,11 +134,11 @@ console.log(table([
   ['raw transport-node', round(r.raw.p50, 1), round(r.raw.p99, 1), round(r.raw.mean, 1), r.raw.n],
 ]));
 console.log(`ratio ours/raw at p50: ${round(ratio, 3)} (target ≤ 1.15)`);
-console.log(`cold start of secai up --headless to ready: ${Math.round(cs.readyMs)} ms (target < 3000)`);
+console.log(`cold start of secai up --headless to ready: median ${Math.round(cs.readyMs)} ms of ${cs.allMs.length} warm starts (${cs.allMs.map(Math.round).join(', ')}) (target < 3000)`);
 console.log(`floor on this machine (one node --check per actor bundle, all at once): ${Math.round(floorMs)} ms; cold start / floor ${round(cs.readyMs / floorMs, 2)}`);
 console.log(`idle appliance PSS: ${round(cs.pssMb, 1)} MB over ${cs.processes} processes (target < 600)`);
 emit({
   bench: 'bus', ours_p50_us: round(r.ours.p50, 1), base_p50_us: round(r.raw.p50, 1), ours_p99_us: round(r.ours.p99, 1), base_p99_us: round(r.raw.p99, 1),
-  ratio: round(ratio, 3), target: 1.15, cold_start_ms: Math.round(cs.readyMs), cold_start_target_ms: 3000, process_floor_ms: Math.round(floorMs), cold_over_floor: round(cs.readyMs / floorMs, 2), pss_mb: round(cs.pssMb, 1), pss_target_mb: 600,
+  ratio: round(ratio, 3), target: 1.15, cold_start_ms: Math.round(cs.readyMs), cold_start_runs_ms: cs.allMs.map(Math.round), cold_start_target_ms: 3000, process_floor_ms: Math.round(floorMs), cold_over_floor: round(cs.readyMs / floorMs, 2), pss_mb: round(cs.pssMb, 1), pss_target_mb: 600,
   met: ratio <= 1.15 && cs.readyMs < 3000 && cs.pssMb < 600,
 });

@@ -20,8 +20,11 @@ export interface Loaded<T> {
 
 /** ajv options; the build's precompiled validators (scripts/compile-schemas.mjs) use the same. */
 export const AJV_OPTIONS = { allErrors: true, strict: true, allowUnionTypes: true } as const;
-/** Precompiled validators written by the build; used only when they were made from these very schemas. */
-export const PRECOMPILED = join(projectRoot, 'dist', 'policy', 'validators.cjs');
+/**
+ * Precompiled validators written by the build, one CommonJS file per schema (an actor loads only the sections it
+ * reads) and `index.json` naming them with the digest of the schemas they were made from; used only when it matches.
+ */
+export const PRECOMPILED = join(projectRoot, 'dist', 'policy', 'validators');
 
 const requireCjs = createRequire(import.meta.url);
 
@@ -75,6 +78,28 @@ export function buildAjv(texts: SchemaTexts, source = false): Ajv {
   return ajv;
 }
 
+/** The build's index of precompiled validators: the schemas' digest and the file of each schema id. */
+export interface PrecompiledIndex { digest: string; files: Record<string, string> }
+
+/** The precompiled index, or undefined when the build wrote none (a checkout run from sources). */
+export function precompiledIndex(): PrecompiledIndex | undefined {
+  const file = join(PRECOMPILED, 'index.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const ix = JSON.parse(readFileSync(file, 'utf8')) as Partial<PrecompiledIndex>;
+    return typeof ix.digest === 'string' && ix.files && typeof ix.files === 'object' ? { digest: ix.digest, files: ix.files } : undefined;
+  } catch {
+    return undefined; // lint-ok: an unreadable index means compiling at run time, as from sources
+  }
+}
+
+/** One precompiled validator by schema id (the build names only plain file names in the index). */
+export function precompiledValidator(ix: PrecompiledIndex, id: string): Validator | undefined {
+  const f = ix.files[id];
+  if (typeof f !== 'string' || !/^v[0-9]+\.cjs$/.test(f)) return undefined;
+  return (requireCjs(join(PRECOMPILED, f)) as { validate: Validator }).validate;
+}
+
 let getValidator: ((id: string) => Validator | undefined) | undefined;
 
 /**
@@ -84,15 +109,14 @@ let getValidator: ((id: string) => Validator | undefined) | undefined;
 function validatorFor(schemaId: string): Validator | undefined {
   if (!getValidator) {
     const texts = readSchemas();
-    let pre: { digest?: string; validators?: Record<string, Validator> } | undefined;
-    try {
-      if (existsSync(PRECOMPILED)) pre = requireCjs(PRECOMPILED) as typeof pre;
-    } catch {
-      pre = undefined;
-    }
-    const usable = pre?.digest === texts.digest ? pre.validators : undefined;
+    const ix = precompiledIndex();
+    const usable = ix?.digest === texts.digest ? ix : undefined;
+    const loaded = new Map<string, Validator | undefined>();
     let ajv: Ajv | undefined;
-    getValidator = (id) => usable?.[id] ?? ((ajv ??= buildAjv(texts)).getSchema(id) as Validator | undefined);
+    getValidator = (id) => {
+      if (usable && !loaded.has(id)) loaded.set(id, precompiledValidator(usable, id));
+      return loaded.get(id) ?? ((ajv ??= buildAjv(texts)).getSchema(id) as Validator | undefined);
+    };
   }
   return getValidator(schemaId);
 }

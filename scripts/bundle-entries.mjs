@@ -1,7 +1,7 @@
 // Build step: bundles each process entry (every actor's main.js and the two commands) into one file, in place.
 // A Node process that loads one file instead of ~300 ESM modules and CommonJS files reaches ready in a third of
 // the time, and the appliance starts ten of them on two cores. Packages with native code, wasm, worker-thread
-// files or lazy loading (pino's transports, libsodium, node-llama-cpp, onnxruntime) stay external and load from
+// files or lazy loading (pino-pretty, libsodium, node-llama-cpp, onnxruntime) stay external and load from
 // node_modules as before; worker entries (workers/*, the scan worker) are not bundled.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['pino', 'pino-pretty', 'thread-stream', 'libsodium-wrappers-sumo', 'node-llama-cpp', 'onnxruntime-node'],
+  external: ['pino-pretty', 'libsodium-wrappers-sumo', 'node-llama-cpp', 'onnxruntime-node'],
   // CommonJS packages inside the bundle call require() for Node built-ins.
   banner: { js: "import { createRequire as __secaiCreateRequire } from 'node:module'; const require = __secaiCreateRequire(import.meta.url);" },
   legalComments: 'none',

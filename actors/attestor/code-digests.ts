@@ -1,17 +1,11 @@
 // What the appliance runs, hashed: the built code it starts actors from and the native binaries it loads.
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync, type Dirent } from 'node:fs';
+import { existsSync, readdirSync, statSync, type Dirent } from 'node:fs';
 import { delimiter, join, relative, resolve } from 'node:path';
+import { fileHasher } from '../../common/hash-file.js';
 
 /** The folders of the code root that hold code (dist/ when built; the checkout when run from sources). */
 const CODE_DIRS = ['actors', 'bin', 'bus', 'common', 'contracts', 'machines', 'policy', 'runtime', 'workers', 'ui'] as const;
 const CODE_EXT = /\.(js|mjs|cjs|ts|json|html|css)$/;
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 function walk(dir: string, keep: (name: string) => boolean, out: string[]): void {
   let entries: Dirent[];
@@ -77,9 +71,10 @@ export function nativeFiles(o: { nodeModules: string; natsServer: string; platfo
 /** name → SHA-256 of every file, hashed one after another (a measurement must not starve the other actors of a 2-core machine). */
 export async function digestAll(files: Map<string, string>): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
+  const hash = fileHasher();
   for (const [name, path] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
     try {
-      out[name] = await sha256File(path);
+      out[name] = (await hash(path)).sha256;
     } catch {
       // A file that vanished between the listing and the read is measured as such: a difference, not a crash.
       out[name] = 'unreadable';

@@ -6,7 +6,8 @@ import type { Attestation, AttestMode, MeasureInput, StateBundle } from '../../m
 import { canonicalJson } from '../../common/canonical-json.js';
 import type { Sodium } from '../../common/sodium.js';
 import type { AttestationSection } from '../../policy/sections.js';
-import { codeFiles, digestAll, nativeFiles, sha256File } from './code-digests.js';
+import { codeFiles, digestAll, nativeFiles } from './code-digests.js';
+import { sha256File } from '../../common/hash-file.js';
 import { AttestError, checkQuote, extendPcr, quote, setupTpm, ZERO_PCR, type Tpm } from './tpm.js';
 import { extendValue } from './pcr-math.js';
 
@@ -72,9 +73,12 @@ function checkStored(d: MeasureDeps, previous: Attestation): void {
 
 export async function measure(d: MeasureDeps, input: MeasureInput): Promise<Attestation> {
   if (input.previous) checkStored(d, input.previous);
-  const { section, policyDigest } = await d.policy();
+  // The code is hashed while the policy actor is asked (at start it is still coming up): the two do not depend on each other.
+  const [{ section, policyDigest }, code] = await Promise.all([
+    d.policy(),
+    digestAll(new Map([...codeFiles(d.codeRoot), ...nativeFiles({ nodeModules: d.nodeModules, natsServer: d.natsServer })])),
+  ]);
   const mode = modeOf(section, d.tcti);
-  const code = await digestAll(new Map([...codeFiles(d.codeRoot), ...nativeFiles({ nodeModules: d.nodeModules, natsServer: d.natsServer })]));
   const registryManifest = existsSync(d.registryManifest) ? await sha256File(d.registryManifest) : 'absent';
   const stateDigest = createHash('sha256').update(canonicalJson({ mode, code, policyDigest, registryManifest })).digest('hex');
   const bundle: StateBundle = { version: 1, mode, measuredAt: Date.now(), code, policyDigest, registryManifest, stateDigest };

@@ -8,7 +8,7 @@ import { canonicalJson } from '../../common/canonical-json.js';
 import type { Sodium } from '../../common/sodium.js';
 import type { Change, DiffResult, Entries, FileRecord, ScanInput, ScanResult } from '../../machines/integrity/integrity.machine.js';
 import type { BaselineStore } from './baseline-file.js';
-import { fileHasher } from './hash-file.js';
+import { fileHasher } from '../../common/hash-file.js';
 import { rootOf, type Root, type Targets } from './targets.js';
 
 export interface ScanDeps {
@@ -69,7 +69,7 @@ async function recordOf(f: Found, hash: (p: string) => Promise<{ sha256: string;
 
 /** Hashes every watched file: the first baseline, and what `diff` compares with. */
 export async function measure(deps: ScanDeps): Promise<Entries> {
-  const hash = fileHasher();
+  const hash = fileHasher({ noFollow: true });
   const entries: Entries = {};
   for (const f of await walk(deps, 'all')) {
     try { entries[f.path] = await recordOf(f, hash); } catch { /* lint-ok: vanished while measured: not part of the baseline */ }
@@ -156,7 +156,7 @@ export async function scan(deps: ScanDeps, input: ScanInput): Promise<ScanResult
   const t0 = performance.now();
   const at = Date.now();
   const baselineCheck = deps.baseline.check(input.generation, input.entries);
-  const hash = fileHasher();
+  const hash = fileHasher({ noFollow: true });
   const found = await walk(deps, input.scope);
   const inScope = (p: string) => input.scope === 'all' || input.scope.some((s) => p === s || p.startsWith(s + sep));
   const changes: Change[] = [];

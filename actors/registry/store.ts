@@ -1,11 +1,12 @@
 // The trusted model registry on disk: read-only copies under registry/<sha256>/ and a manifest signed by the appliance key.
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { canonicalJson } from '../../common/canonical-json.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { getSodium } from '../../common/sodium.js';
+import { sha256File } from '../../common/hash-file.js';
 
 export interface StageSummary { stage: string; verdict: string; reason: string }
 
@@ -54,12 +55,6 @@ export interface VerifyResult {
 /** The appliance's Ed25519 key, shared with the integrity monitor (common/appliance-key.ts). */
 export { applianceKey } from '../../common/appliance-key.js';
 import { applianceKey } from '../../common/appliance-key.js';
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
 
 /** A folder's digest, as stage 3 computes it: SHA-256 over "path\0sha256\n" of its regular files in path order. */
 export async function folderSha256(root: string): Promise<string> {

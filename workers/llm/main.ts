@@ -1,6 +1,4 @@
 // The llm worker: hosts node-llama-cpp behind the IPC channel. It is the blast wall: a llama.cpp abort kills only it.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   getLlama, LlamaChat, LlamaCompletion, resolveChatWrapper, type ChatWrapper, type Llama, type LlamaContext, type LlamaModel,
 } from 'node-llama-cpp';
@@ -10,6 +8,7 @@ import { idOf, parseToWorker, type FromWorker, type ToWorker } from '../protocol
 import { runBatch } from './batch.js';
 import { history } from './history.js';
 import { checkHyperparameters } from './hyperparameters.js';
+import { sha256File } from '../../common/hash-file.js';
 
 type Generate = Extract<ToWorker, { type: 'generate' }>;
 
@@ -23,12 +22,6 @@ let chain: Promise<void> = Promise.resolve();
 
 function send(m: FromWorker): void {
   process.send?.(m);
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {

@@ -1,12 +1,11 @@
 // Quarantine stage 6: the candidate model runs in the llm sandbox at temperature 0 against the adversarial suite.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { ErrorCode, toErrorData } from '../../../common/errors.js';
 import type { InferenceSection } from '../../../policy/sections.js';
 import { judge, score, SUITE, CATEGORIES, type Category, type Probe, type ProbeEvidence } from '../../../workers/behavioral/suite.js';
 import { LlmWorker } from '../../../workers/llm/client.js';
 import type { BatchItem, BatchItemResult } from '../../../workers/protocol.js';
 import type { StageResult, StageRunner, Verdict } from './types.js';
+import { sha256File } from '../../../common/hash-file.js';
 
 export interface BehavioralOptions {
   /** policy inference.behavioral.max_critical_hits (default 0). */
@@ -47,12 +46,6 @@ export function behavioralPolicy(inf: InferenceSection): { enabled: boolean; opt
       allowUnsandboxed: inf.allow_unsandboxed, ...((inf.behavioral.threads || inf.threads) > 0 && { threads: inf.behavioral.threads || inf.threads }),
     },
   };
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path)) h.update(c as Buffer);
-  return h.digest('hex');
 }
 
 export const behavioralStage: StageRunner<BehavioralOptions> = async (artifact, o, progress): Promise<StageResult> => {

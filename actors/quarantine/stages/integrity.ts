@@ -1,12 +1,12 @@
 // Stage 3, integrity: streaming SHA-256 (the same pass the static scan uses) checked against the lock-file pins
 // and, for an import started from the signed catalog, the catalog entry's pin.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { walkFolder } from '../scan/folder-walk.js';
 import { scanFile } from '../scan/scan-file.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { Artifact, StageRunner } from './types.js';
+import { sha256File } from '../../../common/hash-file.js';
 
 export interface IntegrityOptions {
   /** Artifact name or file name → expected SHA-256 (hex). */
@@ -16,12 +16,6 @@ export interface IntegrityOptions {
   /** Passed to the shared scan so stage 5 finds it cached (same sampling, same workers). */
   sampleCap?: number;
   workers?: number;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
 }
 
 /** A folder's digest: SHA-256 over "path\0sha256\n" lines of its regular files in path order. */
