@@ -11,15 +11,15 @@ import { main, type ActorContext } from '../../runtime/host.js';
 import { registryManifest } from './manifest.js';
 import { readManifest, Registry, type PromoteRequest, type RegistryEntry, type VerifyResult } from './store.js';
 import { suspend, suspensionOf, unsuspend, type MarkDeps } from './suspend.js';
-import { readSuspensions, suspensionsPath, writeSuspensions } from './suspensions.js';
+import { readSuspensions, suspensionsAnchorPath, suspensionsPath, writeSuspensions, writeSuspensionsAnchor, type SuspensionFiles } from './suspensions.js';
 
 type Ctx = ActorContext<typeof registryMachine>;
 /** A promotion copies and a verify re-hashes whole models: the manifest allows them 600 s. */
 const LONG_MS = 600_000;
 
 /** The machine with its effects over the store (opened, and its signature checked, before the machine starts). */
-function provideRegistry(store: Registry, key: ApplianceKey, ctx: Pick<Ctx, 'emit' | 'emitOrLog' | 'log'>): typeof registryMachine {
-  const marks: MarkDeps = { store, key, emit: (event, payload) => ctx.emitOrLog(event, payload) };
+function provideRegistry(store: Registry, key: ApplianceKey, ctx: Pick<Ctx, 'emit' | 'emitOrLog' | 'log' | 'paths'>): typeof registryMachine {
+  const marks: MarkDeps = { store, key, files: suspensionFiles(ctx), emit: (event, payload) => ctx.emitOrLog(event, payload) };
   const verify = async (name?: string) => {
     const names = name ? [name] : (await store.entries()).map((e) => e.name);
     const results: VerifyResult[] = [];
@@ -73,17 +73,25 @@ function provideRegistry(store: Registry, key: ApplianceKey, ctx: Pick<Ctx, 'emi
   });
 }
 
+const suspensionFiles = (ctx: Pick<Ctx, 'paths'>): SuspensionFiles => ({ registryDir: ctx.paths.registry, anchor: suspensionsAnchorPath(ctx.paths.keys) });
+
 /**
  * The suspension record at start. A fresh registry (no model yet) gets an empty signed record at once, so that a
- * record deleted later is told apart from one never written; a record that does not verify suspends every model.
+ * record deleted later is told apart from one never written; a record that does not verify, or is older than the
+ * anchor says was written last, suspends every model. A trusted record is anchored (a registry from before anchors).
  */
 async function openSuspensions(ctx: Pick<Ctx, 'paths' | 'log'>): Promise<Suspensions> {
-  const dir = ctx.paths.registry;
+  const files = suspensionFiles(ctx);
   const key = await applianceKey(ctx.paths.applianceKey);
   // A manifest that does not verify stops the machine at open (tampered): no model is served whatever this says.
-  const models = await readManifest(join(dir, 'manifest.json'), key.publicKey).then((m) => m.entries.length, () => 0);
-  if (models === 0 && !existsSync(suspensionsPath(dir))) await writeSuspensions(dir, key, [], 0);
-  const s = await readSuspensions(dir, key.publicKey, models);
+  const models = await readManifest(join(files.registryDir, 'manifest.json'), key.publicKey).then((m) => m.entries.length, () => 0);
+  let s = await readSuspensions(files, key.publicKey, models);
+  if (models === 0 && !s.untrusted && !existsSync(suspensionsPath(files.registryDir))) {
+    await writeSuspensions(files, key, [], s.seq);
+    s = await readSuspensions(files, key.publicKey, models);
+  } else if (!s.untrusted) {
+    await writeSuspensionsAnchor(files.anchor, key, s.seq);
+  }
   if (s.untrusted) ctx.log.error({ reason: s.untrusted }, 'registry suspension record UNTRUSTED: every model is suspended until an operator clears it');
   else if (s.records.length) ctx.log.warn({ suspended: s.records.map((r) => r.names.join(',') || r.sha256) }, 'suspended models (securectl models unsuspend clears one)');
   return s;

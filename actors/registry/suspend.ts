@@ -3,13 +3,15 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { ApplianceKey } from '../../common/appliance-key.js';
 import type { MarkResult, SuspendedModel, Suspensions } from '../../machines/registry/registry.machine.js';
 import { findEntry, type Registry, type RegistryEntry } from './store.js';
-import { writeSuspensions } from './suspensions.js';
+import { writeSuspensions, type SuspensionFiles } from './suspensions.js';
 
 const SHA = /^[0-9a-f]{64}$/;
 
 export interface MarkDeps {
   store: Registry;
   key: ApplianceKey;
+  /** The record's folder (the registry's) and its anchor in keys/. */
+  files: SuspensionFiles;
   /** Publishes a registry event (never rejects: the record on disk is already written, a failure is logged and counted). */
   emit: (event: 'suspended' | 'unsuspended', payload: Record<string, unknown>) => Promise<unknown>;
 }
@@ -49,7 +51,7 @@ export async function suspend(d: MarkDeps, s: Suspensions, req: { model: string;
   const base = baseOf(s, entries);
   const held = base.find((x) => x.sha256 === sha256);
   const records = held ? base : [...base, { sha256, names, by: req.incidentId, reason: req.reason, at: Date.now() }];
-  if (!held || s.untrusted) await writeSuspensions(d.store.dir, d.key, records, s.seq + 1);
+  if (!held || s.untrusted) await writeSuspensions(d.files, d.key, records, s.seq + 1);
   const next: Suspensions = { records, seq: !held || s.untrusted ? s.seq + 1 : s.seq, untrusted: null };
   if (!held) {
     const r = records[records.length - 1]!;
@@ -66,7 +68,7 @@ export async function unsuspend(d: MarkDeps, s: Suspensions, req: { model: strin
   const held = base.find((x) => x.sha256 === sha256);
   if (!held) throw new SecaiError(ErrorCode.INVALID_STATE, `model '${req.model}' is not suspended`);
   const records = base.filter((x) => x !== held);
-  await writeSuspensions(d.store.dir, d.key, records, s.seq + 1);
+  await writeSuspensions(d.files, d.key, records, s.seq + 1);
   await d.emit('unsuspended', { sha256, names, by: req.keyId, incidentId: held.by, reason: held.reason, at: Date.now() });
   return {
     reply: { sha256, names, wasSuspendedBy: { by: held.by, reason: held.reason, at: held.at } },

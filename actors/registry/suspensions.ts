@@ -1,6 +1,7 @@
 // The suspension record: registry/suspended.json beside the manifest, signed by the same appliance key. A model an
 // incident suspended stays refused across restarts until a signed operator unsuspend; a record that does not verify
-// suspends every model (fail closed).
+// suspends every model (fail closed). An anchor in keys/ remembers the last sequence number written, so an older
+// signed record put back (one from before a suspension) is a rollback, not a trusted record.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../../common/canonical-json.js';
@@ -11,6 +12,10 @@ import type { SuspendedModel, Suspensions } from '../../machines/registry/regist
 
 export const SUSPENSIONS_FILE = 'suspended.json';
 export const suspensionsPath = (registryDir: string): string => join(registryDir, SUSPENSIONS_FILE);
+export const suspensionsAnchorPath = (keysDir: string): string => join(keysDir, 'registry-suspensions.anchor');
+
+/** Where the record and its anchor live: registry/suspended.json and keys/registry-suspensions.anchor. */
+export interface SuspensionFiles { registryDir: string; anchor: string }
 
 interface SuspensionsFile { version: 1; seq: number; suspended: SuspendedModel[]; signature: string; publicKey: string }
 
@@ -21,37 +26,67 @@ const wellFormed = (m: unknown): m is SuspendedModel => {
     && typeof x.by === 'string' && typeof x.reason === 'string' && typeof x.at === 'number';
 };
 
+const anchorBody = (seq: number) => canonicalJson({ anchor: 'registry-suspensions', seq });
+
+/** The anchored sequence number: null when none was written yet (a registry from before anchors), 'forged' when it does not verify. */
+async function anchoredSeq(anchor: string, publicKey: Uint8Array): Promise<number | null | 'forged'> {
+  if (!existsSync(anchor)) return null;
+  const sodium = await getSodium();
+  try {
+    const a = JSON.parse(readFileSync(anchor, 'utf8')) as { seq?: unknown; signature?: unknown };
+    if (!Number.isSafeInteger(a.seq) || (a.seq as number) < 0 || typeof a.signature !== 'string') return 'forged';
+    const sig = Buffer.from(a.signature, 'base64');
+    const ok = sig.length === sodium.crypto_sign_BYTES && sodium.crypto_sign_verify_detached(sig, new TextEncoder().encode(anchorBody(a.seq as number)), publicKey);
+    return ok ? (a.seq as number) : 'forged';
+  } catch {
+    return 'forged'; // lint-ok: an unreadable anchor is reported like a forged one
+  }
+}
+
+/** Records `seq` as the newest record written (after the record itself: a crash between leaves the record newer, which is fine). */
+export async function writeSuspensionsAnchor(anchor: string, key: ApplianceKey, seq: number): Promise<void> {
+  const sodium = await getSodium();
+  const signature = Buffer.from(sodium.crypto_sign_detached(new TextEncoder().encode(anchorBody(seq)), key.secretKey)).toString('base64');
+  writeFileAtomic(anchor, JSON.stringify({ seq, signature }) + '\n', 0o600);
+}
+
 /**
  * The record as the registry trusts it. Absent: nothing suspended only while the registry holds no model (a fresh
  * registry writes an empty record at open); absent beside promoted models it was deleted, which is as untrusted as
  * an edit. Untrusted: `untrusted` says why, and every model counts as suspended until an operator clears each.
  */
-export async function readSuspensions(registryDir: string, publicKey: Uint8Array, models: number): Promise<Suspensions> {
-  const file = suspensionsPath(registryDir);
+export async function readSuspensions(where: SuspensionFiles, publicKey: Uint8Array, models: number): Promise<Suspensions> {
+  const file = suspensionsPath(where.registryDir);
+  const anchored = await anchoredSeq(where.anchor, publicKey);
+  // The next record written must be newer than anything written before, whatever this one claims.
+  const floor = typeof anchored === 'number' ? anchored : 0;
+  if (anchored === 'forged') return { records: [], seq: floor, untrusted: `${where.anchor} (the suspension anchor) does not verify` };
   if (!existsSync(file)) {
-    return models === 0 ? { records: [], seq: 0, untrusted: null } : { records: [], seq: 0, untrusted: `${SUSPENSIONS_FILE} is missing beside a registry of ${models} model(s)` };
+    return models === 0 ? { records: [], seq: floor, untrusted: null } : { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is missing beside a registry of ${models} model(s)` };
   }
   const sodium = await getSodium();
   let f: Partial<SuspensionsFile>;
   try { f = JSON.parse(readFileSync(file, 'utf8')) as Partial<SuspensionsFile>; } catch (err) {
-    return { records: [], seq: 0, untrusted: `${SUSPENSIONS_FILE} does not parse: ${(err as Error).message}`.slice(0, 512) };
+    return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} does not parse: ${(err as Error).message}`.slice(0, 512) };
   }
-  if (!f || f.version !== 1 || typeof f.seq !== 'number' || !Array.isArray(f.suspended) || typeof f.signature !== 'string' || !f.suspended.every(wellFormed)) {
-    return { records: [], seq: 0, untrusted: `${SUSPENSIONS_FILE} is not a suspension record` };
+  if (!f || f.version !== 1 || !Number.isSafeInteger(f.seq) || (f.seq as number) < 0 || !Array.isArray(f.suspended) || typeof f.signature !== 'string' || !f.suspended.every(wellFormed)) {
+    return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is not a suspension record` };
   }
+  const seq = f.seq as number;
   const sig = Buffer.from(f.signature, 'base64');
   const ok = sig.length === sodium.crypto_sign_BYTES
-    && sodium.crypto_sign_verify_detached(sig, new TextEncoder().encode(canonicalJson({ version: 1, seq: f.seq, suspended: f.suspended })), publicKey);
-  if (!ok) return { records: [], seq: f.seq, untrusted: `${SUSPENSIONS_FILE}: the appliance signature does not verify (changed outside the registry)` };
-  return { records: f.suspended, seq: f.seq, untrusted: null };
+    && sodium.crypto_sign_verify_detached(sig, new TextEncoder().encode(canonicalJson({ version: 1, seq, suspended: f.suspended })), publicKey);
+  if (!ok) return { records: [], seq: Math.max(seq, floor), untrusted: `${SUSPENSIONS_FILE}: the appliance signature does not verify (changed outside the registry)` };
+  if (seq < floor) return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is record ${seq}, older than record ${floor} written last (an old signed copy put back)` };
+  return { records: f.suspended, seq, untrusted: null };
 }
 
-/** Signs and writes the record atomically; `seq` grows with every write. */
-export async function writeSuspensions(registryDir: string, key: ApplianceKey, records: SuspendedModel[], seq: number): Promise<void> {
+/** Signs and writes the record atomically, then anchors its `seq`, which grows with every write. */
+export async function writeSuspensions(where: SuspensionFiles, key: ApplianceKey, records: SuspendedModel[], seq: number): Promise<void> {
   const sodium = await getSodium();
   const body = { version: 1 as const, seq, suspended: records };
   const signature = Buffer.from(sodium.crypto_sign_detached(new TextEncoder().encode(canonicalJson(body)), key.secretKey)).toString('base64');
   const file: SuspensionsFile = { ...body, signature, publicKey: Buffer.from(key.publicKey).toString('base64') };
-  writeFileAtomic(suspensionsPath(registryDir), JSON.stringify(file, null, 2) + '\n', 0o644);
+  writeFileAtomic(suspensionsPath(where.registryDir), JSON.stringify(file, null, 2) + '\n', 0o644);
+  await writeSuspensionsAnchor(where.anchor, key, seq);
 }
-

@@ -69,6 +69,9 @@ writeTinyLlama(join(models, 'tiny.gguf'));
 const imported = a.ctl(['models', 'import', join(models, 'tiny.gguf'), '--json'], { timeoutMs: 180_000 });
 if (imported.code !== 0) throw new Error(`not promoted: ${imported.stdout.slice(0, 2000)}${imported.stderr}\n${a.output().slice(-3000)}`);
 const model = listed()[0]!;
+// The signed suspension record as it is before any incident: what an attacker keeps to put back later.
+const suspendedFile = join(paths.registry, 'suspended.json');
+const recordBeforeIncident = readFileSync(suspendedFile);
 
 t.test('contain — a web session ends when a replayed signed command opens unauthorized_access (contained, not escalated)', async (t) => {
   const setup = await http('POST', '/api/auth/setup', { body: { passphrase: 'correct horse battery staple', setupCode: setupCode(a) } });
@@ -127,6 +130,15 @@ t.test('contain — the suspension survives an appliance restart', async (t) => 
   await t.rejects(load(model.name), { code: ErrorCode.MODEL_SUSPENDED });
 });
 
+t.test('contain — the signed record from before the incident, put back while the appliance is down, does not lift the suspension', async (t) => {
+  await a.stop();
+  writeFileSync(suspendedFile, recordBeforeIncident);
+  a = await startAppliance({ home: a.home, env, timeoutMs: 60_000 });
+  cli = await connect('cli');
+  t.match(listed().find((m) => m.name === model.name), { suspended: { by: 'unknown', reason: /older than record \d+ written last/ } });
+  await t.rejects(load(model.name), { code: ErrorCode.MODEL_SUSPENDED });
+});
+
 t.test('contain — unsuspend: unsigned and replayed refused; signed by an operator clears it', async (t) => {
   await t.rejects(cli.requestSubject('secai.cmd.registry.unsuspend', { model: model.name }, 5000), { code: ErrorCode.SCHEMA }, 'unsigned');
   t.ok(listed().find((m) => m.name === model.name)?.suspended, 'still suspended');
@@ -146,7 +158,7 @@ t.test('contain — unsuspend: unsigned and replayed refused; signed by an opera
 });
 
 t.test('contain — a suspension record edited behind the registry suspends every model (fail closed) until unsuspended', async (t) => {
-  const file = join(paths.registry, 'suspended.json');
+  const file = suspendedFile;
   const rec = JSON.parse(readFileSync(file, 'utf8')) as { suspended: unknown[] };
   t.same(rec.suspended, [], 'nothing suspended now');
   writeFileSync(file, readFileSync(file, 'utf8').replace('"seq": ', '"seq": 1'));
