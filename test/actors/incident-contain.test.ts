@@ -116,6 +116,13 @@ t.test('contain — a registry model changed on disk: manifest_mismatch suspends
   t.ok(unloaded.length, 'the worker was unloaded, with the suspension as its reason');
   await t.rejects(load(model.name), { code: ErrorCode.MODEL_SUSPENDED }, 'a load is refused');
   await t.rejects(load(model.sha256), { code: ErrorCode.MODEL_SUSPENDED }, 'by its SHA-256 too');
+  // A local program asking for it over HTTP (load on demand): 423 with the code, in the OpenAI and Ollama shapes.
+  const openai = await httpFetch(`${a.httpUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: model.name, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }) });
+  t.equal(openai.status, 423, 'OpenAI route: 423 Locked');
+  t.match(await openai.json(), { error: { code: ErrorCode.MODEL_SUSPENDED } });
+  const ollama = await httpFetch(`${a.httpUrl}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: model.name, prompt: 'hi', stream: false }) });
+  t.equal(ollama.status, 423, 'Ollama route: 423 Locked');
+  t.match(await ollama.text(), /suspended/);
   const ev = await until('registry.suspended in the audit chain',
     () => a.ctl(['audit', 'tail', '-n', '100', '--subject', 'secai.evt.registry.suspended', '--json']).json().records as { payload: { sha256: string; by: string } }[],
     (rs) => rs.some((r) => r.payload.sha256 === model.sha256));
