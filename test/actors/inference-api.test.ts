@@ -11,6 +11,7 @@ import { processTree, signalTree } from '../helpers/proc-tree.js';
 import { runChat } from '../../bin/chat.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
+import { ErrorCode, SecaiError } from '../../common/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'secai-inf-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -149,6 +150,79 @@ t.test('inference api — a client that disconnects cancels its generation', asy
   const after = await openai.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
   t.equal(after.usage?.completion_tokens, 3, 'the same worker answers the next request');
   t.equal((host.list()[0]?.['info'] as { pid: number }).pid, pid);
+});
+
+t.test('inference api — an eviction (incident containment) ends a streaming generation with SECAI_E_MODEL_SUSPENDED', async (t) => {
+  // Deterministic like the disconnect test: the worker is stopped while the streamed request reaches the host, the
+  // model is evicted, and the client must see the suspension (never a quiet end or a cancel), with the model unloaded.
+  const host = stack.host;
+  const pid = (host.list()[0]?.['info'] as { pid: number }).pid;
+  const generate = host.generate.bind(host);
+  let queued = false;
+  host.generate = (...a) => { const p = generate(...a); queued = true; return p; };
+  t.teardown(() => { host.generate = generate; });
+  const tree = processTree(pid);
+  signalTree(tree, 'SIGSTOP');
+  let eviction: ReturnType<typeof host.evict> | undefined;
+  let body: string;
+  try {
+    const client = fetch(`${stack.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, stream: true }),
+    }).then(async (res) => `${res.status} ${await res.text()}`);
+    await until('the generation to be queued at the host', () => queued);
+    // The generation is failed at once; the unload then waits for the stopped worker, so it is let go first.
+    eviction = host.evict(new Set([sha256]), new SecaiError(ErrorCode.MODEL_SUSPENDED, 'the model was evicted: suspended by incident inc-test (test)'));
+    body = await client;
+  } finally {
+    signalTree(tree, 'SIGCONT');
+  }
+  t.same(await eviction, { evicted: ['tiny'], cancelled: 1 });
+  t.match(body, /SECAI_E_MODEL_SUSPENDED/, `the client sees the suspension: ${body.slice(0, 300)}`);
+  t.notMatch(body, /"finish_reason":"(stop|length)"/, 'not a normal end');
+  t.same(host.list().map((m) => m['name']), [], 'the model is unloaded');
+  await until('the evicted worker to be gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } });
+  await host.load('tiny'); // the rest of this file uses it
+});
+
+t.test('inference api — an eviction in the middle of a stream ends it with an SECAI_E_MODEL_SUSPENDED error event', async (t) => {
+  // Tokens are already out (status 200 sent): the worker is stopped after the first chunk, the model evicted, and the
+  // stream must end with the error, not with a finish_reason or [DONE] alone.
+  const host = stack.host;
+  const pid = (host.list()[0]?.['info'] as { pid: number }).pid;
+  const res = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, stream: true }),
+  });
+  t.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let text = '';
+  while (!text.includes('"delta"')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+  }
+  t.match(text, /"delta"/, 'a first chunk came');
+  const tree = processTree(pid);
+  signalTree(tree, 'SIGSTOP');
+  let eviction: ReturnType<typeof host.evict> | undefined;
+  try {
+    eviction = host.evict(new Set([sha256]), new SecaiError(ErrorCode.MODEL_SUSPENDED, 'the model was evicted: suspended by incident inc-test (test)'));
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value, { stream: true });
+    }
+  } finally {
+    signalTree(tree, 'SIGCONT');
+  }
+  t.same(await eviction, { evicted: ['tiny'], cancelled: 1 });
+  const last = text.split('\n').filter((l) => l.startsWith('data:')).pop() ?? '';
+  t.match(last, /^data: \{"error":.*"code":"SECAI_E_MODEL_SUSPENDED"/, `the stream's last event is the suspension: ${text.slice(-300)}`);
+  t.notMatch(text, /"finish_reason":"(stop|length)"/, 'not a normal end');
+  await until('the evicted worker to be gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } });
+  await host.load('tiny');
 });
 
 t.test('inference api — a model whose file changed after promotion refuses to load and is reported', async (t) => {
