@@ -97,13 +97,25 @@ t.test('inference api — killing the worker mid-stream gives a clean error, and
   const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
   const pid = (stack.host.list()[0]?.['info'] as { pid: number }).pid;
   t.ok(pid > 0, 'the worker has a pid');
+  // Deterministic: the worker is stopped (its whole sandbox tree) the moment the host receives its first token, so the
+  // tiny model cannot finish its context before the kill on a loaded machine (it did, and the stream ended normally).
+  const host = stack.host;
+  const generate = host.generate.bind(host);
+  const tree = processTree(pid);
+  let stopped = false;
+  host.generate = (model, input, onToken, o) => generate(model, input, (text) => {
+    if (!stopped) { stopped = true; signalTree(tree, 'SIGSTOP'); }
+    onToken(text);
+  }, o);
+  t.teardown(() => { host.generate = generate; signalTree(tree, 'SIGCONT'); });
   const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, seed: 5, stream: true });
   let got = 0;
   const err = await (async () => {
     for await (const _ of stream) {
-      if (++got === 3) process.kill(pid, 'SIGKILL');
+      if (++got === 1) process.kill(pid, 'SIGKILL'); // the sandbox dies; the stopped worker in it with it (die-with-parent)
     }
   })().catch((e: unknown) => e);
+  t.ok(stopped, 'the worker was held after its first token');
   t.ok(err instanceof Error, 'the client sees an error, not a truncated success');
   t.match(String((err as Error).message), /worker/i);
   const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0 });
