@@ -111,12 +111,9 @@ function validatorFor(schemaId: string): Validator | undefined {
     const texts = readSchemas();
     const ix = precompiledIndex();
     const usable = ix?.digest === texts.digest ? ix : undefined;
-    const loaded = new Map<string, Validator | undefined>();
     let ajv: Ajv | undefined;
-    getValidator = (id) => {
-      if (usable && !loaded.has(id)) loaded.set(id, precompiledValidator(usable, id));
-      return loaded.get(id) ?? ((ajv ??= buildAjv(texts)).getSchema(id) as Validator | undefined);
-    };
+    // require() caches each file: a section asked for again costs a lookup.
+    getValidator = (id) => (usable && precompiledValidator(usable, id)) || ((ajv ??= buildAjv(texts)).getSchema(id) as Validator | undefined);
   }
   return getValidator(schemaId);
 }

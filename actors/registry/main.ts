@@ -1,5 +1,4 @@
 // Registry actor process: wiring. Lifecycle, write queue and the tampered verdict live in machines/registry; the store's work is its effects.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromPromise } from 'xstate';
 import { registryMachine, type RegistryRead, type RegistryReadInput, type RemovedBy, type Suspensions, type WriteResult } from '../../machines/registry/registry.machine.js';
@@ -11,7 +10,7 @@ import { main, type ActorContext } from '../../runtime/host.js';
 import { registryManifest } from './manifest.js';
 import { readManifest, Registry, type PromoteRequest, type RegistryEntry, type VerifyResult } from './store.js';
 import { suspend, suspensionOf, unsuspend, type MarkDeps } from './suspend.js';
-import { readSuspensions, suspensionsAnchorPath, suspensionsPath, writeSuspensions, writeSuspensionsAnchor, type SuspensionFiles } from './suspensions.js';
+import { openSuspensions, suspensionsAnchorPath, type SuspensionFiles } from './suspensions.js';
 
 type Ctx = ActorContext<typeof registryMachine>;
 /** A promotion copies and a verify re-hashes whole models: the manifest allows them 600 s. */
@@ -75,23 +74,12 @@ function provideRegistry(store: Registry, key: ApplianceKey, ctx: Pick<Ctx, 'emi
 
 const suspensionFiles = (ctx: Pick<Ctx, 'paths'>): SuspensionFiles => ({ registryDir: ctx.paths.registry, anchor: suspensionsAnchorPath(ctx.paths.keys) });
 
-/**
- * The suspension record at start. A fresh registry (no model yet) gets an empty signed record at once, so that a
- * record deleted later is told apart from one never written; a record that does not verify, or is older than the
- * anchor says was written last, suspends every model. A trusted record is anchored (a registry from before anchors).
- */
-async function openSuspensions(ctx: Pick<Ctx, 'paths' | 'log'>): Promise<Suspensions> {
-  const files = suspensionFiles(ctx);
+/** The suspension record at start: a model suspended before a restart stays suspended; an untrusted record suspends every model. */
+async function openSuspensionRecord(ctx: Pick<Ctx, 'paths' | 'log'>): Promise<Suspensions> {
   const key = await applianceKey(ctx.paths.applianceKey);
   // A manifest that does not verify stops the machine at open (tampered): no model is served whatever this says.
-  const models = await readManifest(join(files.registryDir, 'manifest.json'), key.publicKey).then((m) => m.entries.length, () => 0);
-  let s = await readSuspensions(files, key.publicKey, models);
-  if (models === 0 && !s.untrusted && !existsSync(suspensionsPath(files.registryDir))) {
-    await writeSuspensions(files, key, [], s.seq);
-    s = await readSuspensions(files, key.publicKey, models);
-  } else if (!s.untrusted) {
-    await writeSuspensionsAnchor(files.anchor, key, s.seq);
-  }
+  const models = await readManifest(join(ctx.paths.registry, 'manifest.json'), key.publicKey).then((m) => m.entries.length, () => 0);
+  const s = await openSuspensions(suspensionFiles(ctx), key, models);
   if (s.untrusted) ctx.log.error({ reason: s.untrusted }, 'registry suspension record UNTRUSTED: every model is suspended until an operator clears it');
   else if (s.records.length) ctx.log.warn({ suspended: s.records.map((r) => r.names.join(',') || r.sha256) }, 'suspended models (securectl models unsuspend clears one)');
   return s;
@@ -108,7 +96,7 @@ main<typeof registryMachine, typeof registryManifest>({
     return provideRegistry(registry, await applianceKey(ctx.paths.applianceKey), ctx);
   },
   // The signed suspension record, read before the machine starts: a model suspended before a restart stays suspended.
-  input: async (ctx) => ({ suspensions: await openSuspensions(ctx) }),
+  input: async (ctx) => ({ suspensions: await openSuspensionRecord(ctx) }),
   publicContext: (c) => ({
     models: c.models, lastChange: c.lastChange, reason: c.reason,
     suspended: c.suspensions.records.map((r) => ({ sha256: r.sha256, names: r.names, by: r.by })), suspensionsUntrusted: c.suspensions.untrusted,

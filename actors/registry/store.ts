@@ -6,7 +6,7 @@ import { canonicalJson } from '../../common/canonical-json.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { getSodium } from '../../common/sodium.js';
-import { sha256File } from '../../common/hash-file.js';
+import { fileHasher, sha256File } from '../../common/hash-file.js';
 
 export interface StageSummary { stage: string; verdict: string; reason: string }
 
@@ -70,7 +70,8 @@ export async function folderSha256(root: string): Promise<string> {
   walk(root);
   const rels = files.map((f) => relative(root, f).split(sep).join('/')).sort();
   const h = createHash('sha256');
-  for (const rel of rels) h.update(`${rel}\0${await sha256File(join(root, rel))}\n`);
+  const hash = fileHasher(); // one buffer for the whole folder
+  for (const rel of rels) h.update(`${rel}\0${(await hash(join(root, rel))).sha256}\n`);
   return h.digest('hex');
 }
 

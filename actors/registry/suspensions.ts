@@ -55,30 +55,49 @@ export async function writeSuspensionsAnchor(anchor: string, key: ApplianceKey, 
  * registry writes an empty record at open); absent beside promoted models it was deleted, which is as untrusted as
  * an edit. Untrusted: `untrusted` says why, and every model counts as suspended until an operator clears each.
  */
-export async function readSuspensions(where: SuspensionFiles, publicKey: Uint8Array, models: number): Promise<Suspensions> {
+async function readRecord(where: SuspensionFiles, publicKey: Uint8Array, models: number): Promise<{ suspensions: Suspensions; anchored: number | null }> {
   const file = suspensionsPath(where.registryDir);
   const anchored = await anchoredSeq(where.anchor, publicKey);
   // The next record written must be newer than anything written before, whatever this one claims.
   const floor = typeof anchored === 'number' ? anchored : 0;
-  if (anchored === 'forged') return { records: [], seq: floor, untrusted: `${where.anchor} (the suspension anchor) does not verify` };
+  if (anchored === 'forged') return { suspensions: { records: [], seq: floor, untrusted: `${where.anchor} (the suspension anchor) does not verify` }, anchored: null };
+  const at = (suspensions: Suspensions) => ({ suspensions, anchored });
   if (!existsSync(file)) {
-    return models === 0 ? { records: [], seq: floor, untrusted: null } : { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is missing beside a registry of ${models} model(s)` };
+    return at(models === 0 ? { records: [], seq: floor, untrusted: null } : { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is missing beside a registry of ${models} model(s)` });
   }
   const sodium = await getSodium();
   let f: Partial<SuspensionsFile>;
   try { f = JSON.parse(readFileSync(file, 'utf8')) as Partial<SuspensionsFile>; } catch (err) {
-    return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} does not parse: ${(err as Error).message}`.slice(0, 512) };
+    return at({ records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} does not parse: ${(err as Error).message}`.slice(0, 512) });
   }
   if (!f || f.version !== 1 || !Number.isSafeInteger(f.seq) || (f.seq as number) < 0 || !Array.isArray(f.suspended) || typeof f.signature !== 'string' || !f.suspended.every(wellFormed)) {
-    return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is not a suspension record` };
+    return at({ records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is not a suspension record` });
   }
   const seq = f.seq as number;
   const sig = Buffer.from(f.signature, 'base64');
   const ok = sig.length === sodium.crypto_sign_BYTES
     && sodium.crypto_sign_verify_detached(sig, new TextEncoder().encode(canonicalJson({ version: 1, seq, suspended: f.suspended })), publicKey);
-  if (!ok) return { records: [], seq: Math.max(seq, floor), untrusted: `${SUSPENSIONS_FILE}: the appliance signature does not verify (changed outside the registry)` };
-  if (seq < floor) return { records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is record ${seq}, older than record ${floor} written last (an old signed copy put back)` };
-  return { records: f.suspended, seq, untrusted: null };
+  if (!ok) return at({ records: [], seq: Math.max(seq, floor), untrusted: `${SUSPENSIONS_FILE}: the appliance signature does not verify (changed outside the registry)` });
+  if (seq < floor) return at({ records: [], seq: floor, untrusted: `${SUSPENSIONS_FILE} is record ${seq}, older than record ${floor} written last (an old signed copy put back)` });
+  return at({ records: f.suspended, seq, untrusted: null });
+}
+
+export async function readSuspensions(where: SuspensionFiles, publicKey: Uint8Array, models: number): Promise<Suspensions> {
+  return (await readRecord(where, publicKey, models)).suspensions;
+}
+
+/**
+ * The record at the registry's start. A fresh registry (no model yet) gets an empty signed record at once, so that a
+ * record deleted later is told apart from one never written. A trusted record the anchor is behind (a registry from
+ * before anchors, or a crash between the record and its anchor) is anchored now; an untrusted one is left for the
+ * operator, whose unsuspend writes past both.
+ */
+export async function openSuspensions(where: SuspensionFiles, key: ApplianceKey, models: number): Promise<Suspensions> {
+  const { suspensions: s, anchored } = await readRecord(where, key.publicKey, models);
+  if (s.untrusted) return s;
+  if (models === 0 && !existsSync(suspensionsPath(where.registryDir))) await writeSuspensions(where, key, [], s.seq);
+  else if (anchored !== s.seq) await writeSuspensionsAnchor(where.anchor, key, s.seq);
+  return s;
 }
 
 /** Signs and writes the record atomically, then anchors its `seq`, which grows with every write. */

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,32 @@ t.teardown(async () => {
 });
 
 const messages = [{ role: 'user' as const, content: 'hello' }];
+
+/**
+ * Stops the worker's whole sandbox tree the moment the host receives its first token, so the tiny model cannot finish
+ * its context before the test acts on a loaded machine (it did, and streams ended normally). Undone at teardown.
+ */
+function holdAtFirstToken(t: Test, pid: number): { tree: number[]; held: () => boolean } {
+  const host = stack.host;
+  const generate = host.generate.bind(host);
+  const tree = processTree(pid);
+  let held = false;
+  host.generate = (model, input, onToken, o) => generate(model, input, (text) => {
+    if (!held) { held = true; signalTree(tree, 'SIGSTOP'); }
+    onToken(text);
+  }, o);
+  t.teardown(() => { host.generate = generate; signalTree(tree, 'SIGCONT'); });
+  return { tree, held: () => held };
+}
+
+/** The incident's containment as inference's evict op runs it: the tiny model's bytes, with the suspension's error. */
+const evictTiny = () => stack.host.evict(new Set([sha256]), new SecaiError(ErrorCode.MODEL_SUSPENDED, 'the model was evicted: suspended by incident inc-test (test)'));
+
+/** After an eviction: the old worker is gone, and the model is loaded again for the rest of this file. */
+async function reloadAfterEviction(pid: number): Promise<void> {
+  await until('the evicted worker to be gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } });
+  await stack.host.load('tiny');
+}
 
 t.test('inference api — the official openai client: models, chat (plain and streamed), completions, error shape', async (t) => {
   const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
@@ -97,17 +123,7 @@ t.test('inference api — killing the worker mid-stream gives a clean error, and
   const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'local', maxRetries: 0 });
   const pid = (stack.host.list()[0]?.['info'] as { pid: number }).pid;
   t.ok(pid > 0, 'the worker has a pid');
-  // Deterministic: the worker is stopped (its whole sandbox tree) the moment the host receives its first token, so the
-  // tiny model cannot finish its context before the kill on a loaded machine (it did, and the stream ended normally).
-  const host = stack.host;
-  const generate = host.generate.bind(host);
-  const tree = processTree(pid);
-  let stopped = false;
-  host.generate = (model, input, onToken, o) => generate(model, input, (text) => {
-    if (!stopped) { stopped = true; signalTree(tree, 'SIGSTOP'); }
-    onToken(text);
-  }, o);
-  t.teardown(() => { host.generate = generate; signalTree(tree, 'SIGCONT'); });
+  const hold = holdAtFirstToken(t, pid);
   const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, seed: 5, stream: true });
   let got = 0;
   const err = await (async () => {
@@ -115,7 +131,7 @@ t.test('inference api — killing the worker mid-stream gives a clean error, and
       if (++got === 1) process.kill(pid, 'SIGKILL'); // the sandbox dies; the stopped worker in it with it (die-with-parent)
     }
   })().catch((e: unknown) => e);
-  t.ok(stopped, 'the worker was held after its first token');
+  t.ok(hold.held(), 'the worker was held after its first token');
   t.ok(err instanceof Error, 'the client sees an error, not a truncated success');
   t.match(String((err as Error).message), /worker/i);
   const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0 });
@@ -175,7 +191,7 @@ t.test('inference api — an eviction (incident containment) ends a streaming ge
   t.teardown(() => { host.generate = generate; });
   const tree = processTree(pid);
   signalTree(tree, 'SIGSTOP');
-  let eviction: ReturnType<typeof host.evict> | undefined;
+  let eviction: ReturnType<typeof evictTiny> | undefined;
   let body: string;
   try {
     const client = fetch(`${stack.url}/v1/chat/completions`, {
@@ -184,7 +200,7 @@ t.test('inference api — an eviction (incident containment) ends a streaming ge
     }).then(async (res) => `${res.status} ${await res.text()}`);
     await until('the generation to be queued at the host', () => queued);
     // The generation is failed at once; the unload then waits for the stopped worker, so it is let go first.
-    eviction = host.evict(new Set([sha256]), new SecaiError(ErrorCode.MODEL_SUSPENDED, 'the model was evicted: suspended by incident inc-test (test)'));
+    eviction = evictTiny();
     body = await client;
   } finally {
     signalTree(tree, 'SIGCONT');
@@ -193,15 +209,14 @@ t.test('inference api — an eviction (incident containment) ends a streaming ge
   t.match(body, /SECAI_E_MODEL_SUSPENDED/, `the client sees the suspension: ${body.slice(0, 300)}`);
   t.notMatch(body, /"finish_reason":"(stop|length)"/, 'not a normal end');
   t.same(host.list().map((m) => m['name']), [], 'the model is unloaded');
-  await until('the evicted worker to be gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } });
-  await host.load('tiny'); // the rest of this file uses it
+  await reloadAfterEviction(pid);
 });
 
 t.test('inference api — an eviction in the middle of a stream ends it with an SECAI_E_MODEL_SUSPENDED error event', async (t) => {
-  // Tokens are already out (status 200 sent): the worker is stopped after the first chunk, the model evicted, and the
+  // Tokens are already out (status 200 sent): the worker is held at its first token, the model evicted, and the
   // stream must end with the error, not with a finish_reason or [DONE] alone.
-  const host = stack.host;
-  const pid = (host.list()[0]?.['info'] as { pid: number }).pid;
+  const pid = (stack.host.list()[0]?.['info'] as { pid: number }).pid;
+  const hold = holdAtFirstToken(t, pid);
   const res = await fetch(`${stack.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 1, stream: true }),
@@ -216,25 +231,23 @@ t.test('inference api — an eviction in the middle of a stream ends it with an 
     text += dec.decode(value, { stream: true });
   }
   t.match(text, /"delta"/, 'a first chunk came');
-  const tree = processTree(pid);
-  signalTree(tree, 'SIGSTOP');
-  let eviction: ReturnType<typeof host.evict> | undefined;
+  t.ok(hold.held(), 'the worker is held mid-generation');
+  let eviction: ReturnType<typeof evictTiny> | undefined;
   try {
-    eviction = host.evict(new Set([sha256]), new SecaiError(ErrorCode.MODEL_SUSPENDED, 'the model was evicted: suspended by incident inc-test (test)'));
+    eviction = evictTiny();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       text += dec.decode(value, { stream: true });
     }
   } finally {
-    signalTree(tree, 'SIGCONT');
+    signalTree(hold.tree, 'SIGCONT');
   }
   t.same(await eviction, { evicted: ['tiny'], cancelled: 1 });
   const last = text.split('\n').filter((l) => l.startsWith('data:')).pop() ?? '';
   t.match(last, /^data: \{"error":.*"code":"SECAI_E_MODEL_SUSPENDED"/, `the stream's last event is the suspension: ${text.slice(-300)}`);
   t.notMatch(text, /"finish_reason":"(stop|length)"/, 'not a normal end');
-  await until('the evicted worker to be gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } });
-  await host.load('tiny');
+  await reloadAfterEviction(pid);
 });
 
 t.test('inference api — a model whose file changed after promotion refuses to load and is reported', async (t) => {

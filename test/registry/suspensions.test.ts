@@ -1,11 +1,11 @@
 // The signed suspension record and its anchor, attacked on disk: an edit, a deletion, a forged anchor, and an older
 // signed record put back (the copy from before an incident suspended a model) are never trusted.
 import t from 'tap';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applianceKey } from '../../common/appliance-key.js';
-import { readSuspensions, suspensionsAnchorPath, suspensionsPath, writeSuspensions, type SuspensionFiles } from '../../actors/registry/suspensions.js';
+import { openSuspensions, readSuspensions, suspensionsAnchorPath, suspensionsPath, writeSuspensions, type SuspensionFiles } from '../../actors/registry/suspensions.js';
 
 const home = mkdtempSync(join(tmpdir(), 'secai-suspensions-'));
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
@@ -65,4 +65,27 @@ t.test('suspensions — a record signed by another key does not verify', async (
   const other = await applianceKey(join(home, 'other.ed25519'));
   await writeSuspensions(files, other, [], 6);
   t.match((await readSuspensions(files, key.publicKey, 1)).untrusted, /does not verify/);
+});
+
+t.test('suspensions — at open: a fresh registry gets a signed record and anchor; an unanchored record is anchored once; an untrusted one is not', async (t) => {
+  const key = await applianceKey(join(home, 'keys', 'appliance.ed25519'));
+  rmSync(record, { force: true });
+  rmSync(files.anchor, { force: true });
+  t.same(await openSuspensions(files, key, 0), { records: [], seq: 0, untrusted: null });
+  t.ok(existsSync(record) && existsSync(files.anchor), 'both written for a fresh registry');
+  // A registry from before anchors: its trusted record is anchored at the first open, and not rewritten at the next.
+  await writeSuspensions(files, key, [held], 7);
+  rmSync(files.anchor);
+  t.same(await openSuspensions(files, key, 1), { records: [held], seq: 7, untrusted: null });
+  t.match(JSON.parse(readFileSync(files.anchor, 'utf8')), { seq: 7 });
+  const ino = statSync(files.anchor).ino;
+  await openSuspensions(files, key, 1);
+  t.equal(statSync(files.anchor).ino, ino, 'an anchor already current is left alone');
+  // An old copy put back is not anchored over at open: the anchor keeps the newer number.
+  const old = join(home, 'seven.json');
+  copyFileSync(record, old);
+  await writeSuspensions(files, key, [], 8);
+  copyFileSync(old, record);
+  t.match((await openSuspensions(files, key, 1)).untrusted, /record 7, older than record 8/);
+  t.match(JSON.parse(readFileSync(files.anchor, 'utf8')), { seq: 8 });
 });

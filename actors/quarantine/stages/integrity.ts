@@ -6,7 +6,7 @@ import { walkFolder } from '../scan/folder-walk.js';
 import { scanFile } from '../scan/scan-file.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { Artifact, StageRunner } from './types.js';
-import { sha256File } from '../../../common/hash-file.js';
+import { fileHasher } from '../../../common/hash-file.js';
 
 export interface IntegrityOptions {
   /** Artifact name or file name → expected SHA-256 (hex). */
@@ -21,9 +21,10 @@ export interface IntegrityOptions {
 /** A folder's digest: SHA-256 over "path\0sha256\n" lines of its regular files in path order. */
 export async function folderDigest(root: string): Promise<{ digest: string; files: { file: string; sha256: string }[] }> {
   const files: { file: string; sha256: string }[] = [];
+  const hash = fileHasher(); // one buffer for the whole folder
   for (const e of walkFolder(root).entries) {
     if (e.type !== 'file') continue;
-    files.push({ file: e.rel, sha256: e.rel.endsWith('.safetensors') ? (await scanFile(e.abs)).sha256 : await sha256File(e.abs) });
+    files.push({ file: e.rel, sha256: e.rel.endsWith('.safetensors') ? (await scanFile(e.abs)).sha256 : (await hash(e.abs)).sha256 });
   }
   const h = createHash('sha256');
   for (const f of files) h.update(`${f.file}\0${f.sha256}\n`);
