@@ -15,6 +15,8 @@ export interface SecaiEnv {
   /** SECAI_HTTP_PORT (0: pick a free one) and SECAI_HTTP_HOST (loopback only). */
   httpPort: number;
   httpHost: '127.0.0.1' | '::1';
+  /** SECAI_MCP_PORT (0: pick a free one): the MCP firewall, on the same loopback host as the HTTP API. */
+  mcpPort: number;
   headless: boolean;
   uiDir: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -54,6 +56,8 @@ export interface SecaiEnv {
 
 /** The web UI and HTTP API port (DESIGN.md: 127.0.0.1:8480). */
 export const DEFAULT_HTTP_PORT = 8480;
+/** The MCP firewall's port (DESIGN.md: 127.0.0.1:8496). */
+export const DEFAULT_MCP_PORT = 8496;
 
 const bad = (name: string, want: string, raw: string): SecaiError =>
   new SecaiError(ErrorCode.CONFIG_INVALID, `${name} must be ${want}, not '${raw.slice(0, 64)}'`);
@@ -100,6 +104,7 @@ export function parseEnv(raw: NodeJS.ProcessEnv): SecaiEnv {
     httpPort: int(raw, 'SECAI_HTTP_PORT', 0, 65535) ?? DEFAULT_HTTP_PORT,
     // Nothing listens on anything but loopback: any other host is an error, not a silent fallback.
     httpHost: oneOf(raw, 'SECAI_HTTP_HOST', ['127.0.0.1', '::1'] as const, '127.0.0.1'),
+    mcpPort: int(raw, 'SECAI_MCP_PORT', 0, 65535) ?? DEFAULT_MCP_PORT,
     headless: flag(raw, 'SECAI_HEADLESS'),
     uiDir: text(raw, 'SECAI_UI_DIR'),
     logLevel: oneOf(raw, 'SECAI_LOG_LEVEL', LOG_LEVELS, 'info'),

@@ -44,6 +44,12 @@ export function homePaths(home: string) {
     operatorKey: join(home, 'keys', 'operator.ed25519'),
     trustedOperators: join(home, 'keys', 'operators'),
     applianceKey: join(home, 'keys', 'appliance.ed25519'),
+    /** The policy actor's Ed25519 key for capability tokens (docs/agent.md). */
+    capabilityKey: join(home, 'keys', 'capability.ed25519'),
+    /** The MCP firewall's bearer token for outside clients (docs/mcp.md), 0600. */
+    mcpClientToken: join(home, 'keys', 'mcp-client.token'),
+    /** Approved MCP tool definitions, signed with the appliance key. */
+    mcpPins: join(home, 'mcp', 'pins.json'),
     audit: join(home, 'audit'),
     run: join(home, 'run'),
     quarantine: join(home, 'quarantine'),

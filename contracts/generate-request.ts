@@ -12,6 +12,8 @@ export interface GenerateRequest {
   topP?: number;
   seed?: number;
   stop?: string[];
+  /** Constrain the output to JSON matching this schema (the subset in workers/json-schema-subset.ts; docs/inference.md). */
+  jsonSchema?: Record<string, unknown>;
   client?: string;
   requestId: string;
 }

@@ -98,6 +98,42 @@ export interface GpuWatchSection {
   max_temperature_c: number;
 }
 
+/** A label on data a tool returned: what it may not flow into (policy.yaml `mcp.deny_flows`). */
+export type McpTaint = 'network' | 'untrusted_file' | 'secret';
+
+/** One upstream tool's rule in policy.yaml `mcp.servers[].tools`. */
+export interface McpToolRule {
+  name: string;
+  decision: 'allow' | 'deny';
+  read_only: boolean;
+  sink: 'none' | 'write' | 'exec' | 'egress';
+  taint: readonly McpTaint[];
+}
+
+/** One upstream MCP server. */
+export interface McpServerRule {
+  id: string;
+  transport: 'stdio' | 'http';
+  command?: string;
+  args?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  read_only?: readonly string[];
+  url?: string;
+  trust_on_first_use?: boolean;
+  tools: readonly McpToolRule[];
+}
+
+/** policy.yaml `mcp`: the MCP firewall (docs/mcp.md). */
+export interface McpSection {
+  enabled: boolean;
+  max_arg_bytes: number;
+  max_output_bytes: number;
+  call_timeout_seconds: number;
+  rate: { capacity: number; refill_per_sec: number };
+  deny_flows: readonly { taint: McpTaint; sink: 'write' | 'exec' | 'egress' }[];
+  servers: readonly McpServerRule[];
+}
+
 /** Every section of policy.yaml and its type; the JSON Schemas in schemas/policy/ are the truth. */
 export interface PolicySections {
   defaults: { decision: 'deny' };
@@ -116,13 +152,14 @@ export interface PolicySections {
   incidents: IncidentsSection;
   attestation: AttestationSection;
   gpu_watch: GpuWatchSection;
+  mcp: McpSection;
 }
 
 export type SectionName = keyof PolicySections;
 
 export const SECTION_NAMES = [
   'defaults', 'inference', 'local_api', 'tools', 'paths', 'airlock', 'search', 'models', 'agent_risk', 'sensitivity', 'vault', 'quarantine',
-  'integrity', 'incidents', 'attestation', 'gpu_watch',
+  'integrity', 'incidents', 'attestation', 'gpu_watch', 'mcp',
 ] as const satisfies readonly SectionName[];
 
 export const isSectionName = (n: string): n is SectionName => (SECTION_NAMES as readonly string[]).includes(n);

@@ -22,6 +22,8 @@ export interface ToolRule {
 
 export interface ToolsPolicy {
   max_total_arg_bytes: number;
+  /** Lifetime of a minted capability token (docs/agent.md). */
+  capability_ttl_seconds: number;
   rules: readonly ToolRule[];
 }
 

@@ -16,6 +16,7 @@ import { integrityManifest } from '../actors/integrity/manifest.js';
 import { incidentManifest } from '../actors/incident/manifest.js';
 import { attestorManifest } from '../actors/attestor/manifest.js';
 import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
+import { mcpFirewallManifest } from '../actors/mcp-firewall/manifest.js';
 
 /**
  * The manifests themselves, typed, for callers that take typed op references (`serveOp(vaultManifest,
@@ -25,7 +26,7 @@ import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
 export {
   auditManifest, authManifest, vaultManifest, cliManifest, gatewayManifest, inferenceManifest, quarantineManifest,
   registryManifest, supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, integrityManifest, incidentManifest,
-  attestorManifest, gpuWatchManifest,
+  attestorManifest, gpuWatchManifest, mcpFirewallManifest,
 };
 
 export const MANIFESTS: readonly ActorManifest[] = [
@@ -41,6 +42,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   // Fingerprints the GPU stack before a model is loaded onto it.
   gpuWatchManifest,
   toolFirewallManifest,
+  // Asks the policy actor for its section; outside MCP clients and the agent reach tools only through it.
+  mcpFirewallManifest,
   airlockManifest,
   vaultManifest,
   authManifest,

@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ErrorCode, SecaiError } from '../common/errors.js';
+import { checkJsonSchema } from './json-schema-subset.js';
 
 // Bounds: the inference actor's generate request (actors/inference/manifest.ts) is the largest input;
 // the worker's answers are bounded here, because a compromised worker may send anything.
@@ -24,6 +25,8 @@ const generateParams = {
   topP: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
   stop: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 8 })),
+  /** Constrains the output to JSON matching this schema (the subset and bounds of json-schema-subset.ts, checked in parseToWorker). */
+  jsonSchema: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 };
 const GenerateParams = Type.Object(generateParams, closed);
 export type GenerateParams = Static<typeof GenerateParams>;
@@ -130,6 +133,8 @@ export function parseToWorker(m: unknown): ToWorker {
   if (msg.type === 'batch' && new Set(msg.items.map((i) => i.id)).size !== msg.items.length) {
     throw new SecaiError(ErrorCode.WORKER_PROTOCOL, 'malformed message to the worker (batch): duplicate item ids');
   }
+  // Checked again here, not only by the actor: the grammar is built in this process from it.
+  if (msg.type === 'generate' && msg.jsonSchema !== undefined) checkJsonSchema(msg.jsonSchema);
   return msg;
 }
 

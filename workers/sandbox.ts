@@ -145,3 +145,46 @@ export function spawnWorker(o: SandboxOptions = {}): SandboxedWorker {
   const child = spawn(bwrap, argv, { stdio, env: {}, serialization: 'json' });
   return { child, sandboxed: true, argv: [bwrap, ...argv] };
 }
+
+export interface SandboxCommand {
+  /** Absolute path of the executable. */
+  command: string;
+  args?: readonly string[];
+  /** Read-only binds besides the system folders (the program's code and data). */
+  readOnly?: readonly string[];
+  /** The whole environment besides PATH, HOME and LANG. */
+  env?: Readonly<Record<string, string>>;
+  bwrapPath?: string;
+}
+
+/**
+ * The bubblewrap command line for an outside program (an MCP server over stdio): no network (its own netns with
+ * only lo), read-only /usr and the binds named, a private /tmp, a clean environment. There is no unsandboxed
+ * fallback: a program we did not write never runs without its sandbox.
+ */
+export function sandboxCommand(o: SandboxCommand): { command: string; args: string[] } {
+  const bwrap = o.bwrapPath ?? 'bwrap';
+  const probe = probeSandbox(bwrap);
+  if (!probe.ok) throw new SecaiError(ErrorCode.SANDBOX_UNAVAILABLE, `refusing to start ${o.command} without its sandbox (${probe.reason})`);
+  const command = realpathSync(o.command);
+  const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...o.env };
+  const binds = [command, ...(o.readOnly ?? [])].filter((p) => !p.startsWith('/usr/') && existsSync(p));
+  return {
+    command: bwrap,
+    args: [
+      ...NAMESPACE_FLAGS,
+      '--clearenv',
+      ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+      '--tmpfs', '/tmp',
+      '--ro-bind', '/usr', '/usr',
+      // /lib and /lib64 (links on merged-/usr systems); binding /usr/lib again over /usr is harmless.
+      ...systemBinds(),
+      ...(existsSync('/bin') && lstatSync('/bin').isSymbolicLink() ? ['--symlink', readlinkSync('/bin'), '/bin'] : existsSync('/bin') ? ['--ro-bind', '/bin', '/bin'] : []),
+      ...[...new Set(binds)].flatMap((p) => ['--ro-bind', p, p]),
+      '--proc', '/proc',
+      '--dev', '/dev',
+      '--chdir', '/tmp',
+      command, ...(o.args ?? []),
+    ],
+  };
+}

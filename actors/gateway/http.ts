@@ -63,7 +63,7 @@ export const secaiErrorShape: ErrorShape = (_status, e) => ({ error: e });
 
 /** HTTP status for each error code that has one; everything else is a 500. One table: no route module registers its own. */
 const STATUS: Record<string, number> = {
-  [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400,
+  [ErrorCode.BAD_MESSAGE]: 400, [ErrorCode.SCHEMA]: 400, [ErrorCode.USAGE]: 400, [ErrorCode.IMPORT_REFUSED]: 400, [ErrorCode.JSON_SCHEMA_UNSUPPORTED]: 400,
   [ErrorCode.UNAUTHORIZED]: 401, [ErrorCode.WRONG_PASSPHRASE]: 401, [ErrorCode.SETUP_CODE]: 401,
   [ErrorCode.PERMISSION]: 403, [ErrorCode.CSRF]: 403, [ErrorCode.CROSS_ORIGIN]: 403, [ErrorCode.POLICY_DENIED]: 403, [ErrorCode.EGRESS_DENIED]: 403, [ErrorCode.AIRLOCK_DISABLED]: 403,
   [ErrorCode.UNKNOWN_OP]: 404, [ErrorCode.MODEL_NOT_LOADED]: 404, [ErrorCode.MODEL_NOT_FOUND]: 404, [ErrorCode.CHAT_NOT_FOUND]: 404,

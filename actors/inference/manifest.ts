@@ -24,11 +24,13 @@ export const generateRequest = s.object({
   topP: s.number({ minimum: 0, maximum: 1 }),
   seed: s.integer({ minimum: 0, maximum: 2 ** 31 - 1 }),
   stop: s.array(s.string({ minLength: 1, maxLength: 256 }), 8),
+  /** Constrains the output to JSON matching this schema: a bounded subset, checked by the op (SECAI_E_JSON_SCHEMA_UNSUPPORTED). */
+  jsonSchema: s.record(),
   /** Who asks: the fair queue is round-robin across clients. */
   client: s.string({ maxLength: 128 }),
   /** Chosen by the requester so it can cancel (random, 128 bits). */
   requestId: s.string({ minLength: 16, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
-}, ['messages', 'prompt', 'topP', 'seed', 'stop', 'client']);
+}, ['messages', 'prompt', 'topP', 'seed', 'stop', 'jsonSchema', 'client']);
 
 /** The end of a generation; before it, `generateChunk`s carry the text as it comes. */
 const generateDone = s.object({

@@ -1,7 +1,7 @@
 // The generate op: validates the request's shape beyond its schema, streams { text } chunks, ends with usage.
 import type { CallContext } from '../../bus/service.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
-import type { ChatMessage } from '../../workers/protocol.js';
+import { checkJsonSchema } from '../../workers/json-schema-subset.js';
 import type { GenerateInput } from '../../workers/llm/client.js';
 import type { GenerateDone } from './manifest.js';
 import type { ModelHost } from './models.js';
@@ -12,6 +12,8 @@ export function toInput(req: GenerateRequest): GenerateInput {
   const params = {
     maxTokens: req.maxTokens, temperature: req.temperature,
     ...(req.topP !== undefined && { topP: req.topP }), ...(req.seed !== undefined && { seed: req.seed }), ...(req.stop?.length && { stop: req.stop }),
+    // Refused here, before any queueing, with SECAI_E_JSON_SCHEMA_UNSUPPORTED: the worker checks it again.
+    ...(req.jsonSchema !== undefined && { jsonSchema: checkJsonSchema(req.jsonSchema) }),
   };
   if (req.mode === 'chat') {
     if (!req.messages?.length) throw new SecaiError(ErrorCode.SCHEMA, 'a chat needs at least one message');

@@ -1,5 +1,10 @@
 // Policy engine process: wiring. The policy in force, its reloads and the allow tally live in machines/policy; decide() runs against the machine's policy.
 import { fromCallback, fromPromise } from 'xstate';
+import { NonceCache, verifyCommand } from '../../bus/envelope.js';
+import { TrustedOperators } from '../../bus/operator-keys.js';
+import { commandSubject } from '../../bus/subjects.js';
+import { applianceKey } from '../../common/appliance-key.js';
+import { argsHash as hashArgs, capKeyId } from '../../policy/capability/token.js';
 import { policyMachine, summary, type LoadedPolicy, type PolicyContext } from '../../machines/policy/policy.machine.js';
 import { decide, type DecisionResult } from '../../policy/decide/index.js';
 import { loadPolicyFile, policyPath } from '../../policy/snapshot.js';
@@ -10,6 +15,7 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { ask } from '../../runtime/ask.js';
 import { main, type ActorContext } from '../../runtime/host.js';
 import { policyManifest } from './manifest.js';
+import { mint, type ApprovalCheck, type MintReply, type MintRequest } from './mint.js';
 
 type Ctx = ActorContext<typeof policyMachine>;
 /** The policy in force with its sections: swapped as one object in the machine, so a section and the policy never disagree. */
@@ -28,10 +34,63 @@ const section = (ctx: Ctx, req: { name: SectionName }) => {
   return { name: sec.name, digest: sec.digest, value: sec.value as unknown as Record<string, unknown>, policyDigest: c.digest };
 };
 
-/** Decides against the machine's policy and tells the machine (allows are tallied, the rest evented). */
-function decideNow(ctx: Ctx, req: { domain: string; input: unknown }): DecisionResult {
-  const r = decide(current(ctx), req.domain, req.input);
+/** Decides against the machine's policy (or the one given) and tells the machine (allows are tallied, the rest evented). */
+function decideNow(ctx: Ctx, req: { domain: string; input: unknown }, policy: PolicySnapshot = current(ctx)): DecisionResult {
+  const r = decide(policy, req.domain, req.input);
   ctx.actor.send({ type: 'policy.decided', result: r as unknown as DecisionResult & Record<string, unknown> });
+  return r;
+}
+
+/** Operator approvals live as long as a signed command may: the envelope replay window. */
+const APPROVAL_WINDOW_MS = 60_000;
+
+/**
+ * An approval is the operator's signed `secai.cmd.agent.approve` envelope, checked as the bus checks a command
+ * (subject, time, trusted key, signature, role admin) and bound to this plan step: planId, step and intentHash must
+ * match, and tool and argsHash too when the operator named them. Its nonce is spent in the machine.
+ */
+async function checkApproval(ctx: Ctx, operators: TrustedOperators, startedAt: number, raw: unknown, req: MintRequest, hash: string): Promise<ApprovalCheck> {
+  const now = Date.now();
+  let args: Record<string, unknown>;
+  let keyId: string;
+  try {
+    const v = await verifyCommand(raw, {
+      subject: commandSubject('agent', 'approve'), op: 'agent.approve', roles: ['admin'], lookup: (k) => operators.lookup(k),
+      // The nonce is spent below, in the machine, so that it outlives this call.
+      nonces: new NonceCache(APPROVAL_WINDOW_MS), now, windowMs: APPROVAL_WINDOW_MS, notBefore: startedAt,
+    });
+    args = v.args;
+    keyId = v.operator.keyId;
+  } catch (err) {
+    return { ok: false, reason: `${(err as { code?: string }).code ?? ErrorCode.INTERNAL}: ${(err as Error).message}` };
+  }
+  const bound: [string, unknown][] = [['planId', req.planId], ['step', req.step], ['intentHash', req.intentHash]];
+  for (const [k, want] of bound) if (args[k] !== want) return { ok: false, reason: `the approval is for ${k} ${JSON.stringify(args[k])?.slice(0, 80)}, not ${JSON.stringify(want)}` };
+  if (args['tool'] !== undefined && args['tool'] !== req.tool) return { ok: false, reason: `the approval is for tool ${String(args['tool']).slice(0, 64)}` };
+  if (args['argsHash'] !== undefined && args['argsHash'] !== hash) return { ok: false, reason: 'the approval is for other arguments' };
+  const nonce = (raw as { nonce: string; ts: number }).nonce;
+  const until = (raw as { ts: number }).ts + APPROVAL_WINDOW_MS;
+  if (!await ask<boolean>(ctx.actor, { type: 'policy.approval', nonce, until, now })) return { ok: false, reason: `approval ${nonce} was already used` };
+  return { ok: true, keyId };
+}
+
+/** policy.mint against one policy snapshot (a reload in between cannot mix two), evented either way. */
+async function mintNow(ctx: Ctx, operators: TrustedOperators, startedAt: number, req: MintRequest): Promise<MintReply> {
+  const policy = current(ctx);
+  const key = ctx.actor.getSnapshot().context.capabilityKey;
+  if (!key) throw new SecaiError(ErrorCode.NOT_READY, 'no capability key');
+  const r = await mint({
+    policy, secretKey: key.secretKey, now: Date.now,
+    decide: (domain, input) => decideNow(ctx, { domain, input }, policy),
+    approve: (raw, q, hash) => checkApproval(ctx, operators, startedAt, raw, q, hash),
+  }, req);
+  const evidence = { tool: req.tool, planId: req.planId, step: req.step, intentHash: req.intentHash, argsHash: hashArgs(req.args), policyDigest: r.policyDigest };
+  if (r.token) {
+    void ctx.emitOrLog('minted', { ...evidence, nonce: r.nonce, expiresAt: r.expiresAt, paths: r.paths ?? [], ...(r.approvedBy !== undefined && { approvedBy: r.approvedBy }) });
+  } else {
+    void ctx.emitOrLog('mint_refused', { ...evidence, decision: r.decision, rule: r.rule, reason: r.reason ?? r.decision });
+    ctx.log.info({ tool: req.tool, planId: req.planId, step: req.step, decision: r.decision, rule: r.rule }, 'capability not minted');
+  }
   return r;
 }
 
@@ -85,13 +144,25 @@ main<typeof policyMachine, typeof policyManifest>({
     },
   }),
   // A bad policy at start stops the actor: with no decision point every request is refused (fail closed).
-  input: (ctx) => ({ current: load(ctx) }),
+  // The capability key is made at first start (0600, atomic, linked into place: appliance-key.ts) and never leaves this process.
+  input: async (ctx) => ({ current: load(ctx), capabilityKey: await applianceKey(ctx.paths.capabilityKey) }),
   publicContext: (c) => ({ digest: c.digest, reloads: c.reloads, lastReload: c.lastReload }),
-  ops: (ctx) => ({
-    decide: (req: { domain: string; input: unknown }) => decideNow(ctx, req),
-    show: () => show(ctx),
-    section: (req: { name: SectionName }) => section(ctx, req),
-  }),
+  ops: (ctx) => {
+    const operators = new TrustedOperators(ctx.paths.trustedOperators);
+    // Approvals signed before this start are refused: the spent approvals did not survive the restart.
+    const startedAt = Date.now();
+    return {
+      decide: (req: { domain: string; input: unknown }) => decideNow(ctx, req),
+      show: () => show(ctx),
+      section: (req: { name: SectionName }) => section(ctx, req),
+      mint: (req: MintRequest) => mintNow(ctx, operators, startedAt, req),
+      capability_key: () => {
+        const key = ctx.actor.getSnapshot().context.capabilityKey;
+        if (!key) throw new SecaiError(ErrorCode.NOT_READY, 'no capability key');
+        return { keyId: capKeyId(key.publicKey), publicKey: key.publicKey };
+      },
+    };
+  },
   commands: (ctx) => ({
     decide: (req: { domain: string; input: unknown }) => decideNow(ctx, req),
     show: () => show(ctx),

@@ -1,4 +1,5 @@
 // The policy engine's bus contract: decisions and the policy in force; reload is a signed command.
+import { envelopeSchema } from '../../bus/envelope.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 import { reloadedEvent, reloadReply, sectionReply, sectionRequest } from '../../policy/sections-contract.js';
@@ -11,6 +12,32 @@ export const decisionSchema = s.object(
   },
   ['reason'],
 );
+/** Only the agent asks for capabilities; only the tool firewall needs the key that verifies them. */
+export const MINT_CALLERS = ['agent'] as const;
+export const CAPABILITY_KEY_CALLERS = ['tool-firewall'] as const;
+const hex64 = () => s.string({ maxLength: 64, pattern: '^[0-9a-f]{64}$' });
+export const mintRequest = s.object(
+  {
+    tool: s.string({ maxLength: 64 }), args: s.record(), intentHash: hex64(), planId: s.string({ maxLength: 128, minLength: 1 }),
+    step: s.integer({ minimum: 0, maximum: 1_000_000 }),
+    // The operator's signed `secai.cmd.agent.approve` envelope, for a tool whose decision is ask.
+    approval: envelopeSchema,
+  },
+  ['approval'],
+);
+export const mintReply = s.object(
+  {
+    decision: s.string({ enum: ['allow', 'deny', 'ask'] }), rule: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 1024 }),
+    policyDigest: s.string({ maxLength: 64 }), inputHash: s.string({ maxLength: 64 }),
+    token: s.string({ maxLength: 16384 }), nonce: s.string({ maxLength: 64 }), expiresAt: s.integer({ minimum: 0 }),
+    paths: s.array(s.string({ maxLength: 4096 }), 64), approvedBy: s.string({ maxLength: 64 }),
+  },
+  ['reason', 'token', 'nonce', 'expiresAt', 'paths', 'approvedBy'],
+);
+const mintEvidence = {
+  tool: s.string({ maxLength: 64 }), planId: s.string({ maxLength: 128 }), step: s.integer({ minimum: 0 }), intentHash: s.string({ maxLength: 64 }),
+  argsHash: s.string({ maxLength: 64 }), policyDigest: s.string({ maxLength: 64 }),
+};
 const showReply = s.object({ digest: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }), loadedAt: s.number(), policy: s.record() });
 
 export const policyManifest = defineManifest({
@@ -22,6 +49,15 @@ export const policyManifest = defineManifest({
     decide: { request: decideRequest, reply: decisionSchema, description: 'Decide an input in a domain; denies and asks are evented.', maxBytes: 256 * 1024 },
     show: { request: s.empty(), reply: showReply, description: 'The policy in force (bound to this appliance) and its digest.' },
     section: { request: sectionRequest, reply: sectionReply, description: 'One section of the policy in force, typed, with its digest (actors apply it at start and on reloaded).' },
+    mint: {
+      request: mintRequest, reply: mintReply, callers: MINT_CALLERS, maxBytes: 2 * 1024 * 1024,
+      description: 'A capability token for one exact tool call: tool_access and path_access on the real paths decide; ask needs an operator approval.',
+    },
+    // Served over the bus rather than as a .pub file: one owner of the key, no second file whose integrity needs checking.
+    capability_key: {
+      request: s.empty(), reply: s.object({ keyId: s.string({ maxLength: 32 }), publicKey: s.bytes(32, 32) }), callers: CAPABILITY_KEY_CALLERS,
+      description: 'The public half of the capability key, for the tool firewall to verify tokens with.',
+    },
   },
   commands: {
     reload: { request: s.empty(), reply: reloadReply, description: 'Re-read policy.yaml; a bad file leaves the old policy in force and fails the command.', roles: ['admin'] },
@@ -38,6 +74,14 @@ export const policyManifest = defineManifest({
     }),
     // Which sections changed (by digest) and which changed keys need a restart; values are fetched with policy.section.
     reloaded: reloadedEvent,
+    // Every token minted (its nonce, scope and approver) and every refusal to mint, with the rule and reason.
+    minted: s.object({
+      ...mintEvidence, nonce: s.string({ maxLength: 64 }), expiresAt: s.integer({ minimum: 0 }), paths: s.array(s.string({ maxLength: 4096 }), 64),
+      approvedBy: s.string({ maxLength: 64 }),
+    }, ['approvedBy']),
+    mint_refused: s.object({
+      ...mintEvidence, decision: s.string({ enum: ['deny', 'ask'] }), rule: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 1024 }),
+    }),
     reload_failed: s.object({ error: s.string({ maxLength: 2048 }), kept: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }) }),
   },
   requests: [],

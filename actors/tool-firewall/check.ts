@@ -4,7 +4,7 @@ import { hardLinkReason } from '../../common/no-follow.js';
 import type { DecisionResult } from '../../policy/decide/index.js';
 import type { PolicySnapshot } from '../../policy/types.js';
 import { mountOf } from './mounts.js';
-import { realPath } from './real-path.js';
+import { realPath } from '../../policy/real-path.js';
 
 export interface ToolCheckRequest {
   tool: string;

@@ -1,6 +1,7 @@
 // The policy engine's life: serving one policy version (held in the context); a reload loads the file and swaps it only if valid; allow decisions are tallied for the audit chain.
 import { assign, emit, fromCallback, fromPromise, setup } from 'xstate';
 import { ErrorCode } from '../../common/errors.js';
+import { spendNonce, type SpentSet } from '../../policy/capability/spent.js';
 import { notProvided } from '../not-provided.js';
 import { replyError, replyOk, type Reply, type Request } from '../request.js';
 
@@ -24,20 +25,28 @@ export interface PolicyContext {
   allows: AllowTally;
   /** The reload request the running load will answer. */
   pending: string | null;
+  /** Private: the Ed25519 key capability tokens are minted with (loaded at start from keys/capability.ed25519). */
+  capabilityKey: { publicKey: Uint8Array; secretKey: Uint8Array } | null;
+  /** Nonces of operator approvals already turned into a token, until their envelope leaves the replay window. */
+  approvals: SpentSet;
 }
+
+export interface PolicyInput { current: LoadedPolicy; capabilityKey?: { publicKey: Uint8Array; secretKey: Uint8Array } }
 
 export type PolicyEvent =
   | ({ type: 'policy.reload' } & Request)
   /** A decision made against `current` (decide() is pure policy code, run by the actor): allows are tallied, the rest reported. */
   | { type: 'policy.decided'; result: { domain: string; rule: string; decision: string } & Record<string, unknown> }
   /** Hands over the allow tally (and starts a new one): from the ticker, or asked for at stop. */
-  | ({ type: 'policy.flush'; now: number } & Partial<Request>);
+  | ({ type: 'policy.flush'; now: number } & Partial<Request>)
+  /** Spends an approval's nonce (one approval, one token); answered true, or false when it was used already. */
+  | ({ type: 'policy.approval'; nonce: string; until: number; now: number } & Request);
 
 /** At most this many (domain, rule) pairs are tallied per window. */
 export const MAX_TALLIED = 1024;
 
 export const policyMachine = setup({
-  types: {} as { context: PolicyContext; input: { current: LoadedPolicy }; events: PolicyEvent; emitted: Reply },
+  types: {} as { context: PolicyContext; input: PolicyInput; events: PolicyEvent; emitted: Reply },
   actors: {
     /** Loads and validates policy.yaml; a bad file is an outcome ({ ok: false }), not a failure of the machine. */
     loadPolicy: fromPromise<{ result: ReloadResult; loaded?: LoadedPolicy }, { previous: string; current: LoadedPolicy }>(notProvided('loadPolicy')),
@@ -54,7 +63,9 @@ export const policyMachine = setup({
 }).createMachine({
   id: 'policy',
   initial: 'serving',
-  context: ({ input }) => ({ digest: input.current.digest, reloads: 0, lastReload: null, current: input.current, allows: { since: input.current.loadedAt, counts: {} }, pending: null }),
+  context: ({ input }) => ({ digest: input.current.digest, reloads: 0, lastReload: null, current: input.current, allows: { since: input.current.loadedAt, counts: {} }, pending: null,
+    capabilityKey: input.capabilityKey ?? null, approvals: {},
+  }),
   invoke: { id: 'ticker', src: 'ticker' },
   on: {
     'policy.decided': [
@@ -77,6 +88,12 @@ export const policyMachine = setup({
       { actions: ['reportAllows', assign({ allows: ({ event }) => ({ since: event.now, counts: {} }) })] },
     ],
     'policy.reload': { actions: emit(({ event }) => replyError(event.requestId, { code: ErrorCode.NOT_READY, message: 'a reload is already running' })) },
+    'policy.approval': {
+      actions: [
+        emit(({ context, event }) => replyOk(event.requestId, spendNonce(context.approvals, event.nonce, event.until, event.now).ok)),
+        assign({ approvals: ({ context, event }) => spendNonce(context.approvals, event.nonce, event.until, event.now).set }),
+      ],
+    },
   },
   states: {
     serving: { on: { 'policy.reload': { target: 'reloading', actions: assign({ pending: ({ event }) => event.requestId }) } } },

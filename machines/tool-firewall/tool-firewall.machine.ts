@@ -1,5 +1,7 @@
-// The tool firewall's life: it serves checks, holds the policy it checks paths and rates against, the token buckets per rule, and its verdict counts.
+// The tool firewall's life: it serves checks and calls, holds the policy it checks paths and rates against, the token buckets per rule,
+// the key capability tokens are verified with, the nonces of tokens already used, and its verdict counts.
 import { assign, emit, setup } from 'xstate';
+import { spendNonce, type SpentSet } from '../../policy/capability/spent.js';
 import { replyOk, type Reply, type Request } from '../request.js';
 
 /** One rule's bucket: a burst of `capacity` calls, refilled at `refillPerSec`. */
@@ -20,12 +22,22 @@ export interface ToolFirewallContext {
   /** The policy in force as last fetched from the policy actor (by digest); private, large. */
   policy: { digest: string; value: unknown } | null;
   buckets: Record<string, Bucket>;
+  /** The policy actor's capability public key (policy.capability_key), fetched on first use. */
+  capabilityKey: Uint8Array | null;
+  /** Nonces of capability tokens already presented, each until its token expires (single use). */
+  spent: SpentSet;
+  calls: number;
+  refused: number;
 }
 
 export type ToolFirewallEvent =
   | { type: 'firewall.checked'; decision: 'allow' | 'deny' | 'ask' }
   | { type: 'firewall.policy'; digest: string; value: unknown }
-  | ({ type: 'firewall.take'; key: string; capacity: number; refillPerSec: number; now: number } & Request);
+  | ({ type: 'firewall.take'; key: string; capacity: number; refillPerSec: number; now: number } & Request)
+  | { type: 'firewall.capability_key'; publicKey: Uint8Array }
+  /** Spends a verified token's nonce; answered 'ok', 'replayed' or 'full'. */
+  | ({ type: 'firewall.spend'; nonce: string; expiresAt: number; now: number } & Request)
+  | { type: 'firewall.called'; ok: boolean };
 
 /** At most this many buckets (rules) are kept; a policy with more rules than this is not plausible. */
 const MAX_BUCKETS = 4096;
@@ -35,7 +47,7 @@ export const toolFirewallMachine = setup({
 }).createMachine({
   id: 'tool-firewall',
   initial: 'serving',
-  context: { checks: 0, denied: 0, asked: 0, policy: null, buckets: {} },
+  context: { checks: 0, denied: 0, asked: 0, policy: null, buckets: {}, capabilityKey: null, spent: {}, calls: 0, refused: 0 },
   states: {
     serving: {
       on: {
@@ -47,6 +59,22 @@ export const toolFirewallMachine = setup({
           }),
         },
         'firewall.policy': { actions: assign({ policy: ({ event }) => ({ digest: event.digest, value: event.value }) }) },
+        'firewall.capability_key': { actions: assign({ capabilityKey: ({ event }) => event.publicKey }) },
+        'firewall.spend': {
+          actions: [
+            emit(({ context, event }) => {
+              const r = spendNonce(context.spent, event.nonce, event.expiresAt, event.now);
+              return replyOk(event.requestId, r.ok ? 'ok' : r.reason);
+            }),
+            assign({ spent: ({ context, event }) => spendNonce(context.spent, event.nonce, event.expiresAt, event.now).set }),
+          ],
+        },
+        'firewall.called': {
+          actions: assign({
+            calls: ({ context }) => context.calls + 1,
+            refused: ({ context, event }) => context.refused + (event.ok ? 0 : 1),
+          }),
+        },
         'firewall.take': {
           actions: [
             emit(({ context, event }) => replyOk(event.requestId, takeToken(context.buckets[event.key], event.capacity, event.refillPerSec, event.now).taken)),

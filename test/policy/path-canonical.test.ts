@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isWithin, lexicalPath } from '../../policy/decide/path-lexical.js';
-import { realPath } from '../../actors/tool-firewall/real-path.js';
+import { realPath } from '../../policy/real-path.js';
 
 // Segments that matter: dots, look-alikes, separators, case, unicode, names of the fixture's links.
 const SEGMENTS = ['a', 'b', 'A', '.', '..', '', 'sub', 'out', 'loop', 'dangling', 'file.txt', 'KEYS', 'ca\u0301fe', 'caf\u00e9', '\uFF0E\uFF0E', '\u2215', '\u200B', 'x\u0000y', 'ſ', 'K', ' ', '...', '.hidden'];

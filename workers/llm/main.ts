@@ -71,8 +71,14 @@ async function generate(m: Generate): Promise<void> {
   let completion = 0;
   const seq = context.getSequence();
   try {
+    // The schema was checked on receipt (parseToWorker); the grammar forces every token to keep the text valid JSON of it.
+    const grammar = m.jsonSchema && llama
+      ? await llama.createGrammarForJsonSchema(m.jsonSchema as never).catch((err: Error) => {
+        throw new SecaiError(ErrorCode.JSON_SCHEMA_UNSUPPORTED, `jsonSchema: no grammar could be built: ${err.message}`.slice(0, 512));
+      })
+      : undefined;
     const opts = {
-      signal: ac.signal, stopOnAbortSignal: true, maxTokens: m.maxTokens, temperature: m.temperature,
+      signal: ac.signal, ...(grammar && { grammar }), stopOnAbortSignal: true, maxTokens: m.maxTokens, temperature: m.temperature,
       ...(m.topP !== undefined && { topP: m.topP }), ...(m.seed !== undefined && { seed: m.seed }),
       ...(m.stop?.length && { customStopTriggers: m.stop }),
       onTextChunk: (text: string) => {

@@ -1,7 +1,7 @@
-// Where a path really leads: symlinks resolved through the deepest existing ancestor, the rest checked lexically.
+// Where a path really leads (the policy actor when it mints a capability, the tool firewall at each call): symlinks resolved through the deepest existing ancestor, the rest checked lexically.
 import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { lexicalPath } from '../../policy/decide/path-lexical.js';
+import { lexicalPath } from './decide/path-lexical.js';
 
 export type RealPath = { ok: true; path: string } | { ok: false; reason: string };
 
