@@ -17,10 +17,10 @@ export function clientToken(path: string): string {
   return t;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+export const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** null when the request may proceed; otherwise the status and the reason (which names no secret). */
-export function guardRequest(req: IncomingMessage, o: { port: number; token: string }): { status: number; reason: string } | null {
+/** null when the request may proceed; otherwise the status and the reason (which names no secret). `tokenDigest`: digest(token). */
+export function guardRequest(req: IncomingMessage, o: { port: number; tokenDigest: Buffer }): { status: number; reason: string } | null {
   const host = req.headers.host ?? '';
   const allowedHosts = [`127.0.0.1:${o.port}`, `localhost:${o.port}`, `[::1]:${o.port}`];
   if (!allowedHosts.includes(host.toLowerCase())) return { status: 421, reason: `Host ${host.slice(0, 64)} is not this loopback port` };
@@ -29,6 +29,6 @@ export function guardRequest(req: IncomingMessage, o: { port: number; token: str
   const auth = req.headers.authorization ?? '';
   const m = /^Bearer ([A-Za-z0-9_-]{1,256})$/.exec(auth);
   // Compared as digests: equal length, constant time, whatever the caller sent.
-  if (!m || !timingSafeEqual(digest(m[1]!), digest(o.token))) return { status: 401, reason: 'missing or wrong bearer token (SECAI_HOME/keys/mcp-client.token)' };
+  if (!m || !timingSafeEqual(digest(m[1]!), o.tokenDigest)) return { status: 401, reason: 'missing or wrong bearer token (SECAI_HOME/keys/mcp-client.token)' };
   return null;
 }

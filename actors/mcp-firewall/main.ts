@@ -214,6 +214,17 @@ main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>({
           const r = await call(ctx, links, session, req.tool, req.args);
           return { content: r.content as Record<string, unknown>[], ...(r.isError !== undefined && { isError: r.isError }), ...(r.structuredContent && { structuredContent: r.structuredContent }), taints: r.taints };
         },
+        // The same approval as the signed command, for a web session auth vouched for (session and passphrase checked there).
+        approve_web: async (req) => {
+          const pin = await ask<Pin>(ctx.actor, {
+            type: 'mcp.approve', server: req.server, tool: req.tool, hash: req.hash, approvedBy: `web:${req.session}`, acceptFindings: req.acceptFindings ?? false, now: Date.now(),
+          });
+          await links.pinWrites;
+          const r = { server: req.server, tool: req.tool, hash: pin.hash, approvedBy: pin.approvedBy, acceptedFindings: pin.acceptedFindings };
+          await ctx.emit('approved', r);
+          links.proxy?.toolsChanged();
+          return r;
+        },
       }),
       commands: (ctx) => ({
         servers: () => status(ctx, links),

@@ -1,6 +1,7 @@
 // The MCP firewall's bus contract: its state and tools for operators, the agent's calls, approvals as signed commands.
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { mcpApproval } from '../../contracts/mcp-approval.js';
 
 const hash = s.string({ pattern: '^[0-9a-f]{64}$' });
 const finding = s.object({
@@ -39,6 +40,12 @@ export const mcpFirewallManifest = defineManifest({
     status: { request: s.empty(), reply: statusReply, description: 'Whether it listens, its servers and counts.' },
     tools: { request: s.empty(), reply: toolsReply, description: 'Every tool every server offers, with its status, findings and diff.', maxBytes: 64 * 1024 },
     call: { request: callRequest, reply: callReply, description: 'A tool call from the agent, through the same checks as outside clients.', timeoutMs: 120_000, maxBytes: 16 * 1024 * 1024, concurrent: true, callers: ['agent'] },
+    // Only auth may ask (ACL), after it checked the web session and the passphrase again (auth.mcp_approve).
+    approve_web: {
+      request: s.object({ server: s.string({ maxLength: 32 }), tool: s.string({ maxLength: 128 }), hash, acceptFindings: s.boolean(), session: s.string({ minLength: 16, maxLength: 16, pattern: '^[0-9a-f]{16}$' }) }, ['acceptFindings']),
+      reply: mcpApproval, callers: ['auth'], maxBytes: 4096,
+      description: 'Pin the definition with this hash for a web session that proved the passphrase again; approvedBy is "web:" and the session handle.',
+    },
   },
   commands: {
     servers: { request: s.empty(), reply: statusReply, description: 'securectl mcp servers.', roles: ['admin', 'auditor'] },

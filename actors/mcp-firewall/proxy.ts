@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, isInitializeRequest, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, ErrorCode as McpCode, ListToolsRequestSchema, McpError, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../../common/log.js';
 import type { ToolDefinition } from '../../policy/mcp/tool-definition.js';
-import { guardRequest } from './client-guard.js';
+import { digest, guardRequest } from './client-guard.js';
 
 export interface ProxyDeps {
   log: Logger;
@@ -59,6 +59,7 @@ const jsonError = (res: ServerResponse, status: number, message: string): void =
 
 export async function startProxy(d: ProxyDeps): Promise<Proxy> {
   const sessions = new Map<string, Session>();
+  const tokenDigest = digest(d.token);
   let bound = d.port;
 
   const newSession = async (): Promise<Session> => {
@@ -82,7 +83,7 @@ export async function startProxy(d: ProxyDeps): Promise<Proxy> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/mcp') return jsonError(res, 404, 'the MCP endpoint is /mcp');
-    const refused = guardRequest(req, { port: bound, token: d.token });
+    const refused = guardRequest(req, { port: bound, tokenDigest });
     if (refused) return jsonError(res, refused.status, refused.reason);
     const sid = req.headers['mcp-session-id'];
     const body = req.method === 'POST' ? await readBody(req, d.maxBodyBytes()) : undefined;
@@ -93,7 +94,35 @@ export async function startProxy(d: ProxyDeps): Promise<Proxy> {
       s = await newSession();
     }
     s.seen = Date.now();
+    if (typeof sid === 'string' && await fastCall(req, res, sid, body)) return;
     await s.transport.handleRequest(req, res, body);
+  };
+
+  /**
+   * tools/call, the hot path, answered here rather than through the SDK's web-standard transport (which converts
+   * every Node request to a fetch Request and back): the same header checks the transport makes, the same handler,
+   * the same JSON-RPC answer. Anything else (lists, notifications, batches, SSE) goes to the transport. False: not handled.
+   */
+  const fastCall = async (req: IncomingMessage, res: ServerResponse, sid: string, body: unknown): Promise<boolean> => {
+    if (!body || typeof body !== 'object' || Array.isArray(body) || (body as { method?: unknown }).method !== 'tools/call') return false;
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) return false;
+    if (!(req.headers['content-type'] ?? '').includes('application/json')) return false;
+    const version = req.headers['mcp-protocol-version'];
+    if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return false;
+    const msg = body as { jsonrpc?: unknown; id?: unknown };
+    if (msg.jsonrpc !== '2.0' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) return false;
+    const parsed = CallToolRequestSchema.safeParse(body);
+    if (!parsed.success) return false;
+    let reply: Record<string, unknown>;
+    try {
+      reply = { result: await d.callTool(sid, parsed.data.params.name, (parsed.data.params.arguments ?? {}) as Record<string, unknown>) };
+    } catch (err) {
+      const e = err instanceof McpError ? err : new McpError(McpCode.InternalError, (err as Error).message);
+      reply = { error: { code: e.code, message: e.message, ...(e.data !== undefined && { data: e.data }) } };
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': sid }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, ...reply }));
+    return true;
   };
 
   const http: HttpServer = createServer({ headersTimeout: 10_000, requestTimeout: 120_000 }, (req, res) => {
