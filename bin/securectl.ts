@@ -17,6 +17,8 @@ import { INTEGRITY_USAGE, integrityVerbs } from './integrity-cli.js';
 import { INCIDENTS_USAGE, incidentVerbs, verifyBundleVerb } from './incidents-cli.js';
 import { ATTEST_USAGE, attestVerbs } from './attest-cli.js';
 import { GPU_USAGE, gpuVerbs } from './gpu-cli.js';
+import { AGENT_USAGE, agentVerbs } from './agent-cli.js';
+import { MCP_USAGE, mcpVerbs } from './mcp-cli.js';
 
 const USAGE = `usage: securectl <verb> [--json]
   status                     every actor's state (signed command to the supervisor)
@@ -30,11 +32,13 @@ ${INTEGRITY_USAGE}
 ${INCIDENTS_USAGE}
 ${ATTEST_USAGE}
 ${GPU_USAGE}
+${AGENT_USAGE}
+${MCP_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
   chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
 
-type Verb = (s: CliSession, args: string[], opts: { json: boolean; note?: string; out?: string; state?: string; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean }) => Promise<number>;
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; note?: string; out?: string; state?: string; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean; acceptFindings?: boolean }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
   ...policyVerbs,
@@ -44,6 +48,8 @@ const verbs: Record<string, Verb> = {
   ...incidentVerbs,
   ...attestVerbs,
   ...gpuVerbs,
+  ...agentVerbs,
+  ...mcpVerbs,
   'models load': async (s, args, o) => {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'models load needs a model name');
     const r = await s.bus.callCommand(s.key, commandOp(inferenceManifest, 'load'), { name: args[0] }, 300_000);
@@ -102,7 +108,7 @@ const verbs: Record<string, Verb> = {
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, key: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, key: { type: 'string' }, mode: { type: 'string' }, tools: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, 'accept-findings': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return Exit.ERROR;
@@ -126,7 +132,7 @@ async function run(argv: string[]): Promise<number> {
   let session: CliSession | undefined;
   try {
     session = await openCliSession();
-    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values.note !== undefined && { note: values.note }), ...(values.out !== undefined && { out: values.out }), ...(values.state !== undefined && { state: values.state }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }) });
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values.note !== undefined && { note: values.note }), ...(values.out !== undefined && { out: values.out }), ...(values.state !== undefined && { state: values.state }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }), ...(values['accept-findings'] === true && { acceptFindings: true }) });
   } catch (err) {
     printError(err, json);
     return Exit.ERROR;

@@ -22,6 +22,11 @@ export interface CallContext {
   caller: string;
   /** Set for signed commands: who signed it. */
   operator?: TrustedOperator;
+  /**
+   * Set for signed commands: the envelope as it arrived (verified). An actor that must show an operator's signature
+   * to another (the agent forwards an approval to policy.mint) passes this on; it cannot make one.
+   */
+  envelope?: unknown;
   /** Streaming ops only: sends one chunk to the requester before the final reply. */
   chunk?: (data: unknown) => void;
   /** The requester's reply subject, always an inbox of `caller`. For streams: one per request. */
@@ -138,7 +143,7 @@ export function serveManifest<M extends ActorManifest>(o: ServeOptions<M>): () =
           // the ordered outbox and the command goes on after ACCEPT_WAIT_MS, so lock and panic never wait on the trail.
           await EventOutbox.within(outboxFor(o.bus, o.log, unpublished).push(m.name, 'command_accepted', { subject, keyId, nonce }), ACCEPT_WAIT_MS);
         }
-        return handler(args, { subject, caller, replyTo: msg.reply!, operator: verified.operator });
+        return handler(args, { subject, caller, replyTo: msg.reply!, operator: verified.operator, envelope: payload });
       });
     }));
   }

@@ -17,6 +17,7 @@ import { incidentManifest } from '../actors/incident/manifest.js';
 import { attestorManifest } from '../actors/attestor/manifest.js';
 import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
 import { mcpFirewallManifest } from '../actors/mcp-firewall/manifest.js';
+import { agentManifest } from '../actors/agent/manifest.js';
 
 /**
  * The manifests themselves, typed, for callers that take typed op references (`serveOp(vaultManifest,
@@ -26,7 +27,7 @@ import { mcpFirewallManifest } from '../actors/mcp-firewall/manifest.js';
 export {
   auditManifest, authManifest, vaultManifest, cliManifest, gatewayManifest, inferenceManifest, quarantineManifest,
   registryManifest, supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, integrityManifest, incidentManifest,
-  attestorManifest, gpuWatchManifest, mcpFirewallManifest,
+  attestorManifest, gpuWatchManifest, mcpFirewallManifest, agentManifest,
 };
 
 export const MANIFESTS: readonly ActorManifest[] = [
@@ -51,6 +52,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   inferenceManifest,
   registryManifest,
   quarantineManifest,
+  // Plans with a loaded model; every step through policy.mint and the tool firewall (or the MCP firewall).
+  agentManifest,
   // Last: it subscribes every other actor's refusals and asks them to contain.
   incidentManifest,
 ];

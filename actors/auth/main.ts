@@ -224,6 +224,19 @@ main<typeof authMachine, typeof authManifest>({
         throw err;
       }
     },
+    mcp_approve: async (req: { sessionId: string; server: string; tool: string; hash: string; acceptFindings?: boolean; passphrase: string }) => {
+      // Pinning a tool lets every MCP client call it: a stolen session cookie alone must not. The passphrase again, throttled.
+      const me = session(ctx, req.sessionId);
+      try {
+        await throttled(ctx, `session:${me.handle}`, () => ctx.bus.request('vault', 'verify_passphrase', { passphrase: req.passphrase }, 30_000));
+        // The session may have been ended (panic, containment) during the key derivation: check again.
+        session(ctx, req.sessionId);
+        return await ctx.bus.request('mcp-firewall', 'approve_web', { server: req.server, tool: req.tool, hash: req.hash, acceptFindings: req.acceptFindings ?? false, session: me.handle }, 30_000);
+      } catch (err) {
+        await ctx.emitOrLog('mcp_approve_refused', { handle: me.handle, server: req.server, tool: req.tool, code: toErrorData(err).code, at: Date.now() });
+        throw err;
+      }
+    },
     // Served to the incident actor alone (ACL, `callers`): every browser signs in again. The event is queued even
     // when storage is full (a containment must not wait on the audit chain).
     end_sessions: (req: { incidentId: string; reason: string }) => {

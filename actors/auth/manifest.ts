@@ -3,6 +3,7 @@ import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
 import { registryEntry, registryName } from '../../contracts/registry-entry.js';
 import { incidentId, incidentNote, incidentSummary, OPERATOR_ACTS } from '../../contracts/incident-summary.js';
+import { mcpApproval, mcpServerId, mcpToolHash, mcpToolName } from '../../contracts/mcp-approval.js';
 
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
@@ -60,6 +61,13 @@ export const authManifest = defineManifest({
       reply: incidentSummary, timeoutMs: 60_000,
       description: 'Acknowledges or resolves an incident for a session that proves the passphrase again (throttled like login); asks incident.act_for_session.',
     },
+    mcp_approve: {
+      request: s.object({
+        sessionId, server: mcpServerId, tool: mcpToolName, hash: mcpToolHash, acceptFindings: s.boolean(), passphrase,
+      }, ['acceptFindings']),
+      reply: mcpApproval, timeoutMs: 60_000, callers: ['gateway'], maxBytes: 4096,
+      description: 'Approves (pins) an MCP tool definition for a session that proves the passphrase again (throttled like login); asks mcp-firewall.approve_web.',
+    },
     end_sessions: {
       request: s.object({ incidentId: s.string({ minLength: 1, maxLength: 128 }), reason: s.string({ minLength: 1, maxLength: 512 }) }),
       reply: s.object({ ended: s.integer({ minimum: 0 }) }), callers: END_SESSIONS_CALLERS, maxBytes: 4096,
@@ -85,6 +93,8 @@ export const authManifest = defineManifest({
     model_removal_refused: s.object({ handle, name: s.string({ maxLength: 128 }), code: s.string({ maxLength: 64 }), at }),
     // An acknowledge/resolve from the web UI that was refused (wrong passphrase, throttled, wrong state): who, which, why.
     incident_act_refused: s.object({ handle, id: s.string({ maxLength: 64 }), action: s.string({ enum: OPERATOR_ACTS }), code: s.string({ maxLength: 64 }), at }),
+    // An MCP tool approval from the web UI that was refused (wrong passphrase, throttled, changed hash): who, which, why.
+    mcp_approve_refused: s.object({ handle, server: s.string({ maxLength: 32 }), tool: s.string({ maxLength: 128 }), code: s.string({ maxLength: 64 }), at }),
   },
   requests: [
     'vault.status', 'vault.setup', 'vault.unlock', 'vault.change_passphrase', 'vault.panic', 'vault.keepalive',
@@ -92,6 +102,8 @@ export const authManifest = defineManifest({
     'vault.verify_passphrase', 'registry.remove',
     // Acknowledge/resolve from the web UI: the passphrase again (vault), then the incident op only auth may request.
     'incident.act_for_session',
+    // MCP tool approval from the web UI: the passphrase again (vault), then the firewall op only auth may request.
+    'mcp-firewall.approve_web',
     // Its policy.yaml section (vault: sign-in limits), at start and after each reload that changes it.
     'policy.section',
   ],

@@ -76,6 +76,8 @@ const STATUS: Record<string, number> = {
   [ErrorCode.WORKER_CRASHED]: 502, [ErrorCode.WORKER_PROTOCOL]: 502, [ErrorCode.EGRESS_FAILED]: 502,
   [ErrorCode.NOT_READY]: 503, [ErrorCode.NO_RESPONDER]: 503, [ErrorCode.SANDBOX_UNAVAILABLE]: 503, [ErrorCode.AIRLOCK_UNAVAILABLE]: 503,
   [ErrorCode.TIMEOUT]: 504,
+  // An MCP approval refused: not allowed by policy, no such tool, or the definition is not the one reviewed.
+  [ErrorCode.MCP_REFUSED]: 403, [ErrorCode.MCP_TOOL_UNAVAILABLE]: 404, [ErrorCode.MCP_TOOL_CHANGED]: 409, [ErrorCode.MCP_TOOL_POISONED]: 409,
   // RFC 4918 §11.5: 507 Insufficient Storage.
   [ErrorCode.STORAGE_FULL]: 507,
 };

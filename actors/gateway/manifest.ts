@@ -45,6 +45,8 @@ export const gatewayManifest = defineManifest({
     // The Security page: incidents (list, one with its timeline), acknowledge/resolve through auth (the passphrase again),
     // and the integrity monitor's and the attestor's state.
     'incident.list', 'incident.get', 'auth.incident_act', 'integrity.status', 'attestor.status',
+    // The MCP page: the firewall's state and every tool; approving one goes through auth (the passphrase again).
+    'mcp-firewall.status', 'mcp-firewall.tools', 'auth.mcp_approve',
   ],
   // policy.section: its local_api section, at start and after each reload that changes it (runtime/config-section.ts);
   // incident.*: the transitions the Security page streams.

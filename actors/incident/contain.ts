@@ -3,7 +3,7 @@ import type { BusClient } from '../../bus/client.js';
 import { serveOp } from '../../bus/op-ref.js';
 import { ErrorCode, toErrorData } from '../../common/errors.js';
 import type { ContainmentAction, IncidentContext, StepOutcome } from '../../machines/incident/manager.machine.js';
-import { airlockManifest, authManifest, inferenceManifest, registryManifest, vaultManifest } from '../../runtime/catalog.js';
+import { agentManifest, airlockManifest, authManifest, inferenceManifest, registryManifest, vaultManifest } from '../../runtime/catalog.js';
 
 const ops = {
   lock: serveOp(vaultManifest, 'lock'),
@@ -11,6 +11,7 @@ const ops = {
   airlock: serveOp(airlockManifest, 'contain'),
   suspend: serveOp(registryManifest, 'suspend'),
   evict: serveOp(inferenceManifest, 'evict'),
+  freeze: serveOp(agentManifest, 'freeze'),
 };
 
 /** A containment op's answer must come within this long, or the step fails (and the incident escalates). */
@@ -47,8 +48,10 @@ export async function containStep(bus: BusClient, action: ContainmentAction, inc
         const r = await bus.call(ops.evict, { model, incidentId: incident.id, reason: reasonOf(incident) }, STEP_TIMEOUT_MS);
         return outcome('done', r.evicted.length ? `unloaded ${r.evicted.join(', ')} (${r.cancelled} generation(s) cut)` : `model ${model} was not loaded`);
       }
-      case 'freeze_agent':
-        return outcome('skipped', 'no agent actor exists yet: nothing to freeze');
+      case 'freeze_agent': {
+        const r = await bus.call(ops.freeze, { incidentId: incident.id, reason: reasonOf(incident) }, STEP_TIMEOUT_MS);
+        return outcome('done', r.frozen ? `${r.frozen} agent task(s) frozen` : 'no agent task was running');
+      }
     }
   } catch (err) {
     const e = toErrorData(err);

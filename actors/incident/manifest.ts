@@ -73,7 +73,7 @@ export const incidentManifest = defineManifest({
     store_rejected: s.object({ file: s.string({ maxLength: 4096 }), movedTo: s.string({ maxLength: 4096 }), reason: s.string({ maxLength: 1024 }) }),
   },
   // The containment ops (contain.ts): each is served to this actor alone (`callers` in the serving manifest).
-  requests: ['policy.section', 'vault.lock', 'audit.records', 'airlock.contain', 'auth.end_sessions', 'registry.suspend', 'inference.evict'],
+  requests: ['policy.section', 'vault.lock', 'audit.records', 'airlock.contain', 'auth.end_sessions', 'registry.suspend', 'inference.evict', 'agent.freeze'],
   subscribes: [
     'policy.reloaded',
     // Refused signed commands of every actor (the supervisor's too), this one's included.

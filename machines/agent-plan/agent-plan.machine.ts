@@ -30,6 +30,8 @@ export type Decision = 'allow' | 'ask' | 'deny';
 export interface DecisionOutput { decision: Decision; rule: string; token?: { nonce: string } }
 /** What a tool call came to: a summary and hash of its result and what it consumed. */
 export interface CallOutput { summary: string; resultHash: string; bytesOut: number; filesRead: number; filesWritten: number; tokens?: number }
+/** What the planner is asked: the task, its mode and tools, and its budgets (the plan's steps and tokens must fit them). */
+export interface PlannerInput { id: string; task: string; mode: AgentMode; tools: string[]; budgets: AgentBudgets }
 /** The planner's answer: the plan (checked here again: the planner runs a model) and the tokens it spent. */
 export interface PlannerOutput { steps: PlanStep[]; tokens: number }
 
@@ -169,7 +171,7 @@ export const agentPlanMachine = setup({
   types: {} as { context: AgentContext; input: AgentInput; events: AgentEvent; output: AgentOutput },
   actors: {
     /** Asks the planner model for a plan under the plan grammar (contracts/agent-plan.ts) and parses it. */
-    planner: fromPromise<PlannerOutput, { task: string; mode: AgentMode; tools: string[] }>(notProvided('planner')),
+    planner: fromPromise<PlannerOutput, PlannerInput>(notProvided('planner')),
     /** Asks the policy engine to decide one step and, unless it denies, mint its token. */
     decider: fromPromise<DecisionOutput, { id: string; index: number; step: PlanStep; mode: AgentMode }>(notProvided('decider')),
     /** Calls the tool through the tool firewall, presenting the token; `remaining` is what the budgets still allow. */
@@ -249,7 +251,7 @@ export const agentPlanMachine = setup({
       invoke: {
         id: 'planner',
         src: 'planner',
-        input: ({ context }) => ({ task: context.task, mode: context.mode, tools: context.tools }),
+        input: ({ context }) => ({ id: context.id, task: context.task, mode: context.mode, tools: context.tools, budgets: context.budgets }),
         onDone: [
           { guard: 'malformedPlan', target: 'failed', actions: fail('plan.malformed', () => 'the planner output is not a plan over the offered tools') },
           { guard: 'planOverSteps', target: 'failed', actions: [fail('budget.steps', ({ event }) => `the plan has ${doneOutput<PlannerOutput>(event).steps.length} steps`), assign({ used: ({ context, event }) => ({ ...context.used, steps: doneOutput<PlannerOutput>(event).steps.length }) })] },

@@ -10,6 +10,7 @@ import { ChatPage } from './pages/chat.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
+import { McpPage } from './pages/mcp.js';
 import { ModelsPage } from './pages/models.js';
 import { SettingsPage } from './pages/settings.js';
 import { asyncHandler } from './async-handler.js';
@@ -20,6 +21,7 @@ const PAGES = [
   { path: '/chat', label: 'Chat', view: ChatPage },
   { path: '/models', label: 'Models', view: ModelsPage },
   { path: '/security', label: 'Security', view: SecurityPage },
+  { path: '/mcp', label: 'MCP', view: McpPage },
   { path: '/settings', label: 'Settings', view: SettingsPage },
 ] as const;
 
