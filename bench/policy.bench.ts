@@ -75,7 +75,7 @@ async function overBus() {
     // The engine's own decide handler shape: validate, decide, reply (allows are aggregated, not evented).
     serveManifest({
       bus: server, manifest: policyManifest, log: createLogger('bench', 'error'), operators: { lookup: () => undefined }, callers: allowedCallers([policyManifest, rawEcho, benchClient]),
-      ops: { decide: (r: { domain: string; input: unknown }) => decide(P, r.domain, r.input), show: noop, section: noop, mint: noop, capability_key: noop, ping: noop, describe: noop, snapshot: noop },
+      ops: { decide: (r: { domain: string; input: unknown }) => decide(P, r.domain, r.input), show: noop, section: noop, mint: noop, approve_web: noop, capability_key: noop, ping: noop, describe: noop, snapshot: noop },
       commands: { decide: noop, show: noop, reload: noop, ping: noop },
     });
     await server.nc.flush();

@@ -14,6 +14,7 @@ export interface AgentConfig {
   require_plan_approval: boolean;
   model?: string;
   planner_max_tokens: number;
+  planner_temperature: number;
   modes: Readonly<Record<AgentMode, AgentBudgets>>;
 }
 

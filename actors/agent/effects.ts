@@ -73,7 +73,7 @@ export async function plan(deps: EffectDeps, input: PlannerInput): Promise<Plann
   const model = await plannerModel(deps, planId);
   const maxTokens = Math.max(1, Math.min(deps.config.planner_max_tokens, budgets.tokens));
   const stream = deps.bus.callStream(ops.generate, {
-    model, mode: 'chat', messages: prompt(deps, input.task, input.mode, input.tools, maxSteps), maxTokens, temperature: 0.2,
+    model, mode: 'chat', messages: prompt(deps, input.task, input.mode, input.tools, maxSteps), maxTokens, temperature: deps.config.planner_temperature,
     jsonSchema: planSchema(input.tools, maxSteps), client: 'agent', requestId: `agent-${randomBytes(12).toString('base64url')}`,
   }, 120_000);
   let text = '';
@@ -100,13 +100,17 @@ async function decideMcp(deps: EffectDeps, step: PlanStep): Promise<DecisionOutp
   return t.readOnly ? { decision: 'allow', rule: 'mcp.read-only', token: { nonce: newNonce() } } : { decision: 'ask', rule: 'mcp.not-read-only' };
 }
 
+/** The approval a web session recorded in policy (auth.agent_act → policy.approve_web): mint spends it, the agent holds nothing. */
+export const RECORDED = 'recorded' as const;
+
 /**
  * Mints the step's capability token (`approval`: the operator's signed envelope, forwarded as it came). The token is
  * held in the agent machine by nonce until the call presents it; the task machine sees the nonce only.
  */
-export async function mintStep(deps: EffectDeps, planId: string, index: number, step: PlanStep, approval?: CommandEnvelope): Promise<DecisionOutput & { reason?: string }> {
+export async function mintStep(deps: EffectDeps, planId: string, index: number, step: PlanStep, approval?: CommandEnvelope | typeof RECORDED): Promise<DecisionOutput & { reason?: string }> {
+  const given = approval === RECORDED ? { recorded: true } : approval !== undefined ? { approval } : {};
   const r = await deps.bus.call(ops.mint, {
-    tool: step.tool, args: step.args, intentHash: stepIntentHash(planId, index, step), planId, step: index, ...(approval !== undefined && { approval }),
+    tool: step.tool, args: step.args, intentHash: stepIntentHash(planId, index, step), planId, step: index, ...given,
   }, 10_000);
   const why = r.reason !== undefined ? { reason: r.reason } : {};
   if (r.decision !== 'allow') return { decision: r.decision, rule: r.rule, ...why };

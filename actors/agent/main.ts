@@ -8,7 +8,7 @@ import { agentMachine, liveTasks, MAX_LIVE_TASKS, type AgentActorContext, type T
 import { argsHash } from '../../policy/capability/token.js';
 import { main, type ActorContext, type ActorDefinition } from '../../runtime/host.js';
 import { budgetsFor, loadAgentConfig, modeOf, toolsFor, type LoadedAgentConfig } from './config.js';
-import { approveMcp, effectActors, isMcp, mintStep, type EffectDeps } from './effects.js';
+import { approveMcp, effectActors, isMcp, mintStep, RECORDED, type EffectDeps } from './effects.js';
 import { agentManifest, type PlanView } from './manifest.js';
 import { awaitingOf, changeOf, phaseOf, planIntentHash, stepIntentHash, taskState, viewOf, type ChildSnapshot } from './plan-view.js';
 
@@ -53,7 +53,7 @@ function list(ctx: Ctx) {
   return { enabled: c.config.enabled, plans: views(ctx).map((v) => ({ planId: v.planId, task: v.task, mode: v.mode, state: v.state, awaiting: v.awaiting, createdAt: v.createdAt })) };
 }
 
-function run(ctx: Ctx, w: Wiring, req: { task: string; mode?: string; tools?: string[]; model?: string }, call: CallContext) {
+function run(ctx: Ctx, w: Wiring, req: { task: string; mode?: string; tools?: string[]; model?: string }, by: string) {
   const cfg = w.config!.value;
   // Fail closed: a disabled agent starts nothing, whoever signs.
   if (!cfg.enabled) throw new SecaiError(ErrorCode.AGENT_DISABLED, 'the agent is disabled (agent.yaml enabled: false)');
@@ -65,9 +65,9 @@ function run(ctx: Ctx, w: Wiring, req: { task: string; mode?: string; tools?: st
     id, task: req.task, mode, tools, requirePlanApproval: cfg.require_plan_approval, approvalTimeoutMs: cfg.approval_timeout_seconds * 1000,
     budgets: budgetsFor(cfg, mode), now: Date.now(),
   };
-  ctx.actor.send({ type: 'agent.create', input, by: whoOf(call), model: req.model ?? null });
+  ctx.actor.send({ type: 'agent.create', input, by, model: req.model ?? null });
   if (!ctx.actor.getSnapshot().children[id]) throw new SecaiError(ErrorCode.AGENT_BUSY, 'the task was not started');
-  ctx.log.info({ planId: id, mode, tools, by: whoOf(call) }, 'agent task started');
+  ctx.log.info({ planId: id, mode, tools, by }, 'agent task started');
   return { planId: id };
 }
 
@@ -126,6 +126,50 @@ function cancel(ctx: Ctx, req: { planId: string }, call: CallContext) {
   return route(ctx, req.planId, { type: 'agent.cancel', by: whoOf(call) });
 }
 
+/** Who did it from the web UI: the session's handle (auth or the gateway checked the session). */
+const webBy = (session: string) => `web:${session}`;
+
+/**
+ * A web session's approval (auth.agent_act: the session and the passphrase again). For a step, auth first recorded it
+ * with policy.approve_web; policy.mint spends that record for this exact step and intent, or mints nothing. The agent
+ * cannot record one (ACL): asking mint to spend what was never recorded gets no token.
+ */
+async function approveWeb(ctx: Ctx, deps: EffectDeps, req: { planId: string; step: number; intentHash: string; session: string }) {
+  const snap = waiting(ctx, req.planId, req.step);
+  const c = snap.context;
+  const by = webBy(req.session);
+  const mismatch = () => new SecaiError(ErrorCode.APPROVAL_MISMATCH, `the approval names another intent hash than ${req.planId} ${req.step === -1 ? 'plan' : `step ${req.step}`}`);
+  if (req.step === -1) {
+    if (!c.plan || req.intentHash !== planIntentHash(c.id, c.task, c.plan)) throw mismatch();
+    return route(ctx, req.planId, { type: 'agent.approve', by });
+  }
+  const step = c.plan?.[req.step];
+  if (!step || req.intentHash !== stepIntentHash(c.id, req.step, step)) throw mismatch();
+  let token: { nonce: string };
+  if (isMcp(step.tool)) token = approveMcp();
+  else {
+    const d = await mintStep(deps, req.planId, req.step, step, RECORDED);
+    if (d.decision !== 'allow' || !d.token) throw new SecaiError(ErrorCode.POLICY_DENIED, `policy minted no token for ${req.planId} step ${req.step}: ${d.rule}${d.reason ? `: ${d.reason}` : ''}`);
+    token = d.token;
+  }
+  return route(ctx, req.planId, { type: 'agent.approve', by, token });
+}
+
+/** A web session's refusal (auth.agent_act): the intent hash must be the one the page showed. */
+function denyWeb(ctx: Ctx, req: { planId: string; step: number; intentHash: string; session: string }) {
+  const snap = waiting(ctx, req.planId, req.step);
+  const c = snap.context;
+  const shown = req.step === -1 ? (c.plan ? planIntentHash(c.id, c.task, c.plan) : null) : (c.plan?.[req.step] ? stepIntentHash(c.id, req.step, c.plan[req.step]!) : null);
+  if (req.intentHash !== shown) throw new SecaiError(ErrorCode.APPROVAL_MISMATCH, `the denial names another intent hash than ${req.planId} ${req.step === -1 ? 'plan' : `step ${req.step}`}`);
+  return route(ctx, req.planId, { type: 'agent.deny', by: webBy(req.session) });
+}
+
+function cancelWeb(ctx: Ctx, req: { planId: string; session: string }) {
+  const { snap } = childOf(ctx, req.planId);
+  if (snap.status !== 'active') throw new SecaiError(ErrorCode.INVALID_STATE, `${req.planId} has already ended`);
+  return route(ctx, req.planId, { type: 'agent.cancel', by: webBy(req.session) });
+}
+
 /** Incident containment: every live task ends frozen; the fact is evented (the tasks' own plan_changed follow). */
 async function freeze(ctx: Ctx, req: { incidentId: string; reason: string }) {
   ctx.actor.send({ type: 'agent.freeze_all', incidentId: req.incidentId, now: Date.now() });
@@ -178,10 +222,14 @@ function agentActor(): ActorDefinition<Machine, typeof agentManifest> {
         status: (req: { planId?: string }) => status(ctx, req.planId),
         list: () => list(ctx),
         freeze: (req: { incidentId: string; reason: string }) => freeze(ctx, req),
+        approve_web: (req) => approveWeb(ctx, w.deps!, req),
+        deny_web: (req) => denyWeb(ctx, req),
+        run_web: (req) => run(ctx, w, { task: req.task, ...(req.mode !== undefined && { mode: req.mode }) }, webBy(req.session)),
+        cancel_web: (req) => cancelWeb(ctx, req),
       };
     },
     commands: (ctx) => ({
-      run: (req, call) => run(ctx, w, req, call),
+      run: (req, call) => run(ctx, w, req, whoOf(call)),
       status: (req: { planId?: string }) => status(ctx, req.planId),
       approve: (req, call) => approve(ctx, w.deps!, req, call),
       deny: (req, call) => deny(ctx, req, call),

@@ -2,6 +2,7 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s, type Static } from '../../bus/schema.js';
 import { AGENT_MODES } from '../../machines/agent-plan/agent-plan.machine.js';
+import { agentIntentHash, agentPlanId, agentStep, agentTransition, webSession } from '../../contracts/agent-web.js';
 
 const hash = s.string({ pattern: '^[0-9a-f]{64}$' });
 const planId = s.string({ minLength: 1, maxLength: 64, pattern: '^plan-[A-Za-z0-9_-]{1,59}$' });
@@ -57,8 +58,13 @@ export const runRequest = s.object({
  */
 export const approveRequest = s.object({ planId, step: s.integer({ minimum: -1, maximum: 63 }), intentHash: hash, tool: toolName, argsHash: hash }, ['tool', 'argsHash']);
 const stepRequest = s.object({ planId, step: s.integer({ minimum: -1, maximum: 63 }), note: s.string({ maxLength: 512 }) }, ['note']);
-const transitionReply = s.object({ planId, state: taskState, phase: s.nullable(s.string({ maxLength: 32 })), step: s.integer({ minimum: 0 }) });
+const transitionReply = agentTransition;
 export const freezeRequest = s.object({ incidentId: s.string({ minLength: 1, maxLength: 128 }), reason: s.string({ minLength: 1, maxLength: 512 }) });
+const webStep = { planId: agentPlanId, step: agentStep, intentHash: agentIntentHash, session: webSession };
+/** The approval and denial of a web session: auth alone asks, after it checked the session and the passphrase again. */
+export const WEB_APPROVE_CALLERS = ['auth'] as const;
+/** Running and cancelling from the web UI: the gateway alone asks, for a session its guard validated. */
+export const WEB_RUN_CALLERS = ['gateway'] as const;
 /** Who may freeze the agent: the incident actor alone (the ACL compiler refuses any other manifest that asks). */
 export const FREEZE_CALLERS = ['incident'] as const;
 
@@ -73,6 +79,22 @@ export const agentManifest = defineManifest({
     freeze: {
       request: freezeRequest, reply: s.object({ frozen: s.integer({ minimum: 0 }) }), callers: FREEZE_CALLERS, maxBytes: 4096,
       description: 'Incident containment: every live task ends frozen at once (no further step runs).',
+    },
+    approve_web: {
+      request: s.object(webStep), reply: transitionReply, callers: WEB_APPROVE_CALLERS, maxBytes: 4096, timeoutMs: 30_000,
+      description: 'A web session approved the plan (step -1) or the step waiting (auth.agent_act, which first recorded it with policy.approve_web): policy.mint spends that record.',
+    },
+    deny_web: {
+      request: s.object(webStep), reply: transitionReply, callers: WEB_APPROVE_CALLERS, maxBytes: 4096,
+      description: 'A web session refused the plan or the step waiting (auth.agent_act): the task fails.',
+    },
+    run_web: {
+      request: s.object({ task: s.string({ minLength: 1, maxLength: 4096 }), mode, session: webSession }, ['mode']), reply: s.object({ planId }), callers: WEB_RUN_CALLERS, maxBytes: 16 * 1024,
+      description: 'Start a task for a web session (POST /api/agent/run); by is "web:" and the session handle.',
+    },
+    cancel_web: {
+      request: s.object({ planId, session: webSession }), reply: transitionReply, callers: WEB_RUN_CALLERS, maxBytes: 4096,
+      description: 'End a task now for a web session (POST /api/agent/:planId/cancel).',
     },
   },
   commands: {

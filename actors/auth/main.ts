@@ -237,6 +237,24 @@ main<typeof authMachine, typeof authManifest>({
         throw err;
       }
     },
+    agent_act: async (req: { sessionId: string; planId: string; step: number; intentHash: string; action: 'approve' | 'deny'; passphrase: string }) => {
+      // A step approved here gets a capability token: a stolen session cookie alone must not. The passphrase again, throttled.
+      const me = session(ctx, req.sessionId);
+      const step = { planId: req.planId, step: req.step, intentHash: req.intentHash, session: me.handle };
+      try {
+        await throttled(ctx, `session:${me.handle}`, () => ctx.bus.request('vault', 'verify_passphrase', { passphrase: req.passphrase }, 30_000));
+        // The session may have been ended (panic, containment) during the key derivation: check again.
+        session(ctx, req.sessionId);
+        if (req.action === 'deny') return await ctx.bus.request('agent', 'deny_web', step, 30_000);
+        // A step's approval is recorded in policy first (only auth may): policy.mint spends it for this exact step and
+        // intent. The plan's approval (-1) mints nothing; the agent checks its intent hash.
+        if (req.step >= 0) await ctx.bus.request('policy', 'approve_web', step, 30_000);
+        return await ctx.bus.request('agent', 'approve_web', step, 30_000);
+      } catch (err) {
+        await ctx.emitOrLog('agent_act_refused', { handle: me.handle, planId: req.planId, step: req.step, action: req.action, code: toErrorData(err).code, at: Date.now() });
+        throw err;
+      }
+    },
     // Served to the incident actor alone (ACL, `callers`): every browser signs in again. The event is queued even
     // when storage is full (a containment must not wait on the audit chain).
     end_sessions: (req: { incidentId: string; reason: string }) => {

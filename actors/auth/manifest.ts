@@ -4,6 +4,7 @@ import { s } from '../../bus/schema.js';
 import { registryEntry, registryName } from '../../contracts/registry-entry.js';
 import { incidentId, incidentNote, incidentSummary, OPERATOR_ACTS } from '../../contracts/incident-summary.js';
 import { mcpApproval, mcpServerId, mcpToolHash, mcpToolName } from '../../contracts/mcp-approval.js';
+import { agentIntentHash, agentPlanId, agentStep, agentTransition } from '../../contracts/agent-web.js';
 
 const sessionId = s.string({ maxLength: 64 });
 const passphrase = s.string({ minLength: 1, maxLength: 1024 });
@@ -14,6 +15,8 @@ const issued = s.object({ sessionId, csrf: s.string({ maxLength: 64 }), handle, 
 const client = s.string({ maxLength: 64 });
 const ok = s.object({ ok: s.boolean() });
 const at = s.number();
+/** What a web session may do to an agent plan or step waiting (auth.agent_act). */
+export const AGENT_ACTS = ['approve', 'deny'] as const;
 /** Who may end every session: the incident actor alone (the ACL compiler refuses any other manifest that asks). */
 export const END_SESSIONS_CALLERS = ['incident'] as const;
 
@@ -68,6 +71,11 @@ export const authManifest = defineManifest({
       reply: mcpApproval, timeoutMs: 60_000, callers: ['gateway'], maxBytes: 4096,
       description: 'Approves (pins) an MCP tool definition for a session that proves the passphrase again (throttled like login); asks mcp-firewall.approve_web.',
     },
+    agent_act: {
+      request: s.object({ sessionId, planId: agentPlanId, step: agentStep, intentHash: agentIntentHash, action: s.string({ enum: AGENT_ACTS }), passphrase }),
+      reply: agentTransition, timeoutMs: 60_000, callers: ['gateway'], maxBytes: 4096,
+      description: 'Approves or denies an agent plan (step -1) or step for a session that proves the passphrase again (throttled like login); an approval is recorded with policy.approve_web, then agent.approve_web (deny: agent.deny_web).',
+    },
     end_sessions: {
       request: s.object({ incidentId: s.string({ minLength: 1, maxLength: 128 }), reason: s.string({ minLength: 1, maxLength: 512 }) }),
       reply: s.object({ ended: s.integer({ minimum: 0 }) }), callers: END_SESSIONS_CALLERS, maxBytes: 4096,
@@ -94,6 +102,10 @@ export const authManifest = defineManifest({
     // An acknowledge/resolve from the web UI that was refused (wrong passphrase, throttled, wrong state): who, which, why.
     incident_act_refused: s.object({ handle, id: s.string({ maxLength: 64 }), action: s.string({ enum: OPERATOR_ACTS }), code: s.string({ maxLength: 64 }), at }),
     // An MCP tool approval from the web UI that was refused (wrong passphrase, throttled, changed hash): who, which, why.
+    // An agent approval or denial from the web UI that was refused (wrong passphrase, throttled, another intent): who, which, why.
+    agent_act_refused: s.object({
+      handle, planId: s.string({ maxLength: 64 }), step: s.integer({ minimum: -1 }), action: s.string({ enum: AGENT_ACTS }), code: s.string({ maxLength: 64 }), at,
+    }),
     mcp_approve_refused: s.object({ handle, server: s.string({ maxLength: 32 }), tool: s.string({ maxLength: 128 }), code: s.string({ maxLength: 64 }), at }),
   },
   requests: [
@@ -104,6 +116,8 @@ export const authManifest = defineManifest({
     'incident.act_for_session',
     // MCP tool approval from the web UI: the passphrase again (vault), then the firewall op only auth may request.
     'mcp-firewall.approve_web',
+    // Agent approvals from the web UI: the passphrase again (vault), then the record in policy and the agent ops only auth may request.
+    'policy.approve_web', 'agent.approve_web', 'agent.deny_web',
     // Its policy.yaml section (vault: sign-in limits), at start and after each reload that changes it.
     'policy.section',
   ],

@@ -47,6 +47,8 @@ export const gatewayManifest = defineManifest({
     'incident.list', 'incident.get', 'auth.incident_act', 'integrity.status', 'attestor.status',
     // The MCP page: the firewall's state and every tool; approving one goes through auth (the passphrase again).
     'mcp-firewall.status', 'mcp-firewall.tools', 'auth.mcp_approve',
+    // The Agent page: the tasks; running and cancelling for the session, approving or denying through auth (the passphrase again).
+    'agent.status', 'agent.run_web', 'agent.cancel_web', 'auth.agent_act',
   ],
   // policy.section: its local_api section, at start and after each reload that changes it (runtime/config-section.ts);
   // incident.*: the transitions the Security page streams.

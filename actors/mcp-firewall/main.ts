@@ -194,6 +194,16 @@ async function call(ctx: Ctx, links: Links, session: string, name: string, args:
   return { ...result, taints };
 }
 
+/** Pins the definition with this hash (signed command or the web page with the passphrase), once it is on disk. */
+async function approve(ctx: Ctx, links: Links, req: { server: string; tool: string; hash: string; acceptFindings?: boolean }, approvedBy: string) {
+  const pin = await ask<Pin>(ctx.actor, { type: 'mcp.approve', server: req.server, tool: req.tool, hash: req.hash, approvedBy, acceptFindings: req.acceptFindings ?? false, now: Date.now() });
+  await links.pinWrites;
+  const r = { server: req.server, tool: req.tool, hash: pin.hash, approvedBy: pin.approvedBy, acceptedFindings: pin.acceptedFindings };
+  await ctx.emit('approved', r);
+  links.proxy?.toolsChanged();
+  return r;
+}
+
 main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>({
   manifest: mcpFirewallManifest,
   machine: () => mcpFirewallMachine,
@@ -215,30 +225,12 @@ main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>({
           return { content: r.content as Record<string, unknown>[], ...(r.isError !== undefined && { isError: r.isError }), ...(r.structuredContent && { structuredContent: r.structuredContent }), taints: r.taints };
         },
         // The same approval as the signed command, for a web session auth vouched for (session and passphrase checked there).
-        approve_web: async (req) => {
-          const pin = await ask<Pin>(ctx.actor, {
-            type: 'mcp.approve', server: req.server, tool: req.tool, hash: req.hash, approvedBy: `web:${req.session}`, acceptFindings: req.acceptFindings ?? false, now: Date.now(),
-          });
-          await links.pinWrites;
-          const r = { server: req.server, tool: req.tool, hash: pin.hash, approvedBy: pin.approvedBy, acceptedFindings: pin.acceptedFindings };
-          await ctx.emit('approved', r);
-          links.proxy?.toolsChanged();
-          return r;
-        },
+        approve_web: (req) => approve(ctx, links, req, `web:${req.session}`),
       }),
       commands: (ctx) => ({
         servers: () => status(ctx, links),
         tools: () => toolsReply(ctx),
-        approve: async (req, info) => {
-          const pin = await ask<Pin>(ctx.actor, {
-            type: 'mcp.approve', server: req.server, tool: req.tool, hash: req.hash, approvedBy: info.operator?.keyId ?? 'unknown', acceptFindings: req.acceptFindings ?? false, now: Date.now(),
-          });
-          await links.pinWrites;
-          const r = { server: req.server, tool: req.tool, hash: pin.hash, approvedBy: pin.approvedBy, acceptedFindings: pin.acceptedFindings };
-          await ctx.emit('approved', r);
-          links.proxy?.toolsChanged();
-          return r;
-        },
+        approve: (req, info) => approve(ctx, links, req, info.operator?.keyId ?? 'unknown'),
       }),
       start: async (ctx) => {
         const key = await applianceKey(ctx.paths.applianceKey);

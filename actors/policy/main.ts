@@ -74,6 +74,24 @@ async function checkApproval(ctx: Ctx, operators: TrustedOperators, startedAt: n
   return { ok: true, keyId };
 }
 
+/**
+ * A web approval, as auth recorded it for a session that proved the passphrase again: spent in the machine only
+ * for this exact planId, step and intentHash (and only once). The agent can ask mint to spend one, never record one.
+ */
+async function spendRecorded(ctx: Ctx, req: MintRequest): Promise<ApprovalCheck> {
+  const by = await ask<string | null>(ctx.actor, { type: 'policy.spend_web', planId: req.planId, step: req.step, intentHash: req.intentHash, now: Date.now() });
+  return by === null ? { ok: false, reason: `no web approval is recorded for ${req.planId.slice(0, 64)} step ${req.step} with this intent (or it expired, or was used)` } : { ok: true, keyId: by };
+}
+
+/** Records a web session's approval of one plan step (auth alone may ask: ACL callers), evented for the audit chain. */
+async function approveWeb(ctx: Ctx, req: { planId: string; step: number; intentHash: string; session: string }) {
+  const now = Date.now();
+  const approval = { planId: req.planId, step: req.step, intentHash: req.intentHash, by: `web:${req.session}`, until: now + APPROVAL_WINDOW_MS };
+  const r = await ask<typeof approval>(ctx.actor, { type: 'policy.approve_web', approval, now });
+  await ctx.emitOrLog('web_approved', r);
+  return r;
+}
+
 /** policy.mint against one policy snapshot (a reload in between cannot mix two), evented either way. */
 async function mintNow(ctx: Ctx, operators: TrustedOperators, startedAt: number, req: MintRequest): Promise<MintReply> {
   const policy = current(ctx);
@@ -83,6 +101,7 @@ async function mintNow(ctx: Ctx, operators: TrustedOperators, startedAt: number,
     policy, secretKey: key.secretKey, now: Date.now,
     decide: (domain, input) => decideNow(ctx, { domain, input }, policy),
     approve: (raw, q, hash) => checkApproval(ctx, operators, startedAt, raw, q, hash),
+    spendRecorded: (q) => spendRecorded(ctx, q),
   }, req);
   const evidence = { tool: req.tool, planId: req.planId, step: req.step, intentHash: req.intentHash, argsHash: hashArgs(req.args), policyDigest: r.policyDigest };
   if (r.token) {
@@ -156,6 +175,7 @@ main<typeof policyMachine, typeof policyManifest>({
       show: () => show(ctx),
       section: (req: { name: SectionName }) => section(ctx, req),
       mint: (req: MintRequest) => mintNow(ctx, operators, startedAt, req),
+      approve_web: (req: { planId: string; step: number; intentHash: string; session: string }) => approveWeb(ctx, req),
       capability_key: () => {
         const key = ctx.actor.getSnapshot().context.capabilityKey;
         if (!key) throw new SecaiError(ErrorCode.NOT_READY, 'no capability key');

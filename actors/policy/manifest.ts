@@ -2,6 +2,7 @@
 import { envelopeSchema } from '../../bus/envelope.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { s } from '../../bus/schema.js';
+import { agentIntentHash, agentPlanId, webSession } from '../../contracts/agent-web.js';
 import { reloadedEvent, reloadReply, sectionReply, sectionRequest } from '../../policy/sections-contract.js';
 
 export const decideRequest = s.object({ domain: s.string({ maxLength: 64 }), input: s.any() });
@@ -22,9 +23,17 @@ export const mintRequest = s.object(
     step: s.integer({ minimum: 0, maximum: 1_000_000 }),
     // The operator's signed `secai.cmd.agent.approve` envelope, for a tool whose decision is ask.
     approval: envelopeSchema,
+    // Instead of `approval`: the approval a web session recorded for this step (policy.approve_web); spent here.
+    recorded: s.boolean(),
   },
-  ['approval'],
+  ['approval', 'recorded'],
 );
+/** Only auth records a web approval, after it checked the session and the passphrase again (auth.agent_act). */
+export const APPROVE_WEB_CALLERS = ['auth'] as const;
+export const approveWebRequest = s.object({ planId: agentPlanId, step: s.integer({ minimum: 0, maximum: 63 }), intentHash: agentIntentHash, session: webSession });
+export const approveWebReply = s.object({
+  planId: s.string({ maxLength: 64 }), step: s.integer({ minimum: 0 }), intentHash: hex64(), by: s.string({ maxLength: 64 }), until: s.integer({ minimum: 0 }),
+});
 export const mintReply = s.object(
   {
     decision: s.string({ enum: ['allow', 'deny', 'ask'] }), rule: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 1024 }),
@@ -52,6 +61,10 @@ export const policyManifest = defineManifest({
     mint: {
       request: mintRequest, reply: mintReply, callers: MINT_CALLERS, maxBytes: 2 * 1024 * 1024,
       description: 'A capability token for one exact tool call: tool_access and path_access on the real paths decide; ask needs an operator approval.',
+    },
+    approve_web: {
+      request: approveWebRequest, reply: approveWebReply, callers: APPROVE_WEB_CALLERS, maxBytes: 4096,
+      description: 'Records a web session\'s approval of one plan step (by "web:" and the session handle); policy.mint spends it once, for that planId, step and intentHash only, within a minute.',
     },
     // Served over the bus rather than as a .pub file: one owner of the key, no second file whose integrity needs checking.
     capability_key: {
@@ -82,6 +95,8 @@ export const policyManifest = defineManifest({
     mint_refused: s.object({
       ...mintEvidence, decision: s.string({ enum: ['deny', 'ask'] }), rule: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 1024 }),
     }),
+    // A web session's approval of one plan step, recorded for policy.mint to spend (auth checked the passphrase again).
+    web_approved: approveWebReply,
     reload_failed: s.object({ error: s.string({ maxLength: 2048 }), kept: s.string({ maxLength: 64 }), path: s.string({ maxLength: 4096 }) }),
   },
   requests: [],

@@ -12,6 +12,8 @@ export interface MintRequest {
   planId: string;
   step: number;
   approval?: unknown;
+  /** The approval a web session recorded for this step (policy.approve_web, asked by auth alone): spent here. */
+  recorded?: boolean;
 }
 
 export interface MintReply {
@@ -36,6 +38,8 @@ export interface MintDeps {
   secretKey: Uint8Array;
   /** Verifies an operator's approval for this step and spends it (one approval, one token). */
   approve(approval: unknown, req: MintRequest, argsHash: string): Promise<ApprovalCheck>;
+  /** Spends the web approval recorded for exactly this plan step and intent (one approval, one token). */
+  spendRecorded(req: MintRequest): Promise<ApprovalCheck>;
   now(): number;
 }
 
@@ -61,8 +65,10 @@ export async function mint(deps: MintDeps, req: MintRequest): Promise<MintReply>
   let approvedBy: string | undefined;
   if (tool.decision === 'ask') {
     // The agent cannot approve itself: only an admin operator's signature over this plan step turns ask into a token.
-    if (req.approval === undefined) return refuse(tool, 'ask', tool.rule, `${req.tool} needs an operator's approval of plan ${req.planId} step ${req.step}`);
-    const ok = await deps.approve(req.approval, req, hash);
+    if (req.approval === undefined && req.recorded !== true) return refuse(tool, 'ask', tool.rule, `${req.tool} needs an operator's approval of plan ${req.planId} step ${req.step}`);
+    // One or the other: an envelope and a recorded approval together are not two approvals, and the envelope would hide which.
+    if (req.approval !== undefined && req.recorded === true) return refuse(tool, 'deny', 'capability.approval', 'approval refused: a signed approval and a recorded one at once');
+    const ok = req.approval !== undefined ? await deps.approve(req.approval, req, hash) : await deps.spendRecorded(req);
     if (!ok.ok) return refuse(tool, 'deny', 'capability.approval', `approval refused: ${ok.reason}`);
     approvedBy = ok.keyId;
   }

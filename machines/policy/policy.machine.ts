@@ -29,6 +29,31 @@ export interface PolicyContext {
   capabilityKey: { publicKey: Uint8Array; secretKey: Uint8Array } | null;
   /** Nonces of operator approvals already turned into a token, until their envelope leaves the replay window. */
   approvals: SpentSet;
+  /** Approvals a web session recorded (auth.agent_act → policy.approve_web), each spent by one mint of its exact step. */
+  webApprovals: WebApproval[];
+}
+
+/** One plan step a web session approved: policy.mint spends it only for this planId, step and intentHash, before `until`. */
+export interface WebApproval { planId: string; step: number; intentHash: string; by: string; until: number }
+
+/** At most this many web approvals wait at once: more is refused (the agent runs at most a few tasks). */
+export const MAX_WEB_APPROVALS = 64;
+
+const liveWeb = (list: readonly WebApproval[], now: number) => list.filter((a) => a.until > now);
+const sameStep = (a: WebApproval, b: { planId: string; step: number }) => a.planId === b.planId && a.step === b.step;
+
+/** Records `a` (a newer approval of the same step replaces the older); refused when the table is full. */
+export function recordWebApproval(list: readonly WebApproval[], a: WebApproval, now: number): { ok: boolean; list: WebApproval[] } {
+  const live = liveWeb(list, now).filter((x) => !sameStep(x, a));
+  if (live.length >= MAX_WEB_APPROVALS) return { ok: false, list: live };
+  return { ok: true, list: [...live, a] };
+}
+
+/** Spends the live approval of exactly this step and intent: `by` whom, or null (none, expired, or another intent). */
+export function spendWebApproval(list: readonly WebApproval[], q: { planId: string; step: number; intentHash: string }, now: number): { by: string | null; list: WebApproval[] } {
+  const live = liveWeb(list, now);
+  const hit = live.find((x) => sameStep(x, q) && x.intentHash === q.intentHash);
+  return hit ? { by: hit.by, list: live.filter((x) => x !== hit) } : { by: null, list: live };
 }
 
 export interface PolicyInput { current: LoadedPolicy; capabilityKey?: { publicKey: Uint8Array; secretKey: Uint8Array } }
@@ -40,7 +65,11 @@ export type PolicyEvent =
   /** Hands over the allow tally (and starts a new one): from the ticker, or asked for at stop. */
   | ({ type: 'policy.flush'; now: number } & Partial<Request>)
   /** Spends an approval's nonce (one approval, one token); answered true, or false when it was used already. */
-  | ({ type: 'policy.approval'; nonce: string; until: number; now: number } & Request);
+  | ({ type: 'policy.approval'; nonce: string; until: number; now: number } & Request)
+  /** Records a web session's approval of one plan step; answered with it, or refused when the table is full. */
+  | ({ type: 'policy.approve_web'; approval: WebApproval; now: number } & Request)
+  /** Spends the web approval of exactly this step and intent (one approval, one token); answered with `by`, or null. */
+  | ({ type: 'policy.spend_web'; planId: string; step: number; intentHash: string; now: number } & Request);
 
 /** At most this many (domain, rule) pairs are tallied per window. */
 export const MAX_TALLIED = 1024;
@@ -64,7 +93,7 @@ export const policyMachine = setup({
   id: 'policy',
   initial: 'serving',
   context: ({ input }) => ({ digest: input.current.digest, reloads: 0, lastReload: null, current: input.current, allows: { since: input.current.loadedAt, counts: {} }, pending: null,
-    capabilityKey: input.capabilityKey ?? null, approvals: {},
+    capabilityKey: input.capabilityKey ?? null, approvals: {}, webApprovals: [],
   }),
   invoke: { id: 'ticker', src: 'ticker' },
   on: {
@@ -92,6 +121,22 @@ export const policyMachine = setup({
       actions: [
         emit(({ context, event }) => replyOk(event.requestId, spendNonce(context.approvals, event.nonce, event.until, event.now).ok)),
         assign({ approvals: ({ context, event }) => spendNonce(context.approvals, event.nonce, event.until, event.now).set }),
+      ],
+    },
+    'policy.approve_web': [
+      {
+        guard: ({ context, event }) => recordWebApproval(context.webApprovals, event.approval, event.now).ok,
+        actions: [
+          assign({ webApprovals: ({ context, event }) => recordWebApproval(context.webApprovals, event.approval, event.now).list }),
+          emit(({ event }) => replyOk(event.requestId, event.approval)),
+        ],
+      },
+      { actions: emit(({ event }) => replyError(event.requestId, { code: ErrorCode.RATE_LIMITED, message: `${MAX_WEB_APPROVALS} web approvals wait already` })) },
+    ],
+    'policy.spend_web': {
+      actions: [
+        emit(({ context, event }) => replyOk(event.requestId, spendWebApproval(context.webApprovals, event, event.now).by)),
+        assign({ webApprovals: ({ context, event }) => spendWebApproval(context.webApprovals, event, event.now).list }),
       ],
     },
   },

@@ -5,7 +5,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allowedCallers } from '../../bus/acl.js';
+import { allowedCallers, compileAcl } from '../../bus/acl.js';
 import type { BusClient } from '../../bus/client.js';
 import { decode } from '../../bus/codec.js';
 import { keyIdOf, type OperatorKey } from '../../bus/envelope.js';
@@ -56,6 +56,7 @@ approval_timeout_seconds: 60
 default_mode: standard
 require_plan_approval: false
 planner_max_tokens: 1800
+planner_temperature: 0.9
 modes:
   offline_only:    { steps: 4, tokens: 8192, wall_seconds: 120, files_read: 10, files_written: 0, bytes_out: 0 }
   standard:        { steps: 4, tokens: 8192, wall_seconds: 120, files_read: 10, files_written: 2, bytes_out: 0 }
@@ -139,9 +140,10 @@ t.before(async () => {
 });
 
 t.test('agent — the tiny random model plans under the grammar; only what policy minted a token for runs', async (t) => {
-  // A random model's plan is whatever it is: up to three tasks, until one plans a step (the checks hold for each).
+  // A random model's plan is whatever it is (often no step at all): up to ten tasks, until one plans a step; the checks hold for each.
   let stepped = 0;
-  for (const task of [`read the notes in ${ws}`, 'read every file', 'find the notes and read them']) {
+  const tasks = [`read the notes in ${ws}`, 'read every file', 'find the notes and read them', 'open a.md', 'read', 'what is in the notes?', 'show me the file', 'read it twice', 'notes', 'summarize'];
+  for (const task of tasks) {
     const { planId } = await cli.command<{ planId: string }>(admin, 'agent', 'run', { task, tools: ['fs.read'], model: 'tiny' });
     t.match(planId, /^plan-/);
     const v = await waitFor(planId, 'the random plan to end', ended, 120_000);
@@ -276,4 +278,11 @@ t.test('agent — a tool agent.yaml does not offer is refused; with enabled: fal
   agent = await startActor(bus, 'agent', config, t);
   await t.rejects(run('anything'), { code: 'SECAI_E_AGENT_DISABLED', message: /enabled: false/ });
   t.equal((await cli.command<{ enabled: boolean }>(admin, 'agent', 'status', {})).enabled, false);
+});
+
+t.test('agent — only the incident identity may freeze: a manifest of any other identity that asks does not compile', async (t) => {
+  const rogue = defineManifest({ ...observer, name: 'rogue', requests: ['agent.freeze'] });
+  t.throws(() => compileAcl([...MANIFESTS, rogue]), { code: 'SECAI_E_CONFIG_INVALID', message: /only incident may ask/ });
+  const who = compileAcl(MANIFESTS).filter((id) => id.permissions.publish.allow.includes('secai.agent.freeze')).map((id) => id.name);
+  t.same(who, ['incident'], 'the compiled ACL lets the incident identity alone publish to secai.agent.freeze');
 });

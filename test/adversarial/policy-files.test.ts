@@ -3,6 +3,7 @@ import t from 'tap';
 import { parsePolicy } from '../../policy/snapshot.js';
 import { parseConfig } from '../../policy/load.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { POLICY_FILE } from '../policy/helpers.js';
 
 // Mutations apply to the shipped file's text, comments and layout included.
@@ -49,8 +50,11 @@ t.test('appliance.yaml — a non-loopback listener is refused', async (t) => {
 });
 
 t.test('agent.yaml — unknown keys are refused', async (t) => {
-  const text = 'version: 1\nenabled: false\nmax_steps: 20\nmax_wall_seconds: 600\ntools: []\napproval_timeout_seconds: 10\nauto_approve: true\n';
-  t.throws(() => parseConfig(text, 'agent.schema.json', 'agent.yaml'), { message: /agent\.yaml:7: \/auto_approve unknown key 'auto_approve'|unknown key 'auto_approve'/ });
+  // The shipped file with one key more: only that key is wrong.
+  const shipped = readFileSync(join(import.meta.dirname, '..', '..', 'policy', 'agent.yaml'), 'utf8');
+  const text = `${shipped}auto_approve: true\n`;
+  const line = text.split('\n').length - 1;
+  t.throws(() => parseConfig(text, 'agent.schema.json', 'agent.yaml'), { message: new RegExp(`^agent\\.yaml:${line}: /\\S* ?unknown key 'auto_approve'$`) });
 });
 
 t.test('securectl policy check — offline, exit 0 valid, 1 invalid (with the line), 2 error', async (t) => {

@@ -130,7 +130,7 @@ export async function incidentStand(t: Test, o: { edit?: (doc: Record<string, Re
     },
     /**
      * Waits for the incident `pred` picks to finish containing, then checks it: its steps are the policy's list with
-     * each step done (a server exists), failed (PENDING_OPS) or skipped (freeze_agent; a model op without a model), its
+     * each step done (a server exists), failed (PENDING_OPS) or skipped (a model op without a model), its
      * state follows (escalated iff a step failed), and its containment shows on the vault and the airlock.
      */
     async contained(t, pred, what, ms = 30_000) {
@@ -138,7 +138,7 @@ export async function incidentStand(t: Test, o: { edit?: (doc: Record<string, Re
       const actions = WITH_VISIBLE[i.class]?.[i.severity] ?? [];
       const expected = actions.map((action) => ({
         action,
-        status: action === 'freeze_agent' || ((action === 'suspend_model' || action === 'evict_model') && !i.target['model']) ? 'skipped'
+        status: ((action === 'suspend_model' || action === 'evict_model') && !i.target['model']) ? 'skipped'
           : PENDING_OPS.has(action) ? 'failed'
           // A model the quarantine rejected is not in the registry: nothing to suspend (the step says so).
           : action === 'suspend_model' && i.steps.some((s) => s.action === action && s.status === 'skipped' && /is not in the registry/.test(s.detail)) ? 'skipped' : 'done',

@@ -11,6 +11,7 @@ import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
 import { McpPage } from './pages/mcp.js';
+import { AgentPage } from './pages/agent.js';
 import { ModelsPage } from './pages/models.js';
 import { SettingsPage } from './pages/settings.js';
 import { asyncHandler } from './async-handler.js';
@@ -22,6 +23,7 @@ const PAGES = [
   { path: '/models', label: 'Models', view: ModelsPage },
   { path: '/security', label: 'Security', view: SecurityPage },
   { path: '/mcp', label: 'MCP', view: McpPage },
+  { path: '/agent', label: 'Agent', view: AgentPage },
   { path: '/settings', label: 'Settings', view: SettingsPage },
 ] as const;
 

@@ -7,6 +7,7 @@ import { vaultRoutes } from './vault.js';
 import { MAX_STREAMS, MAX_STREAMS_PER_SESSION, observeRoutes } from './observe.js';
 import { securityRoutes } from './security.js';
 import { mcpRoutes } from './mcp.js';
+import { agentRoutes } from './agent.js';
 import { StreamSlots } from '../stream-slots.js';
 import { modelsRoutes } from './models.js';
 import { modelImportRoutes } from './model-imports.js';
@@ -18,5 +19,5 @@ import { ollamaRoutes } from './ollama.js';
 export function allRoutes(deps: GatewayDeps): Route[] {
   // One set of event-stream slots for every SSE route: the caps hold for all of them together.
   const slots = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_SESSION);
-  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps, slots), ...securityRoutes(deps, slots), ...mcpRoutes(deps), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
+  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps, slots), ...securityRoutes(deps, slots), ...mcpRoutes(deps), ...agentRoutes(deps), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
 }
