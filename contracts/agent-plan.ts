@@ -58,11 +58,13 @@ function stepSchema(tools: readonly string[], chars: number): Record<string, unk
 /**
  * The JSON schema a planner's output is generated under (generate's `jsonSchema`):
  * `{ steps: [{ tool, args: [{ name, value }], why }] }`,
- * at most `maxSteps` steps, `tool` one of `tools`. With no tools, the only plan is no steps.
+ * one to `maxSteps` steps, `tool` one of `tools`. With no tools, the only plan is no steps.
  */
 export function planSchema(tools: readonly string[], maxSteps: number): Record<string, unknown> {
   checkArgs(tools, maxSteps);
-  const steps = tools.length && maxSteps ? { type: 'array', maxItems: maxSteps, items: stepSchema(tools, 1) } : { type: 'array', maxItems: 0 };
+  // At least one step: a task is work for tools, and a plan of none would end every task before policy saw a thing
+  // (a tiny random model writes `[]` nearly always). parsePlan still accepts an empty plan; the grammar never writes one.
+  const steps = tools.length && maxSteps ? { type: 'array', minItems: 1, maxItems: maxSteps, items: stepSchema(tools, 1) } : { type: 'array', maxItems: 0 };
   return { type: 'object', properties: { steps }, required: ['steps'], additionalProperties: false };
 }
 
