@@ -25,7 +25,7 @@ export const gatewayManifest = defineManifest({
     'supervisor.status', 'supervisor.health', 'audit.status', 'audit.tail',
     // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
     'audit.verify', 'policy.section', ...visualized(['supervisor', 'audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine',
-      'integrity', 'attestor', 'gpu-watch', 'incident']),
+      'integrity', 'attestor', 'gpu-watch', 'incident', 'mcp-firewall', 'agent']),
     // The web UI's Models page: the registry (list, verify) and quarantine jobs with their reports.
     'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
     // Imports from the browser (upload, a policy-checked path, a URL) and the catalog of allowlisted sources.
