@@ -91,7 +91,7 @@ async function measure(work: string, upstreamUrl: string, server: Record<string,
 const work = mkdtempSync(join(tmpdir(), 'secai-bench-mcp-'));
 const control = join(work, 'control.json');
 writeFileSync(control, JSON.stringify({ tools: ['echo'] }));
-const upstream = spawn(process.execPath, [FIXTURE, '--http'], { env: { ...process.env, MCP_FIXTURE_CONTROL: control }, stdio: ['ignore', 'pipe', 'inherit'] });
+const upstream = spawn(process.execPath, [FIXTURE, '--http'], { env: { ...process.env, MCP_FIXTURE_CONTROL: control }, stdio: ['pipe', 'pipe', 'inherit'] });
 const upstreamUrl = await new Promise<string>((r) => upstream.stdout!.once('data', (d: Buffer) => r(d.toString().trim())));
 const runs = {
   http: await measure(work, upstreamUrl, { id: 'bench', transport: 'http', url: upstreamUrl, trust_on_first_use: true, tools: ECHO }),

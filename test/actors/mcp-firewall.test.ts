@@ -48,7 +48,7 @@ const SECRET = 'ghp_1234567890abcdefghijABCDEFGHIJ123456';
 setControl(notesControl, { tools: ['read_note', 'write_note', 'helper', 'secret_tool', 'search', 'probe_network'], notes: { todo: 'buy milk', creds: `token ${SECRET}` } });
 setControl(webControl, { tools: ['fetch_page', 'search', 'echo'] });
 
-const web = spawn(process.execPath, [FIXTURE, '--http'], { env: { ...process.env, MCP_FIXTURE_CONTROL: webControl }, stdio: ['ignore', 'pipe', 'inherit'] });
+const web = spawn(process.execPath, [FIXTURE, '--http'], { env: { ...process.env, MCP_FIXTURE_CONTROL: webControl }, stdio: ['pipe', 'pipe', 'inherit'] });
 t.teardown(() => { web.kill(); });
 const webUrl = await new Promise<string>((resolve) => web.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
 
