@@ -13,6 +13,7 @@ const ops = {
   approve: commandOp(agentManifest, 'approve'),
   deny: commandOp(agentManifest, 'deny'),
   cancel: commandOp(agentManifest, 'cancel'),
+  unfreeze: commandOp(agentManifest, 'unfreeze'),
 };
 
 function printPlan(v: PlanView): void {
@@ -64,6 +65,7 @@ export const agentVerbs: Record<string, AgentVerb> = {
     if (o.json) printJson(r);
     else {
       if (!r.enabled) process.stdout.write('agent: disabled (agent.yaml enabled: false)\n');
+      if (r.frozen) process.stdout.write(`agent: FROZEN by incident ${r.frozen.incidentId} (${r.frozen.reason}): no task starts until securectl agent unfreeze\n`);
       if (r.lastFreeze) process.stdout.write(`last frozen by incident ${r.lastFreeze.incidentId} (${r.lastFreeze.frozen} task(s))\n`);
       if (!r.plans.length) process.stdout.write('no tasks\n');
       for (const v of r.plans) printPlan(v);
@@ -94,10 +96,17 @@ export const agentVerbs: Record<string, AgentVerb> = {
     if (!args[0]) throw new SecaiError(ErrorCode.USAGE, 'agent cancel PLAN');
     return printTransition(await s.bus.callCommand(s.key, ops.cancel, { planId: args[0] }), o.json);
   },
+  'agent unfreeze': async (s, _args, o) => {
+    const r = await s.bus.callCommand(s.key, ops.unfreeze, {});
+    if (o.json) printJson(r);
+    else process.stdout.write(r.was ? `agent unfrozen (was frozen by incident ${r.was.incidentId})\n` : 'agent was not frozen\n');
+    return Exit.OK;
+  },
 };
 
 export const AGENT_USAGE = `  agent run "TASK" [--mode M] [--tools a,b] [--model NAME]   start an agent task (modes: offline_only, standard, online_assisted, sensitive)
   agent status [PLAN]        the tasks (or one): state, plan, evidence per step, budgets used
   agent approve PLAN STEP    approve the step waiting (STEP "plan" approves the plan): signs its intent hash
   agent deny PLAN STEP [--note TEXT]   refuse the plan or step waiting: the task fails
-  agent cancel PLAN          end a task now`;
+  agent cancel PLAN          end a task now
+  agent unfreeze             lift an incident's freeze: tasks may start again`;

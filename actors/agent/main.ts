@@ -8,6 +8,7 @@ import { agentMachine, liveTasks, MAX_LIVE_TASKS, type AgentActorContext, type T
 import { argsHash } from '../../policy/capability/token.js';
 import { main, type ActorContext, type ActorDefinition } from '../../runtime/host.js';
 import { budgetsFor, loadAgentConfig, modeOf, toolsFor, type LoadedAgentConfig } from './config.js';
+import { clearFrozen, frozenPath, readFrozen, writeFrozen } from './frozen-file.js';
 import { approveMcp, effectActors, isMcp, mintStep, RECORDED, type EffectDeps } from './effects.js';
 import { agentManifest, type PlanView } from './manifest.js';
 import { awaitingOf, changeOf, phaseOf, planIntentHash, stepIntentHash, taskState, viewOf, type ChildSnapshot } from './plan-view.js';
@@ -45,7 +46,7 @@ function views(ctx: Ctx, planId?: string): PlanView[] {
 
 function status(ctx: Ctx, planId?: string) {
   const c = ctx.actor.getSnapshot().context;
-  return { enabled: c.config.enabled, plans: views(ctx, planId), lastFreeze: c.lastFreeze };
+  return { enabled: c.config.enabled, plans: views(ctx, planId), lastFreeze: c.lastFreeze, frozen: c.frozen };
 }
 
 function list(ctx: Ctx) {
@@ -57,6 +58,8 @@ function run(ctx: Ctx, w: Wiring, req: { task: string; mode?: string; tools?: st
   const cfg = w.config!.value;
   // Fail closed: a disabled agent starts nothing, whoever signs.
   if (!cfg.enabled) throw new SecaiError(ErrorCode.AGENT_DISABLED, 'the agent is disabled (agent.yaml enabled: false)');
+  const frozen = ctx.actor.getSnapshot().context.frozen;
+  if (frozen) throw new SecaiError(ErrorCode.AGENT_FROZEN, `incident ${frozen.incidentId} froze the agent (${frozen.reason}): securectl agent unfreeze lifts it`);
   const mode = modeOf(cfg, req.mode);
   const tools = toolsFor(cfg, req.tools);
   if (liveTasks(ctx.actor.getSnapshot().context).length >= MAX_LIVE_TASKS) throw new SecaiError(ErrorCode.AGENT_BUSY, `${MAX_LIVE_TASKS} tasks are running already`);
@@ -172,11 +175,27 @@ function cancelWeb(ctx: Ctx, req: { planId: string; session: string }) {
 
 /** Incident containment: every live task ends frozen; the fact is evented (the tasks' own plan_changed follow). */
 async function freeze(ctx: Ctx, req: { incidentId: string; reason: string }) {
-  ctx.actor.send({ type: 'agent.freeze_all', incidentId: req.incidentId, now: Date.now() });
+  const now = Date.now();
+  // On disk first: a crash right after still leaves the agent frozen. A second freeze keeps the first record.
+  if (!ctx.actor.getSnapshot().context.frozen) writeFrozen(frozenPath(ctx.paths.home), { incidentId: req.incidentId, reason: req.reason.slice(0, 512), at: now });
+  ctx.actor.send({ type: 'agent.freeze_all', incidentId: req.incidentId, reason: req.reason, now });
   const frozen = ctx.actor.getSnapshot().context.lastFreeze?.frozen ?? 0;
   ctx.log.warn({ incidentId: req.incidentId, frozen }, 'agent tasks frozen by an incident');
   await ctx.emitOrLog('frozen', { incidentId: req.incidentId, reason: req.reason, frozen });
   return { frozen };
+}
+
+/** The signed operator unfreeze: the record goes first, so a crash in between cannot bring a freeze back half-lifted. */
+async function unfreeze(ctx: Ctx, call: CallContext) {
+  const was = ctx.actor.getSnapshot().context.frozen;
+  clearFrozen(frozenPath(ctx.paths.home));
+  ctx.actor.send({ type: 'agent.unfreeze' });
+  const by = whoOf(call);
+  if (was) {
+    ctx.log.warn({ incidentId: was.incidentId, by }, 'agent unfrozen by an operator');
+    await ctx.emit('unfrozen', { incidentId: was.incidentId, by });
+  }
+  return { was };
 }
 
 function provided(base: Base, w: Wiring) {
@@ -209,8 +228,9 @@ function agentActor(): ActorDefinition<Machine, typeof agentManifest> {
       w.deps = p.deps;
       return p.machine as unknown as Machine;
     },
-    input: () => ({ config: { enabled: w.config!.value.enabled, digest: w.config!.digest } }),
-    publicContext: (c: AgentActorContext) => ({ enabled: c.config.enabled, configDigest: c.config.digest, tasks: c.tasks.length, live: liveTasks(c).length, done: c.done, lastFreeze: c.lastFreeze }),
+    // A freeze persisted before a crash or a restart: the machine starts frozen, before any command.
+    input: (base) => ({ config: { enabled: w.config!.value.enabled, digest: w.config!.digest }, frozen: readFrozen(frozenPath(base.paths.home)) }),
+    publicContext: (c: AgentActorContext) => ({ enabled: c.config.enabled, configDigest: c.config.digest, tasks: c.tasks.length, live: liveTasks(c).length, done: c.done, lastFreeze: c.lastFreeze, frozen: c.frozen }),
     childMachines: { plan: agentPlanMachine },
     publishChildren: ({ value, status: st, context }) => {
       const c = context as ChildSnapshot['context'];
@@ -234,6 +254,7 @@ function agentActor(): ActorDefinition<Machine, typeof agentManifest> {
       approve: (req, call) => approve(ctx, w.deps!, req, call),
       deny: (req, call) => deny(ctx, req, call),
       cancel: (req, call) => cancel(ctx, req, call),
+      unfreeze: (_req, call) => unfreeze(ctx, call),
     }),
     start: (ctx) => {
       // plan_changed: each task's change of state, phase, step or evidence (a tick that only moves the clock is not one).

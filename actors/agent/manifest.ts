@@ -36,9 +36,12 @@ export const planView = s.object({
   reason: text(256), detail: text(1024), by: s.string({ maxLength: 128 }), createdAt: s.integer({ minimum: 0 }),
 });
 export type PlanView = Static<typeof planView>;
+/** The freeze in force (an incident's; only the signed unfreeze lifts it), or null. */
+const frozenRecord = s.nullable(s.object({ incidentId: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 1024 }), at: s.integer({ minimum: 0 }) }));
 const statusReply = s.object({
   enabled: s.boolean(), plans: s.array(planView, 64),
   lastFreeze: s.nullable(s.object({ incidentId: s.string({ maxLength: 128 }), at: s.integer({ minimum: 0 }), frozen: s.integer({ minimum: 0 }) })),
+  frozen: frozenRecord,
 });
 const listReply = s.object({
   enabled: s.boolean(),
@@ -106,6 +109,10 @@ export const agentManifest = defineManifest({
     },
     deny: { request: stepRequest, reply: transitionReply, roles: ['admin', 'operator'], description: 'Refuse the plan or the step waiting: the task fails.' },
     cancel: { request: s.object({ planId }), reply: transitionReply, roles: ['admin', 'operator'], description: 'End a task now.' },
+    unfreeze: {
+      request: s.empty(), reply: s.object({ was: frozenRecord }), roles: ['admin'],
+      description: 'Lift an incident\'s freeze (securectl agent unfreeze): tasks may start again.',
+    },
   },
   publishes: {
     /** Each change of a task's state or step, with its evidence (the UI draws it; the audit chain keeps it). */
@@ -114,6 +121,7 @@ export const agentManifest = defineManifest({
       awaiting: s.nullable(s.integer({ minimum: -1 })), evidence: s.array(evidence, 64), used: budgets, reason: text(256), detail: text(1024),
     }),
     frozen: s.object({ incidentId: s.string({ maxLength: 128 }), reason: s.string({ maxLength: 512 }), frozen: s.integer({ minimum: 0 }) }),
+    unfrozen: s.object({ incidentId: s.string({ maxLength: 128 }), by: s.string({ maxLength: 128 }) }),
   },
   requests: ['inference.generate', 'inference.models', 'policy.mint', 'tool-firewall.call', 'mcp-firewall.call', 'mcp-firewall.tools'],
   subscribes: [],

@@ -29,6 +29,9 @@ export interface HeldToken {
 /** The last incident freeze: which incident, when, and how many tasks it stopped. */
 export interface FreezeRecord { incidentId: string; at: number; frozen: number }
 
+/** The freeze in force: no task starts until an operator unfreezes (kept on disk by the actor across restarts). */
+export interface Frozen { incidentId: string; reason: string; at: number }
+
 export interface AgentActorContext {
   config: AgentConfigView;
   /** Tasks, oldest first; finished task machines stay (their snapshot is the task's record) up to MAX_TASKS. */
@@ -36,6 +39,8 @@ export interface AgentActorContext {
   /** Minted tokens by nonce. */
   tokens: Record<string, HeldToken>;
   lastFreeze: FreezeRecord | null;
+  /** Set by an incident's freeze, cleared only by the signed operator unfreeze: while set, nothing starts. */
+  frozen: Frozen | null;
   done: number;
 }
 
@@ -48,7 +53,8 @@ export type AgentActorEvent =
   | { type: 'agent.create'; input: AgentInput; by: string; model: string | null }
   /** An operator or step event for one task's machine. */
   | { type: 'agent.route'; id: string; event: AgentEvent }
-  | { type: 'agent.freeze_all'; incidentId: string; now: number }
+  | { type: 'agent.freeze_all'; incidentId: string; reason: string; now: number }
+  | { type: 'agent.unfreeze' }
   | { type: 'agent.tick'; now: number }
   | { type: 'agent.token_held'; nonce: string; planId: string; token: string }
   | { type: 'agent.token_spent'; nonce: string }
@@ -66,7 +72,7 @@ const isLive = (c: AgentActorContext, id: string) => c.tasks.some((t) => t.id ==
 const withoutPlan = (tokens: Record<string, HeldToken>, planId: string) => Object.fromEntries(Object.entries(tokens).filter(([, v]) => v.planId !== planId));
 
 export const agentMachine = setup({
-  types: {} as { context: AgentActorContext; events: AgentActorEvent; input: { config: AgentConfigView } },
+  types: {} as { context: AgentActorContext; events: AgentActorEvent; input: { config: AgentConfigView; frozen?: Frozen | null } },
   actors: { plan: agentPlanMachine },
   actions: {
     /** A task ended: its record gets the end state, its tokens go, and the oldest finished tasks beyond MAX_TASKS are stopped. */
@@ -85,14 +91,14 @@ export const agentMachine = setup({
     }),
   },
   guards: {
-    canCreate: ({ context, event }) => context.config.enabled && liveTasks(context).length < MAX_LIVE_TASKS
+    canCreate: ({ context, event }) => context.config.enabled && context.frozen === null && liveTasks(context).length < MAX_LIVE_TASKS
       && !context.tasks.some((t) => t.id === (event as { input: AgentInput }).input.id),
     live: ({ context, event }) => isLive(context, (event as { id: string }).id),
   },
 }).createMachine({
   id: 'agent',
   initial: 'idle',
-  context: ({ input }) => ({ config: input.config, tasks: [], tokens: {}, lastFreeze: null, done: 0 }),
+  context: ({ input }) => ({ config: input.config, tasks: [], tokens: {}, lastFreeze: null, frozen: input.frozen ?? null, done: 0 }),
   on: {
     // Refused here too (the actor checks first and says why): a disabled agent or a full table starts nothing.
     'agent.create': {
@@ -108,9 +114,14 @@ export const agentMachine = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         const live = liveTasks(context);
         for (const t of live) enqueue.sendTo(t.id, { type: 'agent.freeze', incidentId: event.incidentId });
-        enqueue.assign({ lastFreeze: { incidentId: event.incidentId, at: event.now, frozen: live.length } });
+        // A second freeze keeps the first record (the one an operator clears), as the airlock's containment does.
+        enqueue.assign({
+          lastFreeze: { incidentId: event.incidentId, at: event.now, frozen: live.length },
+          frozen: context.frozen ?? { incidentId: event.incidentId, reason: event.reason.slice(0, 512), at: event.now },
+        });
       }),
     },
+    'agent.unfreeze': { actions: assign({ frozen: null }) },
     // The wall budget: the machines read no clock, the actor tells them the time.
     'agent.tick': { actions: enqueueActions(({ context, event, enqueue }) => { for (const t of liveTasks(context)) enqueue.sendTo(t.id, { type: 'agent.tick', now: event.now }); }) },
     'agent.token_held': {

@@ -28,9 +28,11 @@ import { until } from '../helpers/until.js';
 
 const SCRIPTED = 'scripted-planner';
 /** The test's eyes on the bus: the agent's events and the tool firewall's calls. */
+/** The file's own test object (subtests shadow `t`): what it starts lives until the file ends. */
+const root = t;
 const observer = defineManifest({
   name: 'agent-observer', kind: 'client', description: 'test', serves: {}, commands: {}, publishes: {}, requests: [],
-  subscribes: ['agent.plan_changed', 'agent.frozen', 'tool-firewall.called'],
+  subscribes: ['agent.plan_changed', 'agent.frozen', 'agent.unfrozen', 'tool-firewall.called'],
 });
 const dir = mkdtempSync(join(tmpdir(), 'secai-agent-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -107,7 +109,7 @@ t.before(async () => {
   await host.load('tiny');
 
   const eyes = await bus.connect('agent-observer');
-  for (const s of ['secai.evt.agent.plan_changed', 'secai.evt.agent.frozen', 'secai.evt.tool-firewall.called']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
+  for (const s of ['secai.evt.agent.plan_changed', 'secai.evt.agent.frozen', 'secai.evt.agent.unfrozen', 'secai.evt.tool-firewall.called']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
   await eyes.nc.flush();
   admin = await ensureOperatorKey(bus.paths.operatorKey, bus.paths.trustedOperators);
   cli = await bus.connect('cli');
@@ -267,8 +269,25 @@ t.test('agent — cancel and incident freeze end a waiting task; only the incide
   t.match(await waitFor(b, 'b frozen', ended), { state: 'frozen', reason: 'frozen', detail: 'incident inc-1' });
   t.notOk(existsSync(join(ws, 'c.md')) || existsSync(join(ws, 'f.md')), 'neither write ran');
   await until('the frozen event', () => events.some((x) => x.subject === 'secai.evt.agent.frozen' && x.data['incidentId'] === 'inc-1'));
-  const all = await cli.command<{ plans: PlanView[]; lastFreeze: { incidentId: string } }>(admin, 'agent', 'status', {});
+  const all = await cli.command<{ plans: PlanView[]; lastFreeze: { incidentId: string }; frozen: { incidentId: string } | null }>(admin, 'agent', 'status', {});
   t.equal(all.lastFreeze.incidentId, 'inc-1');
+  t.match(all.frozen, { incidentId: 'inc-1', reason: 'test containment' });
+
+  // Frozen means frozen: nothing starts, across a restart, until the signed operator unfreeze.
+  await t.rejects(run('wait to be cancelled'), { code: 'SECAI_E_AGENT_FROZEN', message: /inc-1/ });
+  t.ok(existsSync(join(bus.paths.home, 'agent', 'frozen.json')), 'the freeze is on disk before it is answered');
+  await new Promise<void>((r) => { agent.once('exit', () => r()); agent.kill('SIGTERM'); });
+  // Owned by the file, not this subtest: the tests after this one use it.
+  agent = await startActor(bus, 'agent', config, root);
+  await t.rejects(run('wait to be cancelled'), { code: 'SECAI_E_AGENT_FROZEN' }, 'a restarted agent is still frozen');
+  const un = await securectl(['agent', 'unfreeze']);
+  t.equal(un.code, 0, un.stderr);
+  t.match(un.stdout, /unfrozen \(was frozen by incident inc-1\)/);
+  t.notOk(existsSync(join(bus.paths.home, 'agent', 'frozen.json')), 'the record is gone');
+  const c = (await run('wait to be cancelled')).planId;
+  await waitFor(c, 'a task after unfreeze to wait', (x) => x.awaiting === 0);
+  t.equal((await securectl(['agent', 'cancel', c])).code, 0);
+  await until('the unfrozen event', () => events.some((x) => x.subject === 'secai.evt.agent.unfrozen' && x.data['incidentId'] === 'inc-1'));
 });
 
 t.test('agent — a tool agent.yaml does not offer is refused; with enabled: false no task starts', async (t) => {

@@ -65,18 +65,32 @@ t.test('agent machine — tokens are held for live tasks only, dropped when the 
   t.equal(stateOfChild(a, 'plan-a')?.value, 'cancelled', 'an ended task is told nothing');
 });
 
-t.test('agent machine — freeze_all freezes every live task and records it; later tasks run', async (t) => {
+t.test('agent machine — freeze_all freezes every live task and records it; nothing starts until unfreeze', async (t) => {
   const a = start();
   for (const id of ['plan-a', 'plan-b']) a.send({ type: 'agent.create', input: input(id), by: 'op', model: null });
   await tick();
-  a.send({ type: 'agent.freeze_all', incidentId: 'inc-1', now: 5 });
+  a.send({ type: 'agent.freeze_all', incidentId: 'inc-1', reason: 'canary read', now: 5 });
   await tick();
   t.equal(stateOfChild(a, 'plan-a')?.value, 'frozen');
   t.equal(stateOfChild(a, 'plan-b')?.value, 'frozen');
   t.same(ctx(a).lastFreeze, { incidentId: 'inc-1', at: 5, frozen: 2 });
+  t.same(ctx(a).frozen, { incidentId: 'inc-1', reason: 'canary read', at: 5 });
   a.send({ type: 'agent.create', input: input('plan-c'), by: 'op', model: null });
   await tick();
-  t.same(stateOfChild(a, 'plan-c')?.value, { running: 'awaiting_approval' });
+  t.notOk(ctx(a).tasks.some((x) => x.id === 'plan-c'), 'a frozen agent starts nothing');
+  a.send({ type: 'agent.freeze_all', incidentId: 'inc-2', reason: 'again', now: 6 });
+  t.equal(ctx(a).frozen?.incidentId, 'inc-1', 'a second freeze keeps the first record');
+  a.send({ type: 'agent.unfreeze' });
+  a.send({ type: 'agent.create', input: input('plan-c'), by: 'op', model: null });
+  await tick();
+  t.same(stateOfChild(a, 'plan-c')?.value, { running: 'awaiting_approval' }, 'after the operator unfreezes, tasks run');
+});
+
+t.test('agent machine — a freeze read from disk at start holds from the first event', async (t) => {
+  const a = createActor(machine, { input: { config: { enabled: true, digest: 'd' }, frozen: { incidentId: 'inc-9', reason: 'r', at: 1 } } }).start();
+  actors.push(a);
+  a.send({ type: 'agent.create', input: input('plan-a'), by: 'op', model: null });
+  t.same(a.getSnapshot().context.tasks, []);
 });
 
 t.test('agent machine — at most MAX_LIVE_TASKS live tasks', async (t) => {
