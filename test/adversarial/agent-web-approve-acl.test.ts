@@ -27,6 +27,7 @@ import { startTestBus } from '../helpers/bus.js';
 import { TEST_POLICY } from '../helpers/inference-stack.js';
 import { until } from '../helpers/until.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
+import { covers } from '../helpers/subject-covers.js';
 
 t.setTimeout(240_000);
 
@@ -39,18 +40,6 @@ const SOLE: readonly { actor: string; op: string; only: string }[] = [
   { actor: 'agent', op: 'cancel_web', only: 'gateway' },
 ];
 
-/** Does a NATS subject pattern list cover `subject`? (`*` one token, `>` the rest) */
-function covers(patterns: readonly string[], subject: string): boolean {
-  const s = subject.split('.');
-  return patterns.some((p) => {
-    const q = p.split('.');
-    for (let i = 0; i < q.length; i++) {
-      if (q[i] === '>') return i < s.length;
-      if (i >= s.length || (q[i] !== '*' && q[i] !== s[i])) return false;
-    }
-    return q.length === s.length;
-  });
-}
 
 t.test('agent web approve acl — compiled ACL: each web op has exactly one asker', async (t) => {
   const acl = compileAcl(MANIFESTS);

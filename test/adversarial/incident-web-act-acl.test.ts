@@ -7,24 +7,13 @@ import { compileAcl } from '../../bus/acl.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { serveSubject } from '../../bus/subjects.js';
 import { startTestBus } from '../helpers/bus.js';
+import { covers } from '../helpers/subject-covers.js';
 
 const SOLE: readonly { actor: string; op: string; only: string }[] = [
   { actor: 'incident', op: 'act_for_session', only: 'auth' },
   { actor: 'auth', op: 'incident_act', only: 'gateway' },
 ];
 
-/** Does a NATS subject pattern list cover `subject`? (`*` one token, `>` the rest) */
-function covers(patterns: readonly string[], subject: string): boolean {
-  const s = subject.split('.');
-  return patterns.some((p) => {
-    const q = p.split('.');
-    for (let i = 0; i < q.length; i++) {
-      if (q[i] === '>') return i < s.length;
-      if (i >= s.length || (q[i] !== '*' && q[i] !== s[i])) return false;
-    }
-    return q.length === s.length;
-  });
-}
 
 t.test('incident web acl — compiled ACL: only auth may publish incident.act_for_session, only the gateway auth.incident_act', async (t) => {
   const acl = compileAcl(MANIFESTS);

@@ -6,24 +6,13 @@ import { MANIFESTS } from '../../runtime/catalog.js';
 import { compileAcl } from '../../bus/acl.js';
 import { serveSubject } from '../../bus/subjects.js';
 import { startTestBus } from '../helpers/bus.js';
+import { covers } from '../helpers/subject-covers.js';
 
 const SOLE: readonly { actor: string; op: string; only: string }[] = [
   { actor: 'mcp-firewall', op: 'approve_web', only: 'auth' },
   { actor: 'auth', op: 'mcp_approve', only: 'gateway' },
 ];
 
-/** Does a NATS subject pattern list cover `subject`? (`*` one token, `>` the rest) */
-function covers(patterns: readonly string[], subject: string): boolean {
-  const s = subject.split('.');
-  return patterns.some((p) => {
-    const q = p.split('.');
-    for (let i = 0; i < q.length; i++) {
-      if (q[i] === '>') return i < s.length;
-      if (i >= s.length || (q[i] !== '*' && q[i] !== s[i])) return false;
-    }
-    return q.length === s.length;
-  });
-}
 
 t.test('mcp web approve acl — compiled ACL: only auth may publish mcp-firewall.approve_web, only the gateway auth.mcp_approve', async (t) => {
   const acl = compileAcl(MANIFESTS);

@@ -6,6 +6,7 @@ import { compileAcl } from '../../bus/acl.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { serveSubject } from '../../bus/subjects.js';
 import { startTestBus } from '../helpers/bus.js';
+import { covers } from '../helpers/subject-covers.js';
 
 const PROMOTE = serveSubject('registry', 'promote');
 /** The ops only one identity may request: removal from the browser goes gateway → auth → (vault, registry). */
@@ -16,18 +17,6 @@ const SOLE: readonly { actor: string; op: string; only: string }[] = [
   { actor: 'auth', op: 'remove_model', only: 'gateway' },
 ];
 
-/** Does a NATS subject pattern list cover `subject`? (`*` one token, `>` the rest) */
-function covers(patterns: readonly string[], subject: string): boolean {
-  const s = subject.split('.');
-  return patterns.some((p) => {
-    const q = p.split('.');
-    for (let i = 0; i < q.length; i++) {
-      if (q[i] === '>') return i < s.length;
-      if (i >= s.length || (q[i] !== '*' && q[i] !== s[i])) return false;
-    }
-    return q.length === s.length;
-  });
-}
 
 t.test('registry acl — only quarantine may publish secai.registry.promote (compiled ACL)', async (t) => {
   const acl = compileAcl(MANIFESTS);
