@@ -23,13 +23,39 @@ const CONNECT_TIMEOUT_MS = 15_000;
 
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
-/** Every request to an http upstream: loopback only, no redirects (a loopback server must not bounce us elsewhere). */
-function loopbackFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+/**
+ * Every request to an http upstream: loopback only, no redirects (a loopback server must not bounce us elsewhere).
+ * The SDK hands every request the transport's one long-lived signal; fetch would leave a listener on it per request
+ * until the request is collected (thousands on a busy upstream). Each request gets its own signal instead, linked to
+ * the transport's until its body ends (an event stream: until the transport closes it).
+ */
+async function loopbackFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
   const url = new URL(input instanceof Request ? input.url : input);
-  if (url.protocol !== 'http:' || !LOOPBACK.has(url.hostname)) {
-    return Promise.reject(new SecaiError(ErrorCode.EGRESS_DENIED, `MCP upstream ${url.origin} is not on loopback`));
+  if (url.protocol !== 'http:' || !LOOPBACK.has(url.hostname)) throw new SecaiError(ErrorCode.EGRESS_DENIED, `MCP upstream ${url.origin} is not on loopback`);
+  const outer = init?.signal;
+  if (!outer) return fetch(input, { ...init, redirect: 'error' });
+  const own = new AbortController();
+  const abort = () => own.abort(outer.reason);
+  const unlink = () => outer.removeEventListener('abort', abort);
+  if (outer.aborted) abort();
+  else outer.addEventListener('abort', abort, { once: true });
+  let res: Response;
+  try {
+    res = await fetch(input, { ...init, redirect: 'error', signal: own.signal });
+  } catch (err) {
+    unlink();
+    throw err;
   }
-  return fetch(input, { ...init, redirect: 'error' });
+  if (!res.body) { unlink(); return res; }
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const r = await reader.read().catch((err: unknown) => { unlink(); throw err; });
+      if (r.done) { unlink(); c.close(); } else c.enqueue(r.value);
+    },
+    cancel(reason) { unlink(); return reader.cancel(reason); },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
 function transportFor(rule: McpServerRule, onStderr: (line: string) => void): Transport {

@@ -1,5 +1,5 @@
 // The MCP firewall's life: the upstream servers and the tools they offer, the pins operators approved, each client session's taint, rate buckets and counts.
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 import { ErrorCode } from '../../common/errors.js';
 import type { McpSection, McpTaint, McpToolRule } from '../../policy/sections.js';
 import type { ToolDefinition } from '../../policy/mcp/tool-definition.js';
@@ -59,22 +59,27 @@ export const MAX_SESSIONS = 256;
 const ruleOf = (policy: McpSection, server: string, tool: string): McpToolRule | null =>
   policy.servers.find((s) => s.id === server)?.tools.find((t) => t.name === tool) ?? null;
 
-/** Every tool every server offers, with its status: what tools/list shows clients (the exposed ones) and the MCP page shows operators (all). */
-export function toolViews(c: Pick<McpFirewallContext, 'policy' | 'servers' | 'pins'>): ToolView[] {
-  const allowedBy = new Map<string, string[]>();
+/**
+ * Every tool every server offers, with its status: what tools/list shows clients (the exposed ones) and the MCP page
+ * shows operators (all). With `only`, the offers of that one tool name (a call's check: the same statuses, less work).
+ */
+export function toolViews(c: Pick<McpFirewallContext, 'policy' | 'servers' | 'pins'>, only?: string): ToolView[] {
+  const names = (up: UpstreamState): string[] => (only === undefined ? Object.keys(up.tools) : Object.hasOwn(up.tools, only) ? [only] : []);
+  const allowedBy = new Map<string, number>();
   for (const [server, up] of Object.entries(c.servers)) {
-    for (const name of Object.keys(up.tools)) {
+    for (const name of names(up)) {
       if (ruleOf(c.policy, server, name)?.decision !== 'allow') continue;
-      allowedBy.set(name, [...(allowedBy.get(name) ?? []), server]);
+      allowedBy.set(name, (allowedBy.get(name) ?? 0) + 1);
     }
   }
   const out: ToolView[] = [];
   for (const [server, up] of Object.entries(c.servers)) {
-    for (const [name, t] of Object.entries(up.tools)) {
+    for (const name of names(up)) {
+      const t = up.tools[name]!;
       const rule = ruleOf(c.policy, server, name);
       const pin = c.pins[pinKey(server, name)];
       const status: ToolStatus = rule?.decision !== 'allow' ? 'denied'
-        : (allowedBy.get(name)?.length ?? 0) > 1 ? 'shadowed'
+        : (allowedBy.get(name) ?? 0) > 1 ? 'shadowed'
           : pin ? (pin.hash === t.hash ? 'exposed' : 'changed')
             : blocking(t.findings) ? 'poisoned' : 'unapproved';
       out.push({ server, name, status, hash: t.hash, pinnedHash: pin?.hash ?? null, findings: t.findings, rule });
@@ -94,8 +99,8 @@ type Verdict = { ok: true; grant: CallGrant; bucket?: { key: string; value: Buck
 function checkCall(c: McpFirewallContext, e: Extract<McpFirewallEvent, { type: 'mcp.check' }>): Verdict {
   const session = c.sessions[e.session];
   if (!session) return { ok: false, code: ErrorCode.MCP_REFUSED, message: 'unknown session' };
-  const view = toolViews(c).find((v) => v.name === e.tool && v.status === 'exposed')
-    ?? toolViews(c).find((v) => v.name === e.tool);
+  const offers = toolViews(c, e.tool);
+  const view = offers.find((v) => v.status === 'exposed') ?? offers[0];
   if (!view || view.status !== 'exposed' || !view.rule) {
     return { ok: false, code: ErrorCode.MCP_TOOL_UNAVAILABLE, message: `tool ${e.tool} is ${view ? view.status : 'not offered'}`, ...(view && { status: view.status }) };
   }
@@ -205,22 +210,18 @@ export const mcpFirewallMachine = setup({
         ],
         'mcp.session_closed': { actions: assign({ sessions: ({ context, event }) => Object.fromEntries(Object.entries(context.sessions).filter(([id]) => id !== event.session)) }) },
         'mcp.check': {
-          actions: [
-            emit(({ context, event }) => {
-              const v = checkCall(context, event);
-              return v.ok ? replyOk(event.requestId, v.grant) : replyError(event.requestId, { code: v.code, message: v.message });
-            }),
-            assign(({ context, event }) => {
-              const v = checkCall(context, event);
-              const s = context.sessions[event.session];
-              return {
-                calls: context.calls + 1,
-                refused: context.refused + (v.ok ? 0 : 1),
-                buckets: v.bucket ? { ...context.buckets, [v.bucket.key]: v.bucket.value } : context.buckets,
-                sessions: s && v.ok ? { ...context.sessions, [event.session]: { ...s, calls: s.calls + 1 } } : context.sessions,
-              };
-            }),
-          ],
+          // The verdict is computed once: the reply and the counts, bucket and session it changes.
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const v = checkCall(context, event);
+            const s = context.sessions[event.session];
+            enqueue.assign({
+              calls: context.calls + 1,
+              refused: context.refused + (v.ok ? 0 : 1),
+              buckets: v.bucket ? { ...context.buckets, [v.bucket.key]: v.bucket.value } : context.buckets,
+              sessions: s && v.ok ? { ...context.sessions, [event.session]: { ...s, calls: s.calls + 1 } } : context.sessions,
+            });
+            enqueue.emit(v.ok ? replyOk(event.requestId, v.grant) : replyError(event.requestId, { code: v.code, message: v.message }));
+          }),
         },
         'mcp.observed': {
           actions: assign({
