@@ -29,7 +29,7 @@ const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
  * until the request is collected (thousands on a busy upstream). Each request gets its own signal instead, linked to
  * the transport's until its body ends (an event stream: until the transport closes it).
  */
-async function loopbackFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+export async function loopbackFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
   const url = new URL(input instanceof Request ? input.url : input);
   if (url.protocol !== 'http:' || !LOOPBACK.has(url.hostname)) throw new SecaiError(ErrorCode.EGRESS_DENIED, `MCP upstream ${url.origin} is not on loopback`);
   const outer = init?.signal;
