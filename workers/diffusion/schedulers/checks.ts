@@ -1,0 +1,12 @@
+// Argument checks shared by the schedulers: a wrong index or length is a pipeline bug, refused before any math.
+import { ErrorCode, SecaiError } from '../../../common/errors.js';
+
+export function checkIndex(i: number, steps: number, what: string): void {
+  if (!Number.isInteger(i) || i < 0 || i >= steps) {
+    throw new SecaiError(ErrorCode.INTERNAL, `${what}: step index must be an integer from 0 to ${steps - 1}, got ${String(i)}`);
+  }
+}
+
+export function checkSameLength(a: Float32Array, b: Float32Array, what: string): void {
+  if (a.length !== b.length) throw new SecaiError(ErrorCode.INTERNAL, `${what}: arrays differ in length (${a.length} and ${b.length})`);
+}
