@@ -96,6 +96,8 @@ export const ErrorCode = {
   AGENT_TOOL_REFUSED: 'SECAI_E_AGENT_TOOL_REFUSED',
   PLAN_NOT_FOUND: 'SECAI_E_PLAN_NOT_FOUND',
   APPROVAL_MISMATCH: 'SECAI_E_APPROVAL_MISMATCH',
+  // image generation (issue 17)
+  IMAGE_INVALID: 'SECAI_E_IMAGE_INVALID',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -36,6 +36,7 @@ const codeRoot = fromSource ? projectRoot : join(projectRoot, 'dist');
 const ext = fromSource ? 'ts' : 'js';
 
 export const LLM_WORKER_ENTRY = join(codeRoot, 'workers', 'llm', `main.${ext}`);
+export const DIFFUSION_WORKER_ENTRY = join(codeRoot, 'workers', 'diffusion', `main.${ext}`);
 
 /** The Node flags a worker needs: the TypeScript loader when running from sources. */
 const execArgv = fromSource ? ['--import', 'tsx'] : [];

@@ -6,7 +6,7 @@ import { canonicalJson } from '../../common/canonical-json.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
 import { getSodium } from '../../common/sodium.js';
-import { fileHasher, sha256File } from '../../common/hash-file.js';
+import { folderDigest, folderFiles, sha256File } from '../../common/hash-file.js';
 
 export interface StageSummary { stage: string; verdict: string; reason: string }
 
@@ -58,21 +58,7 @@ import { applianceKey } from '../../common/appliance-key.js';
 
 /** A folder's digest, as stage 3 computes it: SHA-256 over "path\0sha256\n" of its regular files in path order. */
 export async function folderSha256(root: string): Promise<string> {
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const abs = join(dir, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) files.push(abs);
-      else throw new SecaiError(ErrorCode.DIGEST_MISMATCH, `${abs} is not a regular file`);
-    }
-  };
-  walk(root);
-  const rels = files.map((f) => relative(root, f).split(sep).join('/')).sort();
-  const h = createHash('sha256');
-  const hash = fileHasher(); // one buffer for the whole folder
-  for (const rel of rels) h.update(`${rel}\0${(await hash(join(root, rel))).sha256}\n`);
-  return h.digest('hex');
+  return folderDigest(await folderFiles(root));
 }
 
 const digestOf = (path: string, kind: 'file' | 'folder') => (kind === 'folder' ? folderSha256(path) : sha256File(path));

@@ -46,7 +46,7 @@ function filterRows(rows: Uint8Array[], filters: number[], bpp: number): Buffer 
 }
 const png = (...chunks: Buffer[]) => Buffer.concat([SIG, ...chunks, chunk('IEND')]);
 
-const refused = (t: Test, buf: Uint8Array, what: string, message: RegExp, code: string = ErrorCode.BAD_MESSAGE, limits = LIMITS) => {
+const refused = (t: Test, buf: Uint8Array, what: string, message: RegExp, code: string = ErrorCode.IMAGE_INVALID, limits = LIMITS) => {
   try {
     decodePng(buf, limits);
     t.fail(`${what}: accepted`);

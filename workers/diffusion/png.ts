@@ -99,7 +99,7 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Buffe
 }
 
 const invalid = (msg: string, cause?: unknown) =>
-  new SecaiError(ErrorCode.BAD_MESSAGE, `not a usable PNG: ${msg}`, cause === undefined ? undefined : { cause });
+  new SecaiError(ErrorCode.IMAGE_INVALID, `not a usable PNG: ${msg}`, cause === undefined ? undefined : { cause });
 
 /** Channels per colour type, and the bit depths PNG §11.2.2 allows for it that this decoder reads. */
 const COLOR_TYPES: Readonly<Record<number, { channels: number; depths: readonly number[]; name: string }>> = {
