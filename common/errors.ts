@@ -98,6 +98,7 @@ export const ErrorCode = {
   APPROVAL_MISMATCH: 'SECAI_E_APPROVAL_MISMATCH',
   // image generation (issue 17)
   IMAGE_INVALID: 'SECAI_E_IMAGE_INVALID',
+  WORKER_MEMORY: 'SECAI_E_WORKER_MEMORY',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

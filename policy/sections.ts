@@ -134,6 +134,21 @@ export interface McpSection {
   servers: readonly McpServerRule[];
 }
 
+/** policy.yaml `diffusion`: image generation workers and the bounds of one request (docs/diffusion.md). */
+export interface DiffusionSection {
+  allow_unsandboxed: boolean;
+  restart_on_session_end: boolean;
+  threads: number;
+  provider: 'cpu' | 'cuda' | 'auto';
+  memory_limit_mb: number;
+  load_on_demand: boolean;
+  keep_alive_minutes: number;
+  max_side: number;
+  max_steps: number;
+  default_steps: number;
+  default_guidance: number;
+}
+
 /** Every section of policy.yaml and its type; the JSON Schemas in schemas/policy/ are the truth. */
 export interface PolicySections {
   defaults: { decision: 'deny' };
@@ -153,13 +168,14 @@ export interface PolicySections {
   attestation: AttestationSection;
   gpu_watch: GpuWatchSection;
   mcp: McpSection;
+  diffusion: DiffusionSection;
 }
 
 export type SectionName = keyof PolicySections;
 
 export const SECTION_NAMES = [
   'defaults', 'inference', 'local_api', 'tools', 'paths', 'airlock', 'search', 'models', 'agent_risk', 'sensitivity', 'vault', 'quarantine',
-  'integrity', 'incidents', 'attestation', 'gpu_watch', 'mcp',
+  'integrity', 'incidents', 'attestation', 'gpu_watch', 'mcp', 'diffusion',
 ] as const satisfies readonly SectionName[];
 
 export const isSectionName = (n: string): n is SectionName => (SECTION_NAMES as readonly string[]).includes(n);
@@ -193,6 +209,10 @@ export const DEFERRED_KEYS: Partial<Record<SectionName, { keys: readonly string[
   inference: {
     keys: ['allow_unsandboxed', 'threads', 'context_size', 'gpu', 'restart_on_session_end'],
     reason: 'a loaded model keeps the worker it was started with: unload and load it (or restart the appliance) for these keys',
+  },
+  diffusion: {
+    keys: ['allow_unsandboxed', 'threads', 'provider', 'memory_limit_mb'],
+    reason: 'a loaded pipeline keeps the worker it was started with: unload and load it (or restart the appliance) for these keys',
   },
   vault: {
     keys: ['argon2'],

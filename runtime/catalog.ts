@@ -18,6 +18,7 @@ import { attestorManifest } from '../actors/attestor/manifest.js';
 import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
 import { mcpFirewallManifest } from '../actors/mcp-firewall/manifest.js';
 import { agentManifest } from '../actors/agent/manifest.js';
+import { diffusionManifest } from '../actors/diffusion/manifest.js';
 
 /**
  * The manifests themselves, typed, for callers that take typed op references (`serveOp(vaultManifest,
@@ -27,7 +28,7 @@ import { agentManifest } from '../actors/agent/manifest.js';
 export {
   auditManifest, authManifest, vaultManifest, cliManifest, gatewayManifest, inferenceManifest, quarantineManifest,
   registryManifest, supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, integrityManifest, incidentManifest,
-  attestorManifest, gpuWatchManifest, mcpFirewallManifest, agentManifest,
+  attestorManifest, gpuWatchManifest, mcpFirewallManifest, agentManifest, diffusionManifest,
 };
 
 export const MANIFESTS: readonly ActorManifest[] = [
@@ -50,6 +51,8 @@ export const MANIFESTS: readonly ActorManifest[] = [
   authManifest,
   gatewayManifest,
   inferenceManifest,
+  // Image generation: pipelines from the registry into sandboxed onnxruntime workers.
+  diffusionManifest,
   registryManifest,
   quarantineManifest,
   // Plans with a loaded model; every step through policy.mint and the tool firewall (or the MCP firewall).

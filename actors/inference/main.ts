@@ -6,7 +6,7 @@ import { main, type ActorContext } from '../../runtime/host.js';
 import { inferenceManifest } from './manifest.js';
 import { ModelHost } from './models.js';
 import { inferenceCommands, inferenceOps } from './ops.js';
-import { unloadRemovedModels } from './on-removed.js';
+import { unloadRemovedModels } from '../../runtime/unload-removed.js';
 import { registryResolver } from './resolve.js';
 import { attestationGate } from '../../runtime/attestation-gate.js';
 import { serveOp } from '../../bus/op-ref.js';
@@ -48,7 +48,7 @@ main<typeof inferenceMachine, typeof inferenceManifest>({
       // Single-file models are what a worker loads (folders are diffusers pipelines).
       available: async () => (await ctx.bus.request<{ models: { name: string; kind: string }[] }>('registry', 'list')).models.filter((m) => m.kind === 'file').map((m) => m.name),
     });
-    ctx.actor.send({ type: 'inference.started', host });
+    ctx.actor.send({ type: 'host.started', host });
     const st = host.status();
     if (st['warning']) ctx.log.warn(String(st['warning']));
     ctx.actor.send(changed(host));

@@ -82,7 +82,7 @@ export const inferenceManifest = defineManifest({
   },
   // The registry answers where a promoted model lives and its signed SHA-256; nothing else is reachable.
   requests: ['registry.get', 'registry.list', 'policy.section', 'attestor.status'],
-  // A model removed from the registry, or suspended by an incident, is unloaded at once (actors/inference/on-removed.ts);
+  // A model removed from the registry, or suspended by an incident, is unloaded at once (runtime/unload-removed.ts);
   // its policy section follows reloads.
   subscribes: ['registry.removed', 'registry.suspended', 'policy.reloaded', 'attestor.attested', 'attestor.failed'],
 });

@@ -2,7 +2,7 @@
 import type { HandlersFor } from '../../bus/service.js';
 import type { inferenceManifest } from './manifest.js';
 import type { ModelHost } from './models.js';
-import { suspendedError } from './on-removed.js';
+import { suspendedError } from '../../runtime/unload-removed.js';
 import { serveGenerate } from './serve-generate.js';
 
 const SHA = /^[0-9a-f]{64}$/;

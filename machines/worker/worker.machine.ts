@@ -44,9 +44,10 @@ export type WorkerEvent =
 
 /**
  * Codes that no restart can fix: the model itself is refused. A worker that broke the protocol while
- * loading is not restarted either: the model it loads makes it lie (or worse).
+ * loading is not restarted either: the model it loads makes it lie (or worse). Nor one that outgrew its memory
+ * limit while loading: the same model needs the same memory again.
  */
-export const PERMANENT_CODES = new Set<string>([ErrorCode.MODEL_INVALID, ErrorCode.DIGEST_MISMATCH, ErrorCode.SANDBOX_UNAVAILABLE, ErrorCode.WORKER_PROTOCOL]);
+export const PERMANENT_CODES = new Set<string>([ErrorCode.MODEL_INVALID, ErrorCode.DIGEST_MISMATCH, ErrorCode.SANDBOX_UNAVAILABLE, ErrorCode.WORKER_PROTOCOL, ErrorCode.WORKER_MEMORY]);
 
 /**
  * Picks the next request fairly: among clients with something queued, the one served least recently

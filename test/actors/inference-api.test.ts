@@ -285,7 +285,7 @@ t.test('securectl chat — one message over the HTTP API; the session end restar
 });
 
 t.test('inference — a model removed from the registry is unloaded at once; a malformed event changes nothing', async (t) => {
-  const { unloadRemovedModels } = await import('../../actors/inference/on-removed.js');
+  const { unloadRemovedModels } = await import('../../runtime/unload-removed.js');
   const { encode } = await import('../../bus/codec.js');
   const { createLogger } = await import('../../common/log.js');
   stack.registry.set('doomed', { name: 'doomed', path: modelPath, sha256 });

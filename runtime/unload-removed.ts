@@ -1,13 +1,18 @@
 // A model removed from the registry or suspended by an incident stops serving at once: its worker is unloaded (a model
 // found bad after promotion must not keep answering). Each event is checked against the registry's own schema first.
-import type { BusClient } from '../../bus/client.js';
-import { onEvent } from '../../bus/events.js';
-import { ErrorCode, SecaiError } from '../../common/errors.js';
-import type { Logger } from '../../common/log.js';
-import { registryManifest } from '../../runtime/catalog.js';
-import type { ModelHost } from './models.js';
+import type { BusClient } from '../bus/client.js';
+import { onEvent } from '../bus/events.js';
+import { ErrorCode, SecaiError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { registryManifest } from './catalog.js';
 
-export function unloadRemovedModels(bus: BusClient, host: () => ModelHost | undefined, log: Logger): void {
+/** What of a model host (runtime/worker-host.ts) this needs. */
+interface Unloads {
+  unload(name: string, reason?: string): Promise<boolean>;
+  evict(sha256s: ReadonlySet<string>, error: SecaiError): Promise<{ evicted: string[]; cancelled: number }>;
+}
+
+export function unloadRemovedModels(bus: BusClient, host: () => Unloads | undefined, log: Logger): void {
   onEvent(bus, 'registry', 'removed', registryManifest.publishes.removed, log, async (ev) => {
     if (await host()?.unload(ev.name, 'removed from the registry')) log.warn({ model: ev.name }, 'unloaded: the model was removed from the registry');
   });
