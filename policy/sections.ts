@@ -29,6 +29,11 @@ export interface QuarantineSection {
   /** Ed25519 keys whose signed model catalogs are accepted (docs/quarantine.md). */
   catalog_signers: readonly { name: string; public_key: string }[];
   static_scan: { warn_score: number; fail_score: number; entropy_fail_bits: number; layer_z_threshold: number };
+  /** ONNX operator sets (the default domain spelled ai.onnx) with their newest accepted version, external data, parser bounds. */
+  onnx: {
+    opsets: Readonly<Record<string, number>>; allow_external_data: boolean; max_ir_version: number;
+    max_nodes: number; max_initializers: number; max_graph_depth: number;
+  };
   max_file_bytes: number;
   max_folder_bytes: number;
   retention: { max_rejected: number; max_rejected_bytes: number; max_age_days: number };

@@ -3,6 +3,7 @@ import { loadConfig } from '../../policy/load.js';
 import type { QuarantineSection } from '../../policy/sections.js';
 import { DEFAULT_DIFFUSION_OPTIONS, type DiffusionOptions } from './stages/diffusion.js';
 import { DEFAULT_FORMAT_OPTIONS, type FormatOptions } from './stages/format.js';
+import { DEFAULT_ONNX_LIMITS, type OnnxLimits } from './scan/onnx-parser.js';
 import type { IntegrityOptions } from './stages/integrity.js';
 import type { ProvenanceOptions } from './stages/provenance.js';
 import type { SourceOptions, SourcesAllowlist } from './stages/source.js';
@@ -46,12 +47,22 @@ export function loadQuarantineFiles(configDir: string): QuarantineFiles {
   };
 }
 
+/** The ONNX parser's bounds with policy's (quarantine.onnx) in place of the defaults. */
+function onnxLimits(q: QuarantineSection['onnx']): OnnxLimits {
+  return Object.freeze({
+    ...DEFAULT_ONNX_LIMITS, maxIrVersion: q.max_ir_version, maxNodes: q.max_nodes, maxInitializers: q.max_initializers, maxGraphDepth: q.max_graph_depth,
+  });
+}
+
 /** Stage options from the `quarantine` section in force and the files; pure, so a reload only calls it again. */
 export function quarantinePolicy(q: QuarantineSection, files: QuarantineFiles, sectionDigest: string): QuarantinePolicy {
   return {
     pipeline: { allowWarn: q.stages.allow_warn, behavioral: q.stages.behavioral_test },
     source: { allowlist: files.allowlist, local: q.local_import },
-    format: DEFAULT_FORMAT_OPTIONS,
+    format: {
+      ...DEFAULT_FORMAT_OPTIONS,
+      onnx: { limits: onnxLimits(q.onnx), opsets: Object.freeze({ ...q.onnx.opsets }), allowExternalData: q.onnx.allow_external_data },
+    },
     integrity: { pins: new Map(files.pins), requirePin: q.require_pin },
     provenance: { trustedKeys: q.trusted_keys, requireSignature: q.require_signature },
     staticScan: {
@@ -59,7 +70,7 @@ export function quarantinePolicy(q: QuarantineSection, files: QuarantineFiles, s
       warnScore: q.static_scan.warn_score, failScore: q.static_scan.fail_score,
       entropyFailBits: q.static_scan.entropy_fail_bits, layerZThreshold: q.static_scan.layer_z_threshold,
     },
-    diffusion: DEFAULT_DIFFUSION_OPTIONS,
+    diffusion: { ...DEFAULT_DIFFUSION_OPTIONS, onnxLimits: onnxLimits(q.onnx) },
     maxFileBytes: q.max_file_bytes,
     maxFolderBytes: q.max_folder_bytes,
     retention: q.retention,

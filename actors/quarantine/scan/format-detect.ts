@@ -2,12 +2,13 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readAt } from './file-reader.js';
 import { GGUF_MAGIC } from './gguf-parser.js';
+import { looksLikeOnnx } from './onnx-parser.js';
 import { scanPickle, worstRating, type PickleGlobal } from './pickle-scan.js';
 import { looksLikeSafetensors } from './safetensors-parser.js';
 import { listZip, readZipEntry } from './zip-listing.js';
 
 export type DetectedKind =
-  | 'gguf' | 'safetensors' | 'json' | 'text' | 'pickle' | 'pytorch_zip' | 'pytorch_tar' | 'keras_hdf5' | 'keras_zip'
+  | 'gguf' | 'safetensors' | 'onnx' | 'json' | 'text' | 'pickle' | 'pytorch_zip' | 'pytorch_tar' | 'keras_hdf5' | 'keras_zip'
   | 'numpy_npy' | 'numpy_npz' | 'zip' | 'tar' | 'unknown';
 
 export interface Detection {
@@ -37,6 +38,7 @@ export function detectFd(fd: number, size: number): Detection {
   if (head.length >= 4 && head.readUInt32LE(0) === GGUF_MAGIC) return { kind: 'gguf', evidence: 'magic GGUF' };
   if (head.length >= 4 && head.readUInt32BE(0) === GGUF_MAGIC) return { kind: 'unknown', evidence: 'big-endian GGUF magic (not supported)' };
   if (looksLikeSafetensors(head, size)) return { kind: 'safetensors', evidence: '8-byte header length then a JSON object' };
+  if (looksLikeOnnx(fd, size, head)) return { kind: 'onnx', evidence: 'protobuf ModelProto: ir_version, then the graph field' };
   if (head.subarray(0, 8).equals(HDF5)) return { kind: 'keras_hdf5', evidence: 'HDF5 signature (Keras .h5)' };
   if (head.subarray(0, 6).equals(NPY)) return { kind: 'numpy_npy', evidence: 'NumPy .npy magic' };
   if (head.length >= 4 && head.readUInt32LE(0) === 0x04034b50) return detectZip(fd, size);

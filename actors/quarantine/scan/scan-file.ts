@@ -10,6 +10,8 @@ import { projectRoot } from '../../../common/paths.js';
 import { detectFile } from './format-detect.js';
 import { parseGgufFile } from './gguf-parser.js';
 import { merkleRoot } from './merkle.js';
+import { parseOnnxFile } from './onnx-parser.js';
+import { ONNX_LAYOUT_LIMITS, onnxInlineLayout } from './onnx-weights.js';
 import { ParseError } from './parse-error.js';
 import { parseSafetensorsFile } from './safetensors-parser.js';
 import type { FromWorker, ToWorker } from './scan-worker.js';
@@ -49,14 +51,20 @@ export type ScanProgress = (percent: number) => void;
 const cache = new Map<string, Promise<FileScan>>();
 const CACHE_MAX = 8;
 
+/**
+ * A layout the file cannot state itself: an ONNX external data file is described by the model that references it. `key`
+ * names that model's version, so the cached scan is per (data file, model).
+ */
+export interface GivenLayout { key: string; layout: ModelLayout }
+
 /** The file's scan, computed once per version of the file (same size, mtime and inode) and shared by stages 3 and 5. */
-export async function scanFile(path: string, options: Partial<ScanOptions> = {}, progress: ScanProgress = () => {}): Promise<FileScan> {
+export async function scanFile(path: string, options: Partial<ScanOptions> = {}, progress: ScanProgress = () => {}, given?: GivenLayout): Promise<FileScan> {
   const st = await stat(path);
   if (!st.isFile()) throw new Error(`${path} is not a regular file`);
-  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}${given ? `\0${given.key}` : ''}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const p = runScan(path, st.size, { ...DEFAULT_SCAN_OPTIONS, ...options }, progress);
+  const p = runScan(path, st.size, { ...DEFAULT_SCAN_OPTIONS, ...options }, progress, given);
   cache.set(key, p);
   p.catch(() => cache.delete(key));
   while (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value!);
@@ -68,11 +76,12 @@ export function forgetScan(path: string): void {
   for (const k of cache.keys()) if (k.startsWith(`${path}\0`)) cache.delete(k);
 }
 
-function layoutOf(path: string): { layout: ModelLayout | null; error: FileScan['layoutError'] } {
+function layoutOf(path: string, size: number): { layout: ModelLayout | null; error: FileScan['layoutError'] } {
   try {
     const kind = detectFile(path).kind;
     if (kind === 'gguf') return { layout: parseGgufFile(path), error: null };
     if (kind === 'safetensors') return { layout: parseSafetensorsFile(path), error: null };
+    if (kind === 'onnx') return { layout: onnxInlineLayout(parseOnnxFile(path, ONNX_LAYOUT_LIMITS), size), error: null };
     return { layout: null, error: { rule: 'not_a_model_container', message: `content is ${kind}` } };
   } catch (e) {
     if (e instanceof ParseError) return { layout: null, error: { rule: e.rule, message: e.message } };
@@ -164,9 +173,9 @@ function workerSink(tensors: TensorLayout[], o: ScanOptions, n: number, sab: Sha
   };
 }
 
-async function runScan(path: string, size: number, o: ScanOptions, progress: ScanProgress): Promise<FileScan> {
+async function runScan(path: string, size: number, o: ScanOptions, progress: ScanProgress, given?: GivenLayout): Promise<FileScan> {
   const started = performance.now();
-  const { layout, error } = layoutOf(path);
+  const { layout, error } = given ? { layout: given.layout, error: null } : layoutOf(path, size);
   const tensors = layout?.tensors ?? [];
   // Workers pay only with spare cores: on fewer than 4 CPUs the inline path measured faster (no hand-off, no contention).
   const cpus = availableParallelism();

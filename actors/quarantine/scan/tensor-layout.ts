@@ -15,7 +15,7 @@ export interface TensorLayout {
 }
 
 export interface ModelLayout {
-  format: 'gguf' | 'safetensors';
+  format: 'gguf' | 'safetensors' | 'onnx' | 'onnx_external_data';
   /** Tensors sorted by offset; validated: in bounds, aligned, non-overlapping. */
   tensors: TensorLayout[];
   /** Where tensor data begins and ends; bytes outside the tensors within [dataStart, dataEnd) must be zero padding. */

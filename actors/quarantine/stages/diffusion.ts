@@ -1,6 +1,9 @@
-// Stage 7, the diffusion scan: a diffusers folder holds only known components, plain files with allowed suffixes, and no remote code.
-import { readFileSync } from 'node:fs';
-import { walkFolder } from '../scan/folder-walk.js';
+// Stage 7, the diffusion scan: a diffusers folder holds only known components, plain files with allowed suffixes, no executables and no remote code.
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readAt } from '../scan/file-reader.js';
+import { walkFolder, type WalkEntry } from '../scan/folder-walk.js';
+import { DEFAULT_ONNX_LIMITS, parseOnnxFile, type OnnxLimits } from '../scan/onnx-parser.js';
+import { ParseError } from '../scan/parse-error.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { StageRunner } from './types.js';
 
@@ -11,20 +14,94 @@ export interface DiffusionOptions {
   allowedSuffixes: readonly string[];
   maxFiles: number;
   maxDepth: number;
+  /** Bounds for parsing each ONNX component's model.onnx (the operator policy is stage 2's). */
+  onnxLimits: OnnxLimits;
 }
 
 export const DEFAULT_DIFFUSION_OPTIONS: DiffusionOptions = Object.freeze({
   allowedLibraries: Object.freeze(['diffusers', 'transformers']),
-  allowedSuffixes: Object.freeze(['.safetensors', '.json', '.txt', '.model', '.md', 'merges.txt', 'vocab.json', '.gitattributes']),
+  // .onnx_data / .onnx.data: ONNX external data (Optimum writes the first, torch.onnx's dynamo exporter the second). Not .pb:
+  // a TensorFlow graph is no diffusers component.
+  allowedSuffixes: Object.freeze(['.safetensors', '.onnx', '.onnx_data', '.onnx.data', '.json', '.txt', '.model', '.md', 'merges.txt', 'vocab.json', '.gitattributes']),
   maxFiles: 2000,
   maxDepth: 4,
+  onnxLimits: DEFAULT_ONNX_LIMITS,
 });
+
+/** Components that are networks: in an ONNX pipeline each is a folder with a model.onnx. */
+const ONNX_MODEL_COMPONENTS = new Set([
+  'text_encoder', 'text_encoder_2', 'text_encoder_3', 'unet', 'transformer', 'vae', 'vae_decoder', 'vae_encoder', 'safety_checker', 'image_encoder', 'prior', 'decoder',
+]);
+
+/** Suffixes of code a loader or a user could run: named as such in the evidence, whatever the allowed list says. */
+const CODE_SUFFIX = /\.(?:py|pyc|pyo|pyd|so|dll|dylib|exe|sh|bash|zsh|bat|cmd|ps1|js|mjs|cjs|jar|wasm)$/i;
+
+/** What an executable starts with (ELF, Mach-O and fat binaries, PE, WebAssembly, a #! script). */
+function executableMagic(b: Uint8Array, abs: string): string | null {
+  if (b.length >= 2 && b[0] === 0x23 && b[1] === 0x21) return 'a #! script';
+  if (b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46) return 'an ELF executable or shared library';
+  if (b.length >= 4) {
+    const be = Buffer.from(b.buffer, b.byteOffset, 4).readUInt32BE(0);
+    if ([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe, 0xbebafeca].includes(be)) return 'a Mach-O binary';
+    if (be === 0x0061736d) return 'a WebAssembly module';
+  }
+  if (b.length >= 64 && b[0] === 0x4d && b[1] === 0x5a) {
+    // MZ alone is two letters of text: a PE file also has "PE\0\0" where e_lfanew points.
+    const at = Buffer.from(b.buffer, b.byteOffset, b.length).readUInt32LE(0x3c);
+    const fd = openSync(abs, 'r');
+    try {
+      if (readAt(fd, at, 4).equals(Buffer.from('PE\0\0', 'latin1'))) return 'a Windows PE executable';
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return null;
+}
+
+function headOf(abs: string): Uint8Array {
+  const fd = openSync(abs, 'r');
+  try {
+    return readAt(fd, 0, 64);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Keys that make a loader fetch or run code from somewhere else. */
 const REMOTE_CODE_KEYS = /^(auto_map|trust_remote_code|_custom_pipeline|custom_pipeline|custom_pipeline_path|_custom_pipeline_path|custom_revision|_module_path|module_path|code_revision)$/;
 const URL = /\b(?:https?|ftp|file|s3|gs|hf):\/\/[^\s'"]+/i;
 
 interface Problem { rule: string; where: string; detail: string }
+
+/**
+ * An ONNX pipeline (Optimum's layout): every component model_index.json lists has its folder; each network component has a
+ * model.onnx that parses; no ONNX model lies outside a listed component.
+ */
+function onnxLayoutProblems(entries: readonly WalkEntry[], components: Record<string, unknown>, limits: OnnxLimits): Problem[] {
+  const out: Problem[] = [];
+  const byRel = new Map(entries.map((e) => [e.rel, e]));
+  const listed = Object.entries(components).filter(([, v]) => Array.isArray(v) && v[0] !== null).map(([k]) => k);
+  for (const name of listed) {
+    const dir = byRel.get(name);
+    if (!dir || dir.type !== 'dir') { out.push({ rule: 'missing_component', where: `model_index.json $.${name}`, detail: `no folder ${name}/ for a listed component` }); continue; }
+    const holdsOnnx = entries.some((e) => e.rel.startsWith(`${name}/`) && e.rel.endsWith('.onnx'));
+    if (!ONNX_MODEL_COMPONENTS.has(name) && !holdsOnnx) continue;
+    const model = byRel.get(`${name}/model.onnx`);
+    if (!model || model.type !== 'file') { out.push({ rule: 'missing_model', where: `${name}/model.onnx`, detail: 'the component has no model.onnx' }); continue; }
+    try {
+      parseOnnxFile(model.abs, limits);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      out.push({ rule: 'bad_model', where: `${name}/model.onnx`, detail: `does not parse as ONNX (${e.rule}): ${e.message}` });
+    }
+  }
+  for (const e of entries) {
+    if (e.type !== 'file' || !e.rel.endsWith('.onnx')) continue;
+    const top = e.rel.includes('/') ? e.rel.slice(0, e.rel.indexOf('/')) : null;
+    if (top === null || !listed.includes(top)) out.push({ rule: 'unlisted_model', where: e.rel, detail: 'an ONNX model outside every component model_index.json lists' });
+  }
+  return out;
+}
 
 /** Every key and string anywhere in a JSON value, with its path (bounded). */
 function* jsonWalk(v: unknown, path: string, depth = 0): Generator<{ path: string; key: string | null; value: unknown }> {
@@ -64,6 +141,9 @@ export const diffusionStage: StageRunner<DiffusionOptions> = (artifact, options,
       else if (e.type === 'file') {
         if (e.nlink > 1) problems.push({ rule: 'hard_link', where: e.rel, detail: `${e.nlink} links to the same inode` });
         const base = e.rel.split('/').pop()!;
+        const magic = executableMagic(headOf(e.abs), e.abs);
+        if (magic) problems.push({ rule: 'executable', where: e.rel, detail: `content is ${magic}` });
+        else if (CODE_SUFFIX.test(base)) problems.push({ rule: 'executable', where: e.rel, detail: 'code by its suffix' });
         if (!o.allowedSuffixes.some((s) => base === s || base.endsWith(s))) problems.push({ rule: 'suffix', where: e.rel, detail: `suffix not allowed (${o.allowedSuffixes.join(' ')})` });
       }
     }
@@ -88,6 +168,12 @@ export const diffusionStage: StageRunner<DiffusionOptions> = (artifact, options,
         }
       }
     }
+    let classIsOnnx = false;
+    if (index) {
+      try { classIsOnnx = /^(?:ORT|Onnx)/.test(String((JSON.parse(readFileSync(index.abs, 'utf8')) as { _class_name?: unknown })._class_name ?? '')); } catch { classIsOnnx = false; }
+    }
+    const onnx = classIsOnnx || walk.entries.some((e) => e.type === 'file' && e.rel.endsWith('.onnx'));
+    if (onnx && index) problems.push(...onnxLayoutProblems(walk.entries, components, o.onnxLimits));
     for (const e of walk.entries) {
       if (e.type !== 'file' || !e.rel.endsWith('.json') || e.size > 16 * 1024 * 1024) continue;
       let j: unknown;
@@ -99,5 +185,5 @@ export const diffusionStage: StageRunner<DiffusionOptions> = (artifact, options,
       const p = problems[0]!;
       return stageResult('diffusion', started, 'fail', `${p.rule.replace(/_/g, ' ')} at ${p.where}: ${p.detail}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, { problems: problems.slice(0, 100), components });
     }
-    return stageResult('diffusion', started, 'pass', `${Object.keys(components).length} components from allowed libraries, ${walk.entries.length} plain entries`, { components, entries: walk.entries.length });
+    return stageResult('diffusion', started, 'pass', `${Object.keys(components).length} components from allowed libraries, ${walk.entries.length} plain entries${onnx ? ', ONNX layout' : ''}`, { components, entries: walk.entries.length, layout: onnx ? 'onnx' : 'diffusers' });
   });

@@ -1,11 +1,15 @@
 // Stage 5, the static scan: weights, templates and metadata judged from one streaming pass (shared with stage 3), scored 0–1.
-import { readFileSync } from 'node:fs';
-import { scanFile, type FileScan } from '../scan/scan-file.js';
+import { readFileSync, statSync } from 'node:fs';
+import { checkExternalData } from '../scan/onnx-external.js';
+import { parseOnnxFile } from '../scan/onnx-parser.js';
+import { ONNX_LAYOUT_LIMITS, onnxExternalLayout, onnxVarintFloatStats } from '../scan/onnx-weights.js';
+import { scanFile, type FileScan, type GivenLayout } from '../scan/scan-file.js';
 import { walkFolder } from '../scan/folder-walk.js';
 import { scanTemplate, type Severity } from '../scan/jinja-scan.js';
 import { layerOutliers } from '../scan/layer-outliers.js';
 import { merkleRoot as merkleOf } from '../scan/merkle.js';
 import { describeViolations, plausibility, type BoundedStatistic } from '../scan/weight-bounds.js';
+import type { TensorStats } from '../scan/weight-stats.js';
 import { guarded, stageResult } from './stage-result.js';
 import type { StageResult, StageRunner } from './types.js';
 
@@ -69,7 +73,7 @@ function metadataFindings(meta: Record<string, unknown>, templates: Record<strin
   return out;
 }
 
-function weightFindings(scan: FileScan, o: StaticScanOptions, where: string): { findings: Finding[]; layerGroups: number; maxLayerZ: number; boundedTensors: number; maxBoundRatio: number } {
+function weightFindings(scan: Pick<FileScan, 'tensors' | 'nonZeroPaddingBytes'>, o: StaticScanOptions, where: string): { findings: Finding[]; layerGroups: number; maxLayerZ: number; boundedTensors: number; maxBoundRatio: number } {
   const out: Finding[] = [];
   const at = (t: string) => `${where}:${t}`;
   let boundedTensors = 0, maxBoundRatio = 0;
@@ -143,16 +147,25 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
     const perFile: Record<string, unknown>[] = [];
     let tensorCount = 0, sampledTensors = 0, layerGroups = 0, maxLayerZ = 0, entropyMax = 0, boundedTensors = 0, maxBoundRatio = 0;
     let merkleRoot: string | null = null;
-    const weightFiles = files.filter((f) => artifact.kind === 'file' || f.rel.endsWith('.safetensors'));
-    for (const [i, f] of weightFiles.entries()) {
-      const scan = await scanFile(f.abs, { sampleCap: o.sampleCap, ...(o.workers !== undefined ? { workers: o.workers } : {}) }, (p) => progress(Math.floor(((i + p / 100) / weightFiles.length) * 95)));
+    const weightFiles: { abs: string; rel: string; given?: GivenLayout; extra?: TensorStats[] }[] = files.filter((f) => artifact.kind === 'file' || f.rel.endsWith('.safetensors') || f.rel.endsWith('.onnx'));
+    const scanOptions = { sampleCap: o.sampleCap, ...(o.workers !== undefined ? { workers: o.workers } : {}) };
+    for (let i = 0; i < weightFiles.length; i++) {
+      const f = weightFiles[i]!;
+      const scan = await scanFile(f.abs, scanOptions, (p) => progress(Math.floor(((i + p / 100) / weightFiles.length) * 95)), f.given);
       if (!scan.layout) {
         return stageResult('static_scan', started, 'fail', `${f.rel} has no readable tensor layout: ${scan.layoutError?.message ?? 'unknown'}`, { rule: scan.layoutError?.rule ?? 'no_layout', file: f.rel });
       }
+      if (scan.layout.format === 'onnx') {
+        // The model's external data files are scanned next, each with the layout the model gives it.
+        const more = onnxWeightFiles(f.abs, f.rel, artifact.kind === 'folder', o.sampleCap);
+        if ('rule' in more) return stageResult('static_scan', started, 'fail', `${f.rel}: ${more.detail}`, { rule: more.rule, file: f.rel, where: more.where });
+        f.extra = more.varintFloats;
+        weightFiles.splice(i + 1, 0, ...more.files);
+      }
       findings.push(...metadataFindings(scan.layout.metadata, scan.layout.templates, f.rel));
-      const w = weightFindings(scan, o, f.rel);
+      const w = weightFindings(f.extra?.length ? { tensors: [...scan.tensors, ...f.extra], nonZeroPaddingBytes: scan.nonZeroPaddingBytes } : scan, o, f.rel);
       findings.push(...w.findings);
-      tensorCount += scan.tensors.length;
+      tensorCount += scan.tensors.length + (f.extra?.length ?? 0);
       sampledTensors += scan.tensors.filter((t) => t.sampledFraction < 1).length;
       layerGroups += w.layerGroups;
       maxLayerZ = Math.max(maxLayerZ, w.maxLayerZ);
@@ -186,3 +199,22 @@ export const staticScanStage: StageRunner<StaticScanOptions> = (artifact, option
   });
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/**
+ * An ONNX model's external data files, each to be scanned with the layout the model declares for it (checked again here: a
+ * stage never trusts that an earlier one ran), and its float16 values held as varints, decoded and measured.
+ */
+function onnxWeightFiles(abs: string, rel: string, inFolder: boolean, sampleCap: number): { files: { abs: string; rel: string; given: GivenLayout }[]; varintFloats: TensorStats[] } | { rule: string; where: string; detail: string } {
+  const m = parseOnnxFile(abs, ONNX_LAYOUT_LIMITS);
+  const external = m.tensors.some((t) => t.data.kind === 'external');
+  if (external && !inFolder) return { rule: 'external_data_single_file', where: 'model', detail: 'a single-file import cannot carry external data' };
+  const x = checkExternalData(abs, m, true);
+  if (x.problems.length) return x.problems[0]!;
+  const st = statSync(abs);
+  const key = `onnx:${abs}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  const dir = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : '';
+  return {
+    files: x.files.map((f) => ({ abs: f.abs, rel: `${dir}${f.location}`, given: { key, layout: onnxExternalLayout(f) } })),
+    varintFloats: onnxVarintFloatStats(abs, m, sampleCap),
+  };
+}
