@@ -187,10 +187,13 @@ async function call(ctx: Ctx, links: Links, session: string, name: string, args:
   const { result, redacted } = cleanResult(raw, policy.max_output_bytes);
   const taints = [...new Set<McpTaint>([...grant.rule.taint, ...(redacted ? ['secret' as const] : [])])];
   if (taints.length) ctx.actor.send({ type: 'mcp.observed', session, taints });
-  void ctx.emitOrLog('called', {
+  const called = {
     ...evidence, server: grant.server, hash: grant.hash, decision: 'allow', code: null, reason: null,
     resultHash: sha(canonicalJson(result)), taints, redacted, ms: performance.now() - t0,
-  });
+  };
+  // The upstream has answered (the effect happened); its evidence goes out right after the client's answer, not
+  // in front of it: the bus write would otherwise sit on every call's path.
+  setImmediate(() => void ctx.emitOrLog('called', called));
   return { ...result, taints };
 }
 
