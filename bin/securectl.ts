@@ -12,6 +12,7 @@ import { POLICY_USAGE, policyOfflineVerbs, policyVerbs } from './policy-cli.js';
 import { MODEL_USAGE, modelVerbs } from './models-cli.js';
 import { catalogSign } from './catalog-cli.js';
 import { runChat } from './chat.js';
+import { GENERATE_USAGE, runGenerate, type GenerateOptions } from './generate.js';
 import { VAULT_USAGE, vaultVerbs } from './vault-cli.js';
 import { INTEGRITY_USAGE, integrityVerbs } from './integrity-cli.js';
 import { INCIDENTS_USAGE, incidentVerbs, verifyBundleVerb } from './incidents-cli.js';
@@ -36,9 +37,10 @@ ${AGENT_USAGE}
 ${MCP_USAGE}
   models load <name>         load a promoted model into a sandboxed worker (signed)
   models unload <name>       stop a model's worker (signed)
-  chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)`;
+  chat [--model M] [-m TEXT] terminal chat through the local HTTP API (one message with -m)
+${GENERATE_USAGE}`;
 
-type Verb = (s: CliSession, args: string[], opts: { json: boolean; note?: string; out?: string; state?: string; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean; acceptFindings?: boolean }) => Promise<number>;
+type Verb = (s: CliSession, args: string[], opts: { json: boolean; note?: string; out?: string; state?: string; n?: string; subject?: string; model?: string; message?: string; confirm?: boolean; passphraseStdin?: boolean; acceptFindings?: boolean; generate?: Omit<GenerateOptions, 'json' | 'model' | 'out'> }) => Promise<number>;
 
 const verbs: Record<string, Verb> = {
   ...policyVerbs,
@@ -69,6 +71,10 @@ const verbs: Record<string, Verb> = {
     return r.unloaded ? Exit.OK : Exit.FOUND;
   },
   chat: async (_s, _a, o) => runChat({ json: o.json, ...(o.model !== undefined && { model: o.model }), ...(o.message !== undefined && { message: o.message }) }),
+  generate: async (_s, args, o) => {
+    if (args.length) throw new SecaiError(ErrorCode.USAGE, `generate takes options only, not '${args[0]!.slice(0, 64)}' (--prompt TEXT)`);
+    return runGenerate({ json: o.json, ...o.generate, ...(o.model !== undefined && { model: o.model }), ...(o.out !== undefined && { out: o.out }) });
+  },
   status: async (s, _a, o) => {
     const r = await s.bus.callCommand(s.key, commandOp(supervisorManifest, 'status'), {});
     if (o.json) printJson(r);
@@ -105,10 +111,20 @@ const verbs: Record<string, Verb> = {
   },
 };
 
+/** The generate verb's own options, as given (runGenerate checks them). */
+function generateOptions(v: Record<string, string | boolean | undefined>): Omit<GenerateOptions, 'json' | 'model' | 'out'> {
+  const o: Record<string, string | boolean> = {};
+  for (const k of ['prompt', 'negative', 'size', 'steps', 'guidance', 'seed', 'scheduler', 'init', 'strength', 'force'] as const) if (v[k] !== undefined) o[k] = v[k];
+  return o;
+}
+
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, key: { type: 'string' }, mode: { type: 'string' }, tools: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, 'accept-findings': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' }, subject: { type: 'string' }, model: { type: 'string' }, message: { type: 'string', short: 'm' }, confirm: { type: 'boolean' }, note: { type: 'string' }, out: { type: 'string' }, state: { type: 'string' }, key: { type: 'string' }, mode: { type: 'string' }, tools: { type: 'string' }, 'passphrase-stdin': { type: 'boolean' }, 'accept-findings': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      // securectl generate
+      prompt: { type: 'string' }, negative: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, guidance: { type: 'string' },
+      seed: { type: 'string' }, scheduler: { type: 'string' }, init: { type: 'string' }, strength: { type: 'string' }, force: { type: 'boolean' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return Exit.ERROR;
@@ -132,7 +148,7 @@ async function run(argv: string[]): Promise<number> {
   let session: CliSession | undefined;
   try {
     session = await openCliSession();
-    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values.note !== undefined && { note: values.note }), ...(values.out !== undefined && { out: values.out }), ...(values.state !== undefined && { state: values.state }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }), ...(values['accept-findings'] === true && { acceptFindings: true }) });
+    return await verb(session, rest, { json, ...(values.n !== undefined && { n: values.n }), ...(values.subject !== undefined && { subject: values.subject }), ...(values.model !== undefined && { model: values.model }), ...(values.message !== undefined && { message: values.message }), ...(values.confirm === true && { confirm: true }), ...(values.note !== undefined && { note: values.note }), ...(values.out !== undefined && { out: values.out }), ...(values.state !== undefined && { state: values.state }), ...(values['passphrase-stdin'] === true && { passphraseStdin: true }), ...(values['accept-findings'] === true && { acceptFindings: true }), generate: generateOptions(values) });
   } catch (err) {
     printError(err, json);
     return Exit.ERROR;

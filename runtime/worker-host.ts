@@ -13,6 +13,8 @@ export interface HostedWorker<I, R, P> {
   readonly sandboxed: boolean;
   readonly alive: boolean;
   readonly pid: number | undefined;
+  /** Set when the actor killed it for a reason (a memory limit): what its running job fails with. */
+  readonly exitError?: SecaiError | undefined;
   on(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
   /** One job; its parts (tokens, progress) go to onPart as they come; settles with the result or a coded error. */
   generate(id: string, input: I, onPart: (part: P) => void): Promise<R>;
@@ -98,7 +100,7 @@ class LoadedModel<I, R, P> {
               w.on('exit', (code, signal) => {
                 if (this.worker !== w) return;
                 o.log.warn({ model: model.name, code, signal }, `${kind.label} exited`);
-                this.actor.send({ type: 'worker.exited', code, signal });
+                this.actor.send({ type: 'worker.exited', code, signal, ...(w.exitError && { error: w.exitError.toData() }) });
               });
             });
           } catch (err) {

@@ -25,7 +25,7 @@ export const gatewayManifest = defineManifest({
     'supervisor.status', 'supervisor.health', 'audit.status', 'audit.tail',
     // The web UI: audit verification and every actor's machine for the visualizer (describe + snapshot).
     'audit.verify', 'policy.section', ...visualized(['supervisor', 'audit', 'policy', 'tool-firewall', 'airlock', 'vault', 'auth', 'inference', 'registry', 'quarantine',
-      'integrity', 'attestor', 'gpu-watch', 'incident', 'mcp-firewall', 'agent']),
+      'integrity', 'attestor', 'gpu-watch', 'incident', 'mcp-firewall', 'agent', 'diffusion']),
     // The web UI's Models page: the registry (list, verify) and quarantine jobs with their reports.
     'registry.list', 'registry.verify', 'quarantine.list', 'quarantine.get',
     // Imports from the browser (upload, a policy-checked path, a URL) and the catalog of allowlisted sources.
@@ -49,8 +49,12 @@ export const gatewayManifest = defineManifest({
     'mcp-firewall.status', 'mcp-firewall.tools', 'auth.mcp_approve',
     // The Agent page: the tasks; running and cancelling for the session, approving or denying through auth (the passphrase again).
     'agent.status', 'agent.run_web', 'agent.cancel_web', 'auth.agent_act',
+    // Image generation: /v1/images/generations, the Generate page (progress streamed, cancel) and its model picker;
+    // the gallery is vault records under gallery/ (the record ops above).
+    'diffusion.generate', 'diffusion.cancel', 'diffusion.models', 'diffusion.status',
   ],
-  // policy.section: its local_api section, at start and after each reload that changes it (runtime/config-section.ts);
+  // policy.section: its local_api section, at start and after each reload that changes it (runtime/config-section.ts), and
+  // the diffusion section (the image routes' defaults and bounds) from the first image request on;
   // incident.*: the transitions the Security page streams.
   subscribes: ['policy.reloaded', ...INCIDENT_TRANSITIONS.map((e) => `incident.${e}` as const)],
   watchesState: true,

@@ -36,7 +36,8 @@ export interface WorkerContext {
 export type WorkerEvent =
   | { type: 'worker.load'; model: WorkerModel }
   | { type: 'worker.unload' }
-  | { type: 'worker.exited'; code: number | null; signal: string | null }
+  /** `error`: why the actor killed it (a memory limit), which the request it ran fails with; else WORKER_CRASHED. */
+  | { type: 'worker.exited'; code: number | null; signal: string | null; error?: { code: string; message: string } }
   | { type: 'request.enqueue'; request: QueuedRequest }
   | { type: 'request.cancel'; id: string }
   | { type: 'request.finished'; id: string }
@@ -190,7 +191,10 @@ export const workerMachine = setup({
         'worker.exited': {
           target: 'restarting',
           actions: [
-            { type: 'rejectRequests', params: ({ context }) => ({ ids: [context.current!.id], code: ErrorCode.WORKER_CRASHED, message: 'the model worker stopped during generation' }) },
+            {
+              type: 'rejectRequests',
+              params: ({ context, event }) => ({ ids: [context.current!.id], code: event.error?.code ?? ErrorCode.WORKER_CRASHED, message: event.error?.message ?? 'the model worker stopped during generation' }),
+            },
             assign({ current: null, crashes: ({ context }) => context.crashes + 1, restartReason: 'crash' }),
           ],
         },

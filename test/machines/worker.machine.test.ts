@@ -146,3 +146,12 @@ t.test('worker machine — unload drains, cancels the queue, stops the worker an
   const [s3] = transition(workerMachine, s2, { type: 'xstate.done.actor.stopWorker' } as never);
   t.equal(s3.value, 'idle');
 });
+
+t.test('worker machine — a worker the actor killed for a reason (its memory limit) fails the running request with that reason', async (t) => {
+  let s = ready();
+  [s] = transition(workerMachine, s, enqueue('r1', 'a'));
+  const error = { code: 'SECAI_E_WORKER_MEMORY', message: 'the diffusion worker used 900 MiB, over diffusion.memory_limit_mb 512' };
+  const [s1, a1] = transition(workerMachine, s, { type: 'worker.exited', code: null, signal: 'SIGKILL', error });
+  t.same(params(a1, 'rejectRequests'), [{ ids: ['r1'], ...error }]);
+  t.same(s1.value, { restarting: 'stopping' }, 'and the next request gets a fresh worker');
+});

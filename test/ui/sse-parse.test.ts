@@ -1,4 +1,4 @@
-// The chat page's incremental parser of OpenAI-style server-sent events.
+// The UI's incremental parser of server-sent events (the Chat page's OpenAI-style stream, the Generate page's named events).
 import t from 'tap';
 import { sseParser } from '../../ui/src/sse-parse.js';
 
@@ -21,4 +21,16 @@ t.test('ui sse — multi-line data joins with newlines; a trailing block without
   t.same(got, ['x\ny']);
   p.end();
   t.same(got, ['x\ny', 'z']);
+});
+
+t.test('ui sse — named events: the event name travels with its data; a block without one is a message', async (t) => {
+  const body = 'event: started\ndata: {"requestId":"r"}\n\nevent: progress\r\ndata: {"step":1}\r\n\n: keep-alive\n\ndata: plain\n\nevent: done\ndata: {}\n\n';
+  for (let cut = 0; cut <= body.length; cut++) {
+    const got: [string, string][] = [];
+    const p = sseParser((d, e) => got.push([e, d]));
+    p.push(body.slice(0, cut));
+    p.push(body.slice(cut));
+    p.end();
+    t.same(got, [['started', '{"requestId":"r"}'], ['progress', '{"step":1}'], ['message', 'plain'], ['done', '{}']], `cut at ${cut}`);
+  }
 });

@@ -7,6 +7,7 @@ import { authState, type AuthState } from './auth.js';
 import { closeLive } from './live.js';
 import { AuditPage } from './pages/audit.js';
 import { ChatPage } from './pages/chat.js';
+import { GeneratePage } from './pages/generate.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { MachinesPage } from './pages/machines.js';
 import { SecurityPage } from './pages/security.js';
@@ -20,6 +21,7 @@ const PAGES = [
   { path: '/machines', label: 'Machines', view: MachinesPage },
   { path: '/audit', label: 'Audit tap', view: AuditPage },
   { path: '/chat', label: 'Chat', view: ChatPage },
+  { path: '/generate', label: 'Generate', view: GeneratePage },
   { path: '/models', label: 'Models', view: ModelsPage },
   { path: '/security', label: 'Security', view: SecurityPage },
   { path: '/mcp', label: 'MCP', view: McpPage },

@@ -1,13 +1,18 @@
-// Parses an OpenAI-style `text/event-stream` body incrementally: `data: {...}` lines, `[DONE]` at the end.
+// Parses a `text/event-stream` body incrementally: `data: {...}` lines (with their `event:` name), `[DONE]` at the end.
 
 export interface ChatChunk { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; error?: { message?: string; code?: string } }
 
-/** Feeds text as it arrives; calls onData for each complete `data:` payload (the `[DONE]` marker excluded). */
-export function sseParser(onData: (data: string) => void): { push(text: string): void; end(): void } {
+/**
+ * Feeds text as it arrives; calls onData for each complete `data:` payload (the `[DONE]` marker excluded), with the
+ * block's `event:` name ('message' when it has none).
+ */
+export function sseParser(onData: (data: string, event: string) => void): { push(text: string): void; end(): void } {
   let buf = '';
   const flush = (block: string) => {
-    const data = block.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
-    if (data && data !== '[DONE]') onData(data);
+    const lines = block.split(/\r?\n/);
+    const field = (name: string) => lines.filter((l) => l.startsWith(`${name}:`)).map((l) => l.slice(name.length + 1).replace(/^ /, ''));
+    const data = field('data').join('\n');
+    if (data && data !== '[DONE]') onData(data, field('event').at(-1) || 'message');
   };
   return {
     push(text) {

@@ -201,6 +201,11 @@ export class DiffusionWorker extends EventEmitter<{ exit: [code: number | null, 
     if (this.alive && this.w.child.connected) this.w.child.send({ type: 'cancel', id } satisfies ToWorker);
   }
 
+  /** Why the actor killed it, if it did (the worker host fails the running job with it). */
+  get exitError(): SecaiError | undefined {
+    return this.fatal;
+  }
+
   /** Kills the worker for a reason: what waits on it fails with that error, not as a crash. */
   terminate(e: SecaiError): void {
     this.fatal ??= e;

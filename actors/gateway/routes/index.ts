@@ -15,9 +15,13 @@ import { chatRoutes } from './chats.js';
 import { uiRoutes } from './ui.js';
 import { openaiRoutes } from './openai.js';
 import { ollamaRoutes } from './ollama.js';
+import { gallery, galleryRoutes } from './gallery.js';
+import { imageRoutes } from './images.js';
 
 export function allRoutes(deps: GatewayDeps): Route[] {
   // One set of event-stream slots for every SSE route: the caps hold for all of them together.
   const slots = new StreamSlots(MAX_STREAMS, MAX_STREAMS_PER_SESSION);
-  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps, slots), ...securityRoutes(deps, slots), ...mcpRoutes(deps), ...agentRoutes(deps), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps), ...uiRoutes()];
+  const images = gallery(deps);
+  return [...systemRoutes(deps), ...authRoutes(deps), ...vaultRoutes(deps), ...observeRoutes(deps, slots), ...securityRoutes(deps, slots), ...mcpRoutes(deps), ...agentRoutes(deps), ...modelsRoutes(deps), ...modelImportRoutes(deps), ...chatRoutes(deps), ...openaiRoutes(deps), ...ollamaRoutes(deps),
+    ...imageRoutes(deps, slots, images), ...galleryRoutes(deps, images), ...uiRoutes()];
 }

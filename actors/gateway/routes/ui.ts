@@ -7,7 +7,7 @@ import { projectRoot } from '../../../common/paths.js';
 import type { Route, RouteContext } from '../http.js';
 
 /** The single-page app's own paths: each serves index.html and the app routes on the client. */
-export const UI_PAGES = ['machines', 'audit', 'chat', 'models', 'security', 'mcp', 'agent', 'settings', 'login', 'setup'] as const;
+export const UI_PAGES = ['machines', 'audit', 'chat', 'generate', 'models', 'security', 'mcp', 'agent', 'settings', 'login', 'setup'] as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
