@@ -32,6 +32,9 @@ export async function serveImage(host: DiffusionHost, req: ImageRequest, chunk: 
     firstProgressMs ??= performance.now() - t0;
     chunk?.({ step: p.step, steps: p.steps, ms: p.ms });
   }, { requestId: req.requestId, ...(req.client !== undefined && { client: req.client }) });
+  // With diffusion.restart_on_session_end, each picture is a session: the worker that made it is replaced before the
+  // next one (the host does nothing when the policy says false).
+  host.endSession(req.client ?? 'anonymous');
   const png = Buffer.from(r.png, 'base64');
   // The worker is not trusted: what it calls a PNG must at least start like one and have the size it claims.
   if (png.length < 33 || !png.subarray(0, 8).equals(PNG_SIGNATURE) || png.readUInt32BE(16) !== r.width || png.readUInt32BE(20) !== r.height) {

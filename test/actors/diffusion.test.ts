@@ -24,6 +24,7 @@ import { decodePng } from '../../workers/diffusion/png.js';
 import { writeTinySdOnnx } from '../fixtures/tiny-sd-onnx.js';
 import { startTestBus } from '../helpers/bus.js';
 import { processTree } from '../helpers/proc-tree.js';
+import { until } from '../helpers/until.js';
 
 const POLICY: DiffusionSection = {
   allow_unsandboxed: false, restart_on_session_end: false, threads: 1, provider: 'cpu', memory_limit_mb: 4096,
@@ -154,6 +155,20 @@ t.test('a worker killed mid-run fails that generation; the next starts a fresh w
   const after = host.list().find((m) => m.name === 'tiny-sd')!;
   t.not((after.info as { pid: number }).pid, pid, 'another process');
   t.ok(events.some((e) => e.event === 'worker_crashed' || e.event === 'model_loaded'), 'the restart left evidence');
+});
+
+t.test('with restart_on_session_end every picture is made by a fresh worker', async (t) => {
+  await host.unload('tiny-sd');
+  policy.restart_on_session_end = true;
+  t.teardown(async () => { policy.restart_on_session_end = false; await host.unload('tiny-sd'); });
+  const pids: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await generate(request());
+    t.equal(r.done.steps, 4);
+    const m = await until('a fresh worker ready', () => host.list().find((x) => x.name === 'tiny-sd' && x.state === 'ready' && !pids.includes((x.info as { pid: number }).pid)));
+    pids.push((m.info as { pid: number }).pid);
+  }
+  t.equal(new Set(pids).size, 3, 'three generations, three worker processes');
 });
 
 t.test('a pipeline folder changed since promotion is refused before any worker loads it', async (t) => {
