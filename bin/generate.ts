@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseEnv, secaiEnv } from '../common/env.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { ErrorCode, SecaiError } from '../common/errors.js';
+import { sseEvents } from '../common/sse-parse.js';
 import { applianceUrl } from './chat.js';
 
 export const GENERATE_USAGE = `  generate --model M --prompt TEXT --out FILE.png [--negative TEXT] [--size WxH] [--steps N] [--guidance G]
@@ -107,22 +108,11 @@ async function stream(url: string, token: string | undefined, body: Record<strin
     const e = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     throw new SecaiError(e.error?.code ?? ErrorCode.INTERNAL, e.error?.message ?? `HTTP ${res.status} on /api/secai/images/generate`);
   }
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(part, { stream: true });
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!event || data === undefined) continue;
-      const j = JSON.parse(data) as Record<string, unknown>;
-      if (event === 'progress') onProgress(Number(j['step']), Number(j['steps']));
-      else if (event === 'error') throw new SecaiError(String(j['code'] ?? ErrorCode.INTERNAL), String(j['message'] ?? 'the generation failed'));
-      else if (event === 'done') return j as unknown as Done;
-    }
+  for await (const { event, data } of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+    const j = JSON.parse(data) as Record<string, unknown>;
+    if (event === 'progress') onProgress(Number(j['step']), Number(j['steps']));
+    else if (event === 'error') throw new SecaiError(String(j['code'] ?? ErrorCode.INTERNAL), String(j['message'] ?? 'the generation failed'));
+    else if (event === 'done') return j as unknown as Done;
   }
   throw new SecaiError(ErrorCode.CANCELLED, 'the event stream ended without a picture');
 }

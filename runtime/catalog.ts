@@ -18,7 +18,7 @@ import { attestorManifest } from '../actors/attestor/manifest.js';
 import { gpuWatchManifest } from '../actors/gpu-watch/manifest.js';
 import { mcpFirewallManifest } from '../actors/mcp-firewall/manifest.js';
 import { agentManifest } from '../actors/agent/manifest.js';
-import { diffusionManifest } from '../actors/diffusion/manifest.js';
+import { diffusionManifest, INIT_IMAGE_MAX_BYTES } from '../actors/diffusion/manifest.js';
 
 /**
  * The manifests themselves, typed, for callers that take typed op references (`serveOp(vaultManifest,
@@ -30,6 +30,9 @@ export {
   registryManifest, supervisorManifest, policyManifest, toolFirewallManifest, airlockManifest, integrityManifest, incidentManifest,
   attestorManifest, gpuWatchManifest, mcpFirewallManifest, agentManifest, diffusionManifest,
 };
+
+/** Bounds a manifest's schemas are built from, for a caller that checks a value before it goes on the bus. */
+export { INIT_IMAGE_MAX_BYTES };
 
 export const MANIFESTS: readonly ActorManifest[] = [
   supervisorManifest,

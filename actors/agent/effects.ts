@@ -1,7 +1,7 @@
 // The effects a task's machine invokes: the planner (a model under the plan grammar), the decider (policy.mint, or the
 // MCP firewall's tool list) and the caller (tool-firewall.call with the minted token, or mcp-firewall.call).
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fromPromise } from 'xstate';
 import type { BusClient } from '../../bus/client.js';
 import { serveOp } from '../../bus/op-ref.js';
@@ -9,7 +9,7 @@ import type { CommandEnvelope } from '../../bus/envelope.js';
 import { canonicalJson } from '../../common/canonical-json.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
 import type { HomePaths } from '../../common/paths.js';
-import { parsePlan, planSchema, PLAN_LIMITS, type PlanStep } from '../../contracts/agent-plan.js';
+import { BUILTIN_ARGS, parsePlan, planSchema, PLAN_LIMITS, type PlanStep } from '../../contracts/agent-plan.js';
 import type { AgentBudgets, AgentMode, CallOutput, DecisionOutput, PlannerInput, PlannerOutput } from '../../machines/agent-plan/agent-plan.machine.js';
 import type { AgentActorEvent, AgentActorContext } from '../../machines/agent/agent.machine.js';
 import { inferenceManifest, mcpFirewallManifest, policyManifest, toolFirewallManifest } from '../../runtime/catalog.js';
@@ -38,11 +38,25 @@ export interface EffectDeps {
 }
 
 const ARGS: Record<string, string> = {
-  'fs.read': 'path (a file), max_bytes (optional)',
-  'fs.list': 'path (a folder)',
-  'fs.search': 'path (a folder), query (text to find), max_results (optional)',
-  'fs.write': 'path (a file), content (the whole text)',
+  'fs.read': 'args {"path": a file} or {"path": a file, "max_bytes": a count}',
+  'fs.list': 'args {"path": a folder}',
+  'fs.search': 'args {"path": a folder, "query": text to find} or with "max_results": a count',
+  'fs.write': 'args {"path": a file, "content": the whole text}',
 };
+
+/** The folder a plan's relative paths are taken from. */
+const workspaceOf = (deps: EffectDeps) => join(deps.paths.home, 'workspace');
+
+/**
+ * A built-in tool's relative `path` made absolute from the workspace, before anyone sees the plan: the operator
+ * approves, policy mints for and the firewall checks the path that will be touched. `..` resolves like any path and
+ * policy judges where it lands; an absolute path is left as written.
+ */
+function inWorkspace(deps: EffectDeps, step: PlanStep): PlanStep {
+  const p = step.args['path'];
+  if (!Object.hasOwn(BUILTIN_ARGS, step.tool) || typeof p !== 'string' || isAbsolute(p)) return step;
+  return { ...step, args: { ...step.args, path: resolve(workspaceOf(deps), p) } };
+}
 
 /** Which model plans: the task's, agent.yaml's, else the first model the inference actor has loaded. */
 async function plannerModel(deps: EffectDeps, planId: string): Promise<string> {
@@ -55,12 +69,12 @@ async function plannerModel(deps: EffectDeps, planId: string): Promise<string> {
 }
 
 function prompt(deps: EffectDeps, task: string, mode: AgentMode, tools: readonly string[], maxSteps: number): { role: 'system' | 'user'; content: string }[] {
-  const lines = tools.map((t) => `- ${t}: ${ARGS[t] ?? (isMcp(t) ? 'as the MCP tool defines them' : 'named arguments')}`);
+  const lines = tools.map((t) => `- ${t}: ${ARGS[t] ?? `args [{"name": …, "value": …}]${isMcp(t) ? ', as the MCP tool defines them' : ''}`}`);
   return [
     {
       role: 'system',
       content: `You plan tool calls for a task on a local workstation (mode ${mode}). Use at most ${maxSteps} steps and only these tools:\n${lines.join('\n')}\n`
-        + `Files live under ${join(deps.paths.home, 'workspace')}; use absolute paths. Answer with JSON only: {"steps":[{"tool":…,"args":[{"name":…,"value":…}],"why":…}]}.`,
+        + `Files live under ${workspaceOf(deps)}; a relative path is taken from there. Answer with JSON only: {"steps":[{"tool":…,"args":…,"why":…}]}.`,
     },
     { role: 'user', content: task },
   ];
@@ -86,7 +100,7 @@ export async function plan(deps: EffectDeps, input: PlannerInput): Promise<Plann
   if (r.value.finishReason !== 'stop') throw new SecaiError(ErrorCode.BAD_MESSAGE, `the planner stopped on ${r.value.finishReason} after ${tokens} tokens: no whole plan`);
   const parsed = parsePlan(text, input.tools, maxSteps);
   if (!parsed.ok) throw new SecaiError(ErrorCode.BAD_MESSAGE, parsed.reason);
-  return { steps: parsed.plan.steps, tokens };
+  return { steps: parsed.plan.steps.map((s) => inWorkspace(deps, s)), tokens };
 }
 
 const newNonce = () => `local-${randomBytes(12).toString('base64url')}`;

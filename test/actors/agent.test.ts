@@ -1,32 +1,28 @@
 // The agent actor end to end on a real bus: the real policy, tool-firewall and agent processes, and the inference ops
-// in this process (the tiny random model under the plan grammar, and a scripted planner for paths that need a known plan).
+// in this process with real llama.cpp workers: the tiny random model under the plan grammar, and a scripted model (its
+// weights chosen so that, under the same grammar and greedy decoding, it plans fs.write of `draft` in the workspace)
+// for the paths that need a known plan.
 import t, { type Test } from 'tap';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allowedCallers, compileAcl } from '../../bus/acl.js';
+import { compileAcl } from '../../bus/acl.js';
 import type { BusClient } from '../../bus/client.js';
 import { decode } from '../../bus/codec.js';
 import { keyIdOf, type OperatorKey } from '../../bus/envelope.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { ensureOperatorKey, trustOperator } from '../../bus/operator-keys.js';
-import { serveManifest, type CallContext } from '../../bus/service.js';
-import { createLogger } from '../../common/log.js';
 import { getSodium } from '../../common/sodium.js';
 import type { PlanView } from '../../actors/agent/manifest.js';
-import { inferenceManifest } from '../../actors/inference/manifest.js';
-import { ModelHost } from '../../actors/inference/models.js';
-import { inferenceCommands, inferenceOps } from '../../actors/inference/ops.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startActor } from '../helpers/actor-process.js';
 import { ROOT } from '../helpers/appliance.js';
 import { startTestBus, type TestBus } from '../helpers/bus.js';
-import { TEST_POLICY } from '../helpers/inference-stack.js';
+import { PLANNED, servePlannerInference, type PlannerInference } from '../helpers/planner-inference.js';
 import { until } from '../helpers/until.js';
 
-const SCRIPTED = 'scripted-planner';
 /** The test's eyes on the bus: the agent's events and the tool firewall's calls. */
 /** The file's own test object (subtests shadow `t`): what it starts lives until the file ends. */
 const root = t;
@@ -37,11 +33,9 @@ const observer = defineManifest({
 const dir = mkdtempSync(join(tmpdir(), 'secai-agent-'));
 const modelPath = join(dir, 'tiny.gguf');
 const sha256 = writeTinyLlama(modelPath);
-/** The plans the scripted planner writes, by task text: what a model would answer, chosen by the test. */
-const scripts = new Map<string, string>();
 
 let bus: TestBus;
-let host: ModelHost;
+let inference: PlannerInference;
 let agent: ChildProcess;
 let cli: BusClient;
 let admin: OperatorKey;
@@ -66,14 +60,6 @@ modes:
   sensitive:       { steps: 4, tokens: 8192, wall_seconds: 120, files_read: 10, files_written: 2, bytes_out: 0 }
 `;
 
-/** The scripted planner: streams the plan the test set for this task, as the inference actor's generate would. */
-async function scriptedGenerate(req: { messages?: { role: string; content: string }[] }, call: CallContext) {
-  const task = req.messages?.find((m) => m.role === 'user')?.content ?? '';
-  const text = scripts.get(task) ?? '{"steps":[]}';
-  call.chunk?.({ text });
-  return { model: SCRIPTED, finishReason: 'stop' as const, usage: { promptTokens: 10, completionTokens: 20 }, firstTokenMs: 1, totalMs: 1 };
-}
-
 t.before(async () => {
   bus = await startTestBus([...MANIFESTS, observer], { streams: true });
   writeFileSync(bus.paths.busUrlFile, bus.url);
@@ -84,29 +70,8 @@ t.before(async () => {
   mkdirSync(join(ws, 'notes'), { recursive: true });
   writeFileSync(join(ws, 'notes', 'a.md'), 'the notes');
 
-  // The inference actor's ops, in this process: the tiny model for real plans, the scripted planner by its name.
-  const log = createLogger('test-inference');
-  host = new ModelHost({
-    policy: TEST_POLICY, log,
-    resolve: async (name) => {
-      if (name !== 'tiny') throw Object.assign(new Error(`no promoted model ${name}`), { code: 'SECAI_E_MODEL_NOT_LOADED' });
-      return { name: 'tiny', path: modelPath, sha256 };
-    },
-    emit: async () => {},
-    available: async () => ['tiny'],
-  });
-  const ib = await bus.connect('inference');
-  const real = inferenceOps(() => host);
-  serveManifest({
-    bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined }, callers: allowedCallers(MANIFESTS),
-    ops: {
-      ...real, ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
-      generate: (req, call) => (req.model === SCRIPTED ? scriptedGenerate(req, call) : real.generate(req, call)),
-    },
-    commands: { ...inferenceCommands(() => host), ping: () => ({}) },
-  });
-  await ib.nc.flush();
-  await host.load('tiny');
+  // The inference actor's ops, in this process: the tiny random model and the scripted planner.
+  inference = await servePlannerInference(bus, [...MANIFESTS, observer], { tiny: { path: modelPath, sha256 } });
 
   const eyes = await bus.connect('agent-observer');
   for (const s of ['secai.evt.agent.plan_changed', 'secai.evt.agent.frozen', 'secai.evt.agent.unfrozen', 'secai.evt.tool-firewall.called']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
@@ -116,7 +81,7 @@ t.before(async () => {
 });
 
 t.teardown(async () => {
-  await host?.stopAll();
+  await inference?.stop();
   await bus?.stop();
   rmSync(dir, { recursive: true, force: true });
   if (config) rmSync(config, { recursive: true, force: true });
@@ -126,8 +91,9 @@ const status = async (planId: string): Promise<PlanView> => (await cli.command<{
 const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
 const waitFor = (planId: string, what: string, ok: (v: PlanView) => boolean, ms = 60_000) =>
   until(what, async () => { const v = await status(planId); return ok(v) ? v : undefined; }, ms, () => '');
-const run = (task: string, extra: Record<string, unknown> = {}) => cli.command<{ planId: string }>(admin, 'agent', 'run', { task, model: SCRIPTED, ...extra });
-const writePlan = (path: string, content: string) => JSON.stringify({ steps: [{ tool: 'fs.write', args: [{ name: 'path', value: path }, { name: 'content', value: content }], why: 'write it' }] });
+const run = (task: string, extra: Record<string, unknown> = {}) => cli.command<{ planId: string }>(admin, 'agent', 'run', { task, model: 'planner', ...extra });
+/** Where the scripted model's plans write: its relative path, taken from the workspace. */
+const draft = () => join(ws, PLANNED);
 const securectl = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
   execFile(process.execPath, ['--import=tsx', join(ROOT, 'bin', 'securectl.ts'), ...args], { env: { ...process.env, SECAI_HOME: bus.paths.home }, cwd: ROOT }, (err, stdout, stderr) => {
     resolve({ code: err ? Number((err as { code?: number }).code ?? 2) : 0, stdout, stderr });
@@ -182,11 +148,11 @@ function checkRandom(t: Test, planId: string, v: PlanView): void {
 }
 
 t.test('agent — a write waits for the operator: refused without approval, forged approvals refused, runs once approved', async (t) => {
-  const out = join(ws, 'summary.md');
-  scripts.set('write the summary', writePlan(out, 'summary: the notes'));
+  const out = draft();
   const { planId } = await run('write the summary', { tools: ['fs.write'] });
   const v = await waitFor(planId, 'the write to wait for approval', (x) => x.awaiting === 0);
   t.equal(v.phase, 'awaiting_approval');
+  t.same(v.plan!.map((s) => [s.tool, s.args]), [['fs.write', { path: out, content: PLANNED }]], 'the model planned the write; its relative path is shown resolved in the workspace');
   t.match(v.evidence[0], { tool: 'fs.write', decision: 'ask', rule: 'fs-write', nonce: null, resultHash: null });
   t.notOk(existsSync(out), 'nothing written while waiting');
   const step = v.plan![0]!;
@@ -210,7 +176,7 @@ t.test('agent — a write waits for the operator: refused without approval, forg
   t.equal(r.code, 0, `securectl agent approve: ${r.stderr}`);
   const done = await waitFor(planId, 'the approved write to complete', ended);
   t.equal(done.state, 'completed', `${done.reason ?? ''} ${done.detail ?? ''}`);
-  t.equal(readFileSync(out, 'utf8'), 'summary: the notes', 'written once approved');
+  t.equal(readFileSync(out, 'utf8'), PLANNED, 'written once approved');
   t.match(done.evidence[0], { decision: 'ask', rule: 'fs-write', approvedBy: admin.keyId });
   t.ok(done.evidence[0]!.nonce && done.evidence[0]!.resultHash, 'a token and a result hash');
   const call = events.find((x) => x.subject === 'secai.evt.tool-firewall.called' && x.data['planId'] === planId);
@@ -222,8 +188,8 @@ t.test('agent — a write waits for the operator: refused without approval, forg
 });
 
 t.test('agent — a denied write is never written; the task fails with step.denied', async (t) => {
-  const out = join(ws, 'denied.md');
-  scripts.set('write something I will refuse', writePlan(out, 'x'));
+  const out = draft();
+  rmSync(out, { force: true });
   const { planId } = await run('write something I will refuse', { tools: ['fs.write'] });
   await waitFor(planId, 'the write to wait', (x) => x.awaiting === 0);
   const r = await securectl(['agent', 'deny', planId, '0']);
@@ -236,7 +202,7 @@ t.test('agent — a denied write is never written; the task fails with step.deni
 });
 
 t.test('agent — sensitive mode: the plan and every step wait for the operator (even a read policy allows)', async (t) => {
-  scripts.set('read in sensitive mode', JSON.stringify({ steps: [{ tool: 'fs.read', args: [{ name: 'path', value: join(ws, 'notes', 'a.md') }], why: 'read' }] }));
+  writeFileSync(draft(), 'the draft');
   const { planId } = await run('read in sensitive mode', { mode: 'sensitive', tools: ['fs.read'] });
   const p = await waitFor(planId, 'the plan to wait', (x) => x.awaiting === -1);
   t.equal(p.state, 'pending_approval');
@@ -249,12 +215,11 @@ t.test('agent — sensitive mode: the plan and every step wait for the operator 
   t.equal((await securectl(['agent', 'approve', planId, '0'])).code, 0);
   const v = await waitFor(planId, 'the task to complete', ended);
   t.equal(v.state, 'completed', `${v.reason ?? ''} ${v.detail ?? ''}`);
-  t.match(v.evidence[0]!.summary, /read 9 bytes/);
+  t.match(v.evidence[0]!.summary, new RegExp(`^read 9 bytes of ${draft()}$`));
 });
 
 t.test('agent — cancel and incident freeze end a waiting task; only the incident identity may freeze', async (t) => {
-  scripts.set('wait to be cancelled', writePlan(join(ws, 'c.md'), 'c'));
-  scripts.set('wait to be frozen', writePlan(join(ws, 'f.md'), 'f'));
+  rmSync(draft(), { force: true });
   const a = (await run('wait to be cancelled')).planId;
   const b = (await run('wait to be frozen')).planId;
   await waitFor(a, 'a to wait', (x) => x.awaiting === 0);
@@ -267,7 +232,7 @@ t.test('agent — cancel and incident freeze end a waiting task; only the incide
   const r = await incident.request<{ frozen: number }>('agent', 'freeze', { incidentId: 'inc-1', reason: 'test containment' });
   t.equal(r.frozen, 1, 'one live task');
   t.match(await waitFor(b, 'b frozen', ended), { state: 'frozen', reason: 'frozen', detail: 'incident inc-1' });
-  t.notOk(existsSync(join(ws, 'c.md')) || existsSync(join(ws, 'f.md')), 'neither write ran');
+  t.notOk(existsSync(draft()), 'neither write ran');
   await until('the frozen event', () => events.some((x) => x.subject === 'secai.evt.agent.frozen' && x.data['incidentId'] === 'inc-1'));
   const all = await cli.command<{ plans: PlanView[]; lastFreeze: { incidentId: string }; frozen: { incidentId: string } | null }>(admin, 'agent', 'status', {});
   t.equal(all.lastFreeze.incidentId, 'inc-1');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import OpenAI from 'openai';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
+import { sseEvents } from '../../common/sse-parse.js';
 import { decodePng } from '../../workers/diffusion/png.js';
 import { runGenerate } from '../../bin/generate.js';
 import { startDiffusionStack, STACK_DIFFUSION, TINY_SD_NAME } from '../helpers/diffusion-stack.js';
@@ -48,21 +49,11 @@ async function events(path: string, body: unknown, onEvent: (e: SseEvent, ctl: A
   });
   const out: SseEvent[] = [];
   if (!r.ok) return { status: r.status, events: out, error: (await r.json()) as { error: { code: string; message: string } } };
-  let buf = '';
   try {
-    for await (const part of r.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += Buffer.from(part).toString('utf8');
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!event || data === undefined) continue;
-        const e = { event, data: JSON.parse(data) as Record<string, unknown> };
-        out.push(e);
-        await onEvent(e, ctl);
-      }
+    for await (const { event, data } of sseEvents(r.body as unknown as AsyncIterable<Uint8Array>)) {
+      const e = { event, data: JSON.parse(data) as Record<string, unknown> };
+      out.push(e);
+      await onEvent(e, ctl);
     }
   } catch (err) {
     if (!ctl.signal.aborted) throw err;

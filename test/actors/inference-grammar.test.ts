@@ -112,9 +112,18 @@ t.test('agent plan contract — planSchema is in the supported subset; parsePlan
   t.doesNotThrow(() => checkJsonSchema(planSchema(TOOLS, PLAN_LIMITS.maxSteps)));
   t.same(planSchema([], 4), { type: 'object', properties: { steps: { type: 'array', maxItems: 0 } }, required: ['steps'], additionalProperties: false }, 'no tools: only the empty plan');
   t.throws(() => planSchema(TOOLS, PLAN_LIMITS.maxSteps + 1), RangeError);
-  const step = { tool: 'fs.read', args: [{ name: 'path', value: '/notes.txt' }, { name: 'lines', value: 20 }, { name: 'follow', value: false }], why: 'read the notes' };
-  t.same(parsePlan(JSON.stringify({ steps: [step] }), TOOLS, 3), { ok: true, plan: { steps: [{ tool: 'fs.read', args: { path: '/notes.txt', lines: 20, follow: false }, why: 'read the notes' }] } }, 'arguments become an object');
+  const step = { tool: 'web.search', args: [{ name: 'q', value: 'rust' }, { name: 'lines', value: 20 }, { name: 'follow', value: false }], why: 'search' };
+  t.same(parsePlan(JSON.stringify({ steps: [step] }), TOOLS, 3), { ok: true, plan: { steps: [{ tool: 'web.search', args: { q: 'rust', lines: 20, follow: false }, why: 'search' }] } }, 'pairs become an object');
+  const read = { tool: 'fs.read', args: { path: 'notes.txt' }, why: 'read the notes' };
+  t.same(parsePlan(JSON.stringify({ steps: [read, { ...read, args: { path: '/n', max_bytes: 10 } }] }), TOOLS, 3), { ok: true, plan: { steps: [read, { ...read, args: { path: '/n', max_bytes: 10 } }] } }, 'a built-in tool names its arguments, in either form');
   t.same(parsePlan('{"steps":[]}', TOOLS, 3), { ok: true, plan: { steps: [] } }, 'a plan of no steps');
+  // The grammar names every argument of a built-in tool: a random model cannot leave out fs.write's path.
+  const writeSchema = planSchema(['fs.write'], 1) as { properties: { steps: { items: { properties: { args: unknown } } } } };
+  t.same(writeSchema.properties.steps.items.properties.args, {
+    type: 'object', additionalProperties: false, required: ['path', 'content'],
+    properties: { path: { type: 'string', minLength: 1, maxLength: PLAN_LIMITS.argChars }, content: { type: 'string', maxLength: PLAN_LIMITS.argChars } },
+  }, 'fs.write: path and content, both required');
+  t.match(parsePlan(JSON.stringify({ steps: [{ ...read, args: { path: '' } }] }), TOOLS, 3), { ok: false, reason: /\/steps\/0\/args\/path/ }, 'the refusal names the argument');
   for (const [what, text] of [
     ['not JSON', '{"steps":['],
     ['an unknown tool', JSON.stringify({ steps: [{ ...step, tool: 'shell.exec' }] })],
@@ -122,7 +131,14 @@ t.test('agent plan contract — planSchema is in the supported subset; parsePlan
     ['an extra key in a step', JSON.stringify({ steps: [{ ...step, sudo: true }] })],
     ['an extra key at the top', JSON.stringify({ steps: [], then: 'x' })],
     ['a missing why', JSON.stringify({ steps: [{ tool: 'fs.read', args: [] }] })],
-    ['arguments as an object', JSON.stringify({ steps: [{ ...step, args: { path: '/x' } }] })],
+    ['an MCP-style tool with named arguments', JSON.stringify({ steps: [{ ...step, args: { path: '/x' } }] })],
+    ['a built-in tool with pairs', JSON.stringify({ steps: [{ ...read, args: [{ name: 'path', value: '/x' }] }] })],
+    ['a built-in tool with an unknown argument', JSON.stringify({ steps: [{ ...read, args: { path: '/x', mode: 'rw' } }] })],
+    ['a built-in tool without its path', JSON.stringify({ steps: [{ ...read, args: {} }] })],
+    ['fs.write without its content', JSON.stringify({ steps: [{ ...read, tool: 'fs.write' }] })],
+    ['a count that is not whole', JSON.stringify({ steps: [{ ...read, args: { path: '/x', max_bytes: 1.5 } }] })],
+    ['an empty path', JSON.stringify({ steps: [{ ...read, args: { path: '' } }] })],
+    ['a path over its bound', JSON.stringify({ steps: [{ ...read, args: { path: 'p'.repeat(PLAN_LIMITS.argChars * 4 + 1) } }] })],
     ['a nested argument', JSON.stringify({ steps: [{ ...step, args: [{ name: 'path', value: { $gt: '' } }] }] })],
     ['an argument name outside the pattern', JSON.stringify({ steps: [{ ...step, args: [{ name: 'a b', value: 'x' }] }] })],
     ['an argument named twice', JSON.stringify({ steps: [{ ...step, args: [{ name: 'path', value: '/a' }, { name: 'path', value: '/b' }] }] })],

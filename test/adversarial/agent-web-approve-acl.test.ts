@@ -2,29 +2,26 @@
 // policy.approve_web (the record) → agent.approve_web → policy.mint, which spends the record. The agent cannot forge
 // one: only auth may record, only the gateway may ask auth, and a record is single use and bound to its planId, step
 // and intent. Checked in the compiled ACL, by the compiler, on a real nats-server against every identity, and with
-// the real policy, vault, auth, tool-firewall and agent actors (a scripted planner in this process).
+// the real policy, vault, auth, tool-firewall and agent actors (the scripted planner model in this
+// process, on a real llama.cpp worker).
 import t from 'tap';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { allowedCallers, compileAcl } from '../../bus/acl.js';
+import { compileAcl } from '../../bus/acl.js';
 import { decode } from '../../bus/codec.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { ensureOperatorKey } from '../../bus/operator-keys.js';
-import { serveManifest, type CallContext } from '../../bus/service.js';
 import { serveSubject } from '../../bus/subjects.js';
 import { ErrorCode } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { issueSetupCode } from '../../common/setup-code.js';
 import type { PlanView } from '../../actors/agent/manifest.js';
-import { inferenceManifest } from '../../actors/inference/manifest.js';
-import { ModelHost } from '../../actors/inference/models.js';
-import { inferenceCommands, inferenceOps } from '../../actors/inference/ops.js';
 import { MAX_WEB_APPROVALS, recordWebApproval, spendWebApproval, type WebApproval } from '../../machines/policy/policy.machine.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
 import { startTestBus } from '../helpers/bus.js';
-import { TEST_POLICY } from '../helpers/inference-stack.js';
+import { PLANNED, servePlannerInference } from '../helpers/planner-inference.js';
 import { until } from '../helpers/until.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 import { covers } from '../helpers/subject-covers.js';
@@ -112,10 +109,8 @@ t.test('agent web approve acl — the record table: single use, bound to planId,
   t.equal(recordWebApproval(full, { ...a, planId: 'plan-0', until: 9000 }, 1000).list.filter((x) => x.planId === 'plan-0').length, 1, 'a step approved again replaces its record');
 });
 
-// The chain on a real bus. The planner is scripted (the plan the test chose), served as inference's generate.
-const SCRIPTED = 'scripted-planner';
+// The chain on a real bus. The planner is the scripted model: every task plans fs.write of PLANNED in the workspace.
 const P = 'the owner passphrase for agent approvals';
-const scripts = new Map<string, string>();
 const observer = defineManifest({
   name: 'agent-web-observer', kind: 'client', description: 'test', serves: {}, commands: {}, publishes: {}, requests: [],
   subscribes: ['auth.agent_act_refused', 'policy.web_approved', 'policy.minted'],
@@ -124,31 +119,16 @@ const observer = defineManifest({
 t.test('agent web approve acl — real actors: only a recorded approval of the exact step mints; the agent cannot record one', async (t) => {
   const config = fastPolicyDir();
   const agentYaml = parse(readFileSync(join(config, 'agent.yaml'), 'utf8'));
-  Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: SCRIPTED, require_plan_approval: false });
+  Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: 'planner', require_plan_approval: false });
   writeFileSync(join(config, 'agent.yaml'), stringify(agentYaml));
   const bus = await startTestBus([...MANIFESTS, observer], { streams: true });
   const children: ChildProcess[] = [];
-  const log = createLogger('test-inference', 'error');
-  const host = new ModelHost({ policy: TEST_POLICY, log, resolve: async () => { throw Object.assign(new Error('no model'), { code: ErrorCode.MODEL_NOT_LOADED }); }, emit: async () => {}, available: async () => [] });
-  t.teardown(async () => { for (const c of children) await killHard(c); await host.stopAll(); await bus.stop(); cleanup(config); });
+  let inference: Awaited<ReturnType<typeof servePlannerInference>> | undefined;
+  t.teardown(async () => { for (const c of children) await killHard(c); await inference?.stop(); await bus.stop(); cleanup(config); });
   const ws = join(bus.paths.home, 'workspace');
   mkdirSync(ws, { recursive: true });
 
-  const ib = await bus.connect('inference');
-  const real = inferenceOps(() => host);
-  serveManifest({
-    bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined }, callers: allowedCallers([...MANIFESTS, observer]),
-    ops: {
-      ...real, ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
-      generate: async (req: { messages?: { role: string; content: string }[] }, call: CallContext) => {
-        const task = req.messages?.find((m) => m.role === 'user')?.content ?? '';
-        call.chunk?.({ text: scripts.get(task) ?? '{"steps":[]}' });
-        return { model: SCRIPTED, finishReason: 'stop' as const, usage: { promptTokens: 10, completionTokens: 20 }, firstTokenMs: 1, totalMs: 1 };
-      },
-    },
-    commands: { ...inferenceCommands(() => host), ping: () => ({}) },
-  });
-  await ib.nc.flush();
+  inference = await servePlannerInference(bus, [...MANIFESTS, observer]);
   const events: { subject: string; data: Record<string, unknown> }[] = [];
   const eyes = await bus.connect('agent-web-observer');
   for (const s of ['secai.evt.auth.agent_act_refused', 'secai.evt.policy.web_approved', 'secai.evt.policy.minted']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
@@ -164,15 +144,13 @@ t.test('agent web approve acl — real actors: only a recorded approval of the e
   const waitFor = (planId: string, what: string, ok: (v: PlanView) => boolean) =>
     until(what, async () => { const v = await status(planId); return ok(v) ? v : undefined; }, 60_000, () => '');
   const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
-  const writePlan = (path: string, content: string) => JSON.stringify({ steps: [{ tool: 'fs.write', args: [{ name: 'path', value: path }, { name: 'content', value: content }], why: 'write it' }] });
+  const out = join(ws, PLANNED);
   const act = (planId: string, step: number, intentHash: string, action: 'approve' | 'deny', passphrase = P) =>
     gateway.request<{ state: string }>('auth', 'agent_act', { sessionId: me.sessionId, planId, step, intentHash, action, passphrase }, 60_000);
   const mintAs = (planId: string, step: number, intentHash: string, path: string, extra: Record<string, unknown> = { recorded: true }) =>
     agent.request<{ decision: string; rule: string; token?: string; approvedBy?: string }>('policy', 'mint', { tool: 'fs.write', args: { path, content: 'x' }, intentHash, planId, step, ...extra }, 10_000);
 
   await t.test('run_web from the gateway: the task is the web session\'s; other identities cannot', async (t) => {
-    const out = join(ws, 'web.md');
-    scripts.set('write it from the web', writePlan(out, 'from the web page'));
     const { planId } = await gateway.request<{ planId: string }>('agent', 'run_web', { task: 'write it from the web', session: me.handle });
     const v = await waitFor(planId, 'the write to wait', (x) => x.awaiting === 0);
     t.equal(v.by, `web:${me.handle}`, 'by the web session');
@@ -200,14 +178,13 @@ t.test('agent web approve acl — real actors: only a recorded approval of the e
     t.match(r, { planId, state: 'running' });
     const done = await waitFor(planId, 'the approved write to complete', ended);
     t.equal(done.state, 'completed', `${done.reason ?? ''} ${done.detail ?? ''}`);
-    t.equal(readFileSync(out, 'utf8'), 'from the web page');
+    t.equal(readFileSync(out, 'utf8'), PLANNED, 'the planned content');
     t.match(done.evidence[0], { decision: 'ask', approvedBy: `web:${me.handle}` });
     await until('minted evented', () => events.some((e) => e.subject === 'secai.evt.policy.minted' && e.data['planId'] === planId && e.data['approvedBy'] === `web:${me.handle}`) || undefined);
     t.match(await mintAs(planId, 0, step.intentHash, out), { decision: 'deny', rule: 'capability.approval' }, 'the record was spent: a second mint gets nothing');
   });
 
   await t.test('a recorded approval is single use and bound to planId, step and intent', async (t) => {
-    const out = join(ws, 'bound.md');
     const h = 'c'.repeat(64);
     const rec = await auth.request<{ by: string; until: number }>('policy', 'approve_web', { planId: 'plan-bound', step: 0, intentHash: h, session: me.handle });
     t.equal(rec.by, `web:${me.handle}`);
@@ -222,8 +199,7 @@ t.test('agent web approve acl — real actors: only a recorded approval of the e
   });
 
   await t.test('deny from the web: the task fails, nothing is written; cancel from the web ends a task', async (t) => {
-    const out = join(ws, 'denied.md');
-    scripts.set('a write to deny', writePlan(out, 'never'));
+    rmSync(out);
     const { planId } = await gateway.request<{ planId: string }>('agent', 'run_web', { task: 'a write to deny', session: me.handle });
     const v = await waitFor(planId, 'the write to wait', (x) => x.awaiting === 0);
     await t.rejects(act(planId, 0, v.plan![0]!.intentHash, 'deny', 'wrong again'), { code: ErrorCode.WRONG_PASSPHRASE });
@@ -233,7 +209,6 @@ t.test('agent web approve acl — real actors: only a recorded approval of the e
     t.notOk(existsSync(out), 'nothing written');
     t.notOk(events.some((e) => e.subject === 'secai.evt.policy.web_approved' && e.data['planId'] === planId), 'a denial records no approval');
 
-    scripts.set('a write to cancel', writePlan(join(ws, 'cancel.md'), 'never'));
     const c = (await gateway.request<{ planId: string }>('agent', 'run_web', { task: 'a write to cancel', session: me.handle })).planId;
     await waitFor(c, 'the write to wait', (x) => x.awaiting === 0);
     t.match(await gateway.request('agent', 'cancel_web', { planId: c, session: me.handle }), { planId: c, state: 'cancelled' });

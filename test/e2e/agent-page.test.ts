@@ -1,20 +1,19 @@
 // E2E in real Chromium: the Agent page against the real policy, vault, auth, tool-firewall and agent actors (processes
-// from sources on a real bus) and the gateway's real routes and auth guard. The planner is scripted (served as
-// inference's generate in this process): a random model's fs.write names no path policy allows, so only a chosen plan
-// reaches the write's approval. A sensitive task waits for its plan, then for its write, with the content shown; a
-// wrong passphrase changes nothing; the passphrase again approves and the file is written; a task denied from the
-// page fails and writes nothing.
+// from sources on a real bus), the gateway's real routes and auth guard, and the inference ops in this process with a
+// real llama.cpp worker. The planner is a model: a scripted GGUF whose weights make it, under the plan grammar and
+// greedy decoding, choose fs.write among the offered tools and write `draft` into every string (so the task plans
+// fs.write { path: draft, content: draft }, the path taken from the workspace). A sensitive task waits for its plan,
+// then for its write, with the content shown; a wrong passphrase changes nothing; the passphrase again approves and
+// the file is written; a task denied from the page fails and writes nothing.
 import t from 'tap';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { allowedCallers } from '../../bus/acl.js';
 import { decode } from '../../bus/codec.js';
 import { defineManifest } from '../../bus/manifest.js';
 import { ensureOperatorKey } from '../../bus/operator-keys.js';
-import { serveManifest, type CallContext } from '../../bus/service.js';
 import { ErrorCode } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { homePaths } from '../../common/paths.js';
@@ -26,20 +25,15 @@ import { CLOSED_LOCAL_API } from '../../actors/gateway/origin-check.js';
 import { agentRoutes } from '../../actors/gateway/routes/agent.js';
 import { authRoutes } from '../../actors/gateway/routes/auth.js';
 import { uiRoutes } from '../../actors/gateway/routes/ui.js';
-import { inferenceManifest } from '../../actors/inference/manifest.js';
-import { ModelHost } from '../../actors/inference/models.js';
-import { inferenceCommands, inferenceOps } from '../../actors/inference/ops.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
 import { openBrowser } from '../helpers/browser.js';
 import { startTestBus } from '../helpers/bus.js';
-import { TEST_POLICY } from '../helpers/inference-stack.js';
+import { PLANNED, servePlannerInference } from '../helpers/planner-inference.js';
 import { until } from '../helpers/until.js';
 import { cleanup, fastPolicyDir, killHard, startActorProcess } from '../helpers/vault-actor.js';
 
 t.setTimeout(300_000);
 const P = 'owner passphrase for the agent page';
-const SCRIPTED = 'scripted-planner';
-const scripts = new Map<string, string>();
 const observer = defineManifest({
   name: 'agent-page-observer', kind: 'client', description: 'test', serves: {}, commands: {}, publishes: {}, requests: ['agent.status'],
   subscribes: ['auth.agent_act_refused', 'policy.web_approved'],
@@ -47,30 +41,14 @@ const observer = defineManifest({
 
 const config = fastPolicyDir();
 const agentYaml = parse(readFileSync(join(config, 'agent.yaml'), 'utf8'));
-Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: SCRIPTED, require_plan_approval: false });
+Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: 'planner', planner_temperature: 0, require_plan_approval: false });
 writeFileSync(join(config, 'agent.yaml'), stringify(agentYaml));
 const bus = await startTestBus([...MANIFESTS, observer], { streams: true });
 const ws = join(bus.paths.home, 'workspace');
 mkdirSync(ws, { recursive: true });
 const log = createLogger('agent-page', 'error');
-const host = new ModelHost({ policy: TEST_POLICY, log, resolve: async () => { throw Object.assign(new Error('no model'), { code: ErrorCode.MODEL_NOT_LOADED }); }, emit: async () => {}, available: async () => [] });
-
-// The planner: the plan the test chose for each task text, streamed as inference's generate would.
-const ib = await bus.connect('inference');
-const real = inferenceOps(() => host);
-serveManifest({
-  bus: ib, manifest: inferenceManifest, log, operators: { lookup: () => undefined }, callers: allowedCallers([...MANIFESTS, observer]),
-  ops: {
-    ...real, ping: () => ({}), describe: () => ({}), snapshot: () => ({}),
-    generate: async (req: { messages?: { role: string; content: string }[] }, call: CallContext) => {
-      const task = req.messages?.find((m) => m.role === 'user')?.content ?? '';
-      call.chunk?.({ text: scripts.get(task) ?? '{"steps":[]}' });
-      return { model: SCRIPTED, finishReason: 'stop' as const, usage: { promptTokens: 10, completionTokens: 20 }, firstTokenMs: 1, totalMs: 1 };
-    },
-  },
-  commands: { ...inferenceCommands(() => host), ping: () => ({}) },
-});
-await ib.nc.flush();
+// The inference actor's ops, in this process, over the scripted planner model.
+const inference = await servePlannerInference(bus, [...MANIFESTS, observer]);
 const events: { subject: string; data: Record<string, unknown> }[] = [];
 const eyes = await bus.connect('agent-page-observer');
 for (const s of ['secai.evt.auth.agent_act_refused', 'secai.evt.policy.web_approved']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
@@ -96,7 +74,7 @@ t.teardown(async () => {
   await b.close();
   await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
   for (const c of children) await killHard(c);
-  await host.stopAll();
+  await inference.stop();
   await bus.stop();
   cleanup(config);
 });
@@ -104,7 +82,9 @@ const page = b.page;
 
 const plans = async () => (await eyes.request<{ plans: PlanView[] }>('agent', 'status', {})).plans;
 const planFor = async (task: string) => until(`the task "${task}"`, async () => (await plans()).find((p) => p.task === task), 30_000, () => '');
-const writePlan = (path: string, content: string) => JSON.stringify({ steps: [{ tool: 'fs.write', args: [{ name: 'path', value: path }, { name: 'content', value: content }], why: 'save the summary' }] });
+/** What the planner model plans: fs.write of `draft` (relative, so in the workspace) with the content `draft`. */
+const out = join(ws, PLANNED);
+const content = PLANNED;
 const detail = (planId: string) => page.locator(`[data-testid="agent-task"][data-plan="${planId}"]`);
 /** Runs a task from the page and selects it. */
 async function runFromPage(task: string, mode: string): Promise<string> {
@@ -130,9 +110,6 @@ t.test('agent page — sign in; a sensitive task waits for its plan, then for it
   await page.getByRole('heading', { name: 'Agent', exact: true }).waitFor();
   await page.getByTestId('no-tasks').waitFor();
 
-  const out = join(ws, 'summary.md');
-  const content = 'summary: approved from the Agent page\nsecond line';
-  scripts.set('summarize to a file', writePlan(out, content));
   const planId = await runFromPage('summarize to a file', 'sensitive');
   const d = detail(planId);
   // The plan waits (step -1): drawn as the plan machine's state, with the write it will do.
@@ -140,6 +117,7 @@ t.test('agent page — sign in; a sensitive task waits for its plan, then for it
   t.equal(await d.locator('ol.agent-states li[aria-current="step"]').textContent(), 'pending approval', 'the state row marks pending approval');
   t.equal(await d.getByTestId('agent-waiting').getAttribute('data-step'), '-1', 'the plan waits');
   t.equal(await d.locator('tr[data-step="0"]').getByTestId('write-content').textContent(), content, 'the plan shows the content to be written');
+  t.same((await plans()).find((p) => p.planId === planId)!.plan!.map((s) => [s.tool, s.args]), [['fs.write', { path: out, content }]], 'the model planned the write; the path is resolved in the workspace');
   await b.shot('agent-page-plan');
 
   const dialog = await act(planId, 'Approve', 'the plan', 'not the passphrase at all');
@@ -163,7 +141,6 @@ t.test('agent page — sign in; a sensitive task waits for its plan, then for it
 
 t.test('agent page — a wrong passphrase changes nothing; the passphrase again writes the file', async (t) => {
   const p = (await plans()).find((x) => x.task === 'summarize to a file')!;
-  const out = join(ws, 'summary.md');
   const dialog = await act(p.planId, 'Approve', 'step 0', 'wrong passphrase again');
   await dialog.getByTestId('act-error').getByText(new RegExp(ErrorCode.WRONG_PASSPHRASE)).waitFor();
   await dialog.getByRole('button', { name: 'Cancel' }).click();
@@ -174,7 +151,7 @@ t.test('agent page — a wrong passphrase changes nothing; the passphrase again 
   await act(p.planId, 'Approve', 'step 0', P);
   const d = detail(p.planId);
   await d.and(page.locator('[data-state="completed"]')).waitFor({ timeout: 30_000 });
-  t.equal(readFileSync(out, 'utf8'), 'summary: approved from the Agent page\nsecond line', 'written once approved');
+  t.equal(readFileSync(out, 'utf8'), content, 'written once approved');
   t.match(await d.locator('tr[data-step="0"]').getByTestId('approved-by').textContent(), /^web:[0-9a-f]{16}$/, 'approved by the web session');
   t.match(await d.locator('tr[data-step="0"]').getByTestId('summary').textContent(), /wrote \d+ bytes/, 'the step summary');
   const v = (await plans()).find((x) => x.planId === p.planId)!;
@@ -185,12 +162,11 @@ t.test('agent page — a wrong passphrase changes nothing; the passphrase again 
 });
 
 t.test('agent page — a write denied from the page fails the task and writes nothing', async (t) => {
-  const out = join(ws, 'refused.md');
-  scripts.set('write something to refuse', writePlan(out, 'never written'));
+  rmSync(out);
   const planId = await runFromPage('write something to refuse', 'standard');
   const d = detail(planId);
   await d.and(page.locator('[data-phase="awaiting_approval"][data-awaiting="0"]')).waitFor({ timeout: 30_000 });
-  t.equal(await d.getByTestId('agent-waiting').getByTestId('write-content').textContent(), 'never written');
+  t.equal(await d.getByTestId('agent-waiting').getByTestId('write-content').textContent(), content);
   await act(planId, 'Deny', 'step 0', P);
   await d.and(page.locator('[data-state="failed"]')).waitFor({ timeout: 30_000 });
   t.match(await d.getByTestId('agent-reason').textContent(), /^step\.denied: by web:[0-9a-f]{16}$/, 'failed: denied by the web session');

@@ -3,6 +3,7 @@ import { ErrorCode, SecaiError, toErrorData } from '../../common/errors.js';
 import { verifyModelFiles } from './model-folder.js';
 import { loadPipeline, type Pipeline } from './pipeline.js';
 import { idOf, parseToWorker, type FromWorker, type ToWorker } from './protocol.js';
+import { actorChannel, serveActor } from '../worker-main.js';
 
 type Generate = Extract<ToWorker, { type: 'generate' }>;
 
@@ -11,9 +12,7 @@ let loading = false;
 /** The one generation that runs: the actor queues the others, and a second one is refused. */
 let current: { id: string; ac: AbortController; done: Promise<void> } | undefined;
 
-function send(m: FromWorker): void {
-  process.send?.(m);
-}
+const { send, sendAndExit } = actorChannel<FromWorker>();
 
 async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const t0 = performance.now();
@@ -38,17 +37,7 @@ async function generate(p: Pipeline, m: Generate, signal: AbortSignal): Promise<
   }
 }
 
-function onMessage(raw: unknown): void {
-  let m: ToWorker;
-  try {
-    m = parseToWorker(raw);
-  } catch (err) {
-    // A malformed generate is answered under its own id: the caller waiting on it must not wait forever.
-    const id = idOf(raw);
-    const isGenerate = !!raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'generate';
-    send(id !== undefined && isGenerate ? { type: 'failed', id, ...toErrorData(err) } : { type: 'error', ...toErrorData(err) });
-    return;
-  }
+function onMessage(m: ToWorker): void {
   switch (m.type) {
     case 'load':
       if (pipeline || loading) {
@@ -56,11 +45,7 @@ function onMessage(raw: unknown): void {
         return;
       }
       loading = true;
-      load(m).catch((err: unknown) => {
-        // A worker whose load failed holds nothing worth keeping: it says why and exits.
-        send({ type: 'error', ...toErrorData(err) });
-        setTimeout(() => process.exit(3), 50);
-      }).finally(() => { loading = false; });
+      load(m).catch((err: unknown) => sendAndExit({ type: 'error', ...toErrorData(err) })).finally(() => { loading = false; });
       return;
     case 'generate': {
       if (!pipeline) {
@@ -92,10 +77,15 @@ function onMessage(raw: unknown): void {
   }
 }
 
-if (!process.send) {
-  process.stderr.write('the diffusion worker runs only under its actor (IPC channel missing)\n');
-  process.exit(2);
-}
-process.on('message', onMessage);
-process.on('disconnect', () => process.exit(0));
-send({ type: 'ready', pid: process.pid });
+serveActor<ToWorker, FromWorker>({
+  label: 'diffusion worker',
+  parse: parseToWorker,
+  // A malformed generate is answered under its own id: the caller waiting on it must not wait forever.
+  refuse: (raw, err) => {
+    const id = idOf(raw);
+    const isGenerate = !!raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'generate';
+    return id !== undefined && isGenerate ? { type: 'failed', id, ...toErrorData(err) } : { type: 'error', ...toErrorData(err) };
+  },
+  dispatch: onMessage,
+  started: (pid) => ({ type: 'ready', pid }),
+});

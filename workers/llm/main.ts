@@ -9,6 +9,7 @@ import { runBatch } from './batch.js';
 import { history } from './history.js';
 import { checkHyperparameters } from './hyperparameters.js';
 import { sha256File } from '../../common/hash-file.js';
+import { actorChannel, serveActor } from '../worker-main.js';
 
 type Generate = Extract<ToWorker, { type: 'generate' }>;
 
@@ -20,9 +21,7 @@ let chatWrapper: ChatWrapper | undefined;
 const running = new Map<string, AbortController>();
 let chain: Promise<void> = Promise.resolve();
 
-function send(m: FromWorker): void {
-  process.send?.(m);
-}
+const { send, sendAndExit } = actorChannel<FromWorker>();
 
 async function load(m: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const t0 = performance.now();
@@ -120,22 +119,10 @@ async function generate(m: Generate): Promise<void> {
   }
 }
 
-function onMessage(raw: unknown): void {
-  let m: ToWorker;
-  try {
-    m = parseToWorker(raw);
-  } catch (err) {
-    // Answered under the message's own id when it has one: a caller waiting on that id must not wait forever.
-    const id = idOf(raw);
-    send({ type: 'error', ...(id !== undefined && { id }), error: toErrorData(err) });
-    return;
-  }
+function onMessage(m: ToWorker): void {
   switch (m.type) {
     case 'load':
-      chain = chain.then(() => load(m)).catch((err: unknown) => {
-        send({ type: 'error', error: toErrorData(err) });
-        setTimeout(() => process.exit(3), 50);
-      });
+      chain = chain.then(() => load(m)).catch((err: unknown) => sendAndExit({ type: 'error', error: toErrorData(err) }));
       return;
     case 'generate':
       if (!running.has(m.id)) running.set(m.id, new AbortController());
@@ -159,10 +146,14 @@ function onMessage(raw: unknown): void {
   }
 }
 
-if (!process.send) {
-  process.stderr.write('the llm worker runs only under its actor (IPC channel missing)\n');
-  process.exit(2);
-}
-process.on('message', onMessage);
-process.on('disconnect', () => process.exit(0));
-send({ type: 'started', pid: process.pid });
+serveActor<ToWorker, FromWorker>({
+  label: 'llm worker',
+  parse: parseToWorker,
+  // Answered under the message's own id when it has one: a caller waiting on that id must not wait forever.
+  refuse: (raw, err) => {
+    const id = idOf(raw);
+    return { type: 'error', ...(id !== undefined && { id }), error: toErrorData(err) };
+  },
+  dispatch: onMessage,
+  started: (pid) => ({ type: 'started', pid }),
+});

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { serveOp, type ReplyOf, type RequestOf } from '../../../bus/op-ref.js';
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import { diffusionManifest } from '../../../runtime/catalog.js';
+import { diffusionManifest, INIT_IMAGE_MAX_BYTES } from '../../../runtime/catalog.js';
 import { DIFFUSION_LIMITS, SCHEDULER_KINDS } from '../../../workers/diffusion/protocol.js';
 import type { GatewayDeps } from '../deps.js';
 
@@ -18,7 +18,7 @@ export interface ImageResult { done: ImageDone; png: Buffer }
 export interface ImageProgress { step: number; steps: number; ms: number }
 
 /** The largest init image one bus request carries (the diffusion manifest's bound). */
-export const INIT_IMAGE_MAX_BYTES: number = (diffusionManifest.serves.generate.request as unknown as { properties: { initImage: { maxBytes: number } } }).properties.initImage.maxBytes;
+export { INIT_IMAGE_MAX_BYTES };
 /** The most PNG bytes accepted back: what the worker's own bound allows (a 2048² RGB PNG, stored). */
 const MAX_PNG_BYTES = (DIFFUSION_LIMITS.pngBase64Chars / 4) * 3;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

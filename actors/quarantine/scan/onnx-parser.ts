@@ -1,7 +1,8 @@
-// A bounded ONNX ModelProto reader: field by field with a cursor, every length checked against what is left, nothing allocated from a declared size.
+// A bounded ONNX ModelProto parser over onnx-wire.ts: field by field, every length checked against what is left, nothing allocated from a declared size.
 // Field numbers follow onnx/onnx.proto (IR version 11); a field this reader does not know is refused, not skipped.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { FileCursor, readAt } from './file-reader.js';
+import { countVarints, varintAt, WIRE, WireReader } from './onnx-wire.js';
 import { reject } from './parse-error.js';
 
 export interface OnnxLimits {
@@ -117,13 +118,11 @@ export interface OnnxModelInfo {
   graphDepth: number;
 }
 
-const WIRE = { varint: 0, fixed64: 1, len: 2, fixed32: 5 } as const;
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Keys of TensorProto.external_data (onnx/external_data_helper.py); `basepath` is never serialized. */
 const EXTERNAL_KEYS = new Set(['location', 'offset', 'length', 'checksum']);
 
-/** The reader's state: a cursor over the file and the running totals the limits bound. */
-class Reader {
+/** The parse's state: the wire reader over the file and the running totals the limits bound. */
+class Reader extends WireReader {
   nodes = 0;
   tensors = 0;
   valueInfos = 0;
@@ -131,92 +130,12 @@ class Reader {
   readonly names = new Map<string, number>();
   readonly out: { nodes: OnnxNodeInfo[]; tensors: OnnxTensorInfo[] } = { nodes: [], tensors: [] };
 
-  constructor(readonly fd: number, readonly c: FileCursor, readonly L: OnnxLimits) {}
-
-  varint(what: string): number {
-    let v = 0, mul = 1;
-    for (let i = 0; i < 7; i++) {
-      const b = this.c.u8(what);
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-    // Past 49 bits, exact arithmetic: a 10-byte varint is a negative int64 or an absurd value.
-    let big = BigInt(v);
-    for (let i = 7; i < 10; i++) {
-      const b = this.c.u8(what);
-      if (i === 9 && b > 1) reject('bad_varint', `${what}: varint overflows 64 bits at offset ${this.c.pos - 1}`);
-      big += BigInt(b & 0x7f) << BigInt(7 * i);
-      if (b < 0x80) return Number(BigInt.asIntN(64, big));
-    }
-    return reject('bad_varint', `${what}: varint longer than 10 bytes at offset ${this.c.pos}`);
-  }
-
-  tag(what: string): { field: number; wire: number } {
-    const at = this.c.pos;
-    const t = this.varint(`${what} tag`);
-    const field = Math.floor(t / 8), wire = t % 8;
-    if (t <= 0 || field === 0 || field >= 2 ** 29) reject('bad_tag', `${what}: invalid field tag ${t} at offset ${at}`);
-    if (wire === 3 || wire === 4 || wire > 5) reject('bad_wire_type', `${what}: wire type ${wire} (groups and unknown types are refused) at offset ${at}`);
-    return { field, wire };
-  }
-
-  /** A length prefix, checked against the end of its enclosing message before anything is read. */
-  len(end: number, what: string): number {
-    const at = this.c.pos;
-    const n = this.varint(`${what} length`);
-    if (n < 0 || n > end - this.c.pos) reject('truncated', `${what}: length ${n} at offset ${at} runs past the end of its ${end === this.c.size ? 'file' : 'message'} (${end - this.c.pos} bytes left)`);
-    return n;
-  }
-
-  /** Reads a length prefix and returns where the field ends. */
-  sub(end: number, what: string): number {
-    const n = this.len(end, what);
-    return this.c.pos + n;
-  }
-
-  expect(wire: number, want: number, field: number, what: string): void {
-    if (wire !== want) reject('bad_wire_type', `${what}: field ${field} has wire type ${wire}, expected ${want}`);
-  }
-
-  str(end: number, limit: number, what: string): string {
-    const n = this.len(end, what);
-    if (n > limit) reject('string_too_long', `${what} is ${n} bytes, over the ${limit}-byte limit`);
-    if (n === 0) return '';
-    try {
-      return utf8Decoder.decode(this.c.bytes(n, what));
-    } catch {
-      return reject('bad_utf8', `${what} is not valid UTF-8`);
-    }
-  }
-
-  /** Skips a length-delimited field whose content we do not need (doc strings, annotations), after checking its length. */
-  skipLen(end: number, what: string): void {
-    this.c.skip(this.len(end, what), what);
-  }
-
-  skipScalar(wire: number, what: string): void {
-    if (wire === WIRE.varint) this.varint(what);
-    else if (wire === WIRE.fixed32) this.c.skip(4, what);
-    else if (wire === WIRE.fixed64) this.c.skip(8, what);
-  }
-
-  /** Runs `body(field, wire)` for every field up to `end`; the body consumes each field or refuses it. */
-  fields(end: number, what: string, body: (field: number, wire: number) => void): void {
-    while (this.c.pos < end) {
-      const { field, wire } = this.tag(what);
-      body(field, wire);
-      if (this.c.pos > end) reject('truncated', `${what}: a field runs past the end of its message`);
-    }
+  constructor(fd: number, c: FileCursor, readonly L: OnnxLimits) {
+    super(fd, c);
   }
 
   unknown(field: number, what: string): never {
     return reject('unknown_field', `${what}: unknown field ${field} (this reader knows onnx.proto up to IR version ${this.L.maxIrVersion})`);
-  }
-
-  once(seen: Set<number>, field: number, what: string): void {
-    if (seen.has(field)) reject('duplicate_field', `${what}: field ${field} occurs twice (two parsers could keep different copies)`);
-    seen.add(field);
   }
 
   uniqueName(name: string): string {
@@ -347,19 +266,6 @@ function valueInfo(r: Reader, end: number, what: string): OnnxValueInfo {
     else r.unknown(f, what);
   });
   return { name, ...type };
-}
-
-/** Counts the varints in a packed region without keeping them (it must end on a varint's last byte). */
-function countVarints(r: Reader, offset: number, length: number, what: string): number {
-  let count = 0, last = 0;
-  for (let p = 0; p < length; p += 1 << 16) {
-    const chunk = readAt(r.fd, offset + p, Math.min(1 << 16, length - p));
-    if (chunk.length === 0) reject('truncated', `${what}: file shorter than its packed data`);
-    for (const b of chunk) if (b < 0x80) count++;
-    last = chunk[chunk.length - 1]!;
-  }
-  if (length > 0 && last >= 0x80) reject('bad_varint', `${what}: packed data ends inside a varint`);
-  return count;
 }
 
 interface RawTensor {
@@ -773,15 +679,4 @@ export function looksLikeOnnx(fd: number, size: number, head: Uint8Array): boole
     pos += v1.size + n.size + n.value;
   }
   return false;
-}
-
-function varintAt(b: Uint8Array, at: number): { value: number; size: number } | null {
-  let v = 0, mul = 1;
-  for (let i = 0; i < 7 && at + i < b.length; i++) {
-    const x = b[at + i]!;
-    v += (x & 0x7f) * mul;
-    if (x < 0x80) return { value: v, size: i + 1 };
-    mul *= 128;
-  }
-  return null;
 }

@@ -1,10 +1,12 @@
 // Chat: streams a reply from a loaded model through the gateway's OpenAI-compatible API, with a stop button; history in the vault.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, describeError, sessionHeaders } from '../api.js';
-import { sseParser, type ChatChunk } from '../sse-parse.js';
+import { sseParser } from '../../../common/sse-parse.js';
 import { chatTitle, newChatId } from '../chat-history.js';
 import { asyncHandler } from '../async-handler.js';
 
+/** One chunk of an OpenAI-style streamed reply, or the error that ends it. */
+interface ChatChunk { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; error?: { message?: string; code?: string } }
 interface Message { role: 'user' | 'assistant'; content: string; error?: string }
 interface ChatSummary { id: string; title: string; updatedAt: number }
 

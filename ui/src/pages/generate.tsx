@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, describeError, notifyUnauthorized, sessionHeaders } from '../api.js';
 import { asyncHandler } from '../async-handler.js';
 import { base64Of, pngDataUrl, startImagePng } from '../image-data.js';
-import { sseParser } from '../sse-parse.js';
+import { sseParser } from '../../../common/sse-parse.js';
 
 interface Pipeline { name: string; state: string }
 interface Defaults { steps: number; guidance: number; maxSide: number; maxSteps: number; schedulers: string[]; initImageMaxBytes: number }

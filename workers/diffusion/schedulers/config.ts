@@ -67,6 +67,8 @@ const JSON_KEYS: Readonly<Record<SchedulerField, string>> = {
   originalInferenceSteps: 'original_inference_steps',
   timestepScaling: 'timestep_scaling',
 };
+/** The fields in the order they are read (the first bad one is the one reported). */
+const FIELDS: readonly SchedulerField[] = Object.freeze(Object.keys(JSON_KEYS) as SchedulerField[]);
 
 /**
  * Options that change the math and are not implemented: accepted only at the value that means "off", so a model
@@ -89,31 +91,41 @@ const show = (v: unknown) => String(JSON.stringify(v)).slice(0, 80);
 
 const bad = (msg: string) => new SecaiError(ErrorCode.MODEL_INVALID, `scheduler_config.json: ${msg}`);
 
-function number(json: Record<string, unknown>, key: string, ok: (v: number) => boolean, range: string): number | undefined {
+/** The value at `key`, or undefined when the file leaves it unset; refused unless `ok`, in words that say `what` it must be. */
+function read<T>(json: Record<string, unknown>, key: string, ok: (v: unknown) => v is T, what: string): T | undefined {
   const v = json[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw bad(`${key} must be ${range}, got ${show(v)}`);
+  if (!ok(v)) throw bad(`${key} must be ${what}, got ${show(v)}`);
   return v;
 }
 
-function flag(json: Record<string, unknown>, key: string): boolean | undefined {
-  const v = json[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw bad(`${key} must be true or false, got ${show(v)}`);
-  return v;
-}
+const number = (json: Record<string, unknown>, key: string, ok: (v: number) => boolean, range: string): number | undefined =>
+  read(json, key, (v): v is number => typeof v === 'number' && Number.isFinite(v) && ok(v), range);
 
-function choice<T extends string>(json: Record<string, unknown>, key: string, allowed: readonly T[]): T | undefined {
-  const v = json[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw bad(`${key} must be one of ${allowed.join(', ')}, got ${show(v)}`);
-  }
-  return v as T;
-}
+const flag = (json: Record<string, unknown>, key: string): boolean | undefined =>
+  read(json, key, (v): v is boolean => typeof v === 'boolean', 'true or false');
+
+const choice = <T extends string>(json: Record<string, unknown>, key: string, allowed: readonly T[]): T | undefined =>
+  read(json, key, (v): v is T => typeof v === 'string' && (allowed as readonly string[]).includes(v), `one of ${allowed.join(', ')}`);
 
 const int = (lo: number, hi: number) => (v: number) => Number.isInteger(v) && v >= lo && v <= hi;
 const open01 = (v: number) => v > 0 && v < 1;
+
+/** How the file's value of each field is checked, and the words for a bad one. */
+const READERS: { readonly [F in SchedulerField]: (json: Record<string, unknown>, key: string) => SchedulerFields[F] | undefined } = {
+  numTrainTimesteps: (o, k) => number(o, k, int(1, MAX_TRAIN_TIMESTEPS), `an integer from 1 to ${MAX_TRAIN_TIMESTEPS}`),
+  betaStart: (o, k) => number(o, k, open01, 'a number between 0 and 1 (exclusive)'),
+  betaEnd: (o, k) => number(o, k, open01, 'a number between 0 and 1 (exclusive)'),
+  betaSchedule: (o, k) => choice(o, k, BetaSchedule),
+  predictionType: (o, k) => choice(o, k, PredictionType),
+  timestepSpacing: (o, k) => choice(o, k, TimestepSpacing),
+  stepsOffset: (o, k) => number(o, k, int(0, MAX_TRAIN_TIMESTEPS - 1), 'a non-negative integer'),
+  setAlphaToOne: flag,
+  clipSample: flag,
+  clipSampleRange: (o, k) => number(o, k, (v) => v > 0, 'a positive number'),
+  originalInferenceSteps: (o, k) => number(o, k, int(1, MAX_TRAIN_TIMESTEPS), 'a positive integer'),
+  timestepScaling: (o, k) => number(o, k, (v) => v > 0, 'a positive number'),
+};
 
 /** Parses scheduler_config.json (already JSON-parsed) with diffusers' defaults; unknown keys are ignored (HF files carry many). */
 export function parseSchedulerConfig(json: unknown): SchedulerConfig {
@@ -126,21 +138,11 @@ export function parseSchedulerConfig(json: unknown): SchedulerConfig {
   if (typeof className !== 'string' || className.length > 128) throw bad('_class_name must be a string of at most 128 characters');
 
   const given: Partial<SchedulerFields> = {};
-  const set = <K extends SchedulerField>(k: K, v: SchedulerFields[K] | undefined) => {
-    if (v !== undefined) given[k] = v;
+  const take = <F extends SchedulerField>(f: F) => {
+    const v = READERS[f](o, JSON_KEYS[f]);
+    if (v !== undefined) given[f] = v;
   };
-  set('numTrainTimesteps', number(o, 'num_train_timesteps', int(1, MAX_TRAIN_TIMESTEPS), `an integer from 1 to ${MAX_TRAIN_TIMESTEPS}`));
-  set('betaStart', number(o, 'beta_start', open01, 'a number between 0 and 1 (exclusive)'));
-  set('betaEnd', number(o, 'beta_end', open01, 'a number between 0 and 1 (exclusive)'));
-  set('betaSchedule', choice(o, 'beta_schedule', BetaSchedule));
-  set('predictionType', choice(o, 'prediction_type', PredictionType));
-  set('timestepSpacing', choice(o, 'timestep_spacing', TimestepSpacing));
-  set('stepsOffset', number(o, 'steps_offset', int(0, MAX_TRAIN_TIMESTEPS - 1), 'a non-negative integer'));
-  set('setAlphaToOne', flag(o, 'set_alpha_to_one'));
-  set('clipSample', flag(o, 'clip_sample'));
-  set('clipSampleRange', number(o, 'clip_sample_range', (v) => v > 0, 'a positive number'));
-  set('originalInferenceSteps', number(o, 'original_inference_steps', int(1, MAX_TRAIN_TIMESTEPS), 'a positive integer'));
-  set('timestepScaling', number(o, 'timestep_scaling', (v) => v > 0, 'a positive number'));
+  for (const f of FIELDS) take(f);
 
   const specified = Object.freeze(Object.keys(given) as SchedulerField[]);
   const base = DEFAULTS[kindFromConfig({ ...DEFAULTS.euler, className })];
@@ -152,7 +154,7 @@ export function parseSchedulerConfig(json: unknown): SchedulerConfig {
 /** The config a scheduler of `kind` runs with: set fields as given, unset ones at that kind's defaults. */
 export function resolveConfig(config: SchedulerConfig, kind: SchedulerKind): SchedulerFields {
   const out: SchedulerFields = { ...DEFAULTS[kind] };
-  const fields = config.specified ?? (Object.keys(JSON_KEYS) as SchedulerField[]);
+  const fields = config.specified ?? FIELDS;
   for (const f of fields) (out as unknown as Record<string, unknown>)[f] = config[f];
   checkFields(out);
   return out;

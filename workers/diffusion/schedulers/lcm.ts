@@ -1,11 +1,7 @@
 // Latent Consistency Model multistep sampling (Luo et al. 2023, Algorithm 3) as diffusers' LCMScheduler runs it.
 import { ErrorCode, SecaiError } from '../../../common/errors.js';
-import type { Rng } from '../rng.js';
-import { alphasCumprod } from './betas.js';
-import { checkIndex, checkSameLength } from './checks.js';
-import { addNoiseAtAlpha, predictX0Eps } from './ddim.js';
+import { alphaSchedule, alphaScheduler, clipX0, predictX0Eps } from './alpha-family.js';
 import { linspace } from './numpy.js';
-import { checkInTable } from './timesteps.js';
 import type { Scheduler, SchedulerFields } from './types.js';
 
 const SIGMA_DATA = 0.5;
@@ -36,44 +32,24 @@ export function boundaryScalings(t: number, timestepScaling: number): { cSkip: n
 }
 
 export function createLcm(c: SchedulerFields, steps: number): Scheduler {
-  const ac = alphasCumprod(c);
-  const timesteps = Object.freeze(lcmTimesteps(c, steps));
-  checkInTable(timesteps, c, steps);
-  return Object.freeze({
-    kind: 'lcm' as const,
-    timesteps,
-    initNoiseSigma: 1,
-    scaleModelInput(sample: Float32Array, i: number): Float32Array {
-      checkIndex(i, steps, 'lcm scaleModelInput');
-      return Float32Array.from(sample);
-    },
-    step(modelOutput: Float32Array, i: number, sample: Float32Array, rng: Rng): Float32Array {
-      checkIndex(i, steps, 'lcm step');
-      checkSameLength(modelOutput, sample, 'lcm step');
-      const t = timesteps[i]!;
-      const last = i === steps - 1;
-      // The previous alpha is the next timestep's (all in the table: set_alpha_to_one never applies here).
-      const prevT = last ? t : timesteps[i + 1]!;
-      const a = ac[t]!;
-      const aPrev = ac[prevT]!;
-      const { cSkip, cOut } = boundaryScalings(t, c.timestepScaling);
-      const r = c.clipSampleRange;
-      // Fresh noise re-enters for the next step; the last step returns the denoised sample itself.
-      const noise = last ? undefined : rng.gaussian(sample.length);
-      const out = new Float32Array(sample.length);
-      for (let j = 0; j < sample.length; j++) {
-        const x = sample[j]!;
-        const [predicted] = predictX0Eps(c, modelOutput[j]!, x, a);
-        const x0 = c.clipSample ? Math.min(r, Math.max(-r, predicted)) : predicted;
-        const denoised = cOut * x0 + cSkip * x;
-        out[j] = noise ? Math.sqrt(aPrev) * denoised + Math.sqrt(1 - aPrev) * noise[j]! : denoised;
-      }
-      return out;
-    },
-    addNoise(original: Float32Array, noise: Float32Array, i: number): Float32Array {
-      checkIndex(i, steps, 'lcm addNoise');
-      checkSameLength(original, noise, 'lcm addNoise');
-      return addNoiseAtAlpha(original, noise, ac[timesteps[i]!]!);
-    },
+  const s = alphaSchedule(c, steps, lcmTimesteps(c, steps));
+  return alphaScheduler('lcm', steps, s, (modelOutput, i, sample, rng) => {
+    const t = s.timesteps[i]!;
+    const last = i === steps - 1;
+    // The previous alpha is the next timestep's (all in the table: set_alpha_to_one never applies here).
+    const prevT = last ? t : s.timesteps[i + 1]!;
+    const a = s.ac[t]!;
+    const aPrev = s.ac[prevT]!;
+    const { cSkip, cOut } = boundaryScalings(t, c.timestepScaling);
+    // Fresh noise re-enters for the next step; the last step returns the denoised sample itself.
+    const noise = last ? undefined : rng.gaussian(sample.length);
+    const out = new Float32Array(sample.length);
+    for (let j = 0; j < sample.length; j++) {
+      const x = sample[j]!;
+      const [predicted] = predictX0Eps(c, modelOutput[j]!, x, a);
+      const denoised = cOut * clipX0(c, predicted) + cSkip * x;
+      out[j] = noise ? Math.sqrt(aPrev) * denoised + Math.sqrt(1 - aPrev) * noise[j]! : denoised;
+    }
+    return out;
   });
 }

@@ -1,6 +1,8 @@
 // Parses a `text/event-stream` body incrementally: `data: {...}` lines (with their `event:` name), `[DONE]` at the end.
+// Shared by the web UI (its pages feed decoded text) and Node callers (securectl generate, tests) that read a body.
 
-export interface ChatChunk { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; error?: { message?: string; code?: string } }
+/** One event: its `event:` name ('message' when it has none) and its `data:` lines joined with newlines. */
+export interface SseEvent { event: string; data: string }
 
 /**
  * Feeds text as it arrives; calls onData for each complete `data:` payload (the `[DONE]` marker excluded), with the
@@ -29,4 +31,18 @@ export function sseParser(onData: (data: string, event: string) => void): { push
       buf = '';
     },
   };
+}
+
+/**
+ * The events of a response body, each as soon as its block is complete. A block cut off by the end of the body is
+ * dropped (HTML Living Standard §9.2.6: "the incomplete event is not dispatched").
+ */
+export async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  const ready: SseEvent[] = [];
+  const parser = sseParser((data, event) => ready.push({ event, data }));
+  for await (const part of body) {
+    parser.push(decoder.decode(part, { stream: true }));
+    while (ready.length) yield ready.shift()!;
+  }
 }
