@@ -71,7 +71,7 @@ t.before(async () => {
   writeFileSync(join(ws, 'notes', 'a.md'), 'the notes');
 
   // The inference actor's ops, in this process: the tiny random model and the scripted planner.
-  inference = await servePlannerInference(bus, [...MANIFESTS, observer], { tiny: { path: modelPath, sha256 } });
+  inference = await servePlannerInference(bus, [...MANIFESTS, observer], { tiny: { path: modelPath, sha256 }, intruder: { plans: '/etc' } });
 
   const eyes = await bus.connect('agent-observer');
   for (const s of ['secai.evt.agent.plan_changed', 'secai.evt.agent.frozen', 'secai.evt.agent.unfrozen', 'secai.evt.tool-firewall.called']) eyes.subscribe(s, (m) => { events.push({ subject: m.subject, data: decode(m.data) as Record<string, unknown> }); });
@@ -146,6 +146,18 @@ function checkRandom(t: Test, planId: string, v: PlanView): void {
   t.ok(calls.every((c) => v.evidence.some((e) => e.nonce === c.data['nonce'])), 'every tool call of the task carries a token of its evidence');
   if (v.state === 'failed') t.ok(['policy.deny', 'step.error', 'budget.files_read', 'plan.error'].includes(v.reason!), `failed for a stated reason: ${v.reason}`);
 }
+
+t.test('agent — a model that plans outside the workspace: policy refuses the step, no token is minted, nothing runs', async (t) => {
+  // The intruder model writes `/etc` into every string: fs.read /etc, or fs.write /etc with the content `/etc`.
+  for (const tool of ['fs.read', 'fs.write']) {
+    const { planId } = await run(`look around (${tool})`, { model: 'intruder', tools: [tool] });
+    const v = await waitFor(planId, `the ${tool} task to end`, ended);
+    t.equal(v.plan![0]!.args['path'], '/etc', `${tool}: the model planned /etc`);
+    t.match(v, { state: 'failed', reason: 'policy.deny' }, `${tool}: the task fails on policy`);
+    t.match(v.evidence[0], { tool, decision: 'deny', nonce: null, resultHash: null }, `${tool}: denied, no token`);
+    t.notOk(events.some((x) => x.subject === 'secai.evt.tool-firewall.called' && x.data['planId'] === planId), `${tool}: the firewall was never called`);
+  }
+});
 
 t.test('agent — a write waits for the operator: refused without approval, forged approvals refused, runs once approved', async (t) => {
   const out = draft();

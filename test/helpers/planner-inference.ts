@@ -1,6 +1,7 @@
 // Test helper: the inference actor's ops in the test's process, over real llama.cpp workers, for the agent tests. It
 // serves the scripted planner model (`planner`: it plans fs.write { path: 'draft', content: 'draft' }, see
-// test/fixtures/scripted-llama.ts) and any other model the test names, loaded before the first task.
+// test/fixtures/scripted-llama.ts), more planners that write another name, and any other model the test names, all
+// loaded before the first task.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,11 +25,17 @@ export interface PlannerInference {
   stop(): Promise<void>;
 }
 
-/** `callers`: the manifests whose identities may call inference (the bus's); `models`: more models by name. */
-export async function servePlannerInference(bus: TestBus, callers: readonly ActorManifest[], models: Readonly<Record<string, { path: string; sha256: string }>> = {}): Promise<PlannerInference> {
+/**
+ * `callers`: the manifests whose identities may call inference (the bus's). `models`, by name: a GGUF the test wrote,
+ * or `{ plans }`, a planner model that writes that name (distinct bytes) into every string of its plan.
+ */
+export async function servePlannerInference(bus: TestBus, callers: readonly ActorManifest[], models: Readonly<Record<string, { path: string; sha256: string } | { plans: string }>> = {}): Promise<PlannerInference> {
   const dir = mkdtempSync(join(tmpdir(), 'secai-planner-'));
-  const path = join(dir, 'planner.gguf');
-  const all: Record<string, { path: string; sha256: string }> = { ...models, planner: { path, sha256: writePlannerLlama(path, PLANNED) } };
+  const all: Record<string, { path: string; sha256: string }> = {};
+  for (const [name, m] of Object.entries({ ...models, planner: { plans: PLANNED } })) {
+    const path = join(dir, `${name}.gguf`);
+    all[name] = 'plans' in m ? { path, sha256: writePlannerLlama(path, m.plans) } : m;
+  }
   const log = createLogger('test-inference', 'error');
   const host = new ModelHost({
     policy: TEST_POLICY, log,
