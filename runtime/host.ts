@@ -125,6 +125,17 @@ export async function runActor<M extends AnyStateMachine, Man extends ActorManif
   actor.system.inspect((ev) => {
     if (ev.type === '@xstate.event' && ev.actorRef === actor) lastEvent = ev.event.type;
   });
+  // Every transition's snapshot is published, in order, once the current turn of the event loop is over: the work a
+  // transition started (a reply, a request to a worker or to an MCP server) is not queued behind the bus write, and
+  // the snapshots of one turn leave in one write. The snapshot op answers the newest at once.
+  let outgoing: PublishedSnapshot[] = [];
+  const flush = () => {
+    const out = outgoing;
+    outgoing = [];
+    // An actor that is stopping may still change state while its connection drains: those snapshots have no reader.
+    if (bus.nc.isClosed() || bus.nc.isDraining()) return;
+    for (const snap of out) bus.publish(stateSubject(name), snap);
+  };
   const publish = (snap: unknown) => {
     const s = snap as { value: unknown; status: string; context: unknown; children?: Record<string, AnyActorRef | undefined> };
     const context = def.publicContext ? def.publicContext(s.context as SnapshotFrom<M>['context']) : undefined;
@@ -133,7 +144,7 @@ export async function runActor<M extends AnyStateMachine, Man extends ActorManif
       actor: name, value: s.value, status: s.status, event: lastEvent, seq: seq++, at: Date.now(),
       ...((context || children) && { context: { ...context, ...(children && { children }) } }),
     };
-    bus.publish(stateSubject(name), latest);
+    if (outgoing.push(latest) === 1) setImmediate(flush);
   };
   // XState calls observers for every event, also when nothing changed (a 1 Hz tick that finds nothing due): the
   // same snapshot object is not published again, so an idle actor puts nothing on the bus.
