@@ -17,6 +17,7 @@ const oneLine = (v: string | null, max = 200) => (v === null ? '(none)' : JSON.s
 function printServers(r: Status): void {
   if (!r.enabled) process.stdout.write('mcp firewall: disabled (policy.yaml mcp.enabled: false)\n');
   else process.stdout.write(`mcp firewall: ${r.url ? `listening on ${r.url}` : 'NOT listening'}, ${r.sessions} session(s), ${r.calls} call(s), ${r.refused} refused\n`);
+  if (r.pinsProblem) process.stdout.write(`  PINS DROPPED at start, every tool waits for a new approval: ${r.pinsProblem}\n`);
   for (const s of r.servers) process.stdout.write(`  ${s.id.padEnd(16)} ${s.transport.padEnd(6)} ${s.status.padEnd(10)} ${s.tools} tool(s)${s.error ? `  error: ${s.error}` : ''}\n`);
   if (r.enabled && !r.servers.length) process.stdout.write('  no servers in policy.yaml mcp.servers\n');
 }

@@ -50,6 +50,8 @@ export function homePaths(home: string) {
     mcpClientToken: join(home, 'keys', 'mcp-client.token'),
     /** Approved MCP tool definitions, signed with the appliance key. */
     mcpPins: join(home, 'mcp', 'pins.json'),
+    /** The newest pins record written, signed: an older pins.json put back is a rollback (docs/mcp.md). */
+    mcpPinsAnchor: join(home, 'keys', 'mcp-pins.anchor'),
     audit: join(home, 'audit'),
     run: join(home, 'run'),
     quarantine: join(home, 'quarantine'),

@@ -14,14 +14,15 @@ import { configSection, readSection } from '../../runtime/config-section.js';
 import { main, type ActorContext } from '../../runtime/host.js';
 import { clientToken } from './client-guard.js';
 import { mcpFirewallManifest } from './manifest.js';
-import { readPins, writePins } from './pins-file.js';
+import { anchorPins, readPins, writePins } from './pins-file.js';
 import { startProxy, type Proxy } from './proxy.js';
 import { connectUpstream, type Upstream } from './upstream.js';
 
 type Ctx = ActorContext<typeof mcpFirewallMachine>;
 
 /** The open connections of this process: handles, not state (what they mean lives in the machine). */
-interface Links { upstreams: Map<string, { rule: string; up: Upstream | null }>; proxy: Proxy | null; pinWrites: Promise<void> }
+/** `pinsSeq`: the number of the pins record on disk; each write is the next. */
+interface Links { upstreams: Map<string, { rule: string; up: Upstream | null }>; proxy: Proxy | null; pinWrites: Promise<void>; pinsSeq: number }
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const FLAGGED = new Set(['changed', 'poisoned', 'shadowed']);
@@ -48,7 +49,7 @@ function status(ctx: Ctx, links: Links) {
   return {
     enabled: c.policy.enabled,
     url: links.proxy ? `http://${host === '::1' ? '[::1]' : host}:${links.proxy.port}/mcp` : null,
-    sessions: Object.keys(c.sessions).length, calls: c.calls, refused: c.refused,
+    sessions: Object.keys(c.sessions).length, calls: c.calls, refused: c.refused, pinsProblem: c.pinsProblem,
     servers: c.policy.servers.map((r) => {
       const up = c.servers[r.id];
       return { id: r.id, transport: r.transport, status: up?.status ?? 'connecting', error: up?.error ?? null, tools: Object.keys(up?.tools ?? {}).length };
@@ -212,11 +213,11 @@ main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>({
   machine: () => mcpFirewallMachine,
   input: async (ctx) => ({ policy: await readSection(ctx, 'mcp') }),
   publicContext: (c) => ({
-    enabled: c.policy.enabled, calls: c.calls, refused: c.refused, sessions: Object.keys(c.sessions).length,
+    enabled: c.policy.enabled, calls: c.calls, refused: c.refused, sessions: Object.keys(c.sessions).length, pinsProblem: c.pinsProblem,
     servers: Object.fromEntries(Object.entries(c.servers).map(([id, s]) => [id, { status: s.status, tools: Object.keys(s.tools).length }])),
   }),
   ...((): Pick<Parameters<typeof main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>>[0], 'ops' | 'commands' | 'start' | 'stop'> => {
-    const links: Links = { upstreams: new Map(), proxy: null, pinWrites: Promise.resolve() };
+    const links: Links = { upstreams: new Map(), proxy: null, pinWrites: Promise.resolve(), pinsSeq: 0 };
     return {
       ops: (ctx) => ({
         status: () => status(ctx, links),
@@ -237,12 +238,23 @@ main<typeof mcpFirewallMachine, typeof mcpFirewallManifest>({
       }),
       start: async (ctx) => {
         const key = await applianceKey(ctx.paths.applianceKey);
-        const { pins, problem } = await readPins(ctx.paths.mcpPins, key);
-        if (problem) ctx.log.warn({ problem }, 'MCP pins dropped: every tool waits for a new approval');
-        ctx.actor.send({ type: 'mcp.pins_loaded', pins });
-        // Pins reach the disk in the order the machine made them; an approval answers after its write.
+        const where = { file: ctx.paths.mcpPins, anchor: ctx.paths.mcpPinsAnchor };
+        const read = await readPins(where, key);
+        links.pinsSeq = read.seq;
+        if (read.problem) {
+          ctx.log.warn({ problem: read.problem }, 'MCP pins dropped: every tool waits for a new approval');
+          void ctx.emitOrLog('pins_dropped', { reason: read.problem.slice(0, 1024) });
+        } else if (read.legacy) {
+          // Pins from before records were numbered: numbered and anchored now, so that copy can never come back.
+          await writePins(where, key, read.pins, ++links.pinsSeq);
+        } else if (read.anchored !== read.seq) {
+          await anchorPins(where, key, read.seq);
+        }
+        ctx.actor.send({ type: 'mcp.pins_loaded', pins: read.pins, problem: read.problem });
+        // Pins reach the disk in the order the machine made them, each record numbered past the last; an approval
+        // answers after its write.
         ctx.actor.on('pins.changed', (e) => {
-          links.pinWrites = links.pinWrites.then(() => writePins(ctx.paths.mcpPins, key, e.pins)).catch((err: unknown) => { ctx.log.error({ err }, 'MCP pins not written'); });
+          links.pinWrites = links.pinWrites.then(() => writePins(where, key, e.pins, ++links.pinsSeq)).catch((err: unknown) => { ctx.log.error({ err }, 'MCP pins not written'); });
         });
         const token = clientToken(ctx.paths.mcpClientToken);
         let applying = Promise.resolve();

@@ -21,6 +21,8 @@ const toolsReply = s.object({ tools: s.array(toolView, 8192) });
 
 export const statusReply = s.object({
   enabled: s.boolean(), url: s.nullable(s.string({ maxLength: 256 })), sessions: s.integer({ minimum: 0 }), calls: s.integer({ minimum: 0 }), refused: s.integer({ minimum: 0 }),
+  /** Why the pins on disk were dropped at start (not signed, an older copy put back, deleted), until an operator approves again. */
+  pinsProblem: s.nullable(s.string({ maxLength: 1024 })),
   servers: s.array(s.object({ id: s.string({ maxLength: 32 }), transport: s.string({ maxLength: 8 }), status: s.string({ maxLength: 16 }), error: s.nullable(s.string({ maxLength: 1024 })), tools: s.integer({ minimum: 0 }) }), 64),
 });
 
@@ -63,6 +65,8 @@ export const mcpFirewallManifest = defineManifest({
     tool_flagged: s.object({ server: s.string({ maxLength: 32 }), tool: s.string({ maxLength: 128 }), status: toolStatus, hash, pinnedHash: s.nullable(hash), findings: s.array(finding, 64), diff: s.array(change, 8) }),
     approved: approveReply,
     server_failed: s.object({ server: s.string({ maxLength: 32 }), error: s.string({ maxLength: 1024 }) }),
+    // The pins on disk were not trusted at start (edited, foreign, an older copy put back, deleted): every one dropped.
+    pins_dropped: s.object({ reason: s.string({ maxLength: 1024 }) }),
   },
   requests: ['policy.section'],
   subscribes: ['policy.reloaded'],

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../../common/canonical-json.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
+import { readAnchor, writeAnchor } from '../../common/signed-anchor.js';
 import { getSodium } from '../../common/sodium.js';
 import type { ApplianceKey } from '../../common/appliance-key.js';
 import type { SuspendedModel, Suspensions } from '../../machines/registry/registry.machine.js';
@@ -26,29 +27,11 @@ const wellFormed = (m: unknown): m is SuspendedModel => {
     && typeof x.by === 'string' && typeof x.reason === 'string' && typeof x.at === 'number';
 };
 
-const anchorBody = (seq: number) => canonicalJson({ anchor: 'registry-suspensions', seq });
+const ANCHOR = 'registry-suspensions';
+const anchoredSeq = (anchor: string, publicKey: Uint8Array) => readAnchor(anchor, ANCHOR, publicKey);
 
-/** The anchored sequence number: null when none was written yet (a registry from before anchors), 'forged' when it does not verify. */
-async function anchoredSeq(anchor: string, publicKey: Uint8Array): Promise<number | null | 'forged'> {
-  if (!existsSync(anchor)) return null;
-  const sodium = await getSodium();
-  try {
-    const a = JSON.parse(readFileSync(anchor, 'utf8')) as { seq?: unknown; signature?: unknown };
-    if (!Number.isSafeInteger(a.seq) || (a.seq as number) < 0 || typeof a.signature !== 'string') return 'forged';
-    const sig = Buffer.from(a.signature, 'base64');
-    const ok = sig.length === sodium.crypto_sign_BYTES && sodium.crypto_sign_verify_detached(sig, new TextEncoder().encode(anchorBody(a.seq as number)), publicKey);
-    return ok ? (a.seq as number) : 'forged';
-  } catch {
-    return 'forged'; // lint-ok: an unreadable anchor is reported like a forged one
-  }
-}
-
-/** Records `seq` as the newest record written (after the record itself: a crash between leaves the record newer, which is fine). */
-export async function writeSuspensionsAnchor(anchor: string, key: ApplianceKey, seq: number): Promise<void> {
-  const sodium = await getSodium();
-  const signature = Buffer.from(sodium.crypto_sign_detached(new TextEncoder().encode(anchorBody(seq)), key.secretKey)).toString('base64');
-  writeFileAtomic(anchor, JSON.stringify({ seq, signature }) + '\n', 0o600);
-}
+/** Records `seq` as the newest record written. */
+export const writeSuspensionsAnchor = (anchor: string, key: ApplianceKey, seq: number): Promise<void> => writeAnchor(anchor, ANCHOR, key, seq);
 
 /**
  * The record as the registry trusts it. Absent: nothing suspended only while the registry holds no model (a fresh

@@ -34,6 +34,8 @@ export interface McpFirewallContext {
   buckets: Record<string, Bucket>;
   calls: number;
   refused: number;
+  /** Why the pins on disk were dropped at start (not signed, rolled back, deleted); cleared by an operator's approval. */
+  pinsProblem: string | null;
 }
 
 /** The checked call the actor forwards: where it goes and under which rule. */
@@ -43,7 +45,7 @@ export type McpFirewallEvent =
   | { type: 'mcp.policy'; policy: McpSection }
   | { type: 'mcp.listed'; server: string; tools: { definition: ToolDefinition; hash: string }[]; now: number }
   | { type: 'mcp.server_failed'; server: string; error: string }
-  | { type: 'mcp.pins_loaded'; pins: Record<string, Pin> }
+  | { type: 'mcp.pins_loaded'; pins: Record<string, Pin>; problem: string | null }
   | ({ type: 'mcp.approve'; server: string; tool: string; hash: string; approvedBy: string; acceptFindings: boolean; now: number } & Request)
   | ({ type: 'mcp.session_open'; session: string; now: number } & Request)
   | { type: 'mcp.session_closed'; session: string }
@@ -142,7 +144,7 @@ export const mcpFirewallMachine = setup({
 }).createMachine({
   id: 'mcp-firewall',
   initial: 'serving',
-  context: ({ input }) => ({ policy: input.policy, servers: {}, pins: {}, sessions: {}, buckets: {}, calls: 0, refused: 0 }),
+  context: ({ input }) => ({ policy: input.policy, servers: {}, pins: {}, sessions: {}, buckets: {}, calls: 0, refused: 0, pinsProblem: null }),
   states: {
     serving: {
       on: {
@@ -152,7 +154,7 @@ export const mcpFirewallMachine = setup({
             servers: ({ context, event }) => Object.fromEntries(Object.entries(context.servers).filter(([id]) => event.policy.servers.some((s) => s.id === id))),
           }),
         },
-        'mcp.pins_loaded': { actions: assign({ pins: ({ event }) => event.pins }) },
+        'mcp.pins_loaded': { actions: assign({ pins: ({ event }) => event.pins, pinsProblem: ({ event }) => event.problem }) },
         'mcp.listed': {
           actions: [
             assign({
@@ -161,8 +163,15 @@ export const mcpFirewallMachine = setup({
                 [event.server]: { status: 'ready', tools: Object.fromEntries(event.tools.map((t) => [t.definition.name, { ...t, findings: [] }])) },
               }),
             }),
-            assign({ pins: ({ context, event }) => ({ ...context.pins, ...firstUsePins(context, event.now) }) }),
-            emit(({ context }) => ({ type: 'pins.changed' as const, pins: context.pins })),
+            // Trust on first use pins what a trusting server lists unpinned; only new pins are written. A drop at start
+            // stays shown: an operator's approval, not a trusting server, answers it.
+            enqueueActions(({ context, event, enqueue }) => {
+              const first = firstUsePins(context, event.now);
+              if (!Object.keys(first).length) return;
+              const pins = { ...context.pins, ...first };
+              enqueue.assign({ pins });
+              enqueue.emit({ type: 'pins.changed' as const, pins });
+            }),
           ],
         },
         'mcp.server_failed': {
@@ -181,6 +190,8 @@ export const mcpFirewallMachine = setup({
                   const pin: Pin = { hash: t.hash, definition: t.definition, approvedBy: event.approvedBy, at: event.now, acceptedFindings: t.findings.map((f) => `${f.kind}@${f.where}`) };
                   return { ...context.pins, [pinKey(event.server, event.tool)]: pin };
                 },
+                // The pins written next are numbered past the anchor: what was dropped at start is behind us.
+                pinsProblem: null,
               }),
               emit(({ context }) => ({ type: 'pins.changed' as const, pins: context.pins })),
               emit(({ context, event }) => replyOk(event.requestId, context.pins[pinKey(event.server, event.tool)])),

@@ -12,7 +12,7 @@ interface Tool {
   description: string; readOnly: boolean; sink: string; taint: string[];
 }
 interface Server { id: string; transport: string; status: string; error: string | null; tools: number }
-interface McpStatus { enabled: boolean; url: string | null; sessions: number; calls: number; refused: number; servers: Server[] }
+interface McpStatus { enabled: boolean; url: string | null; sessions: number; calls: number; refused: number; pinsProblem: string | null; servers: Server[] }
 interface McpView { status: McpStatus; tools: Tool[] }
 interface Approved { server: string; tool: string; hash: string; approvedBy: string; acceptedFindings: string[] }
 
@@ -149,6 +149,7 @@ export function McpPage() {
             {s.enabled && (s.url
               ? <p data-testid="mcp-listening"><span class="ok">listening</span> on <code data-testid="mcp-url">{s.url}</code> (loopback only); {s.sessions} session(s), {s.calls} call(s), {s.refused} refused.</p>
               : <p data-testid="mcp-listening" class="bad">Enabled but not listening (see the appliance log).</p>)}
+            {s.pinsProblem && <p class="bad" role="alert" data-testid="mcp-pins-problem">Every approval was dropped at start: {s.pinsProblem}. Each tool waits for a new approval.</p>}
             {flagged > 0 && <p class="bad" data-testid="mcp-flagged">{flagged} tool{flagged === 1 ? '' : 's'} changed, poisoned or shadowed: read {flagged === 1 ? 'it' : 'them'} below.</p>}
           </div>
           <div class="card">
