@@ -99,6 +99,7 @@ export const ErrorCode = {
   // image generation (issue 17)
   IMAGE_INVALID: 'SECAI_E_IMAGE_INVALID',
   WORKER_MEMORY: 'SECAI_E_WORKER_MEMORY',
+  IMAGE_NOT_FOUND: 'SECAI_E_IMAGE_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -64,8 +64,10 @@ export abstract class WorkerProcess<P extends WorkerProtocol> extends EventEmitt
     child.stdout?.resume();
     child.stderr?.on('data', (d: Buffer) => { this.stderrTail = (this.stderrTail + d.toString('utf8')).slice(-2000); });
     let onStarted: () => void = () => {};
+    let failStart: (e: SecaiError) => void = () => {};
     this.started = new Promise((resolve, reject) => {
       onStarted = resolve;
+      failStart = reject;
       child.once('exit', () => reject(this.fatal ?? this.crashError('the worker exited before it started')));
     });
     this.started.catch(() => {}); // lint-ok: loadWith() awaits and reports it; this only keeps an early crash from being an unhandled rejection
@@ -85,6 +87,21 @@ export abstract class WorkerProcess<P extends WorkerProtocol> extends EventEmitt
       this.exited = true;
       this.failAll(this.fatal ?? this.crashError(`the ${spec.label} stopped (${signal ?? `exit ${code}`})`));
       this.emit('exit', code, signal);
+    });
+    // A message sent into a channel the worker has just closed (EPIPE) comes back as 'error', after send returned:
+    // unheard, it would be an uncaught exception that ends the actor. The worker is gone or going, so it is killed and
+    // its exit fails what waits. A spawn that failed has no exit to wait for: it fails everything here.
+    child.on('error', (err) => {
+      if (this.exited) return;
+      if (child.pid !== undefined) {
+        this.kill();
+        return;
+      }
+      this.exited = true;
+      const e = this.crashError(`the ${spec.label} did not start (${err.message})`);
+      this.failAll(e);
+      failStart(e);
+      this.emit('exit', null, null);
     });
   }
 

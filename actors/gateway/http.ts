@@ -79,7 +79,7 @@ const STATUS: Record<string, number> = {
   // An MCP approval refused: not allowed by policy, no such tool, or the definition is not the one reviewed.
   [ErrorCode.MCP_REFUSED]: 403, [ErrorCode.MCP_TOOL_UNAVAILABLE]: 404, [ErrorCode.MCP_TOOL_CHANGED]: 409, [ErrorCode.MCP_TOOL_POISONED]: 409,
   // The Agent page: no such task; an approval naming another step or intent (or a task no longer waiting); a disabled agent or a tool it does not offer; the live-task table full.
-  [ErrorCode.PLAN_NOT_FOUND]: 404, [ErrorCode.APPROVAL_MISMATCH]: 409, [ErrorCode.AGENT_DISABLED]: 403, [ErrorCode.AGENT_FROZEN]: 423, [ErrorCode.AGENT_TOOL_REFUSED]: 403, [ErrorCode.AGENT_BUSY]: 429, [ErrorCode.IMAGE_INVALID]: 422, [ErrorCode.WORKER_MEMORY]: 507,
+  [ErrorCode.PLAN_NOT_FOUND]: 404, [ErrorCode.APPROVAL_MISMATCH]: 409, [ErrorCode.AGENT_DISABLED]: 403, [ErrorCode.AGENT_FROZEN]: 423, [ErrorCode.AGENT_TOOL_REFUSED]: 403, [ErrorCode.AGENT_BUSY]: 429, [ErrorCode.IMAGE_INVALID]: 422, [ErrorCode.WORKER_MEMORY]: 507, [ErrorCode.IMAGE_NOT_FOUND]: 404,
   // RFC 4918 §11.5: 507 Insufficient Storage.
   [ErrorCode.STORAGE_FULL]: 507,
 };

@@ -174,9 +174,11 @@ t.test('images v1 — the url form needs the vault: 423 while locked; unlocked, 
   t.equal((await call('GET', '/api/gallery')).status, 423);
   await stack.unlockVault();
   t.same((await call('DELETE', `/api/gallery/${id}`)).json, { deleted: true });
-  t.equal((await fetch(url)).status, 404, 'deleted');
+  const gone = await fetch(url);
+  t.equal(gone.status, 404, 'deleted');
+  t.match(await gone.json(), { error: { code: ErrorCode.IMAGE_NOT_FOUND } }, 'with its own code');
   t.same((await stack.gateway.request<{ keys: string[] }>('vault', 'list', { prefix: `gallery/${id}/` })).keys, [], 'every record of it is gone');
-  t.equal((await call('DELETE', `/api/gallery/${id}`)).status, 404);
+  t.match(await call('DELETE', `/api/gallery/${id}`), { status: 404, json: { error: { code: ErrorCode.IMAGE_NOT_FOUND } } });
   for (const bad of ['short', 'a'.repeat(65), 'x%2F..%2Fchats', 'aaaaaaaaaaaaaaaa.']) t.equal((await fetch(`${stack.url}/api/gallery/${bad}`)).status, 400, `id ${bad} refused`);
 });
 

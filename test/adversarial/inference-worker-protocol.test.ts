@@ -4,11 +4,13 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { ModelHost } from '../../actors/inference/models.js';
 import { ErrorCode } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { ROOT } from '../helpers/appliance.js';
 import { TEST_POLICY } from '../helpers/inference-stack.js';
+import { LlmWorker } from '../../workers/llm/client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'secai-lying-worker-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,3 +65,13 @@ for (const mode of ['bad-token', 'huge-token', 'extra-key', 'bad-error-code']) {
     t.equal((await h.honest.generate('healthy', input, () => {})).finishReason, 'stop');
   });
 }
+
+t.test('worker protocol — a send into a channel the worker closed (EPIPE: an error event after send returned) kills the worker and fails the load; the process goes on', async (t) => {
+  const w = new LlmWorker({ entry, args: ['good'] });
+  t.teardown(() => w.stop());
+  const child = (w as unknown as { w: { child: ChildProcess } }).w.child;
+  // What Node does when the channel broke under a send: no throw, an 'error' event. Unheard, it would end this process.
+  t.doesNotThrow(() => child.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' })), 'the event is heard');
+  await t.rejects(w.load({ modelPath, sha256: '0'.repeat(64), contextSize: 2048, gpu: false }), { code: ErrorCode.WORKER_CRASHED }, 'the load fails as a crash');
+  t.notOk(w.alive, 'the worker was killed');
+});

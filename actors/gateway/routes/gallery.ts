@@ -52,7 +52,7 @@ function imageId(raw: string | undefined): string {
   if (!raw || !IMAGE_ID.test(raw)) throw new SecaiError(ErrorCode.USAGE, 'an image id is 16 to 64 characters of A-Z a-z 0-9 _ -');
   return raw;
 }
-const notFound = () => new SecaiError(ErrorCode.UNKNOWN_OP, 'no image in the gallery with that id');
+const notFound = () => new SecaiError(ErrorCode.IMAGE_NOT_FOUND, 'no image in the gallery with that id');
 
 export interface Gallery {
   /** Stores a PNG and what made it; answers its id. Refused (423) while the vault is locked. */
