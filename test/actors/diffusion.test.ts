@@ -1,7 +1,7 @@
 // The diffusion actor's ops on a real bus over real sandboxed workers and a tiny ONNX pipeline: progress then the PNG
 // in pieces, evidence without the prompt, policy bounds before any work, a changed folder refused, cancel, a killed
 // worker restarted, and the memory limit.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,19 +130,32 @@ t.test('policy bounds are checked before anything is queued or loaded', async (t
   t.same(events.slice(before).filter((e) => e.event === 'generated'), [], 'no generation happened');
 });
 
+/**
+ * A run long enough that what a test does on seeing an early step lands inside it on any machine: 150 steps at 1024²
+ * take seconds even for the tiny pipeline, while 30 at 256² can be over before the step-2 chunk reaches this test.
+ */
+function longRequest(t: Test): ImageRequest {
+  Object.assign(policy, { max_side: 1024, max_steps: 150 });
+  t.teardown(() => { Object.assign(policy, { max_side: POLICY.max_side, max_steps: POLICY.max_steps }); });
+  return request({ width: 1024, height: 1024, steps: 150 });
+}
+
 t.test('cancel ends a running generation; the next one runs', async (t) => {
-  const req = request({ width: 256, height: 256, steps: 30 });
+  const req = longRequest(t);
   let cancelled = false;
+  const seen: number[] = [];
   const run = generate(req, (ch) => {
+    if (ch.step !== undefined) seen.push(ch.step);
     if (ch.step === 2 && !cancelled) { cancelled = true; void c.request('diffusion', 'cancel', { requestId: req.requestId }); }
   });
   await t.rejects(run, { code: 'SECAI_E_CANCELLED' });
+  t.ok(Math.max(...seen) < 150, `stopped at step ${Math.max(...seen)} of 150`);
   const next = await generate(request());
   t.equal(next.done.steps, 4);
 });
 
 t.test('a worker killed mid-run fails that generation; the next starts a fresh worker', async (t) => {
-  const req = request({ width: 256, height: 256, steps: 30 });
+  const req = longRequest(t);
   const before = host.list().find((m) => m.name === 'tiny-sd')!;
   const pid = (before.info as { pid: number }).pid;
   let killed = false;

@@ -89,8 +89,11 @@ t.test('generate page — a long second run is cancelled from the page; the firs
   await page.getByLabel('Width').fill('1024');
   await page.getByLabel('Height').fill('1024');
   await page.getByLabel('Steps').fill('150');
+  await page.evaluate('window.__steps = []');
   await page.getByRole('button', { name: 'Generate' }).click();
-  await page.locator('[data-testid="gen-step"]:is([data-step="2"], [data-step="3"], [data-step="4"], [data-step="5"])').waitFor();
+  // The page's own record of every step it showed, not a locator's polling: steps 2 to 5 can pass between two polls.
+  // A function, not a string: the page's CSP has no 'unsafe-eval'.
+  await page.waitForFunction(() => (globalThis as unknown as { __steps: [string][] }).__steps.some(([s]) => Number(s) >= 2));
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.getByTestId('gen-error').getByText('Cancelled.').waitFor();
   const last = Number((await steps()).map(([s]) => s).filter((s) => s !== '').at(-1));
