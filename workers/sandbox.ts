@@ -4,6 +4,7 @@ import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SecaiError } from '../common/errors.js';
+import { processTree } from '../common/proc-tree.js';
 import { projectRoot } from '../common/paths.js';
 
 export interface SandboxOptions {
@@ -106,8 +107,32 @@ function codeBinds(entry: string): string[] {
 }
 
 /**
- * Spawns a worker with a Node IPC channel on fd 3. Fails closed with SANDBOX_UNAVAILABLE when bubblewrap
- * cannot create namespaces, unless the unsandboxed development mode is explicitly allowed.
+ * Kills a worker and everything its sandbox started. bubblewrap's --die-with-parent is not in force in the first
+ * moments after spawn (the parent-death signal is set, and cleared again by its credential changes, while it builds
+ * the sandbox): a kill then reached the outer bwrap alone, and the inner one lived on, parentless, with the worker in
+ * it (15 of 40 such kills here). So the inner processes are killed by name too: those the outer bwrap has started
+ * (listed before anything is killed; killing the inner one, the sandbox's pid 1, ends its whole pid namespace), and its
+ * process group, which a worker leads and which holds an inner process started since, until it calls --new-session.
+ * The outer bwrap cannot start another once the group's SIGKILL has reached it.
+ */
+export function killWorker(w: SandboxedWorker, signal: NodeJS.Signals = 'SIGKILL'): void {
+  const pid = w.child.pid;
+  if (pid === undefined) return; // never started: nothing to kill
+  const tree = processTree(pid);
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    w.child.kill(signal); // lint-ok: the group is gone already; this reaches the child itself if it is not
+  }
+  for (const p of tree.slice(1)) {
+    try { process.kill(p, signal); } catch { /* lint-ok: it exited with the group */ }
+  }
+}
+
+/**
+ * Spawns a worker with a Node IPC channel on fd 3, leading its own process group (see killWorker). Fails closed with
+ * SANDBOX_UNAVAILABLE when bubblewrap cannot create namespaces, unless the unsandboxed development mode is explicitly
+ * allowed.
  */
 export function spawnWorker(o: SandboxOptions = {}): SandboxedWorker {
   const entry = o.entry ?? LLM_WORKER_ENTRY;
@@ -122,7 +147,7 @@ export function spawnWorker(o: SandboxOptions = {}): SandboxedWorker {
     if (!o.allowUnsandboxed) {
       throw new SecaiError(ErrorCode.SANDBOX_UNAVAILABLE, `refusing to start a worker without its sandbox (${probe.reason}); policy inference.allow_unsandboxed is false`);
     }
-    const child = spawn(node, nodeArgs, { stdio, env, cwd: projectRoot, serialization: 'json' });
+    const child = spawn(node, nodeArgs, { stdio, env, cwd: projectRoot, serialization: 'json', detached: true });
     return { child, sandboxed: false, argv: [node, ...nodeArgs] };
   }
 
@@ -143,7 +168,7 @@ export function spawnWorker(o: SandboxOptions = {}): SandboxedWorker {
     '--chdir', fromSource ? projectRoot : dirname(entry),
     node, ...nodeArgs,
   ];
-  const child = spawn(bwrap, argv, { stdio, env: {}, serialization: 'json' });
+  const child = spawn(bwrap, argv, { stdio, env: {}, serialization: 'json', detached: true });
   return { child, sandboxed: true, argv: [bwrap, ...argv] };
 }
 

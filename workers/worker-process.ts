@@ -1,7 +1,7 @@
 // The parent's side of one sandboxed worker, whatever it hosts: spawn, handshake, checked messages, load, death.
 import { EventEmitter } from 'node:events';
 import { ErrorCode, SecaiError } from '../common/errors.js';
-import { spawnWorker, type SandboxedWorker, type SandboxOptions } from './sandbox.js';
+import { killWorker, spawnWorker, type SandboxedWorker, type SandboxOptions } from './sandbox.js';
 
 /** The types of one worker's protocol (workers/protocol.ts, workers/diffusion/protocol.ts). */
 export interface WorkerProtocol {
@@ -207,7 +207,7 @@ export abstract class WorkerProcess<P extends WorkerProtocol> extends EventEmitt
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (!this.exited) this.w.child.kill(signal);
+    if (!this.exited) killWorker(this.w, signal);
   }
 
   /** Asks the worker to exit (releasing what it holds), then kills it if it lingers. */

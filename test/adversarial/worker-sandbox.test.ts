@@ -1,10 +1,13 @@
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnWorker } from '../../workers/sandbox.js';
+import { DIFFUSION_WORKER_ENTRY, killWorker, spawnWorker } from '../../workers/sandbox.js';
+import { until } from '../helpers/until.js';
 
 const probe = join(import.meta.dirname, '..', 'fixtures', 'net-probe.mjs');
 
@@ -60,4 +63,35 @@ t.test('worker sandbox — the unsandboxed development mode runs only when polic
   const { report, sandboxed } = await runProbe(['1'], { bwrapPath: '/nonexistent/bwrap', allowUnsandboxed: true });
   t.equal(sandboxed, false, 'reported as unsandboxed');
   t.notOk(report.env.some((k) => /^SECAI_/.test(k)), 'the environment is still cleared');
+});
+
+/** The processes whose command line carries `marker` now (bubblewrap's inner processes are forks: they keep its argv). */
+function processesMarked(marker: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes(marker)) pids.push(Number(d));
+    } catch { /* lint-ok: the process exited between the listing and the read */ }
+  }
+  return pids;
+}
+
+t.test('worker sandbox — a worker killed while bubblewrap still sets up its sandbox leaves no process behind', async (t) => {
+  // A kill that reached only the outer bwrap, before the inner one had set --die-with-parent, left the inner one
+  // running, parentless (15 of 40 kills at these moments, before the fix). Every kill here lands in those first moments.
+  const marker = `secai-kill-probe-${randomBytes(8).toString('hex')}`;
+  t.teardown(() => { for (const p of processesMarked(marker)) try { process.kill(p, 'SIGKILL'); } catch { /* lint-ok: gone */ } });
+  for (let i = 0; i < 24; i++) {
+    const w = spawnWorker({ entry: DIFFUSION_WORKER_ENTRY, args: [marker] });
+    t.ok(w.sandboxed, 'a sandboxed worker');
+    await once(w.child, 'spawn');
+    await new Promise((r) => setTimeout(r, i % 8));
+    const exit = once(w.child, 'exit');
+    killWorker(w);
+    await exit;
+  }
+  const left = await until('every process of the killed sandboxes gone', () => processesMarked(marker).length === 0 && 'none', 20_000,
+    () => processesMarked(marker).map((p) => `${p}: ${readFileSync(`/proc/${p}/stat`, 'utf8').slice(0, 80)}`).join('\n'));
+  t.equal(left, 'none');
 });
