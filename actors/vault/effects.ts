@@ -8,7 +8,8 @@ import { consumeSetupCode } from '../../common/setup-code.js';
 import { getSodium } from '../../common/sodium.js';
 import type { HomePaths } from '../../common/paths.js';
 import type { Logger } from '../../common/log.js';
-import { createVault, readVaultFile, unwrapDataKey, writeVaultFile, type Argon2Limits } from './vault-crypto.js';
+import { RecordStore } from './record-store.js';
+import { createVault, readVaultFile, unwrapDataKey, upgradeVaultFile, writeVaultFile, type Argon2Limits, type VaultFile } from './vault-crypto.js';
 import { wipeAll, wipeKeys } from './wipe.js';
 
 export interface VaultEffectsDeps {
@@ -29,8 +30,19 @@ export async function provePassphrase(paths: HomePaths, passphrase: string, noVa
   (await getSodium()).memzero(await unwrapDataKey(file, passphrase));
 }
 
+/**
+ * A vault from before the record index (vault.json version 1) gets one: the record files there now are indexed, then
+ * vault.json is wrapped again as version 2. At the unlock, and before a passphrase change (which writes version 2).
+ */
+export async function upgradeVault(d: { paths: HomePaths; log: Logger }, records: RecordStore, file: VaultFile, dataKey: Uint8Array, passphrase: string): Promise<void> {
+  if (file.version !== 1) return;
+  const count = await records.adopt(dataKey);
+  writeVaultFile(vaultFileOf(d.paths), await upgradeVaultFile(file, dataKey, passphrase));
+  d.log.info({ records: count }, 'vault upgraded: its records are indexed against rollback');
+}
+
 /** The machine with its effects: everything that touches a disk, a key derivation or the bus. */
-export function provideVault(machine: typeof vaultMachine, d: VaultEffectsDeps): typeof vaultMachine {
+export function provideVault(machine: typeof vaultMachine, d: VaultEffectsDeps, records: RecordStore): typeof vaultMachine {
   const file = vaultFileOf(d.paths);
   return machine.provide({
     actors: {
@@ -38,6 +50,8 @@ export function provideVault(machine: typeof vaultMachine, d: VaultEffectsDeps):
         if (readVaultFile(file)) throw new SecaiError(ErrorCode.INVALID_STATE, 'a vault already exists');
         mkdirSync(d.paths.vault, { recursive: true, mode: 0o700 });
         const made = await createVault(input.passphrase, input.argon2 as Argon2Limits);
+        // The index first: a vault.json without its index would refuse every record as rolled back.
+        await records.create(made.dataKey);
         writeVaultFile(file, made.file);
         // The first-run code dies with the first vault, whichever path created it (web form or signed command).
         consumeSetupCode(d.paths.run);
@@ -47,7 +61,14 @@ export function provideVault(machine: typeof vaultMachine, d: VaultEffectsDeps):
       openVault: fromPromise(async ({ input }) => {
         const f = readVaultFile(file);
         if (!f) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
-        return unwrapDataKey(f, input.passphrase);
+        const key = await unwrapDataKey(f, input.passphrase);
+        try {
+          await upgradeVault(d, records, f, key, input.passphrase);
+        } catch (err) {
+          key.fill(0);
+          throw err;
+        }
+        return key;
       }),
       announcePanic: fromPromise(async ({ input }: { input: PanicRequest }) => {
         const at = Date.now();

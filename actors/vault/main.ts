@@ -1,6 +1,6 @@
 // Vault actor process: wiring. The key, tickets and lifecycle live in machines/vault; effects in effects.ts; ops become machine events.
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { HomePaths } from '../../common/paths.js';
 import { vaultMachine, type BoxKeys } from '../../machines/vault/vault.machine.js';
 import type { CallContext } from '../../bus/service.js';
 import { getSodium } from '../../common/sodium.js';
@@ -15,13 +15,15 @@ import { secaiEnv } from '../../common/env.js';
 import type { VaultSection } from '../../policy/sections.js';
 import { readVaultFile, rewrapDataKey, unwrapDataKey, writeVaultFile, type Argon2Limits } from './vault-crypto.js';
 import { RecordStore } from './record-store.js';
-import { provePassphrase, provideVault, vaultFileOf } from './effects.js';
+import { provePassphrase, provideVault, upgradeVault, vaultFileOf } from './effects.js';
 
 type Ctx = ActorContext<typeof vaultMachine>;
 /** A key derivation (Argon2id MODERATE) takes about a second; a slow box gets a minute. */
 const KDF_MS = 60_000;
 
-const recordsOf = (ctx: Ctx) => new RecordStore(join(ctx.paths.vault, 'records'));
+let store: RecordStore | undefined;
+/** One store per process: its index is written by one write at a time. */
+const recordsOf = (ctx: { paths: HomePaths }) => (store ??= new RecordStore(ctx.paths.vault));
 
 /** policy.yaml `vault` as the machine holds it: the idle limit (SECAI_VAULT_IDLE_MS overrides it) and the Argon2id limits. */
 const vaultConfig = (v: VaultSection) => ({ idleMs: secaiEnv().vaultIdleMs ?? v.idle_lock_minutes * 60_000, argon2: v.argon2 });
@@ -88,7 +90,7 @@ const stage = (ctx: Ctx, call: CallContext, ticket: { op: 'put' | 'delete'; key:
 
 main({
   manifest: vaultManifest,
-  machine: (ctx) => provideVault(vaultMachine, ctx),
+  machine: (ctx) => provideVault(vaultMachine, ctx, recordsOf(ctx)),
   input: async (ctx) => {
     // The section in force at start; `start` then follows reloads (policy actor, runtime/config-section.ts).
     return { initialized: readVaultFile(vaultFileOf(ctx.paths)) !== undefined, ...vaultConfig(await readSection(ctx, 'vault')) };
@@ -116,6 +118,7 @@ main({
       if (!file) throw new SecaiError(ErrorCode.VAULT_UNINITIALIZED, 'no vault');
       const k = await unwrapDataKey(file, req.old);
       try {
+        await upgradeVault(ctx, recordsOf(ctx), file, k, req.old);
         writeVaultFile(vaultFileOf(ctx.paths), await rewrapDataKey(file, k, req.new, ctx.actor.getSnapshot().context.argon2 as Argon2Limits));
       } finally {
         (await getSodium()).memzero(k);
@@ -134,14 +137,11 @@ main({
       const t = await ask<{ ns: string; op: 'put' | 'delete'; key: string; value?: Uint8Array }>(ctx.actor, { type: 'vault.take', ticket: req.ticket, ns: call.caller, now: Date.now() });
       const key = requireKey(ctx);
       if (t.op === 'put') await recordsOf(ctx).put(key, t.ns, t.key, t.value!);
-      else recordsOf(ctx).delete(t.ns, t.key);
+      else await recordsOf(ctx).delete(key, t.ns, t.key);
       return { ok: true };
     },
     get: async (req: { key: string }, call: CallContext) => ({ value: await recordsOf(ctx).get(requireKey(ctx), call.caller, req.key) }),
-    list: (req: { prefix?: string }, call: CallContext) => {
-      requireKey(ctx);
-      return { keys: recordsOf(ctx).list(call.caller, req.prefix ?? '') };
-    },
+    list: async (req: { prefix?: string }, call: CallContext) => ({ keys: await recordsOf(ctx).list(requireKey(ctx), call.caller, req.prefix ?? '') }),
   }),
   commands: (ctx, gate = attestationGate(ctx.bus, ctx.log)) => ({
     status: async () => status(ctx, await boxOf(ctx)),

@@ -10,16 +10,20 @@ import { ErrorCode, SecaiError } from '../../common/errors.js';
 export const ARGON2_LIMITS = ['interactive', 'moderate', 'sensitive'] as const;
 export type Argon2Limits = (typeof ARGON2_LIMITS)[number];
 
-/** vault/vault.json: everything needed to derive the passphrase key and unwrap the data key. */
+/**
+ * vault/vault.json: everything needed to derive the passphrase key and unwrap the data key. Version 2 vaults keep a
+ * record index (record-store.ts); version 1 is a vault from before it, upgraded at its next unlock. The version is in
+ * the wrap's associated data, so a version 2 file cannot be passed off as version 1 (to have its records re-indexed).
+ */
 export interface VaultFile {
-  version: 1;
+  version: 1 | 2;
   kdf: { alg: 'argon2id13'; salt: string; opslimit: number; memlimit: number };
   wrap: { alg: 'xchacha20poly1305-ietf'; nonce: string; ciphertext: string };
   createdAt: number;
   changedAt: number;
 }
 
-const WRAP_AD = 'secai-vault-v1/data-key';
+const WRAP_AD = { 1: 'secai-vault-v1/data-key', 2: 'secai-vault-v2/data-key' } as const;
 
 const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
@@ -50,9 +54,9 @@ async function wrap(sodium: Sodium, dataKey: Uint8Array, passphrase: string, lim
   const kek = await deriveKek(sodium, passphrase, salt, limits.opslimit, limits.memlimit);
   try {
     const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(dataKey, WRAP_AD, null, nonce, kek);
+    const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(dataKey, WRAP_AD[2], null, nonce, kek);
     return {
-      version: 1,
+      version: 2,
       kdf: { alg: 'argon2id13', salt: b64(salt), ...limits },
       wrap: { alg: 'xchacha20poly1305-ietf', nonce: b64(nonce), ciphertext: b64(ct) },
       createdAt, changedAt: now,
@@ -81,7 +85,7 @@ export async function unwrapDataKey(file: VaultFile, passphrase: string): Promis
   }
   const kek = await deriveKek(sodium, passphrase, unb64(salt), opslimit, memlimit);
   try {
-    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, unb64(file.wrap.ciphertext), WRAP_AD, unb64(file.wrap.nonce), kek);
+    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, unb64(file.wrap.ciphertext), WRAP_AD[file.version], unb64(file.wrap.nonce), kek);
   } catch {
     throw new SecaiError(ErrorCode.WRONG_PASSPHRASE, 'wrong passphrase');
   } finally {
@@ -96,6 +100,12 @@ export async function rewrapDataKey(file: VaultFile, dataKey: Uint8Array, newPas
   return wrap(sodium, dataKey, newPassphrase, limitsFor(sodium, limitsName), file.createdAt, now);
 }
 
+/** A version 1 vault.json wrapped again as version 2: the same data key, passphrase and limits (a new salt and nonce). */
+export async function upgradeVaultFile(file: VaultFile, dataKey: Uint8Array, passphrase: string): Promise<VaultFile> {
+  const sodium = await getSodium();
+  return wrap(sodium, dataKey, passphrase, { opslimit: file.kdf.opslimit, memlimit: file.kdf.memlimit }, file.createdAt, file.changedAt);
+}
+
 export function readVaultFile(path: string): VaultFile | undefined {
   if (!existsSync(path)) return undefined;
   let v: VaultFile;
@@ -104,7 +114,7 @@ export function readVaultFile(path: string): VaultFile | undefined {
   } catch {
     throw new SecaiError(ErrorCode.VAULT_CORRUPT, `${basename(path)} is not valid JSON`);
   }
-  if (v?.version !== 1 || v.kdf?.alg !== 'argon2id13' || v.wrap?.alg !== 'xchacha20poly1305-ietf' || typeof v.kdf.salt !== 'string' || typeof v.wrap.ciphertext !== 'string' || typeof v.wrap.nonce !== 'string') {
+  if ((v?.version !== 1 && v?.version !== 2) || v.kdf?.alg !== 'argon2id13' || v.wrap?.alg !== 'xchacha20poly1305-ietf' || typeof v.kdf.salt !== 'string' || typeof v.wrap.ciphertext !== 'string' || typeof v.wrap.nonce !== 'string') {
     throw new SecaiError(ErrorCode.VAULT_CORRUPT, `${basename(path)} is not a vault file`);
   }
   return v;

@@ -101,7 +101,8 @@ t.test('vault crypto — a crash during a passphrase change loses nothing', asyn
   const f = join(d, 'vault.json');
   const { file, dataKey } = await createVault(P, 'interactive');
   writeVaultFile(f, file);
-  const store = new RecordStore(join(d, 'records'));
+  const store = new RecordStore(d);
+  await store.create(dataKey);
   await store.put(dataKey, 'chat', 'history', Buffer.from('before the crash'));
   const child = join(import.meta.dirname, 'vault-change-child.ts');
   const crashed = spawnSync(process.execPath, ['--import=tsx', child, f, P, 'a brand new passphrase'], { env: { ...process.env, SECAI_VAULT_CRASH_AFTER: 'temp' }, encoding: 'utf8' });
@@ -125,7 +126,8 @@ t.test('vault crypto — panic 2 destroys the wrapped key: the right passphrase 
   mkdirSync(p.vault, { recursive: true });
   const { file, dataKey } = await createVault(P, 'interactive');
   writeVaultFile(join(p.vault, 'vault.json'), file);
-  const store = new RecordStore(join(p.vault, 'records'));
+  const store = new RecordStore(p.vault);
+  await store.create(dataKey);
   await store.put(dataKey, 'chat', 'k', Buffer.from('PLAINTEXT-MARKER-123'));
   t.same(wipeKeys(p), ['vault/vault.json']);
   t.equal(readVaultFile(join(p.vault, 'vault.json')), undefined);
@@ -138,4 +140,21 @@ t.test('vault crypto — panic 2 destroys the wrapped key: the right passphrase 
   const removed = wipeAll(p);
   t.same(removed.sort(), ['keys/operator.ed25519', 'registry', 'vault'].sort());
   t.same(readdirSync(p.keys), ['audit.hmac'], 'the audit key stays: the record of the wipe must remain verifiable');
+});
+
+t.test('vault records — an upgrade that stopped before vault.json was rewritten is taken up again; after a write, it is a rollback', async (t) => {
+  const d = dir();
+  const { dataKey } = await createVault(P, 'interactive');
+  mkdirSync(join(d, 'records', 'chat'), { recursive: true });
+  writeFileSync(join(d, 'records', 'chat', `${Buffer.from('k').toString('hex')}.rec`), await sealRecord(dataKey, 'secai-vault-v1/record\0chat\0k', Buffer.from('legacy')));
+  const store = new RecordStore(d);
+  t.equal(await store.adopt(dataKey), 1, 'the one record file is indexed');
+  t.equal(await new RecordStore(d).adopt(dataKey), 1, 'again, after a stop before vault.json: the same index, not a new scan');
+  t.equal(Buffer.from(await store.get(dataKey, 'chat', 'k')).toString(), 'legacy');
+  await store.put(dataKey, 'chat', 'k', Buffer.from('newer'));
+  await t.rejects(new RecordStore(d).adopt(dataKey), { code: 'SECAI_E_VAULT_CORRUPT', message: /older vault\.json was put back/ });
+  const other = (await createVault(P, 'interactive')).dataKey;
+  await t.rejects(store.get(other, 'chat', 'k'), { code: 'SECAI_E_VAULT_CORRUPT' }, 'another vault\'s key opens no index');
+  await new RecordStore(d).create(other);
+  t.same(await store.list(other, 'chat'), [], 'a new vault starts from an empty index');
 });

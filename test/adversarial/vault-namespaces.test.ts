@@ -68,7 +68,7 @@ t.test('vault actor — namespaces, locked refusals, kill -9 durability, panic 2
     const { ticket } = await alice.request<{ ticket: string }>('vault', 'put', { key: 'settings', value: Buffer.from('staged by alice') });
     await t.rejects(bob.request('vault', 'commit', { ticket }), { code: 'SECAI_E_PERMISSION' });
     t.equal(await get(alice, 'settings'), `alice ${MARKER}`, 'a ticket is single-use and bound to its namespace');
-    await t.rejects(alice.request('vault', 'get', { key: '../bob/settings' }), { code: 'SECAI_E_UNKNOWN_OP' }, 'keys are hex-encoded file names: no path climbing');
+    await t.rejects(alice.request('vault', 'get', { key: '../bob/settings' }), { code: 'SECAI_E_UNKNOWN_OP' }, 'a key is looked up in the index, never used as a path: no path climbing');
     await t.rejects(alice.request('vault', 'get', { key: 'a\u0000b' }), { code: 'SECAI_E_SCHEMA' });
   });
 

@@ -41,7 +41,7 @@ t.test('faults (slow) — disk full during a vault write: STORAGE_FULL, nothing 
   await t.rejects(write('during', Buffer.alloc(256 * 1024, 7)), { code: 'SECAI_E_STORAGE_FULL', message: /no space left/ }, 'the commit is refused with the storage code');
   const recs = join(home, 'vault', 'records', 'gateway');
   t.same(readdirSync(recs).filter((n) => n.endsWith('.tmp')), [], 'no temp file left behind');
-  t.notOk(readdirSync(recs).some((n) => n === `${Buffer.from('during').toString('hex')}.rec`), 'no half record');
+  t.notOk(readdirSync(recs).some((n) => n.startsWith(`${Buffer.from('during').toString('hex')}.`)), 'no half record');
   const got = await gw.request<{ value: Uint8Array }>('vault', 'get', { key: 'before' }, 30_000);
   t.same(Buffer.from(got.value), before, 'the record written before is intact');
   const lock = a.ctl(['vault', 'lock', '--json'], { timeoutMs: 30_000 });
