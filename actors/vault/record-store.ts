@@ -33,7 +33,10 @@ export class RecordStore {
   private readonly dir: string;
   private readonly indexFile: string;
   private readonly anchorFile: string;
-  /** Writes of the index one at a time (reads need no turn: every file is replaced by a rename). */
+  /**
+   * Every call in its turn, reads too: a read between a write's index and its anchor would see an index behind the
+   * anchor, and one between the index and the old file's removal a file gone (both would be false alarms).
+   */
   private queue: Promise<unknown> = Promise.resolve();
 
   /** `vault` is the vault folder (HomePaths.vault). */
@@ -150,12 +153,15 @@ export class RecordStore {
 
   async get(dataKey: Uint8Array, ns: string, key: string): Promise<Uint8Array> {
     const dir = this.nsDir(ns);
-    const entry = (await this.load(dataKey)).records.get(ns)?.get(key);
-    if (!entry) throw new SecaiError(ErrorCode.UNKNOWN_OP, `no record '${key}'`);
-    const f = join(dir, entry.file);
-    if (!existsSync(f)) throw corrupt(`record '${key}' is in the vault's index but its file is gone`);
-    const sealed = new Uint8Array(readFileSync(f));
-    if (sha256(sealed) !== entry.sha256) throw corrupt(`record '${key}' is not the copy the vault wrote last (an older or altered file)`);
+    const sealed = await this.turn(async () => {
+      const entry = (await this.load(dataKey)).records.get(ns)?.get(key);
+      if (!entry) throw new SecaiError(ErrorCode.UNKNOWN_OP, `no record '${key}'`);
+      const f = join(dir, entry.file);
+      if (!existsSync(f)) throw corrupt(`record '${key}' is in the vault's index but its file is gone`);
+      const bytes = new Uint8Array(readFileSync(f));
+      if (sha256(bytes) !== entry.sha256) throw corrupt(`record '${key}' is not the copy the vault wrote last (an older or altered file)`);
+      return bytes;
+    });
     return openRecord(dataKey, RecordStore.ad(ns, key), sealed);
   }
 
@@ -174,7 +180,8 @@ export class RecordStore {
 
   async list(dataKey: Uint8Array, ns: string, prefix = ''): Promise<string[]> {
     this.nsDir(ns);
-    return [...(await this.load(dataKey)).records.get(ns)?.keys() ?? []].filter((k) => k.startsWith(prefix)).sort();
+    const keys = await this.turn(async () => [...(await this.load(dataKey)).records.get(ns)?.keys() ?? []]);
+    return keys.filter((k) => k.startsWith(prefix)).sort();
   }
 
   private remove(dir: string, file: string): void {
@@ -184,8 +191,14 @@ export class RecordStore {
 }
 
 function parseSeq(b: Uint8Array): number {
-  const v = JSON.parse(Buffer.from(b).toString('utf8')) as { seq?: unknown };
-  if (!Number.isSafeInteger(v.seq) || (v.seq as number) < 1) throw corrupt('the vault\'s record anchor is not one this build writes');
+  const bad = () => corrupt('the vault\'s record anchor is not one this build writes');
+  let v: { seq?: unknown };
+  try {
+    v = JSON.parse(Buffer.from(b).toString('utf8')) as typeof v;
+  } catch {
+    throw bad(); // lint-ok: sealed by this key, so only a build that writes another format gets here
+  }
+  if (!Number.isSafeInteger(v?.seq) || (v.seq as number) < 1) throw bad();
   return v.seq as number;
 }
 

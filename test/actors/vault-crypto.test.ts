@@ -158,3 +158,26 @@ t.test('vault records — an upgrade that stopped before vault.json was rewritte
   await new RecordStore(d).create(other);
   t.same(await store.list(other, 'chat'), [], 'a new vault starts from an empty index');
 });
+
+t.test('vault records — reads while records are written see the index and anchor of one moment: no false rollback', async (t) => {
+  const d = dir();
+  const { dataKey } = await createVault(P, 'interactive');
+  const store = new RecordStore(d);
+  await store.create(dataKey);
+  await store.put(dataKey, 'chat', 'k', Buffer.from('0'));
+  // Requests reach the vault at once (the bus does not wait for one before the next): readers run while it writes.
+  let writing = true;
+  const failed: string[] = [];
+  const reader = async (delay: number) => {
+    for (let i = 0; writing; i++) {
+      for (let j = 0; j < (i + delay) % 5; j++) await null; // start each read at another point of a write
+      await Promise.all([store.get(dataKey, 'chat', 'k'), store.list(dataKey, 'chat')]).catch((e: unknown) => failed.push(String(e)));
+    }
+  };
+  const readers = [0, 1, 2, 3].map(reader);
+  for (let i = 1; i <= 40; i++) await store.put(dataKey, 'chat', 'k', Buffer.from(String(i)));
+  writing = false;
+  await Promise.all(readers);
+  t.same(failed, [], 'no read failed');
+  t.equal(Buffer.from(await store.get(dataKey, 'chat', 'k')).toString(), '40', 'the last write stands');
+});
