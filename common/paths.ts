@@ -59,6 +59,8 @@ export function homePaths(home: string) {
     quarantineWork: join(home, 'quarantine', 'work'),
     registry: join(home, 'registry'),
     vault: join(home, 'vault'),
+    /** The agent's files (policy path_access `workspace`): made by the agent actor at start, 0700. */
+    workspace: join(home, 'workspace'),
   } as const;
 }
 export type HomePaths = ReturnType<typeof homePaths>;

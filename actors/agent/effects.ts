@@ -1,7 +1,7 @@
 // The effects a task's machine invokes: the planner (a model under the plan grammar), the decider (policy.mint, or the
 // MCP firewall's tool list) and the caller (tool-firewall.call with the minted token, or mcp-firewall.call).
 import { createHash, randomBytes } from 'node:crypto';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { fromPromise } from 'xstate';
 import type { BusClient } from '../../bus/client.js';
 import { serveOp } from '../../bus/op-ref.js';
@@ -45,7 +45,7 @@ const ARGS: Record<string, string> = {
 };
 
 /** The folder a plan's relative paths are taken from. */
-const workspaceOf = (deps: EffectDeps) => join(deps.paths.home, 'workspace');
+const workspaceOf = (deps: EffectDeps) => deps.paths.workspace;
 
 /**
  * A built-in tool's relative `path` made absolute from the workspace, before anyone sees the plan: the operator

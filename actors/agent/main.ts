@@ -1,5 +1,6 @@
 // Agent process: wiring. Every task is an agent-plan machine spawned by machines/agent; its tokens are held there too.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import type { CommandEnvelope } from '../../bus/envelope.js';
 import type { CallContext } from '../../bus/service.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
@@ -257,6 +258,8 @@ function agentActor(): ActorDefinition<Machine, typeof agentManifest> {
       unfreeze: (_req, call) => unfreeze(ctx, call),
     }),
     start: (ctx) => {
+      // A new appliance has no workspace yet: without it the first approved write would fail (policy path_access root).
+      mkdirSync(ctx.paths.workspace, { recursive: true, mode: 0o700 });
       // plan_changed: each task's change of state, phase, step or evidence (a tick that only moves the clock is not one).
       const last = new Map<string, string>();
       ctx.actor.system.inspect((ev) => {
