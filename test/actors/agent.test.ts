@@ -52,7 +52,7 @@ approval_timeout_seconds: 60
 default_mode: standard
 require_plan_approval: false
 planner_max_tokens: 1800
-planner_temperature: 0.9
+planner_temperature: 0
 modes:
   offline_only:    { steps: 4, tokens: 8192, wall_seconds: 120, files_read: 10, files_written: 0, bytes_out: 0 }
   standard:        { steps: 4, tokens: 8192, wall_seconds: 120, files_read: 10, files_written: 2, bytes_out: 0 }
@@ -89,8 +89,9 @@ t.teardown(async () => {
 
 const status = async (planId: string): Promise<PlanView> => (await cli.command<{ plans: PlanView[] }>(admin, 'agent', 'status', { planId })).plans[0]!;
 const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
+let last: PlanView | undefined;
 const waitFor = (planId: string, what: string, ok: (v: PlanView) => boolean, ms = 60_000) =>
-  until(what, async () => { const v = await status(planId); return ok(v) ? v : undefined; }, ms, () => '');
+  until(what, async () => { const v = await status(planId); last = v; return ok(v) ? v : undefined; }, ms, () => `last seen: ${JSON.stringify(last)}`);
 const run = (task: string, extra: Record<string, unknown> = {}) => cli.command<{ planId: string }>(admin, 'agent', 'run', { task, model: 'planner', ...extra });
 /** Where the scripted model's plans write: its relative path, taken from the workspace. */
 const draft = () => join(ws, PLANNED);

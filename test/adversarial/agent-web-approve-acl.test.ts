@@ -119,7 +119,7 @@ const observer = defineManifest({
 t.test('agent web approve acl — real actors: only a recorded approval of the exact step mints; the agent cannot record one', async (t) => {
   const config = fastPolicyDir();
   const agentYaml = parse(readFileSync(join(config, 'agent.yaml'), 'utf8'));
-  Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: 'planner', require_plan_approval: false });
+  Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], model: 'planner', planner_temperature: 0, require_plan_approval: false });
   writeFileSync(join(config, 'agent.yaml'), stringify(agentYaml));
   const bus = await startTestBus([...MANIFESTS, observer], { streams: true });
   const children: ChildProcess[] = [];
