@@ -10,6 +10,9 @@ export const agentIntentHash = s.string({ pattern: '^[0-9a-f]{64}$' });
 /** A web session's handle: `by` is `web:<handle>` for whatever a browser did. */
 export const webSession = s.string({ minLength: 16, maxLength: 16, pattern: '^[0-9a-f]{16}$' });
 export const AGENT_TASK_STATES = ['planning', 'pending_approval', 'running', 'completed', 'failed', 'cancelled', 'frozen'] as const;
+/** The states a task never leaves. */
+export const AGENT_TASK_ENDED: readonly (typeof AGENT_TASK_STATES)[number][] = ['completed', 'failed', 'cancelled', 'frozen'];
+export const taskEnded = (state: string): boolean => (AGENT_TASK_ENDED as readonly string[]).includes(state);
 
 /** A task after an operator's act: its state, step sub-state and step. */
 export const agentTransition = s.object({

@@ -1,6 +1,5 @@
 // Agent process: wiring. Every task is an agent-plan machine spawned by machines/agent; its tokens are held there too.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import type { CommandEnvelope } from '../../bus/envelope.js';
 import type { CallContext } from '../../bus/service.js';
 import { ErrorCode, SecaiError } from '../../common/errors.js';
@@ -10,6 +9,7 @@ import { argsHash } from '../../policy/capability/token.js';
 import { main, type ActorContext, type ActorDefinition } from '../../runtime/host.js';
 import { budgetsFor, loadAgentConfig, modeOf, toolsFor, type LoadedAgentConfig } from './config.js';
 import { clearFrozen, frozenPath, readFrozen, writeFrozen } from './frozen-file.js';
+import { ensureWorkspace } from './workspace.js';
 import { approveMcp, effectActors, isMcp, mintStep, RECORDED, type EffectDeps } from './effects.js';
 import { agentManifest, type PlanView } from './manifest.js';
 import { awaitingOf, changeOf, phaseOf, planIntentHash, stepIntentHash, taskState, viewOf, type ChildSnapshot } from './plan-view.js';
@@ -258,8 +258,7 @@ function agentActor(): ActorDefinition<Machine, typeof agentManifest> {
       unfreeze: (_req, call) => unfreeze(ctx, call),
     }),
     start: (ctx) => {
-      // A new appliance has no workspace yet: without it the first approved write would fail (policy path_access root).
-      mkdirSync(ctx.paths.workspace, { recursive: true, mode: 0o700 });
+      ensureWorkspace(ctx.paths.workspace, ctx.log);
       // plan_changed: each task's change of state, phase, step or evidence (a tick that only moves the clock is not one).
       const last = new Map<string, string>();
       ctx.actor.system.inspect((ev) => {

@@ -2,7 +2,7 @@
 import { defineManifest } from '../../bus/manifest.js';
 import { s, type Static } from '../../bus/schema.js';
 import { AGENT_MODES } from '../../machines/agent-plan/agent-plan.machine.js';
-import { agentIntentHash, agentPlanId, agentStep, agentTransition, webSession } from '../../contracts/agent-web.js';
+import { AGENT_TASK_STATES, agentIntentHash, agentPlanId, agentStep, agentTransition, webSession } from '../../contracts/agent-web.js';
 
 const hash = s.string({ pattern: '^[0-9a-f]{64}$' });
 const planId = s.string({ minLength: 1, maxLength: 64, pattern: '^plan-[A-Za-z0-9_-]{1,59}$' });
@@ -12,7 +12,7 @@ const budgets = s.object({
   steps: s.integer({ minimum: 0 }), tokens: s.integer({ minimum: 0 }), wall_seconds: s.integer({ minimum: 0 }),
   files_read: s.integer({ minimum: 0 }), files_written: s.integer({ minimum: 0 }), bytes_out: s.integer({ minimum: 0 }),
 });
-const taskState = s.string({ enum: ['planning', 'pending_approval', 'running', 'completed', 'failed', 'cancelled', 'frozen'] });
+const taskState = s.string({ enum: AGENT_TASK_STATES });
 const text = (n: number) => s.nullable(s.string({ maxLength: n }));
 const evidence = s.object({
   tool: s.string({ maxLength: 128 }), decision: s.nullable(s.string({ enum: ['allow', 'ask', 'deny'] })), rule: text(256), nonce: text(256),

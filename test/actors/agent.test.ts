@@ -4,7 +4,7 @@
 // for the paths that need a known plan.
 import t, { type Test } from 'tap';
 import { execFile, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileAcl } from '../../bus/acl.js';
@@ -15,6 +15,8 @@ import { defineManifest } from '../../bus/manifest.js';
 import { ensureOperatorKey, trustOperator } from '../../bus/operator-keys.js';
 import { getSodium } from '../../common/sodium.js';
 import type { PlanView } from '../../actors/agent/manifest.js';
+import { taskEnded } from '../../contracts/agent-web.js';
+import { ensureWorkspace } from '../../actors/agent/workspace.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
 import { writeTinyLlama } from '../fixtures/tiny-llama.js';
 import { startActor } from '../helpers/actor-process.js';
@@ -88,7 +90,7 @@ t.teardown(async () => {
 });
 
 const status = async (planId: string): Promise<PlanView> => (await cli.command<{ plans: PlanView[] }>(admin, 'agent', 'status', { planId })).plans[0]!;
-const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
+const ended = (v: PlanView) => taskEnded(v.state);
 let last: PlanView | undefined;
 const waitFor = (planId: string, what: string, ok: (v: PlanView) => boolean, ms = 60_000) =>
   until(what, async () => { const v = await status(planId); last = v; return ok(v) ? v : undefined; }, ms, () => `last seen: ${JSON.stringify(last)}`);
@@ -283,4 +285,24 @@ t.test('agent — only the incident identity may freeze: a manifest of any other
   t.throws(() => compileAcl([...MANIFESTS, rogue]), { code: 'SECAI_E_CONFIG_INVALID', message: /only incident may ask/ });
   const who = compileAcl(MANIFESTS).filter((id) => id.permissions.publish.allow.includes('secai.agent.freeze')).map((id) => id.name);
   t.same(who, ['incident'], 'the compiled ACL lets the incident identity alone publish to secai.agent.freeze');
+});
+
+t.test('agent — the workspace is made at start when missing; something else in its place is logged, not fatal, and left as it is', async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'secai-ws-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const errors: string[] = [];
+  const log = { error: (_o: object, msg: string) => { errors.push(msg); } };
+  const made = join(home, 'workspace');
+  t.ok(ensureWorkspace(made, log), 'made');
+  t.equal(statSync(made).mode & 0o777, 0o700, 'owner only');
+  t.ok(ensureWorkspace(made, log), 'an existing folder is kept');
+  const file = join(home, 'a-file');
+  writeFileSync(file, 'not a folder');
+  const dangling = join(home, 'dangling');
+  symlinkSync(join(home, 'nowhere'), dangling);
+  t.notOk(ensureWorkspace(file, log), 'a file in its place');
+  t.notOk(ensureWorkspace(dangling, log), 'a dangling link in its place');
+  t.equal(readFileSync(file, 'utf8'), 'not a folder', 'the file is left as it is');
+  t.notOk(existsSync(join(home, 'nowhere')), 'the link is not followed to make its target');
+  t.equal(errors.length, 2, 'both logged');
 });

@@ -18,6 +18,7 @@ import { ErrorCode } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { issueSetupCode } from '../../common/setup-code.js';
 import type { PlanView } from '../../actors/agent/manifest.js';
+import { taskEnded } from '../../contracts/agent-web.js';
 import { MAX_WEB_APPROVALS, recordWebApproval, spendWebApproval, type WebApproval } from '../../machines/policy/policy.machine.js';
 import { MANIFESTS } from '../../runtime/catalog.js';
 import { startTestBus } from '../helpers/bus.js';
@@ -143,7 +144,7 @@ t.test('agent web approve acl — real actors: only a recorded approval of the e
   const status = async (planId: string) => (await gateway.request<{ plans: PlanView[] }>('agent', 'status', { planId })).plans[0]!;
   const waitFor = (planId: string, what: string, ok: (v: PlanView) => boolean) =>
     until(what, async () => { const v = await status(planId); return ok(v) ? v : undefined; }, 60_000, () => '');
-  const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
+  const ended = (v: PlanView) => taskEnded(v.state);
   const out = join(ws, PLANNED);
   const act = (planId: string, step: number, intentHash: string, action: 'approve' | 'deny', passphrase = P) =>
     gateway.request<{ state: string }>('auth', 'agent_act', { sessionId: me.sessionId, planId, step, intentHash, action, passphrase }, 60_000);

@@ -9,13 +9,15 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { PlanView } from '../../actors/agent/manifest.js';
+import { taskEnded } from '../../contracts/agent-web.js';
 import { disposeAppliance, startAppliance, type Appliance } from '../helpers/appliance.js';
 import { until } from '../helpers/until.js';
 import { fastPolicyDir } from '../helpers/vault-actor.js';
 import { writePlannerLlama } from '../fixtures/scripted-llama.js';
+import { PLANNED } from '../helpers/planner-inference.js';
+import { homePaths } from '../../common/paths.js';
 
 t.setTimeout(400_000);
-const PLANNED = 'draft';
 const config = fastPolicyDir();
 const agentYaml = parse(readFileSync(join(config, 'agent.yaml'), 'utf8'));
 Object.assign(agentYaml, { enabled: true, tools: ['fs.read', 'fs.write'], planner_temperature: 0, require_plan_approval: false });
@@ -34,7 +36,7 @@ const more = () => app.output().slice(-3000);
 const plan = (planId: string): PlanView => (app.ctl(['agent', 'status', planId, '--json']).json().plans as PlanView[])[0]!;
 const waitPlan = (planId: string, what: string, ok: (v: PlanView) => boolean) =>
   until(what, () => { const v = plan(planId); return ok(v) ? v : undefined; }, 120_000, () => `${JSON.stringify(plan(planId))}\n${more()}`);
-const ended = (v: PlanView) => ['completed', 'failed', 'cancelled', 'frozen'].includes(v.state);
+const ended = (v: PlanView) => taskEnded(v.state);
 
 t.test('agent on the appliance — a quarantined planner plans a write; it waits, runs once approved by a signed command, and a denied one writes nothing', async (t) => {
   const incoming = join(app.home, 'quarantine', 'incoming');
@@ -52,7 +54,7 @@ t.test('agent on the appliance — a quarantined planner plans a write; it waits
   const run = app.ctl(['agent', 'run', 'put a draft of the release notes in the workspace', '--model', model, '--json']);
   t.equal(run.code, 0, `securectl agent run ${run.stderr}`);
   const { planId } = run.json() as { planId: string };
-  const out = join(app.home, 'workspace', PLANNED);
+  const out = join(homePaths(app.home).workspace, PLANNED);
   const waiting = await waitPlan(planId, 'the write to wait for approval', (v) => v.awaiting === 0 || ended(v));
   t.equal(waiting.phase, 'awaiting_approval', `the write waits (${waiting.state} ${waiting.reason ?? ''} ${waiting.detail ?? ''})`);
   t.same(waiting.plan!.map((s) => [s.tool, s.args]), [['fs.write', { path: out, content: PLANNED }]], 'the model planned the write, in the workspace');
